@@ -1,0 +1,65 @@
+# logpipe: the two commands are `make run` and `make test`; both install
+# what they need (deploy/deps.sh) first.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X logpipe/pipeline/cli.Version=$(VERSION)
+# How long `make test` fuzzes each target beyond its seed corpus.
+FUZZTIME ?= 5s
+# Packages tested in parallel (each test binary starts its own services).
+TESTP   ?= 2
+
+.PHONY: all build test unit run bench lint fmt deps es kafka fuzz clean
+
+all: build
+
+## build: the three binaries into bin/
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./shipper ./brokerd ./indexer
+
+## deps: install missing Debian packages, Go modules and service jars
+deps:
+	./deploy/deps.sh
+
+## test: every test (unit, integration against real services, end to end), with -race, then a short fuzz pass
+test: deps lint build
+	$(GO) test -race -count=1 -p $(TESTP) -timeout 45m ./...
+	FUZZTIME=$(FUZZTIME) ./e2e/fuzz.sh
+
+## unit: the tests that start no JVM service, quickly
+unit:
+	$(GO) test -race -short -count=1 ./pipeline/... ./shipper/... ./brokerd/... ./indexer/...
+
+## run: the local pipeline (services and binaries) in the foreground; Ctrl-C stops it
+run: deps build
+	$(GO) run ./e2e/cmd/stack run
+
+## bench: benchmarks, side by side with the reference implementations
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## es: a real Elasticsearch 8 node in the foreground
+es: deps
+	$(GO) run ./e2e/cmd/stack es
+
+## kafka: a real Apache Kafka (KRaft) in the foreground; NODES=3 for three
+kafka: deps
+	$(GO) run ./e2e/cmd/stack kafka -nodes $(or $(NODES),1)
+
+## fuzz: run every fuzz target for FUZZTIME
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./e2e/fuzz.sh
+
+## lint: gofmt must list nothing, go vet must pass
+lint:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fmt: gofmt every Go file
+fmt:
+	gofmt -w $$(find . -name '*.go' -not -path './.cache/*')
+
+clean:
+	rm -rf bin .cache/run

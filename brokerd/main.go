@@ -1,0 +1,22 @@
+// Command brokerd is a Kafka-protocol broker: partitioned, replicated topics
+// on Kafka's on-disk layout, consumer groups and idempotent producers, with
+// a Raft metadata quorum instead of ZooKeeper.
+package main
+
+import (
+	"os"
+
+	"logpipe/pipeline/cli"
+	"logpipe/pipeline/telemetry"
+)
+
+var program = cli.Program{Name: "brokerd", Summary: "a Kafka-protocol broker"}
+
+// config is the broker's YAML configuration (Kafka's key names).
+type config struct {
+	telemetry.Config `yaml:",inline"`
+}
+
+func main() {
+	os.Exit(cli.Main(program, os.Args[1:], &config{}, nil))
+}

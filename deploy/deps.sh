@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what `make test` and `make run` need and a fresh machine may lack:
+# Debian packages (Kafka clients used by the tests, a JDK and Maven for the
+# real Elasticsearch and Apache Kafka), Go modules, and the services' jars
+# from Maven Central (cached in .cache/jars). Safe to run again: it only
+# installs what is missing. A prerequisite that cannot be installed stops
+# the build with a message saying what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1; }
+
+have_cmd kcat || need_pkgs+=(kcat)
+have_py kafka || need_pkgs+=(python3-kafka)
+have_py confluent_kafka || need_pkgs+=(python3-confluent-kafka)
+have_cmd java || need_pkgs+=(openjdk-17-jdk-headless)
+have_cmd mvn || need_pkgs+=(maven)
+have_cmd curl || need_pkgs+=(curl)
+
+if ((${#need_pkgs[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "deps: missing Debian packages: ${need_pkgs[*]}" >&2
+		echo "deps: run as root, or: sudo apt-get install -y ${need_pkgs[*]}" >&2
+		exit 1
+	fi
+	echo "deps: installing ${need_pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+have_cmd go || { echo "deps: Go is not installed (need go $(sed -n 's/^go //p' go.mod))" >&2; exit 1; }
+java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/.*java.specification.version = //p')
+if [[ -z "$java_major" || "$java_major" -lt 17 ]]; then
+	echo "deps: Java 17 or newer is needed for Elasticsearch 8 and Kafka; found '${java_major:-none}'" >&2
+	exit 1
+fi
+
+go mod download
+# Fetch the jars of the test services now, once, rather than from several
+# test binaries at the same time.
+go run ./e2e/cmd/stack fetch

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target in the module for FUZZTIME each (default 10s).
+# Seed corpora live in each package's testdata/fuzz/ and run as ordinary
+# tests in `go test`; this adds a short run of new inputs. A crasher is
+# written to testdata/fuzz/<Target>/ by go test; commit it with the fix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10s}
+status=0
+while IFS=: read -r file _ match; do
+	name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"$match")
+	pkg=./$(dirname "$file")
+	echo "fuzz: $pkg $name ($fuzztime)"
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/logpipe-fuzz.$$ 2>&1; then
+		cat /tmp/logpipe-fuzz.$$
+		status=1
+	fi
+done < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . | grep -v '/.cache/' | sort)
+rm -f /tmp/logpipe-fuzz.$$
+exit $status

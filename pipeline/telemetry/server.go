@@ -1,0 +1,138 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// HTTPConfig is the `http` section of every binary's config, as Filebeat
+// names it: where /metrics, /healthz and /readyz are served.
+type HTTPConfig struct {
+	// Enabled turns the server on.
+	Enabled bool `yaml:"enabled"`
+	// Host is the address to listen on (default 127.0.0.1).
+	Host string `yaml:"host"`
+	// Port is the TCP port; 0 picks a free one.
+	Port int `yaml:"port"`
+}
+
+// Addr returns host:port.
+func (c HTTPConfig) Addr() string {
+	h := c.Host
+	if h == "" {
+		h = "127.0.0.1"
+	}
+	return net.JoinHostPort(h, strconv.Itoa(c.Port))
+}
+
+// Readiness collects named readiness conditions. The zero value is ready;
+// a condition set to a non-nil error makes it not ready until cleared.
+// It is safe for concurrent use.
+type Readiness struct {
+	mu   sync.Mutex
+	errs map[string]error
+}
+
+// Set records the state of one condition; nil means fine.
+func (r *Readiness) Set(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.errs, name)
+		return
+	}
+	if r.errs == nil {
+		r.errs = map[string]error{}
+	}
+	r.errs[name] = err
+}
+
+// Err returns nil when ready, else one error naming every failed condition.
+func (r *Readiness) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(r.errs))
+	for n := range r.errs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + r.errs[n].Error()
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+// Server serves /metrics from a Prometheus registry, /healthz (200 while the
+// process runs) and /readyz (200 when Readiness is ready, else 503 with the
+// reasons).
+type Server struct {
+	// Registry holds the binary's metrics, plus Go runtime and process
+	// collectors registered by NewServer.
+	Registry  *prometheus.Registry
+	Readiness *Readiness
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// NewServer returns a server with a fresh registry; call Start to listen.
+func NewServer() *Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{Registry: reg, Readiness: &Readiness{}}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.Readiness.Err(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Start listens on addr and serves in the background.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("telemetry: listen %s: %w", addr, err)
+	}
+	s.ln = ln
+	go func() { _ = s.srv.Serve(ln) }()
+	return nil
+}
+
+// Addr returns the address the server listens on, after Start.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting requests and waits for those in flight, until
+// ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.srv.Shutdown(ctx)
+}

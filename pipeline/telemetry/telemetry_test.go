@@ -1,0 +1,79 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServer(t *testing.T) {
+	s := NewServer()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "logpipe_test_lines_total", Help: "test"})
+	s.Registry.MustRegister(c)
+	c.Add(3)
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	base := "http://" + s.Addr()
+
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "logpipe_test_lines_total 3") || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("/metrics %d:\n%s", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz %d", code)
+	}
+	s.Readiness.Set("elasticsearch", errors.New("connection refused"))
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "elasticsearch: connection refused") {
+		t.Fatalf("/readyz %d %q", code, body)
+	}
+	s.Readiness.Set("elasticsearch", nil)
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz after recovery %d", code)
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := NewLogger(LogConfig{Level: "warn", Format: "json"}, "shipper", &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("hidden")
+	l.Warn("shown", "file", "/a")
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("not one JSON record: %q", buf.String())
+	}
+	if m["msg"] != "shown" || m["service"] != "shipper" || m["file"] != "/a" {
+		t.Fatalf("record %v", m)
+	}
+	if _, err := NewLogger(LogConfig{Level: "loud"}, "x", &buf); err == nil {
+		t.Fatal("bad level accepted")
+	}
+	c := LogConfig{Format: "xml"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "format") {
+		t.Fatalf("Validate = %v", err)
+	}
+}
