@@ -12,11 +12,11 @@ import (
 
 var program = cli.Program{Name: "brokerd", Summary: "a Kafka-protocol broker"}
 
-// config is the broker's YAML configuration (Kafka's key names).
-type config struct {
+// settings is the broker's YAML configuration (Kafka's key names).
+type settings struct {
 	telemetry.Config `yaml:",inline"`
 }
 
 func main() {
-	os.Exit(cli.Main(program, os.Args[1:], &config{}, nil))
+	os.Exit(cli.Main(program, os.Args[1:], &settings{}, nil))
 }

@@ -12,11 +12,11 @@ import (
 
 var program = cli.Program{Name: "shipper", Summary: "tail log files and produce their lines to Kafka"}
 
-// config is the shipper's YAML configuration.
-type config struct {
+// settings is the shipper's YAML configuration.
+type settings struct {
 	telemetry.Config `yaml:",inline"`
 }
 
 func main() {
-	os.Exit(cli.Main(program, os.Args[1:], &config{}, nil))
+	os.Exit(cli.Main(program, os.Args[1:], &settings{}, nil))
 }

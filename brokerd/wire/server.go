@@ -1,0 +1,371 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var syscallEMFILE = syscall.EMFILE
+
+// DefaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
+const DefaultMaxRequestBytes = 100 << 20
+
+// Handler serves decoded requests. Handle is called from one goroutine per
+// connection, one request at a time, in the order the requests arrived; its
+// response is written before the next request of that connection is
+// handled. A nil response with a nil error sends nothing (Produce with
+// acks=0). A non-nil error closes the connection: use it only where Kafka
+// would drop the client too; problems of a partition or group go back
+// inside the response as Kafka error codes.
+type Handler interface {
+	// Versions returns the range of versions served for key; ok is false
+	// for an API that is not served at all.
+	Versions(key int16) (min, max int16, ok bool)
+	// Handle serves one request. req has its version set.
+	Handle(ctx context.Context, c *Conn, h Header, req kmsg.Request) (kmsg.Response, error)
+}
+
+// Hooks are optional callbacks for metrics. Nil fields are skipped. They
+// run on connection goroutines and must not block.
+type Hooks struct {
+	ConnOpened func()
+	ConnClosed func()
+	// Request is called after each request with its handling time and the
+	// error that closed the connection, if any.
+	Request func(key, version int16, took time.Duration, err error)
+}
+
+// Server accepts Kafka protocol connections and dispatches their requests.
+// Set the fields before Serve; do not change them afterwards.
+type Server struct {
+	Handler Handler
+	Log     *slog.Logger
+	Hooks   Hooks
+	// MaxRequestBytes bounds a request frame, checked before the frame's
+	// memory is allocated (socket.request.max.bytes); 0 means the default.
+	MaxRequestBytes int32
+	// IdleTimeout closes connections that send nothing for this long
+	// (connections.max.idle.ms); 0 means never.
+	IdleTimeout time.Duration
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	shutdown  atomic.Bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	once      sync.Once
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.listeners = map[net.Listener]struct{}{}
+		s.conns = map[*Conn]struct{}{}
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+		if s.MaxRequestBytes <= 0 {
+			s.MaxRequestBytes = DefaultMaxRequestBytes
+		}
+	})
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("wire: server closed")
+
+// Serve accepts connections on ln until Shutdown. It always returns a
+// non-nil error: ErrServerClosed after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
+				// Out of descriptors or similar: wait and retry, as
+				// net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.Log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("wire: accept: %w", err)
+		}
+		backoff = 0
+		c := &Conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+		s.mu.Lock()
+		if s.shutdown.Load() {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting connections, stops reading new requests, lets
+// every connection finish the requests it has already read and write their
+// responses, and closes the connections. Handlers see their context end so
+// that long polls answer at once. If ctx ends first, connections are closed
+// hard and ctx's error is returned. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Conn is one client connection. Handlers may read its identity.
+type Conn struct {
+	srv    *Server
+	nc     net.Conn
+	remote string
+	closed atomic.Bool
+}
+
+// RemoteAddr returns the client's address.
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// LocalAddr returns the address the client connected to.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+func (c *Conn) stopReading() {
+	// A read deadline in the past makes the read loop return at once
+	// without interrupting a response being written.
+	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+type decoded struct {
+	h     Header
+	req   kmsg.Request
+	frame []byte // the raw frame, for requests answered specially
+}
+
+// serve runs the connection: a read loop in this goroutine feeding a
+// processing goroutine that handles and answers requests in order.
+func (c *Conn) serve() {
+	s := c.srv
+	if s.Hooks.ConnOpened != nil {
+		s.Hooks.ConnOpened()
+	}
+	reqs := make(chan decoded, 8)
+	procDone := make(chan struct{})
+	go func() {
+		defer close(procDone)
+		c.process(reqs)
+	}()
+	err := c.readLoop(reqs)
+	close(reqs)
+	<-procDone
+	c.nc.Close()
+	if err != nil && !s.shutdown.Load() && !c.closed.Load() {
+		s.Log.Info("closing connection", "remote", c.remote, "reason", err)
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if s.Hooks.ConnClosed != nil {
+		s.Hooks.ConnClosed()
+	}
+	s.wg.Done()
+}
+
+// readLoop reads frames until EOF, an error, or shutdown. It returns nil for
+// a clean end.
+func (c *Conn) readLoop(reqs chan<- decoded) error {
+	s := c.srv
+	br := bufio.NewReaderSize(c.nc, 4096)
+	var sizeBuf [4]byte
+	for {
+		if s.IdleTimeout > 0 && !s.shutdown.Load() {
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+			if s.shutdown.Load() {
+				c.stopReading() // Shutdown raced with the line above
+			}
+		}
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			if errors.Is(err, io.EOF) || s.shutdown.Load() || c.closed.Load() {
+				return nil
+			}
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 {
+			return fmt.Errorf("wire: frame size %d is too small for a request header", size)
+		}
+		if size > s.MaxRequestBytes {
+			return fmt.Errorf("wire: frame size %d exceeds socket.request.max.bytes %d", size, s.MaxRequestBytes)
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			if s.shutdown.Load() || c.closed.Load() {
+				return nil
+			}
+			return fmt.Errorf("wire: reading a %d-byte frame: %w", size, err)
+		}
+		d, err := c.decode(frame)
+		if err != nil {
+			return err
+		}
+		select {
+		case reqs <- d:
+		case <-s.ctx.Done():
+			// Shutting down: stop reading, but hand over what was read.
+			reqs <- d
+			return nil
+		}
+		if c.closed.Load() {
+			return nil
+		}
+	}
+}
+
+// decode parses the header and body of a frame. A request for an API or
+// version that is not served is passed on with req nil, so the processor
+// can answer in order (ApiVersions) or close.
+func (c *Conn) decode(frame []byte) (decoded, error) {
+	h, rest, err := parseFixed(frame)
+	if err != nil {
+		return decoded{}, err
+	}
+	lo, hi, ok := c.srv.Handler.Versions(h.APIKey)
+	req := kmsg.RequestForKey(h.APIKey)
+	if !ok || req == nil || h.APIVersion < lo || h.APIVersion > hi {
+		if h.APIKey == apiVersionsKey {
+			// The client id may be in a header we cannot decode; answer
+			// anyway, as Kafka does, so the client can pick a version.
+			return decoded{h: h, frame: frame}, nil
+		}
+		return decoded{}, fmt.Errorf("wire: unsupported request %s (%s); closing as Kafka does", h, kmsg.NameForKey(h.APIKey))
+	}
+	req.SetVersion(h.APIVersion)
+	body, err := parseRest(&h, rest, req.IsFlexible())
+	if err != nil {
+		return decoded{}, err
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return decoded{}, fmt.Errorf("wire: malformed %s v%d request body: %v", kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+	}
+	return decoded{h: h, req: req}, nil
+}
+
+// process handles requests in order and writes their responses.
+func (c *Conn) process(reqs <-chan decoded) {
+	s := c.srv
+	bw := bufio.NewWriterSize(c.nc, 32<<10)
+	var buf []byte
+	for d := range reqs {
+		if c.closed.Load() {
+			continue // drain without handling
+		}
+		start := time.Now()
+		var resp kmsg.Response
+		var err error
+		if d.req == nil {
+			resp = c.unsupportedAPIVersions()
+		} else {
+			resp, err = s.Handler.Handle(s.ctx, c, d.h, d.req)
+		}
+		if err == nil && resp != nil {
+			if d.req != nil {
+				resp.SetVersion(d.h.APIVersion)
+			}
+			buf = appendResponseHeader(buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
+			buf = resp.AppendTo(buf)
+			buf = finishFrame(buf, 0)
+			if _, werr := bw.Write(buf); werr != nil {
+				err = werr
+			} else if len(reqs) == 0 {
+				// Flush when nothing else is queued; pipelined requests
+				// share a write.
+				err = bw.Flush()
+			}
+			if cap(buf) > 1<<20 {
+				buf = nil // do not pin a large fetch's buffer
+			}
+		}
+		if s.Hooks.Request != nil {
+			s.Hooks.Request(d.h.APIKey, d.h.APIVersion, time.Since(start), err)
+		}
+		if err != nil {
+			if !s.shutdown.Load() {
+				s.Log.Info("closing connection", "remote", c.remote, "request", d.h.String(), "reason", err)
+			}
+			c.closed.Store(true)
+			c.nc.Close()
+		}
+	}
+	if !c.closed.Load() {
+		_ = bw.Flush()
+	}
+}
+
+// unsupportedAPIVersions answers an ApiVersions request of a version the
+// broker does not serve: version 0 of the response, UNSUPPORTED_VERSION, and
+// the ranges it does serve, so the client can retry with one of them.
+func (c *Conn) unsupportedAPIVersions() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	resp.ErrorCode = 35 // UNSUPPORTED_VERSION
+	for key := int16(0); key < 100; key++ {
+		if lo, hi, ok := c.srv.Handler.Versions(key); ok {
+			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: lo, MaxVersion: hi})
+		}
+	}
+	return resp
+}

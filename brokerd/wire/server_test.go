@@ -1,0 +1,300 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// echoHandler serves ApiVersions v0–v3 and Metadata v0–v12 (an empty
+// cluster of itself), enough to drive the wire layer with real clients.
+type echoHandler struct {
+	addr    string
+	handled atomic.Int64
+	block   chan struct{} // if set, Metadata waits for it or ctx
+}
+
+func (h *echoHandler) Versions(key int16) (int16, int16, bool) {
+	switch key {
+	case 18:
+		return 0, 3, true
+	case 3:
+		return 0, 12, true
+	}
+	return 0, 0, false
+}
+
+func (h *echoHandler) Handle(ctx context.Context, c *Conn, hd Header, req kmsg.Request) (kmsg.Response, error) {
+	h.handled.Add(1)
+	switch r := req.(type) {
+	case *kmsg.ApiVersionsRequest:
+		resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)
+		for _, k := range []int16{3, 18} {
+			lo, hi, _ := h.Versions(k)
+			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: lo, MaxVersion: hi})
+		}
+		return resp, nil
+	case *kmsg.MetadataRequest:
+		if h.block != nil {
+			select {
+			case <-h.block:
+			case <-ctx.Done():
+			}
+		}
+		resp := r.ResponseKind().(*kmsg.MetadataResponse)
+		host, port, _ := net.SplitHostPort(h.addr)
+		var p int32
+		for _, ch := range port {
+			p = p*10 + int32(ch-'0')
+		}
+		resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: 1, Host: host, Port: p}}
+		resp.ControllerID = 1
+		return resp, nil
+	}
+	return nil, errors.New("unexpected request")
+}
+
+func startServer(t *testing.T, h *echoHandler, max int32) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = ln.Addr().String()
+	s := &Server{Handler: h, MaxRequestBytes: max}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s, h.addr
+}
+
+// frame encodes a request with header v1 or v2 as a client would.
+func frame(req kmsg.Request, version int16, corr int32) []byte {
+	req.SetVersion(version)
+	b := []byte{0, 0, 0, 0}
+	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint16(b, 4)
+	b = append(b, "test"...)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = req.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// readResponse reads one response frame and returns its correlation id and
+// body (after the header, whose tag byte is skipped when flexible).
+func readResponse(t *testing.T, r io.Reader, flexibleHeader bool) (int32, []byte) {
+	t.Helper()
+	var sz [4]byte
+	if _, err := io.ReadFull(r, sz[:]); err != nil {
+		t.Fatalf("read size: %v", err)
+	}
+	buf := make([]byte, binary.BigEndian.Uint32(sz[:]))
+	if _, err := io.ReadFull(r, buf); err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	corr := int32(binary.BigEndian.Uint32(buf))
+	body := buf[4:]
+	if flexibleHeader {
+		body = body[1:]
+	}
+	return corr, body
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
+}
+
+func TestRealClientTalks(t *testing.T) {
+	_, addr := startServer(t, &echoHandler{}, 0)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// franz-go negotiates with ApiVersions v3 (flexible request, v0 response
+	// header), then sends Metadata at the highest common version (v12,
+	// flexible, response header v1).
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 1 || resp.GetVersion() != 12 {
+		t.Fatalf("metadata response %+v", resp)
+	}
+}
+
+func TestPipelinedResponsesInOrder(t *testing.T) {
+	_, addr := startServer(t, &echoHandler{}, 0)
+	c := dial(t, addr)
+	var out []byte
+	for i := int32(0); i < 50; i++ {
+		if i%2 == 0 {
+			out = append(out, frame(kmsg.NewPtrApiVersionsRequest(), 3, i)...)
+		} else {
+			out = append(out, frame(kmsg.NewPtrMetadataRequest(), int16(i%13), i)...)
+		}
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i := int32(0); i < 50; i++ {
+		flexible := i%2 == 1 && i%13 >= 9
+		corr, body := readResponse(t, br, flexible)
+		if corr != i {
+			t.Fatalf("response %d has correlation id %d", i, corr)
+		}
+		var resp kmsg.Response
+		if i%2 == 0 {
+			resp = kmsg.NewPtrApiVersionsResponse()
+			resp.SetVersion(3)
+		} else {
+			resp = kmsg.NewPtrMetadataResponse()
+			resp.SetVersion(int16(i % 13))
+		}
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("response %d does not decode: %v", i, err)
+		}
+	}
+}
+
+func TestUnsupportedApiVersionsAnswersV0(t *testing.T) {
+	_, addr := startServer(t, &echoHandler{}, 0)
+	c := dial(t, addr)
+	// A newer client asks with ApiVersions v9, which is not served.
+	c.Write(frame(kmsg.NewPtrApiVersionsRequest(), 4, 7))
+	corr, body := readResponse(t, c, false)
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	if err := resp.ReadFrom(body); err != nil || corr != 7 {
+		t.Fatalf("corr %d err %v", corr, err)
+	}
+	if resp.ErrorCode != 35 || len(resp.ApiKeys) != 2 || resp.ApiKeys[1].ApiKey != 18 || resp.ApiKeys[1].MaxVersion != 3 {
+		t.Fatalf("response %+v", resp)
+	}
+	// The connection stays usable.
+	c.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 8))
+	if corr, _ := readResponse(t, c, false); corr != 8 {
+		t.Fatalf("corr %d", corr)
+	}
+}
+
+func expectClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := c.Read(b[:]); err == nil {
+		t.Fatal("connection still open")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("connection not closed")
+	}
+}
+
+func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
+	h := &echoHandler{}
+	_, addr := startServer(t, h, 1<<20)
+	good := dial(t, addr)
+	cases := map[string][]byte{
+		"oversized":        {0x00, 0x20, 0x00, 0x00, 0, 3},
+		"negative size":    {0xff, 0xff, 0xff, 0xf0},
+		"tiny":             {0, 0, 0, 2, 0, 3},
+		"unknown api":      frame(kmsg.NewPtrLeaderAndISRRequest(), 0, 1),
+		"unsupported ver":  frame(kmsg.NewPtrMetadataRequest(), 12, 1)[:0],
+		"bad client id":    {0, 0, 0, 10, 0, 3, 0, 1, 0, 0, 0, 1, 0x7f, 0},
+		"truncated body":   append([]byte{0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0, 0}, 0, 0, 0, 5),
+		"garbage metadata": {0, 0, 0, 16, 0, 3, 0, 4, 0, 0, 0, 1, 0, 0, 0x7f, 0xff, 0xff, 0xff, 1, 2},
+	}
+	// Metadata v13 does not exist for this handler.
+	cases["unsupported ver"] = frame(kmsg.NewPtrMetadataRequest(), 12, 1)
+	binary.BigEndian.PutUint16(cases["unsupported ver"][6:], 13)
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, addr)
+			c.Write(b)
+			expectClosed(t, c)
+		})
+	}
+	// The untouched connection still works.
+	good.Write(frame(kmsg.NewPtrMetadataRequest(), 1, 99))
+	if corr, _ := readResponse(t, good, false); corr != 99 {
+		t.Fatalf("corr %d", corr)
+	}
+}
+
+func TestShutdownFinishesInFlight(t *testing.T) {
+	h := &echoHandler{block: make(chan struct{})}
+	s, addr := startServer(t, h, 0)
+	c := dial(t, addr)
+	c.Write(frame(kmsg.NewPtrMetadataRequest(), 1, 5))
+	deadline := time.Now().Add(10 * time.Second)
+	for h.handled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan error)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	// The blocked handler sees its context end and answers; the answer
+	// reaches the client before the connection closes.
+	if corr, _ := readResponse(t, c, false); corr != 5 {
+		t.Fatalf("corr %d", corr)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c)
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+func TestManyIdleConnections(t *testing.T) {
+	_, addr := startServer(t, &echoHandler{}, 0)
+	conns := make([]net.Conn, 0, 500)
+	for i := 0; i < 500; i++ {
+		conns = append(conns, dial(t, addr))
+	}
+	last := conns[len(conns)-1]
+	last.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 1))
+	if corr, _ := readResponse(t, last, false); corr != 1 {
+		t.Fatal("no answer with many idle connections open")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(frame(kmsg.NewPtrApiVersionsRequest(), 3, 1)[4:])
+	f.Add(frame(kmsg.NewPtrMetadataRequest(), 12, 1)[4:])
+	f.Add(frame(kmsg.NewPtrMetadataRequest(), 0, 1)[4:])
+	f.Add([]byte{0, 3, 0, 9, 0, 0, 0, 1, 0, 0, 1, 2, 3})
+	c := &Conn{srv: &Server{Handler: &echoHandler{}}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := c.decode(b)
+		if err == nil && d.req == nil && d.h.APIKey != apiVersionsKey {
+			t.Fatal("accepted a request without decoding it")
+		}
+	})
+}
