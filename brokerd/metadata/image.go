@@ -1,0 +1,265 @@
+// Package metadata holds brokerd's cluster metadata: the brokers, the
+// topics with their partitions (replicas, ISR, leader, epochs) and topic
+// configs.
+//
+// The state is an immutable Image; it changes only by applying Records in
+// order (Image.Apply), the way Kafka's KRaft brokers apply the
+// __cluster_metadata log. A Store orders and persists the records: the
+// single-node Local store appends them to a file, and the cluster's quorum
+// store replicates them with Raft; both feed the same Apply, so every node
+// derives the same Image from the same records.
+package metadata
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+)
+
+// Sentinel errors of Apply. Brokers map them to Kafka error codes.
+var (
+	ErrTopicExists       = errors.New("metadata: topic already exists")
+	ErrUnknownTopic      = errors.New("metadata: unknown topic")
+	ErrInvalidPartitions = errors.New("metadata: invalid partition count")
+	ErrInvalidRecord     = errors.New("metadata: invalid record")
+)
+
+// UUID is a Kafka topic id.
+type UUID [16]byte
+
+// NewUUID returns a random id that is not zero.
+func NewUUID() UUID {
+	var u UUID
+	for u == (UUID{}) {
+		_, _ = rand.Read(u[:])
+	}
+	return u
+}
+
+// String renders the id as Kafka does: URL-safe base64 without padding.
+func (u UUID) String() string { return base64.RawURLEncoding.EncodeToString(u[:]) }
+
+// Broker is a registered broker.
+type Broker struct {
+	ID   int32  `json:"id"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	Rack string `json:"rack,omitempty"`
+}
+
+// Partition is the replica placement and leadership of one partition.
+// Invariant: Leader is -1 or a member of ISR; ISR ⊆ Replicas.
+type Partition struct {
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	// Epoch counts every change of the partition's state (Kafka's
+	// partition epoch).
+	Epoch int32 `json:"epoch"`
+}
+
+// Topic is one topic. An Image's topics are never modified in place.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         UUID              `json:"id"`
+	Partitions []Partition       `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+// Image is the metadata as of one applied record. Never modify an Image or
+// anything reachable from it; Apply returns a new one.
+type Image struct {
+	ClusterID string
+	// Offset is the position in the metadata log of the last record
+	// applied; -1 for the empty image.
+	Offset  int64
+	Brokers map[int32]Broker
+	Topics  map[string]*Topic
+	byID    map[UUID]string
+}
+
+// Empty returns the image before any record.
+func Empty(clusterID string) *Image {
+	return &Image{ClusterID: clusterID, Offset: -1, Brokers: map[int32]Broker{}, Topics: map[string]*Topic{}, byID: map[UUID]string{}}
+}
+
+// Topic returns the named topic, or nil.
+func (m *Image) Topic(name string) *Topic { return m.Topics[name] }
+
+// TopicByID returns the topic with the id, or nil.
+func (m *Image) TopicByID(id UUID) *Topic { return m.Topics[m.byID[id]] }
+
+// TopicNames returns the topic names, sorted.
+func (m *Image) TopicNames() []string {
+	names := slices.Collect(maps.Keys(m.Topics))
+	sort.Strings(names)
+	return names
+}
+
+// BrokerIDs returns the registered broker ids, sorted.
+func (m *Image) BrokerIDs() []int32 {
+	ids := slices.Collect(maps.Keys(m.Brokers))
+	slices.Sort(ids)
+	return ids
+}
+
+// Record is one change to the metadata. Exactly one field is set.
+type Record struct {
+	RegisterBroker  *Broker          `json:"register_broker,omitempty"`
+	CreateTopic     *Topic           `json:"create_topic,omitempty"`
+	DeleteTopic     *string          `json:"delete_topic,omitempty"`
+	AddPartitions   *AddPartitions   `json:"add_partitions,omitempty"`
+	AlterConfigs    *AlterConfigs    `json:"alter_configs,omitempty"`
+	ChangePartition *ChangePartition `json:"change_partition,omitempty"`
+	SetClusterID    *string          `json:"set_cluster_id,omitempty"`
+}
+
+// AddPartitions appends partitions to a topic.
+type AddPartitions struct {
+	Topic      string      `json:"topic"`
+	Partitions []Partition `json:"partitions"`
+}
+
+// AlterConfigs changes a topic's configs: Set entries are written, Delete
+// keys are removed (falling back to the broker default).
+type AlterConfigs struct {
+	Topic  string            `json:"topic"`
+	Set    map[string]string `json:"set,omitempty"`
+	Delete []string          `json:"delete,omitempty"`
+	// Replace drops every config not in Set first (the legacy
+	// AlterConfigs API replaces the whole set).
+	Replace bool `json:"replace,omitempty"`
+}
+
+// ChangePartition sets a partition's leader and ISR (leader election, ISR
+// shrink and expand, reassignment).
+type ChangePartition struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	State     Partition `json:"state"`
+}
+
+// Apply returns the image after rec, at log position offset. An invalid
+// record returns an error and leaves the image as it was; the store still
+// counts the record as applied (every node rejects it the same way).
+func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
+	n := m.shallowCopy()
+	n.Offset = offset
+	switch {
+	case rec.SetClusterID != nil:
+		n.ClusterID = *rec.SetClusterID
+	case rec.RegisterBroker != nil:
+		b := *rec.RegisterBroker
+		n.Brokers = maps.Clone(m.Brokers)
+		n.Brokers[b.ID] = b
+	case rec.CreateTopic != nil:
+		t := rec.CreateTopic
+		if m.Topics[t.Name] != nil {
+			return m.at(offset), fmt.Errorf("%w: %s", ErrTopicExists, t.Name)
+		}
+		if len(t.Partitions) == 0 {
+			return m.at(offset), fmt.Errorf("%w: topic %s has no partitions", ErrInvalidPartitions, t.Name)
+		}
+		if _, dup := m.byID[t.ID]; dup || t.ID == (UUID{}) {
+			return m.at(offset), fmt.Errorf("%w: topic id %s is zero or in use", ErrInvalidRecord, t.ID)
+		}
+		cp := cloneTopic(t)
+		n.Topics = maps.Clone(m.Topics)
+		n.Topics[t.Name] = cp
+		n.byID = maps.Clone(m.byID)
+		n.byID[t.ID] = t.Name
+	case rec.DeleteTopic != nil:
+		t := m.Topics[*rec.DeleteTopic]
+		if t == nil {
+			return m.at(offset), fmt.Errorf("%w: %s", ErrUnknownTopic, *rec.DeleteTopic)
+		}
+		n.Topics = maps.Clone(m.Topics)
+		delete(n.Topics, t.Name)
+		n.byID = maps.Clone(m.byID)
+		delete(n.byID, t.ID)
+	case rec.AddPartitions != nil:
+		a := rec.AddPartitions
+		t := m.Topics[a.Topic]
+		if t == nil {
+			return m.at(offset), fmt.Errorf("%w: %s", ErrUnknownTopic, a.Topic)
+		}
+		if len(a.Partitions) == 0 {
+			return m.at(offset), fmt.Errorf("%w: no partitions to add to %s", ErrInvalidPartitions, a.Topic)
+		}
+		cp := cloneTopic(t)
+		for _, p := range a.Partitions {
+			cp.Partitions = append(cp.Partitions, clonePartition(p))
+		}
+		n.Topics = maps.Clone(m.Topics)
+		n.Topics[t.Name] = cp
+	case rec.AlterConfigs != nil:
+		a := rec.AlterConfigs
+		t := m.Topics[a.Topic]
+		if t == nil {
+			return m.at(offset), fmt.Errorf("%w: %s", ErrUnknownTopic, a.Topic)
+		}
+		cp := cloneTopic(t)
+		if a.Replace {
+			cp.Configs = map[string]string{}
+		}
+		if cp.Configs == nil {
+			cp.Configs = map[string]string{}
+		}
+		for k, v := range a.Set {
+			cp.Configs[k] = v
+		}
+		for _, k := range a.Delete {
+			delete(cp.Configs, k)
+		}
+		n.Topics = maps.Clone(m.Topics)
+		n.Topics[t.Name] = cp
+	case rec.ChangePartition != nil:
+		c := rec.ChangePartition
+		t := m.Topics[c.Topic]
+		if t == nil {
+			return m.at(offset), fmt.Errorf("%w: %s", ErrUnknownTopic, c.Topic)
+		}
+		if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+			return m.at(offset), fmt.Errorf("%w: %s has no partition %d", ErrInvalidPartitions, c.Topic, c.Partition)
+		}
+		cp := cloneTopic(t)
+		cp.Partitions[c.Partition] = clonePartition(c.State)
+		n.Topics = maps.Clone(m.Topics)
+		n.Topics[t.Name] = cp
+	default:
+		return m.at(offset), fmt.Errorf("%w: empty record", ErrInvalidRecord)
+	}
+	return n, nil
+}
+
+func (m *Image) shallowCopy() *Image {
+	c := *m
+	return &c
+}
+
+// at returns m moved to offset without other change.
+func (m *Image) at(offset int64) *Image {
+	c := m.shallowCopy()
+	c.Offset = offset
+	return c
+}
+
+func cloneTopic(t *Topic) *Topic {
+	cp := &Topic{Name: t.Name, ID: t.ID, Configs: maps.Clone(t.Configs)}
+	cp.Partitions = make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		cp.Partitions[i] = clonePartition(p)
+	}
+	return cp
+}
+
+func clonePartition(p Partition) Partition {
+	p.Replicas = slices.Clone(p.Replicas)
+	p.ISR = slices.Clone(p.ISR)
+	return p
+}

@@ -1,0 +1,132 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func topic(name string, parts int) *Topic {
+	t := &Topic{Name: name, ID: NewUUID()}
+	for i := 0; i < parts; i++ {
+		t.Partitions = append(t.Partitions, Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1})
+	}
+	return t
+}
+
+func TestApply(t *testing.T) {
+	img := Empty("c")
+	a := topic("a", 2)
+	steps := []struct {
+		rec  Record
+		want error
+	}{
+		{Record{RegisterBroker: &Broker{ID: 1, Host: "127.0.0.1", Port: 9092}}, nil},
+		{Record{CreateTopic: a}, nil},
+		{Record{CreateTopic: topic("a", 1)}, ErrTopicExists},
+		{Record{CreateTopic: &Topic{Name: "zero", ID: NewUUID()}}, ErrInvalidPartitions},
+		{Record{CreateTopic: &Topic{Name: "dupid", ID: a.ID, Partitions: a.Partitions}}, ErrInvalidRecord},
+		{Record{AddPartitions: &AddPartitions{Topic: "a", Partitions: []Partition{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}}}, nil},
+		{Record{AddPartitions: &AddPartitions{Topic: "nope", Partitions: []Partition{{}}}}, ErrUnknownTopic},
+		{Record{AlterConfigs: &AlterConfigs{Topic: "a", Set: map[string]string{"retention.ms": "1000", "x": "y"}}}, nil},
+		{Record{AlterConfigs: &AlterConfigs{Topic: "a", Delete: []string{"x"}}}, nil},
+		{Record{ChangePartition: &ChangePartition{Topic: "a", Partition: 0, State: Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1, Epoch: 1}}}, nil},
+		{Record{ChangePartition: &ChangePartition{Topic: "a", Partition: 9}}, ErrInvalidPartitions},
+		{Record{}, ErrInvalidRecord},
+	}
+	before := img
+	for i, s := range steps {
+		next, err := img.Apply(int64(i), s.rec)
+		if !errors.Is(err, s.want) {
+			t.Fatalf("step %d: err %v, want %v", i, err, s.want)
+		}
+		if next.Offset != int64(i) {
+			t.Fatalf("step %d: offset %d", i, next.Offset)
+		}
+		img = next
+	}
+	got := img.Topic("a")
+	if len(got.Partitions) != 3 || got.Configs["retention.ms"] != "1000" || got.Configs["x"] != "" || got.Partitions[0].LeaderEpoch != 1 {
+		t.Fatalf("topic a = %+v", got)
+	}
+	if img.TopicByID(a.ID) != got || len(before.Topics) != 0 || before.Offset != -1 {
+		t.Fatal("images are not independent")
+	}
+	// The record's topic is copied: changing it afterwards changes nothing.
+	a.Partitions[1].Leader = 7
+	if img.Topic("a").Partitions[1].Leader != 1 {
+		t.Fatal("image shares memory with a record")
+	}
+	name := "a"
+	img, err := img.Apply(99, Record{DeleteTopic: &name})
+	if err != nil || img.Topic("a") != nil || img.TopicByID(a.ID) != nil {
+		t.Fatalf("delete: %v", err)
+	}
+}
+
+func TestLocalStorePersists(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := s.Image().ClusterID
+	if cluster == "" {
+		t.Fatal("no cluster id")
+	}
+	ch := s.Changed()
+	ctx := context.Background()
+	if err := s.Propose(ctx, Record{RegisterBroker: &Broker{ID: 1}}, Record{CreateTopic: topic("t", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not signalled")
+	}
+	if err := s.Propose(ctx, Record{CreateTopic: topic("t", 1)}); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	s.Close()
+
+	// A crash in the middle of a write leaves a torn line.
+	f, _ := os.OpenFile(filepath.Join(dir, LocalFile), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"offset":4,"record":{"delete_to`)
+	f.Close()
+
+	s, err = OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	img := s.Image()
+	if img.ClusterID != cluster || len(img.Topic("t").Partitions) != 3 || img.Brokers[1].ID != 1 || img.Offset != 3 {
+		t.Fatalf("reopened image %+v", img)
+	}
+	name := "t"
+	if err := s.Propose(ctx, Record{DeleteTopic: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Image().Topic("t") != nil || s.Image().Offset != 4 {
+		t.Fatal("delete after recovery not applied")
+	}
+}
+
+func TestLocalStoreRefusesCorruptMiddle(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Propose(context.Background(), Record{CreateTopic: topic("t", 1)})
+	s.Close()
+	path := filepath.Join(dir, LocalFile)
+	b, _ := os.ReadFile(path)
+	b[0] = 'x'
+	os.WriteFile(path, b, 0o644)
+	if _, err := OpenLocal(dir); err == nil {
+		t.Fatal("corrupt store opened")
+	}
+}
