@@ -4,8 +4,16 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"time"
 
+	"logpipe/brokerd/broker"
+	"logpipe/brokerd/wire"
 	"logpipe/pipeline/cli"
 	"logpipe/pipeline/telemetry"
 )
@@ -15,8 +23,55 @@ var program = cli.Program{Name: "brokerd", Summary: "a Kafka-protocol broker"}
 // settings is the broker's YAML configuration (Kafka's key names).
 type settings struct {
 	telemetry.Config `yaml:",inline"`
+	Broker           broker.Config `yaml:",inline"`
 }
 
 func main() {
-	os.Exit(cli.Main(program, os.Args[1:], &settings{}, nil))
+	s := &settings{Broker: broker.DefaultConfig()}
+	os.Exit(cli.Main(program, os.Args[1:], s, func(ctx context.Context, env *cli.Env) error {
+		return serve(ctx, env, s)
+	}))
+}
+
+func serve(ctx context.Context, env *cli.Env, s *settings) error {
+	m := newMetrics(env)
+	b, err := broker.New(s.Broker, env.Log, m.brokerHooks())
+	if err != nil {
+		return err
+	}
+	host, port, _ := s.Broker.ListenAddr()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("brokerd: %w", err)
+	}
+	srv := &wire.Server{
+		Handler:         b,
+		Log:             env.Log,
+		Hooks:           m.wireHooks(),
+		MaxRequestBytes: s.Broker.SocketRequestMaxBytes,
+		IdleTimeout:     time.Duration(s.Broker.ConnectionsMaxIdleMs) * time.Millisecond,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	env.Log.Info("brokerd is serving", "listener", ln.Addr().String(), "node.id", s.Broker.NodeID, "log.dirs", s.Broker.Dirs(), "version", cli.Version)
+
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(drainCtx); serr != nil {
+		env.Log.Warn("requests still in flight at the end of the drain", "err", serr)
+	}
+	if cerr := b.Close(); cerr != nil {
+		env.Log.Error("closing logs", "err", cerr)
+		err = errors.Join(err, cerr)
+	}
+	if errors.Is(err, wire.ErrServerClosed) {
+		err = nil
+	}
+	env.Log.Info("brokerd stopped")
+	return err
 }

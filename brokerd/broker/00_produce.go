@@ -1,0 +1,117 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/recordbatch"
+	"logpipe/brokerd/storage"
+	"logpipe/brokerd/wire"
+)
+
+// Produce v0–v11. Versions 0–2 are advertised because librdkafka only
+// compresses when it sees Produce v0 offered (Kafka 4 does the same), but
+// they carry the legacy message format, which is refused, as Kafka 4
+// refuses it. Batches are validated and stored without decompression.
+// acks=0 gets no response.
+func init() { register(0, 0, 11, handleProduce) }
+
+func handleProduce(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := b.produceOne(ctx, req, rt.Topic, &rp, &sp)
+			if err != nil {
+				sp.ErrorCode, sp.ErrorMessage = codeOf(err)
+				sp.BaseOffset = -1
+				b.countError("Produce", sp.ErrorCode)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceOne appends one partition's batches and fills its response.
+func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic string, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) error {
+	sp.LogAppendTime = -1
+	sp.LogStartOffset = -1
+	if req.Version < 3 {
+		return newAPIError(kerr.UnsupportedForMessageFormat, "produce v%d carries the legacy message format (magic 0/1), which brokerd refuses as Kafka 4 does; use a client speaking Kafka 0.11 or newer", req.Version)
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		return newAPIError(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
+	}
+	if req.TransactionID != nil {
+		return newAPIError(kerr.InvalidRequest, "brokerd does not support transactions")
+	}
+	p := b.partition(topic, rp.Partition)
+	if p == nil {
+		return newAPIError(kerr.UnknownTopicOrPartition, "this broker does not host %s-%d", topic, rp.Partition)
+	}
+	t := b.meta.Image().Topic(topic)
+	if t == nil {
+		return newAPIError(kerr.UnknownTopicOrPartition, "topic %q was deleted", topic)
+	}
+	if req.Acks == -1 {
+		minISR, _ := b.effectiveTopicConfig(t.Configs, "min.insync.replicas")
+		n, _ := strconv.Atoi(minISR)
+		if isr := len(t.Partitions[rp.Partition].ISR); isr < n {
+			return newAPIError(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, min.insync.replicas is %d", topic, rp.Partition, isr, n)
+		}
+	}
+	if len(rp.Records) == 0 {
+		return newAPIError(kerr.CorruptMessage, "no record batches")
+	}
+	now := b.now()
+	base, last, err := b.appendAsLeader(p, rp.Records, now)
+	if err != nil {
+		if code := recordbatch.ErrorCode(err); code != 0 {
+			m := err.Error()
+			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: m}
+		}
+		if code := storage.ErrorCode(err); code != 0 {
+			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
+		}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return err
+		}
+		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
+		return newAPIError(kerr.KafkaStorageError, "%v", err)
+	}
+	sp.BaseOffset = base
+	sp.LogStartOffset = p.log.LogStartOffset()
+	if p.log.Config().LogAppendTime {
+		sp.LogAppendTime = now.UnixMilli()
+	}
+	if b.hooks.BytesIn != nil {
+		b.hooks.BytesIn(topic, int64(len(rp.Records)), last-base+1)
+	}
+	return nil
+}
+
+// appendAsLeader appends to a hosted partition and wakes its fetchers.
+func (b *Broker) appendAsLeader(p *partition, batches []byte, now time.Time) (int64, int64, error) {
+	p.appendMu.Lock()
+	base, last, err := p.log.AppendAsLeader(batches, p.leaderEpoch.Load(), now)
+	p.appendMu.Unlock()
+	if err == nil {
+		p.signal()
+	}
+	return base, last, err
+}

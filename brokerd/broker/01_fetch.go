@@ -1,0 +1,141 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/storage"
+	"logpipe/brokerd/wire"
+)
+
+// Fetch v4–v12, isolation read_uncommitted (read_committed reads the same:
+// brokerd has no transactions, so the last stable offset is the high
+// watermark). Fetch sessions (v7+) are answered with session id 0, which
+// tells clients to send full requests. Records are copied from the segment
+// files as stored, never decoded. A fetch with fewer than min_bytes ready
+// waits up to max_wait_ms for an append to any partition it asked for.
+func init() { register(1, 4, 12, handleFetch) }
+
+func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.FetchRequest)
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	maxBytes := req.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 1<<31 - 1
+	}
+	for {
+		resp, total, waits := b.fetchOnce(req, maxBytes)
+		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		timer := time.NewTimer(time.Until(deadline))
+		woke := make(chan struct{})
+		stop := make(chan struct{})
+		for _, w := range waits {
+			go func(w <-chan struct{}) {
+				select {
+				case <-w:
+					select {
+					case woke <- struct{}{}:
+					default:
+					}
+				case <-stop:
+				}
+			}(w)
+		}
+		select {
+		case <-woke:
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-b.quit:
+		}
+		close(stop)
+		timer.Stop()
+		if ctx.Err() != nil {
+			resp, _, _ := b.fetchOnce(req, maxBytes)
+			return resp, nil
+		}
+	}
+}
+
+// fetchOnce builds a response from what is there now. It returns the
+// bytes of records included and the channels that signal growth of the
+// partitions read.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	total := 0
+	var waits []<-chan struct{}
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			p := b.partition(rt.Topic, rp.Partition)
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch.Load():
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				waits = append(waits, *p.grew.Load())
+				limit := int(rp.PartitionMaxBytes)
+				if left := int(maxBytes) - total; left < limit {
+					limit = left
+				}
+				if limit < 0 {
+					limit = 0
+				}
+				// The first partition with data always returns at least
+				// one whole batch, so a consumer can pass a batch larger
+				// than its limits (KIP-74).
+				hw := p.highWatermark()
+				sp.HighWatermark, sp.LastStableOffset = hw, hw
+				sp.LogStartOffset = p.log.LogStartOffset()
+				if total > 0 && limit == 0 {
+					break
+				}
+				if total > 0 {
+					limit = max(limit, 1)
+				}
+				rr, err := p.log.ReadUpTo(rp.FetchOffset, max(limit, 1), hw)
+				if err != nil {
+					if errors.Is(err, storage.ErrOffsetOutOfRange) {
+						sp.ErrorCode = kerr.OffsetOutOfRange.Code
+					} else {
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						b.log.Warn("fetch read failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					}
+					break
+				}
+				if total > 0 && rr.Size > int64(limit) {
+					rr.Close()
+					break
+				}
+				data, err := rr.Bytes()
+				rr.Close()
+				if err != nil {
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+					break
+				}
+				sp.RecordBatches = data
+				total += len(data)
+				if b.hooks.BytesOut != nil && len(data) > 0 {
+					b.hooks.BytesOut(rt.Topic, int64(len(data)))
+				}
+			}
+			b.countError("Fetch", sp.ErrorCode)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, waits
+}

@@ -1,0 +1,97 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/wire"
+)
+
+// Metadata v0–v12. Topics may be named or (v10+) given by id; a null list
+// (v1+) or an empty one (v0) means every topic. Unknown topics are created
+// when auto.create.topics.enable and the request (v4+) allow it.
+func init() { register(3, 0, 12, handleMetadata) }
+
+func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
+
+	img := b.meta.Image()
+	for _, id := range img.BrokerIDs() {
+		br := img.Brokers[id]
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		if br.Rack != "" {
+			rack := br.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	cluster := img.ClusterID
+	resp.ClusterID = &cluster
+	resp.ControllerID = b.cfg.NodeID
+
+	var topics []*metadata.Topic
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, name := range img.TopicNames() {
+			topics = append(topics, img.Topic(name))
+		}
+	}
+	for _, rt := range req.Topics {
+		if all {
+			break
+		}
+		var t *metadata.Topic
+		var err error
+		switch {
+		case rt.Topic != nil:
+			t, err = b.autoCreate(ctx, *rt.Topic, allowCreate)
+		case rt.TopicID != [16]byte{}:
+			if t = b.meta.Image().TopicByID(metadata.UUID(rt.TopicID)); t == nil {
+				err = newAPIError(kerr.UnknownTopicID, "no topic with this id")
+			}
+		default:
+			err = newAPIError(kerr.InvalidRequest, "topic has neither name nor id")
+		}
+		if err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = rt.Topic
+			mt.TopicID = rt.TopicID
+			mt.ErrorCode, _ = codeOf(err)
+			b.countError("Metadata", mt.ErrorCode)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		topics = append(topics, t)
+	}
+	for _, t := range topics {
+		resp.Topics = append(resp.Topics, metadataTopic(t))
+	}
+	return resp, nil
+}
+
+func metadataTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = isInternal(t.Name)
+	for i, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(i)
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = append([]int32(nil), p.Replicas...)
+		mp.ISR = append([]int32(nil), p.ISR...)
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

@@ -1,0 +1,35 @@
+package broker
+
+import (
+	"context"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/wire"
+)
+
+// DescribeCluster v0–v1: the registered brokers, the cluster id and the
+// controller.
+func init() { register(60, 0, 1, handleDescribeCluster) }
+
+func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	img := b.meta.Image()
+	resp.ClusterID = img.ClusterID
+	resp.ControllerID = b.cfg.NodeID
+	resp.EndpointType = 1 // brokers
+	resp.ClusterAuthorizedOperations = math.MinInt32
+	for _, id := range img.BrokerIDs() {
+		br := img.Brokers[id]
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port
+		if br.Rack != "" {
+			r := br.Rack
+			rb.Rack = &r
+		}
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	return resp, nil
+}

@@ -1,0 +1,364 @@
+// Package broker is brokerd's request handling: one file per Kafka API
+// (named NN_api_name.go after its key, each registering the versions it
+// serves), the partitions this node hosts, and the glue between the wire
+// server, the partition logs (storage) and the cluster metadata (metadata).
+//
+// Lock order: Broker.mu before partition.mu. Handlers never hold Broker.mu
+// while doing I/O on a log.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/storage"
+	"logpipe/brokerd/wire"
+)
+
+// Hooks are optional metric callbacks; nil fields are skipped.
+type Hooks struct {
+	// BytesIn and MessagesIn count what producers appended, per topic.
+	BytesIn func(topic string, bytes, records int64)
+	// BytesOut counts what fetches returned, per topic.
+	BytesOut func(topic string, bytes int64)
+	// ErrorCode counts error codes returned inside responses, per API.
+	ErrorCode func(api string, code int16)
+}
+
+// Broker serves Kafka requests for one node.
+type Broker struct {
+	cfg   Config
+	log   *slog.Logger
+	meta  metadata.Store
+	hooks Hooks
+	now   func() time.Time
+
+	host string
+	port int32
+
+	mu    sync.RWMutex
+	parts map[tp]*partition
+
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// partition is one partition hosted here.
+type partition struct {
+	topic string
+	index int32
+	log   *storage.Log
+
+	// appendMu serialises appends, so that checks made before an append
+	// (producer sequences) hold when it happens.
+	appendMu sync.Mutex
+	// grew is closed and replaced after every append; fetch long polls
+	// wait on it.
+	grew atomic.Pointer[chan struct{}]
+	// leaderEpoch is the epoch this node leads the partition in.
+	leaderEpoch atomic.Int32
+}
+
+func (p *partition) signal() {
+	ch := make(chan struct{})
+	old := p.grew.Swap(&ch)
+	close(*old)
+}
+
+// highWatermark is the offset below which records are committed. A
+// single-node partition's ISR is itself, so it is the log end.
+func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
+
+// New opens the broker's state: the metadata store in the first log
+// directory and every partition the metadata assigns to this node.
+func New(cfg Config, log *slog.Logger, hooks Hooks) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	host, port, _ := cfg.AdvertisedAddr()
+	dirs := cfg.Dirs()
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("broker: log dir: %w", err)
+		}
+	}
+	meta, err := metadata.OpenLocal(dirs[0])
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: log, meta: meta, hooks: hooks, now: time.Now,
+		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
+	if err := writeMetaProperties(dirs, meta.Image().ClusterID, cfg.NodeID); err != nil {
+		meta.Close()
+		return nil, err
+	}
+	me := metadata.Broker{ID: cfg.NodeID, Host: host, Port: port}
+	if cur, ok := meta.Image().Brokers[cfg.NodeID]; !ok || cur != me {
+		if err := meta.Propose(context.Background(), metadata.Record{RegisterBroker: &me}); err != nil {
+			meta.Close()
+			return nil, err
+		}
+	}
+	if err := b.reconcile(); err != nil {
+		b.closeAll()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.housekeeping()
+	return b, nil
+}
+
+// writeMetaProperties records the cluster and node ids in each log dir,
+// in the file and format Kafka's tools read.
+func writeMetaProperties(dirs []string, clusterID string, node int32) error {
+	body := fmt.Sprintf("#\n#written by brokerd\nnode.id=%d\nversion=1\ncluster.id=%s\n", node, clusterID)
+	for _, d := range dirs {
+		path := filepath.Join(d, "meta.properties")
+		if old, err := os.ReadFile(path); err == nil {
+			if id := propValue(string(old), "node.id"); id != "" && id != fmt.Sprint(node) {
+				return fmt.Errorf("broker: %s belongs to node %s, not node.id %d", d, id, node)
+			}
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
+	return nil
+}
+
+func propValue(props, key string) string {
+	for _, line := range strings.Split(props, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// reconcile opens logs for partitions this node now hosts and closes and
+// deletes those it no longer does (deleted topics).
+func (b *Broker) reconcile() error {
+	img := b.meta.Image()
+	want := map[tp]*metadata.Topic{}
+	for _, t := range img.Topics {
+		for i, p := range t.Partitions {
+			if contains(p.Replicas, b.cfg.NodeID) {
+				want[tp{t.Name, int32(i)}] = t
+			}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for k, p := range b.parts {
+		if _, ok := want[k]; !ok {
+			delete(b.parts, k)
+			if err := p.log.Delete(); err != nil {
+				errs = append(errs, err)
+			}
+			p.signal()
+		}
+	}
+	for k, t := range want {
+		p := b.parts[k]
+		if p == nil {
+			l, err := storage.Open(b.partitionDir(k), b.storageConfig(t.Configs))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("broker: opening %s-%d: %w", k.topic, k.part, err))
+				continue
+			}
+			p = &partition{topic: k.topic, index: k.part, log: l}
+			ch := make(chan struct{})
+			p.grew.Store(&ch)
+			b.parts[k] = p
+		}
+		p.leaderEpoch.Store(t.Partitions[k.part].LeaderEpoch)
+	}
+	return errors.Join(errs...)
+}
+
+// partitionDir returns where a partition's folder is, choosing the log dir
+// with the fewest partitions for a new one.
+func (b *Broker) partitionDir(k tp) string {
+	name := fmt.Sprintf("%s-%d", k.topic, k.part)
+	dirs := b.cfg.Dirs()
+	best, bestN := dirs[0], -1
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return filepath.Join(d, name)
+		}
+		entries, _ := os.ReadDir(d)
+		if bestN < 0 || len(entries) < bestN {
+			best, bestN = d, len(entries)
+		}
+	}
+	return filepath.Join(best, name)
+}
+
+func contains(s []int32, v int32) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// partition returns the hosted partition, or nil.
+func (b *Broker) partition(topic string, part int32) *partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.parts[tp{topic, part}]
+}
+
+// propose applies metadata records and brings the hosted partitions in
+// line with them.
+func (b *Broker) propose(ctx context.Context, recs ...metadata.Record) error {
+	err := b.meta.Propose(ctx, recs...)
+	if rerr := b.reconcile(); rerr != nil {
+		b.log.Error("applying metadata", "err", rerr)
+	}
+	return err
+}
+
+// housekeeping runs retention and flush checks until Close.
+func (b *Broker) housekeeping() {
+	defer b.wg.Done()
+	every := time.Duration(b.cfg.LogRetentionCheck) * time.Millisecond
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+			b.enforceRetention()
+		}
+	}
+}
+
+// enforceRetention deletes expired segments of every hosted partition.
+func (b *Broker) enforceRetention() {
+	b.mu.RLock()
+	parts := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		parts = append(parts, p)
+	}
+	b.mu.RUnlock()
+	now := b.now()
+	for _, p := range parts {
+		if n, err := p.log.EnforceRetention(now, p.highWatermark()); err != nil {
+			if !errors.Is(err, storage.ErrClosed) {
+				b.log.Warn("retention", "topic", p.topic, "partition", p.index, "err", err)
+			}
+		} else if n > 0 {
+			b.log.Info("retention deleted segments", "topic", p.topic, "partition", p.index, "segments", n, "log_start_offset", p.log.LogStartOffset())
+		}
+	}
+}
+
+// Close stops background work and closes every log (flushing it) and the
+// metadata store. Call it after the wire server has drained.
+func (b *Broker) Close() error {
+	var err error
+	b.stopOnce.Do(func() {
+		close(b.quit)
+		b.wg.Wait()
+		err = b.closeAll()
+	})
+	return err
+}
+
+func (b *Broker) closeAll() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for k, p := range b.parts {
+		if err := p.log.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(b.parts, k)
+	}
+	errs = append(errs, b.meta.Close())
+	return errors.Join(errs...)
+}
+
+// handlerFunc is the shape of every API handler.
+type handlerFunc func(b *Broker, ctx context.Context, c *wire.Conn, h wire.Header, req kmsg.Request) (kmsg.Response, error)
+
+type registration struct {
+	min, max int16
+	fn       handlerFunc
+}
+
+var handlers = map[int16]registration{}
+
+// register is called from each handler file's init with the versions it
+// serves.
+func register(key, min, max int16, fn handlerFunc) {
+	if _, dup := handlers[key]; dup {
+		panic(fmt.Sprintf("broker: API %d registered twice", key))
+	}
+	handlers[key] = registration{min, max, fn}
+}
+
+// Versions implements wire.Handler from the registrations.
+func (b *Broker) Versions(key int16) (int16, int16, bool) {
+	r, ok := handlers[key]
+	return r.min, r.max, ok
+}
+
+// Handle implements wire.Handler.
+func (b *Broker) Handle(ctx context.Context, c *wire.Conn, h wire.Header, req kmsg.Request) (kmsg.Response, error) {
+	r, ok := handlers[h.APIKey]
+	if !ok {
+		return nil, fmt.Errorf("broker: no handler for API %d", h.APIKey)
+	}
+	return r.fn(b, ctx, c, h, req)
+}
+
+// apiKeys lists the served APIs, sorted by key, for ApiVersions.
+func apiKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]int, 0, len(handlers))
+	for k := range handlers {
+		keys = append(keys, int(k))
+	}
+	sort.Ints(keys)
+	out := make([]kmsg.ApiVersionsResponseApiKey, 0, len(keys))
+	for _, k := range keys {
+		r := handlers[int16(k)]
+		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: int16(k), MinVersion: r.min, MaxVersion: r.max})
+	}
+	return out
+}
+
+func (b *Broker) countError(api string, code int16) {
+	if code != 0 && b.hooks.ErrorCode != nil {
+		b.hooks.ErrorCode(api, code)
+	}
+}

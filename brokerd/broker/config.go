@@ -1,0 +1,241 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"logpipe/pipeline/config"
+)
+
+// Config is the broker part of brokerd.yml. Keys keep Kafka's names; the
+// zero value is not usable, start from DefaultConfig.
+type Config struct {
+	NodeID int32 `yaml:"node.id"`
+	// Listeners is Kafka's listener list; brokerd serves the first
+	// PLAINTEXT listener ("PLAINTEXT://127.0.0.1:9092").
+	Listeners string `yaml:"listeners"`
+	// AdvertisedListeners is what clients are told to connect to; empty
+	// means Listeners.
+	AdvertisedListeners string   `yaml:"advertised.listeners"`
+	LogDirs             []string `yaml:"log.dirs"`
+	LogDir              string   `yaml:"log.dir"`
+
+	NumPartitions            int32 `yaml:"num.partitions"`
+	DefaultReplicationFactor int16 `yaml:"default.replication.factor"`
+	AutoCreateTopics         bool  `yaml:"auto.create.topics.enable"`
+	MinInsyncReplicas        int   `yaml:"min.insync.replicas"`
+	DeleteTopicEnable        bool  `yaml:"delete.topic.enable"`
+
+	LogRetentionHours   int64  `yaml:"log.retention.hours"`
+	LogRetentionMinutes int64  `yaml:"log.retention.minutes"`
+	LogRetentionMs      int64  `yaml:"log.retention.ms"`
+	LogRetentionBytes   int64  `yaml:"log.retention.bytes"`
+	LogSegmentBytes     int64  `yaml:"log.segment.bytes"`
+	LogRollHours        int64  `yaml:"log.roll.hours"`
+	LogRollMs           int64  `yaml:"log.roll.ms"`
+	LogFlushMessages    int64  `yaml:"log.flush.interval.messages"`
+	LogFlushMs          int64  `yaml:"log.flush.interval.ms"`
+	LogCleanupPolicy    string `yaml:"log.cleanup.policy"`
+	LogIndexInterval    int    `yaml:"log.index.interval.bytes"`
+	LogDeleteRetention  int64  `yaml:"log.cleaner.delete.retention.ms"`
+	LogRetentionCheck   int64  `yaml:"log.retention.check.interval.ms"`
+	MessageMaxBytes     int    `yaml:"message.max.bytes"`
+	LogTimestampType    string `yaml:"log.message.timestamp.type"`
+
+	OffsetsTopicPartitions        int32 `yaml:"offsets.topic.num.partitions"`
+	OffsetsTopicReplicationFactor int16 `yaml:"offsets.topic.replication.factor"`
+	OffsetsRetentionMinutes       int64 `yaml:"offsets.retention.minutes"`
+	GroupMinSessionTimeoutMs      int32 `yaml:"group.min.session.timeout.ms"`
+	GroupMaxSessionTimeoutMs      int32 `yaml:"group.max.session.timeout.ms"`
+	GroupInitialRebalanceDelayMs  int32 `yaml:"group.initial.rebalance.delay.ms"`
+	ProducerIDExpirationMs        int64 `yaml:"producer.id.expiration.ms"`
+
+	SocketRequestMaxBytes int32 `yaml:"socket.request.max.bytes"`
+	ConnectionsMaxIdleMs  int64 `yaml:"connections.max.idle.ms"`
+
+	// ZooKeeperConnect is refused: brokerd keeps its metadata itself.
+	ZooKeeperConnect string `yaml:"zookeeper.connect"`
+}
+
+// DefaultConfig returns Kafka's defaults, for a single local node on
+// 127.0.0.1:9092 with data under ./data.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                        1,
+		Listeners:                     "PLAINTEXT://127.0.0.1:9092",
+		LogDirs:                       []string{"./data"},
+		NumPartitions:                 1,
+		DefaultReplicationFactor:      1,
+		AutoCreateTopics:              true,
+		MinInsyncReplicas:             1,
+		DeleteTopicEnable:             true,
+		LogRetentionHours:             168,
+		LogRetentionBytes:             -1,
+		LogSegmentBytes:               1 << 30,
+		LogRollHours:                  168,
+		LogCleanupPolicy:              "delete",
+		LogIndexInterval:              4096,
+		LogDeleteRetention:            86400000,
+		LogRetentionCheck:             300000,
+		MessageMaxBytes:               1048588,
+		LogTimestampType:              "CreateTime",
+		OffsetsTopicPartitions:        50,
+		OffsetsTopicReplicationFactor: 1,
+		OffsetsRetentionMinutes:       10080,
+		GroupMinSessionTimeoutMs:      6000,
+		GroupMaxSessionTimeoutMs:      1800000,
+		GroupInitialRebalanceDelayMs:  3000,
+		ProducerIDExpirationMs:        86400000,
+		SocketRequestMaxBytes:         100 << 20,
+		ConnectionsMaxIdleMs:          600000,
+	}
+}
+
+// Validate reports every setting brokerd cannot use.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	if c.ZooKeeperConnect != "" {
+		bad("zookeeper.connect", "brokerd needs no ZooKeeper: its nodes keep the cluster metadata in a Raft quorum (controller.quorum.voters); remove this key")
+	}
+	if _, _, err := c.ListenAddr(); err != nil {
+		bad("listeners", "%v", err)
+	}
+	if _, _, err := c.AdvertisedAddr(); err != nil {
+		bad("advertised.listeners", "%v", err)
+	}
+	if len(c.Dirs()) == 0 {
+		bad("log.dirs", "at least one directory is needed")
+	}
+	if c.NumPartitions < 1 {
+		bad("num.partitions", "must be at least 1")
+	}
+	if c.DefaultReplicationFactor < 1 {
+		bad("default.replication.factor", "must be at least 1")
+	}
+	if c.MinInsyncReplicas < 1 {
+		bad("min.insync.replicas", "must be at least 1")
+	}
+	if c.OffsetsTopicPartitions < 1 {
+		bad("offsets.topic.num.partitions", "must be at least 1")
+	}
+	if c.LogSegmentBytes < 14 || c.LogSegmentBytes > 1<<31-1 {
+		bad("log.segment.bytes", "must be between 14 and 2147483647")
+	}
+	switch c.LogTimestampType {
+	case "CreateTime", "LogAppendTime":
+	default:
+		bad("log.message.timestamp.type", "want CreateTime or LogAppendTime, got %q", c.LogTimestampType)
+	}
+	for _, p := range strings.Split(c.LogCleanupPolicy, ",") {
+		if p = strings.TrimSpace(p); p != "delete" && p != "compact" {
+			bad("log.cleanup.policy", "want delete, compact or both, got %q", c.LogCleanupPolicy)
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinErrors(errs)
+}
+
+type joined []error
+
+func (j joined) Error() string {
+	parts := make([]string, len(j))
+	for i, e := range j {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+func (j joined) Unwrap() []error { return j }
+
+func joinErrors(errs []error) error { return joined(errs) }
+
+// Dirs returns the log directories (log.dirs, else log.dir).
+func (c *Config) Dirs() []string {
+	if len(c.LogDirs) == 1 && strings.Contains(c.LogDirs[0], ",") {
+		// Kafka writes log.dirs as one comma-separated string.
+		var out []string
+		for _, d := range strings.Split(c.LogDirs[0], ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	if len(c.LogDirs) > 0 {
+		return c.LogDirs
+	}
+	if c.LogDir != "" {
+		return []string{c.LogDir}
+	}
+	return nil
+}
+
+// parseListener returns host and port of the PLAINTEXT (or first) entry of
+// a Kafka listener list.
+func parseListener(list string) (string, int32, error) {
+	var first string
+	for _, l := range strings.Split(list, ",") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if first == "" {
+			first = l
+		}
+		if strings.HasPrefix(strings.ToUpper(l), "PLAINTEXT://") {
+			first = l
+			break
+		}
+	}
+	if first == "" {
+		return "", 0, fmt.Errorf("no listener in %q", list)
+	}
+	_, addr, ok := strings.Cut(first, "://")
+	if !ok {
+		return "", 0, fmt.Errorf("listener %q is not NAME://host:port", first)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("listener %q: %v", first, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("listener %q: bad port", first)
+	}
+	return host, int32(p), nil
+}
+
+// ListenAddr returns where to listen.
+func (c *Config) ListenAddr() (string, int32, error) { return parseListener(c.Listeners) }
+
+// AdvertisedAddr returns the address given to clients.
+func (c *Config) AdvertisedAddr() (string, int32, error) {
+	if c.AdvertisedListeners == "" {
+		return c.ListenAddr()
+	}
+	return parseListener(c.AdvertisedListeners)
+}
+
+func (c *Config) retention() time.Duration {
+	switch {
+	case c.LogRetentionMs != 0:
+		return time.Duration(c.LogRetentionMs) * time.Millisecond
+	case c.LogRetentionMinutes != 0:
+		return time.Duration(c.LogRetentionMinutes) * time.Minute
+	default:
+		return time.Duration(c.LogRetentionHours) * time.Hour
+	}
+}
+
+func (c *Config) roll() time.Duration {
+	if c.LogRollMs != 0 {
+		return time.Duration(c.LogRollMs) * time.Millisecond
+	}
+	return time.Duration(c.LogRollHours) * time.Hour
+}

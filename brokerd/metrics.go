@@ -1,0 +1,72 @@
+package main
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/broker"
+	"logpipe/brokerd/wire"
+	"logpipe/pipeline/cli"
+)
+
+// metrics are brokerd's Prometheus series, fed through the narrow hooks of
+// the wire and broker packages.
+type metrics struct {
+	bytesIn, bytesOut, messagesIn *prometheus.CounterVec
+	requests                      *prometheus.HistogramVec
+	requestErrors, errorCodes     *prometheus.CounterVec
+	connections                   prometheus.Gauge
+}
+
+func newMetrics(env *cli.Env) *metrics {
+	m := &metrics{
+		bytesIn:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_bytes_in_total", Help: "Record batch bytes appended by producers."}, []string{"topic"}),
+		messagesIn:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_messages_in_total", Help: "Records appended by producers."}, []string{"topic"}),
+		bytesOut:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_bytes_out_total", Help: "Record batch bytes returned to fetchers."}, []string{"topic"}),
+		requests:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brokerd_request_duration_seconds", Help: "Time to handle a request, by API.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"api"}),
+		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_requests_failed_total", Help: "Requests that closed their connection, by API."}, []string{"api"}),
+		errorCodes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_response_errors_total", Help: "Kafka error codes returned in responses, by API and code."}, []string{"api", "code"}),
+		connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "brokerd_connections", Help: "Open client connections."}),
+	}
+	if env.Telemetry != nil {
+		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.errorCodes, m.connections)
+	}
+	return m
+}
+
+func (m *metrics) wireHooks() wire.Hooks {
+	return wire.Hooks{
+		ConnOpened: m.connections.Inc,
+		ConnClosed: m.connections.Dec,
+		Request: func(key, _ int16, took time.Duration, err error) {
+			api := kmsg.NameForKey(key)
+			m.requests.WithLabelValues(api).Observe(took.Seconds())
+			if err != nil {
+				m.requestErrors.WithLabelValues(api).Inc()
+			}
+		},
+	}
+}
+
+func (m *metrics) brokerHooks() broker.Hooks {
+	return broker.Hooks{
+		BytesIn: func(topic string, bytes, records int64) {
+			m.bytesIn.WithLabelValues(topic).Add(float64(bytes))
+			m.messagesIn.WithLabelValues(topic).Add(float64(records))
+		},
+		BytesOut: func(topic string, bytes int64) { m.bytesOut.WithLabelValues(topic).Add(float64(bytes)) },
+		ErrorCode: func(api string, code int16) {
+			m.errorCodes.WithLabelValues(api, kerrName(code)).Inc()
+		},
+	}
+}
+
+func kerrName(code int16) string {
+	if e, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+		return e.Message
+	}
+	return "UNKNOWN"
+}
