@@ -70,4 +70,3 @@ func handleCreateTopics(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Hea
 	}
 	return resp, nil
 }
-

@@ -51,6 +51,9 @@ type Broker struct {
 	mu    sync.RWMutex
 	parts map[tp]*partition
 
+	// groups is the group coordinator state (groups.go).
+	groups groupState
+
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -118,6 +121,10 @@ func New(cfg Config, log *slog.Logger, hooks Hooks) (*Broker, error) {
 		}
 	}
 	if err := b.reconcile(); err != nil {
+		b.closeAll()
+		return nil, err
+	}
+	if err := b.startGroups(); err != nil {
 		b.closeAll()
 		return nil, err
 	}
@@ -288,6 +295,7 @@ func (b *Broker) Close() error {
 	var err error
 	b.stopOnce.Do(func() {
 		close(b.quit)
+		b.stopGroups()
 		b.wg.Wait()
 		err = b.closeAll()
 	})
