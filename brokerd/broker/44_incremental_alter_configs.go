@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/wire"
+)
+
+// IncrementalAlterConfigs v0–v1: SET, DELETE, and for list settings
+// (cleanup.policy) APPEND and SUBTRACT, on topic configs.
+func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
+
+func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			err = b.incrementalAlter(ctx, rr, req.ValidateOnly)
+		case resourceBroker:
+			err = newAPIError(kerr.InvalidRequest, "brokerd has no dynamic broker configs; change brokerd.yml and restart")
+		default:
+			err = newAPIError(kerr.InvalidRequest, "brokerd alters topic configs only")
+		}
+		if err != nil {
+			sr.ErrorCode, sr.ErrorMessage = codeOf(err)
+			b.countError("IncrementalAlterConfigs", sr.ErrorCode)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+func (b *Broker) incrementalAlter(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	t := b.meta.Image().Topic(rr.ResourceName)
+	if t == nil {
+		return newAPIError(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
+	}
+	ac := metadata.AlterConfigs{Topic: rr.ResourceName, Set: map[string]string{}}
+	for _, c := range rr.Configs {
+		d := topicConfigDefByName(c.Name)
+		if d == nil {
+			return newAPIError(kerr.InvalidConfig, "unknown topic config %q", c.Name)
+		}
+		val := ""
+		if c.Value != nil {
+			val = *c.Value
+		}
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			ac.Set[c.Name] = val
+		case kmsg.IncrementalAlterConfigOpDelete:
+			ac.Delete = append(ac.Delete, c.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if d.typ != 7 {
+				return newAPIError(kerr.InvalidConfig, "%s is not a list; APPEND and SUBTRACT apply to lists", c.Name)
+			}
+			cur, _ := b.effectiveTopicConfig(t.Configs, c.Name)
+			items := strings.Split(cur, ",")
+			for _, v := range strings.Split(val, ",") {
+				i := slices.Index(items, v)
+				if c.Op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
+					items = append(items, v)
+				} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract && i >= 0 {
+					items = slices.Delete(items, i, i+1)
+				}
+			}
+			ac.Set[c.Name] = strings.Join(items, ",")
+		default:
+			return newAPIError(kerr.InvalidRequest, "unknown operation %d on %s", c.Op, c.Name)
+		}
+	}
+	return b.alterTopicConfigs(ctx, ac, validateOnly)
+}
