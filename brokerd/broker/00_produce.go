@@ -77,8 +77,27 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	if len(rp.Records) == 0 {
 		return newAPIError(kerr.CorruptMessage, "no record batches")
 	}
+	batch, rest, err := recordbatch.Next(rp.Records)
+	if err == nil && len(rest) > 0 {
+		return newAPIError(kerr.InvalidRecord, "a produce request must carry exactly one record batch per partition")
+	}
+	var h recordbatch.Header
+	if err == nil {
+		h, err = recordbatch.ParseHeader(batch)
+	}
+	if err != nil {
+		if code := recordbatch.ErrorCode(err); code != 0 {
+			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
+		}
+		return newAPIError(kerr.CorruptMessage, "%v", err)
+	}
 	now := b.now()
-	base, last, err := b.appendAsLeader(p, rp.Records, now)
+	base, last, dup, err := b.appendAsLeader(p, rp.Records, h, now)
+	if dup {
+		sp.BaseOffset = base
+		sp.LogStartOffset = p.log.LogStartOffset()
+		return nil
+	}
 	if err != nil {
 		if code := recordbatch.ErrorCode(err); code != 0 {
 			m := err.Error()
@@ -105,13 +124,35 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	return nil
 }
 
-// appendAsLeader appends to a hosted partition and wakes its fetchers.
-func (b *Broker) appendAsLeader(p *partition, batches []byte, now time.Time) (int64, int64, error) {
+// appendAsLeader appends one batch (whose header is h) to a hosted
+// partition and wakes its fetchers. For an idempotent producer the
+// sequence is checked first, under the same lock as the append; a retried
+// batch is not written again and dup is true, with its original offsets.
+func (b *Broker) appendAsLeader(p *partition, batch []byte, h recordbatch.Header, now time.Time) (base, last int64, dup bool, err error) {
 	p.appendMu.Lock()
-	base, last, err := p.log.AppendAsLeader(batches, p.leaderEpoch.Load(), now)
-	p.appendMu.Unlock()
-	if err == nil {
-		p.signal()
+	defer p.appendMu.Unlock()
+	idempotent := h.HasProducerID() && h.BaseSequence >= 0
+	if idempotent {
+		d, cerr := p.producers.Check(h.ProducerID, h.ProducerEpoch, h.BaseSequence, lastSequence(h))
+		if cerr != nil {
+			return -1, -1, false, producerError(cerr)
+		}
+		if d != nil {
+			return d.FirstOffset, d.LastOffset, true, nil
+		}
 	}
-	return base, last, err
+	base, last, err = p.log.AppendAsLeader(batch, p.leaderEpoch.Load(), now)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	if idempotent {
+		m := batchMeta(h)
+		m.FirstOffset, m.LastOffset = base, last
+		if p.log.Config().LogAppendTime {
+			m.Timestamp = now.UnixMilli()
+		}
+		p.producers.Update(h.ProducerID, h.ProducerEpoch, m)
+	}
+	p.signal()
+	return base, last, false, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/producers"
 	"logpipe/brokerd/storage"
 	"logpipe/brokerd/wire"
 )
@@ -51,6 +52,8 @@ type Broker struct {
 	mu    sync.RWMutex
 	parts map[tp]*partition
 
+	// ids allocates producer ids (producer_state.go).
+	ids idAllocator
 	// groups is the group coordinator state (groups.go).
 	groups groupState
 
@@ -78,6 +81,8 @@ type partition struct {
 	grew atomic.Pointer[chan struct{}]
 	// leaderEpoch is the epoch this node leads the partition in.
 	leaderEpoch atomic.Int32
+	// producers is the idempotent producer state; appendMu guards it.
+	producers producers.State
 }
 
 func (p *partition) signal() {
@@ -199,6 +204,11 @@ func (b *Broker) reconcile() error {
 			p = &partition{topic: k.topic, index: k.part, log: l}
 			ch := make(chan struct{})
 			p.grew.Store(&ch)
+			if err := p.loadProducerState(); err != nil {
+				l.Close()
+				errs = append(errs, err)
+				continue
+			}
 			b.parts[k] = p
 		}
 		p.leaderEpoch.Store(t.Partitions[k.part].LeaderEpoch)
@@ -278,7 +288,11 @@ func (b *Broker) enforceRetention() {
 	}
 	b.mu.RUnlock()
 	now := b.now()
+	cutoff := now.UnixMilli() - b.cfg.ProducerIDExpirationMs
 	for _, p := range parts {
+		p.appendMu.Lock()
+		p.producers.Expire(cutoff)
+		p.appendMu.Unlock()
 		if n, err := p.log.EnforceRetention(now, p.highWatermark()); err != nil {
 			if !errors.Is(err, storage.ErrClosed) {
 				b.log.Warn("retention", "topic", p.topic, "partition", p.index, "err", err)
@@ -307,6 +321,9 @@ func (b *Broker) closeAll() error {
 	defer b.mu.Unlock()
 	var errs []error
 	for k, p := range b.parts {
+		if err := p.saveProducerState(); err != nil {
+			errs = append(errs, err)
+		}
 		if err := p.log.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -80,7 +80,9 @@ type Image struct {
 	Offset  int64
 	Brokers map[int32]Broker
 	Topics  map[string]*Topic
-	byID    map[UUID]string
+	// NextProducerID is the first producer id not yet handed to a broker.
+	NextProducerID int64
+	byID           map[UUID]string
 }
 
 // Empty returns the image before any record.
@@ -117,6 +119,17 @@ type Record struct {
 	AlterConfigs    *AlterConfigs    `json:"alter_configs,omitempty"`
 	ChangePartition *ChangePartition `json:"change_partition,omitempty"`
 	SetClusterID    *string          `json:"set_cluster_id,omitempty"`
+	// ProducerIDs hands a block of producer ids to a broker, so ids stay
+	// unique across brokers and restarts.
+	ProducerIDs *ProducerIDBlock `json:"producer_ids,omitempty"`
+}
+
+// ProducerIDBlock is a range of producer ids given to one broker: First up
+// to First+Size-1. First must equal the image's NextProducerID.
+type ProducerIDBlock struct {
+	Broker int32 `json:"broker"`
+	First  int64 `json:"first"`
+	Size   int64 `json:"size"`
 }
 
 // AddPartitions appends partitions to a topic.
@@ -153,6 +166,12 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 	switch {
 	case rec.SetClusterID != nil:
 		n.ClusterID = *rec.SetClusterID
+	case rec.ProducerIDs != nil:
+		blk := rec.ProducerIDs
+		if blk.First != m.NextProducerID || blk.Size <= 0 {
+			return m.at(offset), fmt.Errorf("%w: producer id block %d+%d does not follow %d", ErrInvalidRecord, blk.First, blk.Size, m.NextProducerID)
+		}
+		n.NextProducerID = blk.First + blk.Size
 	case rec.RegisterBroker != nil:
 		b := *rec.RegisterBroker
 		n.Brokers = maps.Clone(m.Brokers)

@@ -1,0 +1,418 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/brokerd/broker"
+	"logpipe/brokerd/wire"
+)
+
+// clBroker is a real broker behind a real wire server on a loopback port.
+type clBroker struct {
+	addr string
+	dir  string
+	b    *broker.Broker
+	srv  *wire.Server
+}
+
+// clStart starts a broker on dir (a new temp dir if empty) with cfg
+// changes applied.
+func clStart(t *testing.T, dir string, change func(*broker.Config)) *clBroker {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := broker.DefaultConfig()
+	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
+	cfg.LogDirs = []string{dir}
+	cfg.GroupInitialRebalanceDelayMs = 0
+	if change != nil {
+		change(&cfg)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	b, err := broker.New(cfg, log, broker.Hooks{})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	srv := &wire.Server{Handler: b, Log: log}
+	go srv.Serve(ln)
+	cb := &clBroker{addr: ln.Addr().String(), dir: dir, b: b, srv: srv}
+	t.Cleanup(cb.stop)
+	return cb
+}
+
+func (cb *clBroker) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cb.srv.Shutdown(ctx)
+	cb.b.Close()
+}
+
+func clClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// consumeAll reads n records of topic from the start.
+func consumeAll(t *testing.T, addr, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := clClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx := ctxT(t)
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(out), n, err)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", tp, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+func TestFranzGoProduceConsumeEveryCodec(t *testing.T) {
+	cb := clStart(t, "", nil)
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	for name, codec := range codecs {
+		for _, idem := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/idempotent=%v", name, idem), func(t *testing.T) {
+				topic := fmt.Sprintf("codec-%s-%v", name, idem)
+				opts := []kgo.Opt{kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation()}
+				if !idem {
+					opts = append(opts, kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()))
+				}
+				cl := clClient(t, cb.addr, opts...)
+				ctx := ctxT(t)
+				const n = 200
+				var recs []*kgo.Record
+				for i := 0; i < n; i++ {
+					r := &kgo.Record{Key: []byte("k" + strconv.Itoa(i%7)), Value: []byte(fmt.Sprintf("value %d %s", i, name))}
+					if i%10 == 0 {
+						r.Value = nil // a tombstone-like null value
+					}
+					if i%3 == 0 {
+						r.Headers = []kgo.RecordHeader{{Key: "h", Value: []byte(strconv.Itoa(i))}, {Key: "empty"}}
+					}
+					recs = append(recs, r)
+				}
+				if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+				got := consumeAll(t, cb.addr, topic, n)
+				for i, r := range got {
+					want := recs[i]
+					if r.Offset != int64(i) || string(r.Key) != string(want.Key) || string(r.Value) != string(want.Value) || (r.Value == nil) != (want.Value == nil) {
+						t.Fatalf("record %d: got offset %d key %q value %q", i, r.Offset, r.Key, r.Value)
+					}
+					if len(r.Headers) != len(want.Headers) {
+						t.Fatalf("record %d headers %v", i, r.Headers)
+					}
+					for j := range r.Headers {
+						if r.Headers[j].Key != want.Headers[j].Key || string(r.Headers[j].Value) != string(want.Headers[j].Value) {
+							t.Fatalf("record %d header %d: %v", i, j, r.Headers[j])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestAdminWithKadm(t *testing.T) {
+	cb := clStart(t, "", func(c *broker.Config) { c.AutoCreateTopics = false })
+	adm := kadm.NewClient(clClient(t, cb.addr))
+	ctx := ctxT(t)
+
+	res, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000"), "cleanup.policy": kadm.StringPtr("compact")}, "admin-a")
+	if err != nil || res.Err != nil {
+		t.Fatalf("create: %v %v", err, res.Err)
+	}
+	if res, _ := adm.CreateTopic(ctx, 1, 1, nil, "admin-a"); !errors.Is(res.Err, kerr.TopicAlreadyExists) {
+		t.Fatalf("duplicate create: %v", res.Err)
+	}
+	if res, _ := adm.CreateTopic(ctx, 1, 3, nil, "admin-rf"); !errors.Is(res.Err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("rf 3 on one broker: %v", res.Err)
+	}
+	if res, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{"no.such.config": kadm.StringPtr("1")}, "admin-bad"); !errors.Is(res.Err, kerr.InvalidConfig) {
+		t.Fatalf("bad config: %v", res.Err)
+	}
+	if res, _ := adm.CreateTopic(ctx, 1, 1, nil, "bad/name"); !errors.Is(res.Err, kerr.InvalidTopicException) {
+		t.Fatalf("bad name: %v", res.Err)
+	}
+	if res, _ := adm.ValidateCreateTopics(ctx, 2, 1, nil, "admin-validate"); res.Error() != nil {
+		t.Fatalf("validate only: %v", res.Error())
+	}
+
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !details.Has("admin-a") || details.Has("admin-validate") || len(details["admin-a"].Partitions) != 3 {
+		t.Fatalf("list: %v", details.Names())
+	}
+
+	rcs, err := adm.DescribeTopicConfigs(ctx, "admin-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := rcs.On("admin-a", nil)
+	vals := map[string]string{}
+	for _, c := range rc.Configs {
+		vals[c.Key] = c.MaybeValue()
+	}
+	if vals["retention.ms"] != "3600000" || vals["cleanup.policy"] != "compact" || vals["segment.bytes"] != "1073741824" {
+		t.Fatalf("configs: %v", vals)
+	}
+
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("60000")}, {Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kadm.StringPtr("delete")}}, "admin-a"); err != nil {
+		t.Fatal(err)
+	}
+	rcs, _ = adm.DescribeTopicConfigs(ctx, "admin-a")
+	rc, _ = rcs.On("admin-a", nil)
+	for _, c := range rc.Configs {
+		vals[c.Key] = c.MaybeValue()
+	}
+	if vals["retention.ms"] != "60000" || vals["cleanup.policy"] != "compact,delete" {
+		t.Fatalf("after alter: %v", vals)
+	}
+
+	if _, err := adm.CreatePartitions(ctx, 2, "admin-a"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := adm.UpdatePartitions(ctx, 2, "admin-a"); r.Error() == nil {
+		t.Fatal("shrinking partitions accepted")
+	}
+	details, _ = adm.ListTopics(ctx, "admin-a")
+	if len(details["admin-a"].Partitions) != 5 {
+		t.Fatalf("partitions after create: %d", len(details["admin-a"].Partitions))
+	}
+
+	// Produce, then delete records below offset 3 and check the offsets.
+	cl := clClient(t, cb.addr, kgo.DefaultProduceTopic("admin-a"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}, Partition: 0}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := adm.DeleteRecords(ctx, kadm.Offsets{"admin-a": {0: {At: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	starts, _ := adm.ListStartOffsets(ctx, "admin-a")
+	ends, _ := adm.ListEndOffsets(ctx, "admin-a")
+	if s, _ := starts.Lookup("admin-a", 0); s.Offset != 3 {
+		t.Fatalf("start offset %d", s.Offset)
+	}
+	if e, _ := ends.Lookup("admin-a", 0); e.Offset != 5 {
+		t.Fatalf("end offset %d", e.Offset)
+	}
+
+	if r, err := adm.DeleteTopics(ctx, "admin-a"); err != nil || r.Error() != nil {
+		t.Fatal(err, r.Error())
+	}
+	// A fresh client: kadm answers from the client's metadata cache.
+	details, _ = kadm.NewClient(clClient(t, cb.addr)).ListTopics(ctx)
+	if details.Has("admin-a") {
+		t.Fatal("topic still listed after delete")
+	}
+	if _, err := os.Stat(cb.dir + "/admin-a-0"); !os.IsNotExist(err) {
+		t.Fatalf("partition folder left behind: %v", err)
+	}
+	if r, _ := adm.DeleteTopics(ctx, "admin-a"); !errors.Is(r["admin-a"].Err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("second delete: %v", r["admin-a"].Err)
+	}
+	cluster, err := adm.BrokerMetadata(ctx)
+	if err != nil || len(cluster.Brokers) != 1 || cluster.Cluster == "" {
+		t.Fatalf("cluster: %+v %v", cluster, err)
+	}
+}
+
+func TestFetchOutOfRangeAndTimestamps(t *testing.T) {
+	cb := clStart(t, "", nil)
+	ctx := ctxT(t)
+	cl := clClient(t, cb.addr, kgo.DefaultProduceTopic("ts"), kgo.AllowAutoTopicCreation())
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	for i := 0; i < 10; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}, Timestamp: base.Add(time.Duration(i) * time.Minute)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	offs, err := adm.ListOffsetsAfterMilli(ctx, base.Add(4*time.Minute+time.Second).UnixMilli(), "ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := offs.Lookup("ts", 0); o.Offset != 5 {
+		t.Fatalf("offset for timestamp: %+v", o)
+	}
+	offs, _ = adm.ListOffsetsAfterMilli(ctx, base.Add(time.Hour).UnixMilli(), "ts")
+	if o, _ := offs.Lookup("ts", 0); o.Offset != 10 {
+		t.Fatalf("offset after every record: %+v (franz-go maps 'none' to the end)", o)
+	}
+
+	// A consumer asking past the end gets OFFSET_OUT_OF_RANGE and resets.
+	c := clClient(t, cb.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"ts": {0: kgo.NewOffset().At(50)}}),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got int
+	for got < 10 {
+		fs := c.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no reset after out of range: %d records", got)
+		}
+		got += len(fs.Records())
+	}
+}
+
+func TestLegacyMessageFormatRefused(t *testing.T) {
+	cb := clStart(t, "", nil)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V0_10_2_0 // produce v2, magic 1 message sets
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Retry.Max = 0
+	p, err := sarama.NewSyncProducer([]string{cb.addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: "legacy", Value: sarama.StringEncoder("old")})
+	if !errors.Is(err, sarama.ErrUnsupportedForMessageFormat) {
+		t.Fatalf("legacy produce: %v", err)
+	}
+	// Nothing was stored.
+	adm := kadm.NewClient(clClient(t, cb.addr))
+	ends, _ := adm.ListEndOffsets(ctxT(t), "legacy")
+	if e, _ := ends.Lookup("legacy", 0); e.Offset != 0 {
+		t.Fatalf("legacy records stored: end %d", e.Offset)
+	}
+}
+
+func TestSaramaProducersAndConsumer(t *testing.T) {
+	cb := clStart(t, "", nil)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Compression = sarama.CompressionSnappy
+	sp, err := sarama.NewSyncProducer([]string{cb.addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		part, off, err := sp.SendMessage(&sarama.ProducerMessage{Topic: "sarama", Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(strconv.Itoa(i)),
+			Headers: []sarama.RecordHeader{{Key: []byte("n"), Value: []byte(strconv.Itoa(i))}}})
+		if err != nil || part != 0 || off != int64(i) {
+			t.Fatalf("send %d: partition %d offset %d err %v", i, part, off, err)
+		}
+	}
+	sp.Close()
+
+	acfg := sarama.NewConfig()
+	acfg.Version = sarama.V3_6_0_0
+	acfg.Producer.Return.Successes = true
+	acfg.Producer.Compression = sarama.CompressionLZ4
+	ap, err := sarama.NewAsyncProducer([]string{cb.addr}, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 50; i < 100; i++ {
+		ap.Input() <- &sarama.ProducerMessage{Topic: "sarama", Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(strconv.Itoa(i))}
+	}
+	for i := 50; i < 100; i++ {
+		select {
+		case <-ap.Successes():
+		case err := <-ap.Errors():
+			t.Fatal(err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("async producer stalled")
+		}
+	}
+	ap.Close()
+
+	c, err := sarama.NewConsumer([]string{cb.addr}, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pc, err := c.ConsumePartition("sarama", 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for i := 0; i < 100; i++ {
+		select {
+		case m := <-pc.Messages():
+			if m.Offset != int64(i) || string(m.Value) != strconv.Itoa(i) {
+				t.Fatalf("message %d: offset %d value %q", i, m.Offset, m.Value)
+			}
+			if i < 50 && (len(m.Headers) != 1 || string(m.Headers[0].Value) != strconv.Itoa(i)) {
+				t.Fatalf("message %d headers %v", i, m.Headers)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("consumer stalled at %d", i)
+		}
+	}
+}
+
+func TestRestartKeepsDataAndProducerState(t *testing.T) {
+	dir := t.TempDir()
+	cb := clStart(t, dir, nil)
+	ctx := ctxT(t)
+	cl := clClient(t, cb.addr, kgo.DefaultProduceTopic("keep"), kgo.AllowAutoTopicCreation())
+	for i := 0; i < 20; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	cb.stop()
+
+	cb = clStart(t, dir, nil)
+	got := consumeAll(t, cb.addr, "keep", 20)
+	for i, r := range got {
+		if string(r.Value) != strconv.Itoa(i) || r.Offset != int64(i) {
+			t.Fatalf("record %d after restart: %d %q", i, r.Offset, r.Value)
+		}
+	}
+	// New producers get ids that were never handed out before the restart.
+	cl = clClient(t, cb.addr, kgo.DefaultProduceTopic("keep"))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
