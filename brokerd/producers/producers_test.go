@@ -20,8 +20,8 @@ func TestCheckScenarios(t *testing.T) {
 	steps := []step{
 		{id: 1, epoch: 0, first: 0, last: 4, offset: 0},
 		{id: 1, epoch: 0, first: 5, last: 9, offset: 5},
-		{id: 1, epoch: 0, first: 5, last: 9, wantDup: true},  // retry of the last batch
-		{id: 1, epoch: 0, first: 0, last: 4, wantDup: true},  // retry of an older one
+		{id: 1, epoch: 0, first: 5, last: 9, wantDup: true}, // retry of the last batch
+		{id: 1, epoch: 0, first: 0, last: 4, wantDup: true}, // retry of an older one
 		{id: 1, epoch: 0, first: 12, last: 13, wantErr: ErrOutOfOrder},
 		{id: 1, epoch: 0, first: 10, last: 10, offset: 10},
 		{id: 2, epoch: 0, first: 3, last: 3, wantErr: ErrOutOfOrder}, // unknown producer mid-stream
