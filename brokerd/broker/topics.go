@@ -160,9 +160,12 @@ func (b *Broker) autoCreate(ctx context.Context, name string, allowed bool) (*me
 		return nil, newAPIError(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
 	t, err := b.createTopic(ctx, topicSpec{name: name, partitions: -1, rf: -1}, false)
+	// Another request created it meanwhile: that is what was wanted.
 	var ae *apiError
-	if errors.As(err, &ae) && ae.err == kerr.TopicAlreadyExists {
-		return b.meta.Image().Topic(name), nil
+	if errors.Is(err, metadata.ErrTopicExists) || errors.As(err, &ae) && ae.err == kerr.TopicAlreadyExists {
+		if t := b.meta.Image().Topic(name); t != nil {
+			return t, nil
+		}
 	}
 	return t, err
 }
