@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,6 +84,9 @@ type partition struct {
 	leaderEpoch atomic.Int32
 	// producers is the idempotent producer state; appendMu guards it.
 	producers producers.State
+	// configs are the topic overrides the log was last configured with;
+	// Broker.mu guards it.
+	configs map[string]string
 }
 
 func (p *partition) signal() {
@@ -201,7 +205,7 @@ func (b *Broker) reconcile() error {
 				errs = append(errs, fmt.Errorf("broker: opening %s-%d: %w", k.topic, k.part, err))
 				continue
 			}
-			p = &partition{topic: k.topic, index: k.part, log: l}
+			p = &partition{topic: k.topic, index: k.part, log: l, configs: t.Configs}
 			ch := make(chan struct{})
 			p.grew.Store(&ch)
 			if err := p.loadProducerState(); err != nil {
@@ -212,6 +216,13 @@ func (b *Broker) reconcile() error {
 			b.parts[k] = p
 		}
 		p.leaderEpoch.Store(t.Partitions[k.part].LeaderEpoch)
+		if !maps.Equal(p.configs, t.Configs) {
+			if err := p.log.SetConfig(b.storageConfig(t.Configs)); err != nil {
+				errs = append(errs, fmt.Errorf("broker: configuring %s-%d: %w", k.topic, k.part, err))
+			} else {
+				p.configs = t.Configs
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -260,7 +271,8 @@ func (b *Broker) propose(ctx context.Context, recs ...metadata.Record) error {
 	return err
 }
 
-// housekeeping runs retention and flush checks until Close.
+// housekeeping runs retention (every log.retention.check.interval.ms) and
+// compaction (every log.cleaner.backoff.ms) until Close.
 func (b *Broker) housekeeping() {
 	defer b.wg.Done()
 	every := time.Duration(b.cfg.LogRetentionCheck) * time.Millisecond
@@ -269,24 +281,56 @@ func (b *Broker) housekeeping() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	backoff := time.Duration(b.cfg.LogCleanerBackoffMs) * time.Millisecond
+	if backoff <= 0 {
+		backoff = 15 * time.Second
+	}
+	clean := time.NewTicker(backoff)
+	defer clean.Stop()
 	for {
 		select {
 		case <-b.quit:
 			return
 		case <-t.C:
 			b.enforceRetention()
+		case <-clean.C:
+			b.compact()
 		}
+	}
+}
+
+// hosted returns the hosted partitions.
+func (b *Broker) hosted() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	parts := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+// compact cleans the partitions whose cleanup.policy includes compact.
+func (b *Broker) compact() {
+	now := b.now()
+	for _, p := range b.hosted() {
+		if !strings.Contains(p.log.Config().CleanupPolicy, storage.PolicyCompact) {
+			continue
+		}
+		st, err := p.log.Compact(now, p.highWatermark())
+		if err != nil {
+			if !errors.Is(err, storage.ErrClosed) {
+				b.log.Warn("compaction", "topic", p.topic, "partition", p.index, "err", err)
+			}
+			continue
+		}
+		b.log.Debug("compacted", "topic", p.topic, "partition", p.index, "stats", fmt.Sprintf("%+v", st))
 	}
 }
 
 // enforceRetention deletes expired segments of every hosted partition.
 func (b *Broker) enforceRetention() {
-	b.mu.RLock()
-	parts := make([]*partition, 0, len(b.parts))
-	for _, p := range b.parts {
-		parts = append(parts, p)
-	}
-	b.mu.RUnlock()
+	parts := b.hosted()
 	now := b.now()
 	cutoff := now.UnixMilli() - b.cfg.ProducerIDExpirationMs
 	for _, p := range parts {

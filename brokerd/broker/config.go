@@ -42,6 +42,7 @@ type Config struct {
 	LogIndexInterval    int    `yaml:"log.index.interval.bytes"`
 	LogDeleteRetention  int64  `yaml:"log.cleaner.delete.retention.ms"`
 	LogRetentionCheck   int64  `yaml:"log.retention.check.interval.ms"`
+	LogCleanerBackoffMs int64  `yaml:"log.cleaner.backoff.ms"`
 	MessageMaxBytes     int    `yaml:"message.max.bytes"`
 	LogTimestampType    string `yaml:"log.message.timestamp.type"`
 
@@ -80,6 +81,7 @@ func DefaultConfig() Config {
 		LogIndexInterval:              4096,
 		LogDeleteRetention:            86400000,
 		LogRetentionCheck:             300000,
+		LogCleanerBackoffMs:           15000,
 		MessageMaxBytes:               1048588,
 		LogTimestampType:              "CreateTime",
 		OffsetsTopicPartitions:        50,

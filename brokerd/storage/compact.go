@@ -73,11 +73,11 @@ type CompactStats struct {
 // truncated. One Compact runs at a time per Log.
 func (l *Log) Compact(now time.Time, highWatermark int64) (CompactStats, error) {
 	var st CompactStats
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	if !l.cfg.compacts() {
 		return st, nil
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
 	nowMs := now.UnixMilli()
 
 	l.mu.RLock()

@@ -85,7 +85,32 @@ func (l *Log) Topic() string { return l.topic }
 func (l *Log) Partition() int32 { return l.partition }
 
 // Config returns the log's settings with defaults filled in.
-func (l *Log) Config() Config { return l.cfg }
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
+// SetConfig changes the log's settings (a topic's configs were altered).
+// They apply to the next append, roll, retention check and compaction;
+// nothing already written changes. The clock of the old config is kept
+// when cfg has none.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cfg.Clock == nil {
+		cfg.Clock = l.cfg.Clock
+	}
+	l.cfg = cfg.withDefaults()
+	return nil
+}
 
 // LogStartOffset returns the first offset a fetch may ask for.
 func (l *Log) LogStartOffset() int64 {
