@@ -4,8 +4,9 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X logpipe/pipeline/cli.Version=$(VERSION)
-# How long `make test` fuzzes each target beyond its seed corpus.
-FUZZTIME ?= 5s
+# How much `make test` fuzzes each target beyond its seed corpus: a count
+# of inputs (20000x) or a duration (30s).
+FUZZTIME ?= 20000x
 # Packages tested in parallel (each test binary starts its own services).
 TESTP   ?= 2
 

@@ -7,18 +7,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"time"
 
+	"logpipe/brokerd/admin"
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/wire"
 	"logpipe/pipeline/cli"
+	"logpipe/pipeline/lifecycle"
 	"logpipe/pipeline/telemetry"
 )
 
-var program = cli.Program{Name: "brokerd", Summary: "a Kafka-protocol broker"}
+var program = cli.Program{Name: "brokerd", Summary: "a Kafka-protocol broker", Subcommands: admin.Commands()}
 
 // settings is the broker's YAML configuration (Kafka's key names).
 type settings struct {
@@ -27,6 +30,14 @@ type settings struct {
 }
 
 func main() {
+	// Admin subcommands are Kafka clients: they need no broker config.
+	if len(os.Args) > 1 && admin.IsCommand(os.Args[1]) {
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		ctx, stop := lifecycle.SignalContext(context.Background(), log)
+		code := admin.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	s := &settings{Broker: broker.DefaultConfig()}
 	os.Exit(cli.Main(program, os.Args[1:], s, func(ctx context.Context, env *cli.Env) error {
 		return serve(ctx, env, s)
