@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"logpipe/e2e/harness"
@@ -116,17 +118,39 @@ func runKafka(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runStack runs the local pipeline. brokerd, shipper and indexer are not
-// able to do their jobs yet, so for now it starts the Elasticsearch node the
-// pipeline will write to and says so.
+// runStack runs the local pipeline from the binaries in bin/: brokerd on
+// 127.0.0.1:9092 with its data in ./data, and the Elasticsearch node on
+// 127.0.0.1:9200. The shipper and the indexer join it as they become able
+// to do their jobs.
 func runStack(ctx context.Context, _ []string) error {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
 	es, err := startES(ctx, 9200)
 	if err != nil {
 		return err
 	}
 	defer es.Stop()
 	fmt.Printf("stack: Elasticsearch is up at %s\n", es.URL)
-	fmt.Println("stack: brokerd, shipper and indexer are built in bin/ but cannot do their jobs yet; only Elasticsearch runs. Ctrl-C stops it.")
-	<-ctx.Done()
-	return nil
+
+	cmd := exec.Command(filepath.Join(root, "bin", "brokerd"), "-c", filepath.Join(root, "configs", "brokerd.yml"))
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting brokerd (run `make build` first): %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	fmt.Println("stack: brokerd is starting on 127.0.0.1:9092 (data in ./data)")
+	fmt.Println("stack: the shipper and the indexer cannot do their jobs yet; Ctrl-C stops the stack.")
+	select {
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		return nil
+	case err := <-exited:
+		return fmt.Errorf("brokerd exited: %v", err)
+	}
 }
