@@ -37,7 +37,7 @@ func TestMainLoadsConfigAndRuns(t *testing.T) {
 		if len(env.Args) != 1 || env.Args[0] != "sub" {
 			t.Errorf("args %v", env.Args)
 		}
-		if p := env.Positions["output.kafka.topic"]; p.Line != 0 || p.File != "-E output.kafka.topic" {
+		if p := env.Positions["output.kafka.topic"]; p.Line != 0 || p.File != "-E" {
 			t.Errorf("position of override: %+v", p)
 		}
 		return nil

@@ -433,7 +433,7 @@ func (d *decoder) override(sch *schema, root reflect.Value, ov string) {
 	key, val, ok := strings.Cut(ov, "=")
 	key = strings.TrimSpace(key)
 	ovFile := d.file
-	d.file = "-E " + key
+	d.file = "-E"
 	defer func() { d.file = ovFile }()
 	if !ok || key == "" {
 		d.errs = append(d.errs, &KeyError{File: "-E", Msg: fmt.Sprintf("%q is not key=value", ov)})
@@ -559,11 +559,30 @@ func (d *decoder) validate(v reflect.Value, prefix string) {
 		}
 		sch := schemaOf(v.Type())
 		d.validateFields(sch, v, prefix)
+		d.validateInline(v, prefix)
 	default:
 		return
 	}
 	if v.CanAddr() {
 		if val, ok := v.Addr().Interface().(Validator); ok {
+			d.place(val.Validate(), prefix)
+		}
+	}
+}
+
+// validateInline calls Validate on structs inlined into v: their fields
+// were visited as v's own, but their Validate method was not.
+func (d *decoder) validateInline(v reflect.Value, prefix string) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || f.Type.Kind() != reflect.Struct || !(opts == "inline" || f.Anonymous && f.Tag.Get("yaml") == "") {
+			continue
+		}
+		fv := v.Field(i)
+		d.validateInline(fv, prefix)
+		if val, ok := fv.Addr().Interface().(Validator); ok {
 			d.place(val.Validate(), prefix)
 		}
 	}

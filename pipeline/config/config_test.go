@@ -320,3 +320,28 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+type inlinePart struct {
+	Port int `yaml:"port"`
+}
+
+func (p *inlinePart) Validate() error {
+	if p.Port < 0 {
+		return Errorf("port", "must not be negative")
+	}
+	return nil
+}
+
+func TestInlineValidate(t *testing.T) {
+	var c struct {
+		Part inlinePart `yaml:",inline"`
+	}
+	_, err := LoadBytes("x.yml", []byte("a: 1\n"), nil, &c)
+	if err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	_, err = LoadBytes("x.yml", []byte("port: -1\n"), nil, &c)
+	if err == nil || err.Error() != "x.yml:1:1: port: must not be negative" {
+		t.Fatalf("inline Validate not called: %v", err)
+	}
+}
