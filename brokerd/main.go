@@ -50,6 +50,9 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	if err != nil {
 		return err
 	}
+	if env.Telemetry != nil {
+		env.Telemetry.Registry.MustRegister(newPartitionCollector(b))
+	}
 	host, port, _ := s.Broker.ListenAddr()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,4 +70,46 @@ func kerrName(code int16) string {
 		return e.Message
 	}
 	return "UNKNOWN"
+}
+
+// partitionCollector reports per-partition gauges at scrape time from
+// Broker.Partitions.
+type partitionCollector struct {
+	b                                     *broker.Broker
+	size, segments, start, end, producers *prometheus.Desc
+	count                                 *prometheus.Desc
+}
+
+func newPartitionCollector(b *broker.Broker) *partitionCollector {
+	labels := []string{"topic", "partition"}
+	return &partitionCollector{
+		b:         b,
+		size:      prometheus.NewDesc("brokerd_log_size_bytes", "Bytes in a partition's log segments.", labels, nil),
+		segments:  prometheus.NewDesc("brokerd_log_segments", "Segments of a partition's log.", labels, nil),
+		start:     prometheus.NewDesc("brokerd_log_start_offset", "A partition's log start offset.", labels, nil),
+		end:       prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
+		producers: prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
+		count:     prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.count} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	ps := c.b.Partitions()
+	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(ps)))
+	for _, p := range ps {
+		part := strconv.Itoa(int(p.Partition))
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(p.SizeBytes), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(c.segments, prometheus.GaugeValue, float64(p.Segments), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(c.start, prometheus.GaugeValue, float64(p.LogStartOffset), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(c.end, prometheus.GaugeValue, float64(p.LogEndOffset), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(c.producers, prometheus.GaugeValue, float64(p.Producers), p.Topic, part)
+	}
 }
