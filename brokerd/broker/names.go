@@ -1,9 +1,6 @@
 package broker
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // offsetsTopic is the internal topic that holds committed group offsets.
 const offsetsTopic = "__consumer_offsets"
@@ -28,4 +25,4 @@ func checkTopicName(name string) error {
 }
 
 // isInternal reports whether a topic is one of the broker's own.
-func isInternal(name string) bool { return strings.HasPrefix(name, "__") && name == offsetsTopic }
+func isInternal(name string) bool { return name == offsetsTopic }

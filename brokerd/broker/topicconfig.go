@@ -15,14 +15,11 @@ import (
 // type for DescribeConfigs, the broker setting that provides its default,
 // and how a value is checked.
 type topicConfigDef struct {
-	name       string
-	typ        int8 // kmsg ConfigType: 1 boolean, 2 string, 3 int, 4 short, 5 long, 6 double, 7 list
-	brokerKey  string
-	def        func(c *Config) string
-	check      func(v string) error
-	sensitive  bool
-	doc        string
-	readOnlyNo bool
+	name      string
+	typ       int8 // kmsg ConfigType: 1 boolean, 2 string, 3 int, 4 short, 5 long, 6 double, 7 list
+	brokerKey string
+	def       func(c *Config) string
+	check     func(v string) error
 }
 
 func checkLong(min int64) func(string) error {
