@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -77,7 +76,7 @@ for i in range(50):
     p.send(topic, key=b"k%d" % (i % 3), value=b"v%d" % i, headers=[("n", str(i).encode())]).get(timeout=30)
 p.flush()
 p.close()
-c = KafkaConsumer(topic, bootstrap_servers=boot, auto_offset_reset="earliest", consumer_timeout_ms=15000)
+c = KafkaConsumer(topic, bootstrap_servers=boot, group_id="kpy-" + topic, auto_offset_reset="earliest", consumer_timeout_ms=20000, enable_auto_commit=False)
 n = 0
 for m in c:
     assert m.value == b"v%d" % m.offset, (m.offset, m.value)
@@ -86,14 +85,52 @@ for m in c:
     n += 1
     if n == 50:
         break
-print(n)
+c.commit()
+c.close()
+# The group's committed offset is where a new member of it starts.
+c = KafkaConsumer(bootstrap_servers=boot, group_id="kpy-" + topic, enable_auto_commit=False)
+from kafka import TopicPartition
+print(n, c.committed(TopicPartition(topic, 0)))
 `
 	// kafka-python 2.0 ships gzip and (with their modules) snappy/lz4; gzip
 	// needs nothing extra.
 	for _, codec := range []string{"none", "gzip"} {
 		out := run(t, "", py, "-c", script, cb.addr, "kpy-"+codec, codec)
-		if n, _ := strconv.Atoi(strings.TrimSpace(out)); n != 50 {
-			t.Fatalf("%s: kafka-python consumed %q", codec, out)
+		if strings.TrimSpace(out) != "50 50" {
+			t.Fatalf("%s: kafka-python consumed and committed %q, want 50 50", codec, out)
 		}
+	}
+}
+
+func TestConfluentKafkaPython(t *testing.T) {
+	py := requireTool(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import confluent_kafka").Run(); err != nil {
+		t.Fatal("confluent-kafka is not installed for /usr/bin/python3; run `make deps` (Debian package python3-confluent-kafka)")
+	}
+	cb := clStart(t, "", nil)
+	script := `
+import sys
+from confluent_kafka import Producer, Consumer
+boot, topic = sys.argv[1], sys.argv[2]
+p = Producer({"bootstrap.servers": boot, "enable.idempotence": True, "compression.type": "zstd"})
+for i in range(100):
+    p.produce(topic, key=b"k%d" % (i % 4), value=b"v%d" % i, headers=[("i", str(i).encode())])
+assert p.flush(30) == 0
+c = Consumer({"bootstrap.servers": boot, "group.id": "ck-" + topic, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe([topic])
+seen = 0
+while seen < 100:
+    m = c.poll(20)
+    assert m is not None, "no message after %d" % seen
+    assert m.error() is None, m.error()
+    assert m.value() == b"v%d" % m.offset() and m.headers() == [("i", str(m.offset()).encode())]
+    seen += 1
+c.commit(asynchronous=False)
+print(seen, c.committed(c.assignment())[0].offset)
+c.close()
+`
+	out := run(t, "", py, "-c", script, cb.addr, "confluent")
+	if strings.TrimSpace(out) != "100 100" {
+		t.Fatalf("confluent-kafka: %q", out)
 	}
 }

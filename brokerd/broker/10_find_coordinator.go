@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/group"
+	"logpipe/brokerd/wire"
+)
+
+// FindCoordinator v0–v4 (v4 batches keys). A group's coordinator is the
+// leader of its __consumer_offsets partition (abs(Java hashCode of the
+// group id) % partitions); the topic is created on first use. brokerd
+// has no transactions, so transaction keys (type 1) get
+// COORDINATOR_NOT_AVAILABLE; other key types INVALID_REQUEST.
+func init() { register(10, 0, 4, handleFindCoordinator) }
+
+func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		co := b.findCoordinator(ctx, req.CoordinatorType, key)
+		b.countError("FindCoordinator", co.ErrorCode)
+		resp.Coordinators = append(resp.Coordinators, co)
+	}
+	if req.Version < 4 {
+		co := resp.Coordinators[0]
+		resp.Coordinators = nil
+		resp.ErrorCode, resp.ErrorMessage = co.ErrorCode, co.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = co.NodeID, co.Host, co.Port
+	}
+	return resp, nil
+}
+
+func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+	co := kmsg.NewFindCoordinatorResponseCoordinator()
+	co.Key = key
+	co.NodeID, co.Port = -1, -1
+	fail := func(err *kerr.Error, msg string) kmsg.FindCoordinatorResponseCoordinator {
+		co.ErrorCode = err.Code
+		co.ErrorMessage = &msg
+		return co
+	}
+	switch keyType {
+	case 0:
+	case 1:
+		return fail(kerr.CoordinatorNotAvailable, "brokerd does not support transactions")
+	default:
+		return fail(kerr.InvalidRequest, "unknown coordinator key type")
+	}
+	t, err := b.ensureOffsetsTopic(ctx)
+	if err != nil {
+		b.log.Warn("creating __consumer_offsets", "err", err)
+		return fail(kerr.CoordinatorNotAvailable, "the offsets topic could not be created: "+err.Error())
+	}
+	p := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]
+	br, ok := b.meta.Image().Brokers[p.Leader]
+	if p.Leader < 0 || !ok {
+		return fail(kerr.CoordinatorNotAvailable, "the group's offsets partition has no leader")
+	}
+	co.NodeID, co.Host, co.Port = br.ID, br.Host, br.Port
+	return co
+}

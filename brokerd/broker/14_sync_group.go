@@ -1,0 +1,23 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/wire"
+)
+
+// SyncGroup v0–v5 (v5 checks the protocol type and name). The leader's
+// assignment is stored in __consumer_offsets before anyone gets theirs;
+// followers wait for it.
+func init() { register(14, 0, 5, handleSyncGroup) }
+
+func handleSyncGroup(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	resp, err := b.groups.coord.Sync(ctx, kreq.(*kmsg.SyncGroupRequest))
+	if err != nil {
+		return nil, err
+	}
+	b.countError("SyncGroup", resp.ErrorCode)
+	return resp, nil
+}

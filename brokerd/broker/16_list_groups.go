@@ -1,0 +1,41 @@
+package broker
+
+import (
+	"context"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/wire"
+)
+
+// ListGroups v0–v4: the groups this broker coordinates, filtered by state
+// (v4, names compared ignoring case) when a filter is given.
+func init() { register(16, 0, 4, handleListGroups) }
+
+func handleListGroups(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ListGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	gs, err := b.groups.coord.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
+		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.State.String()) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState = g.Group, g.ProtocolType, g.State.String()
+		resp.Groups = append(resp.Groups, lg)
+	}
+	return resp, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
