@@ -95,12 +95,27 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 		{"plain-all", []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite()}, false},
 		{"plain-one", []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}, false},
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// A group has committed an offset before the crash.
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "crash"); err != nil {
+		t.Fatal(err)
+	}
+	var toCommit kadm.Offsets
+	toCommit.AddOffset("crash", 0, 500, -1)
+	if err := adm.CommitAllOffsets(ctx, "crash-group", toCommit); err != nil {
+		t.Fatal(err)
+	}
 	const perProducer = 3000
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	failed := map[string]int{}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	var wg sync.WaitGroup
 	produced := make(chan struct{}, 1)
 	for _, pr := range producers {
@@ -155,6 +170,13 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	n = startNode(t, addr, dir)
 	wg.Wait()
 	t.Logf("producers done: %d acknowledged", len(acked))
+	committed, err := adm.FetchOffsets(ctx, "crash-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := committed.Lookup("crash", 0); !ok || o.At != 500 {
+		t.Fatalf("committed group offset after the crash: %+v", o)
+	}
 	for f, c := range failed {
 		t.Errorf("%d records failed: %s", c, f)
 	}
