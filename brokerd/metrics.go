@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -20,6 +21,7 @@ type metrics struct {
 	requests                      *prometheus.HistogramVec
 	requestErrors, errorCodes     *prometheus.CounterVec
 	connections                   prometheus.Gauge
+	rebalances                    prometheus.Counter
 }
 
 func newMetrics(env *cli.Env) *metrics {
@@ -31,9 +33,10 @@ func newMetrics(env *cli.Env) *metrics {
 		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_requests_failed_total", Help: "Requests that closed their connection, by API."}, []string{"api"}),
 		errorCodes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_response_errors_total", Help: "Kafka error codes returned in responses, by API and code."}, []string{"api", "code"}),
 		connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "brokerd_connections", Help: "Open client connections."}),
+		rebalances:    prometheus.NewCounter(prometheus.CounterOpts{Name: "brokerd_group_rebalances_total", Help: "Completed consumer group rebalances."}),
 	}
 	if env.Telemetry != nil {
-		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.errorCodes, m.connections)
+		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.errorCodes, m.connections, m.rebalances)
 	}
 	return m
 }
@@ -62,6 +65,7 @@ func (m *metrics) brokerHooks() broker.Hooks {
 		ErrorCode: func(api string, code int16) {
 			m.errorCodes.WithLabelValues(api, kerrName(code)).Inc()
 		},
+		Rebalanced: func(string) { m.rebalances.Inc() },
 	}
 }
 
@@ -77,7 +81,7 @@ func kerrName(code int16) string {
 type partitionCollector struct {
 	b                                     *broker.Broker
 	size, segments, start, end, producers *prometheus.Desc
-	count                                 *prometheus.Desc
+	count, groups                         *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
@@ -90,18 +94,26 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 		end:       prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
 		producers: prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
 		count:     prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
+		groups:    prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.count} {
+	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.count, c.groups} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if counts, err := c.b.GroupCounts(ctx); err == nil {
+		for state, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.groups, prometheus.GaugeValue, float64(n), state)
+		}
+	}
 	ps := c.b.Partitions()
 	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(ps)))
 	for _, p := range ps {

@@ -37,6 +37,8 @@ type Hooks struct {
 	BytesOut func(topic string, bytes int64)
 	// ErrorCode counts error codes returned inside responses, per API.
 	ErrorCode func(api string, code int16)
+	// Rebalanced counts completed consumer group rebalances.
+	Rebalanced func(group string)
 }
 
 // Broker serves Kafka requests for one node.

@@ -39,6 +39,9 @@ func (b *Broker) startGroups() error {
 	if b.cfg.OffsetsRetentionMinutes > 0 {
 		gc.OffsetsRetention = time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute
 	}
+	if b.hooks.Rebalanced != nil {
+		gc.Rebalanced = func(id string, _ int32) { b.hooks.Rebalanced(id) }
+	}
 	gc.KnownPartition = func(topic string, p int32) bool {
 		t := b.meta.Image().Topic(topic)
 		return t != nil && p >= 0 && int(p) < len(t.Partitions)

@@ -1,6 +1,9 @@
 package broker
 
-import "sort"
+import (
+	"context"
+	"sort"
+)
 
 // PartitionStats describes one hosted partition, for metrics.
 type PartitionStats struct {
@@ -36,4 +39,18 @@ func (b *Broker) Partitions() []PartitionStats {
 		return out[i].Partition < out[j].Partition
 	})
 	return out
+}
+
+// GroupCounts returns how many consumer groups this node coordinates, by
+// state (Empty, Stable, PreparingRebalance, ...).
+func (b *Broker) GroupCounts(ctx context.Context) (map[string]int, error) {
+	ls, err := b.groups.coord.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, l := range ls {
+		out[l.State.String()]++
+	}
+	return out, nil
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// (the client id, or the group instance id of a static member). Nil
 	// means prefix + "-" + a random UUID, as Kafka does.
 	NewMemberID func(prefix string) string
+	// Rebalanced, if set, is told of every completed rebalance (a new
+	// generation), for metrics. It must not block or call back.
+	Rebalanced func(groupID string, generation int32)
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -775,6 +778,9 @@ func (g *Group) completeJoin(now time.Time) {
 		return
 	}
 	g.generation++
+	if g.cfg.Rebalanced != nil {
+		g.cfg.Rebalanced(g.id, g.generation)
+	}
 	if len(g.members) == 0 {
 		g.protocol = ""
 		g.subscribed = nil

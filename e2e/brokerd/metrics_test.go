@@ -1,0 +1,66 @@
+package brokerd_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/e2e/harness"
+)
+
+// TestMetricsEndpoint scrapes the brokerd binary's /metrics after some
+// traffic and checks the series operators rely on.
+func TestMetricsEndpoint(t *testing.T) {
+	port, _ := harness.FreePort()
+	httpPort, _ := harness.FreePort()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	startNode(t, addr, filepath.Join(t.TempDir(), "data"), "-E", "http.enabled=true", "-E", "http.port="+strconv.Itoa(httpPort))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("metered"), kgo.AllowAutoTopicCreation(),
+		kgo.ConsumeTopics("metered"), kgo.ConsumerGroup("metered-group"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 10; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("m")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for got := 0; got < 10; {
+		got += len(cl.PollFetches(ctx).Records())
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+	}
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(httpPort) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`brokerd_messages_in_total{topic="metered"} 10`,
+		`brokerd_bytes_in_total{topic="metered"}`,
+		`brokerd_bytes_out_total{topic="metered"}`,
+		`brokerd_log_end_offset{partition="0",topic="metered"} 10`,
+		`brokerd_log_segments{partition="0",topic="metered"} 1`,
+		`brokerd_request_duration_seconds_count{api="Produce"}`,
+		`brokerd_group_rebalances_total`,
+		`brokerd_groups{state="Stable"} 1`,
+		`brokerd_connections`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
