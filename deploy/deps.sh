@@ -15,6 +15,10 @@ have_py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1; }
 have_cmd kcat || need_pkgs+=(kcat)
 have_py kafka || need_pkgs+=(python3-kafka)
 have_py confluent_kafka || need_pkgs+=(python3-confluent-kafka)
+# kafka-python's codecs other than gzip.
+have_py snappy || need_pkgs+=(python3-snappy)
+have_py lz4 || need_pkgs+=(python3-lz4)
+have_py zstandard || need_pkgs+=(python3-zstandard)
 have_cmd java || need_pkgs+=(openjdk-17-jdk-headless)
 have_cmd mvn || need_pkgs+=(maven)
 have_cmd curl || need_pkgs+=(curl)

@@ -322,6 +322,12 @@ func TestLegacyMessageFormatRefused(t *testing.T) {
 }
 
 func TestSaramaProducersAndConsumer(t *testing.T) {
+	for _, codec := range []sarama.CompressionCodec{sarama.CompressionNone, sarama.CompressionGZIP, sarama.CompressionSnappy, sarama.CompressionLZ4, sarama.CompressionZSTD} {
+		t.Run(codec.String(), func(t *testing.T) { saramaRoundTrip(t, codec) })
+	}
+}
+
+func saramaRoundTrip(t *testing.T, codec sarama.CompressionCodec) {
 	cb := clStart(t, "", nil)
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
@@ -329,7 +335,7 @@ func TestSaramaProducersAndConsumer(t *testing.T) {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Compression = sarama.CompressionSnappy
+	cfg.Producer.Compression = codec
 	sp, err := sarama.NewSyncProducer([]string{cb.addr}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +352,7 @@ func TestSaramaProducersAndConsumer(t *testing.T) {
 	acfg := sarama.NewConfig()
 	acfg.Version = sarama.V3_6_0_0
 	acfg.Producer.Return.Successes = true
-	acfg.Producer.Compression = sarama.CompressionLZ4
+	acfg.Producer.Compression = codec
 	ap, err := sarama.NewAsyncProducer([]string{cb.addr}, acfg)
 	if err != nil {
 		t.Fatal(err)

@@ -92,9 +92,9 @@ c = KafkaConsumer(bootstrap_servers=boot, group_id="kpy-" + topic, enable_auto_c
 from kafka import TopicPartition
 print(n, c.committed(TopicPartition(topic, 0)))
 `
-	// kafka-python 2.0 ships gzip and (with their modules) snappy/lz4; gzip
-	// needs nothing extra.
-	for _, codec := range []string{"none", "gzip"} {
+	// gzip is built in; snappy, lz4 and zstd use python3-snappy, python3-lz4
+	// and python3-zstandard, which `make deps` installs.
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		out := run(t, "", py, "-c", script, cb.addr, "kpy-"+codec, codec)
 		if strings.TrimSpace(out) != "50 50" {
 			t.Fatalf("%s: kafka-python consumed and committed %q, want 50 50", codec, out)
