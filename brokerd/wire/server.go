@@ -59,11 +59,15 @@ type Server struct {
 	// IdleTimeout closes connections that send nothing for this long
 	// (connections.max.idle.ms); 0 means never.
 	IdleTimeout time.Duration
+	// DecodeTimeout bounds the decoding of one request body; 0 means
+	// DefaultDecodeTimeout.
+	DecodeTimeout time.Duration
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
 	shutdown  atomic.Bool
+	overdue   atomic.Int64
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -169,6 +173,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// DefaultDecodeTimeout bounds the decoding of one request body.
+const DefaultDecodeTimeout = 5 * time.Second
+
+// ErrDecodeTimeout is returned when a request body took longer than the
+// server's DecodeTimeout to decode.
+var ErrDecodeTimeout = errors.New("wire: decoding the request took too long")
+
+// readBody decodes a request body with kmsg, giving up after the decode
+// timeout. kmsg trusts the count of a tagged-field section: a few bytes
+// claiming billions of tags make it loop for many seconds after the input
+// is exhausted. Such a request closes its connection when the time is up;
+// the decoding goroutine finishes on its own and is counted meanwhile in
+// OverdueDecodes.
+func (s *Server) readBody(req kmsg.Request, body []byte) error {
+	timeout := s.DecodeTimeout
+	if timeout <= 0 {
+		timeout = DefaultDecodeTimeout
+	}
+	done := make(chan error, 1)
+	go func() { done <- req.ReadFrom(body) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		s.overdue.Add(1)
+		go func() {
+			<-done
+			s.overdue.Add(-1)
+		}()
+		return ErrDecodeTimeout
+	}
+}
+
+// OverdueDecodes returns how many request decodings are still running
+// after their connection was closed for taking too long.
+func (s *Server) OverdueDecodes() int64 { return s.overdue.Load() }
 
 // Conn is one client connection. Handlers may read its identity.
 type Conn struct {
@@ -298,8 +341,8 @@ func (c *Conn) decode(frame []byte) (decoded, error) {
 	if err != nil {
 		return decoded{}, err
 	}
-	if err := req.ReadFrom(body); err != nil {
-		return decoded{}, fmt.Errorf("wire: malformed %s v%d request body: %v", kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+	if err := c.srv.readBody(req, body); err != nil {
+		return decoded{}, fmt.Errorf("wire: malformed %s v%d request body: %w", kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
 	return decoded{h: h, req: req}, nil
 }

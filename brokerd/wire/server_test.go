@@ -247,6 +247,37 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 	}
 }
 
+// TestHugeTagCountClosesPromptly sends a Metadata v12 request whose body
+// ends in a tagged-field count of 2^24 with nothing after it; kmsg
+// would loop that many times. The connection is closed at the decode
+// timeout, and other connections are served meanwhile.
+func TestHugeTagCountClosesPromptly(t *testing.T) {
+	h := &echoHandler{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = ln.Addr().String()
+	s := &Server{Handler: h, DecodeTimeout: 50 * time.Millisecond}
+	go s.Serve(ln)
+	defer s.Shutdown(context.Background())
+	// Header v2: key 3, version 12, correlation 1, null client id, no
+	// tags; body: topics (compact array, null), allow auto create, include
+	// authorized ops, then the body's tag count 0x80 0x80 0x80 0x08.
+	body := []byte{0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 1, 0, 0x80, 0x80, 0x80, 0x08}
+	bad := dial(t, h.addr)
+	bad.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+	good := dial(t, h.addr)
+	good.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 2))
+	if corr, _ := readResponse(t, good, false); corr != 2 {
+		t.Fatalf("corr %d", corr)
+	}
+	expectClosed(t, bad)
+	if s.OverdueDecodes() != 1 {
+		t.Fatalf("%d overdue decodes; the connection was not closed by the decode timeout", s.OverdueDecodes())
+	}
+}
+
 func TestShutdownFinishesInFlight(t *testing.T) {
 	h := &echoHandler{block: make(chan struct{})}
 	s, addr := startServer(t, h, 0)
@@ -290,7 +321,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(frame(kmsg.NewPtrMetadataRequest(), 12, 1)[4:])
 	f.Add(frame(kmsg.NewPtrMetadataRequest(), 0, 1)[4:])
 	f.Add([]byte{0, 3, 0, 9, 0, 0, 0, 1, 0, 0, 1, 2, 3})
-	c := &Conn{srv: &Server{Handler: &echoHandler{}}}
+	// A short decode timeout: inputs that make kmsg loop end quickly.
+	c := &Conn{srv: &Server{Handler: &echoHandler{}, DecodeTimeout: 100 * time.Millisecond}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := c.decode(b)
 		if err == nil && d.req == nil && d.h.APIKey != apiVersionsKey {
