@@ -36,9 +36,10 @@ unit:
 run: deps build
 	$(GO) run ./e2e/cmd/stack run
 
-## bench: benchmarks, side by side with the reference implementations
+## bench: micro-benchmarks, then brokerd against Apache Kafka (about 16 minutes; BENCHFLAGS=-duration=5s for a quick look); figures go to docs/benchmarks.md
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./e2e/bench/cmd/brokerbench $(BENCHFLAGS)
 
 ## es: a real Elasticsearch 8 node in the foreground
 es: deps

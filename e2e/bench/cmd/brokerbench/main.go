@@ -1,0 +1,404 @@
+// Command brokerbench measures brokerd side by side with Apache Kafka on
+// this machine: produce and consume throughput, produce latency at a fixed
+// rate, and each broker's peak memory, with the same load and settings for
+// both. The brokers never run together: for each configuration each one is
+// started on a fresh data folder, measured and stopped in turn.
+//
+// Run it from the repository root after `make deps` and `make build`:
+//
+//	go run ./e2e/bench/cmd/brokerbench                        # 30 s per timed step
+//	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''   # a quick check
+//
+// It prints a markdown report to stdout, progress to stderr, and replaces
+// the "brokerd vs Apache Kafka" section of docs/benchmarks.md with the
+// report unless -doc is empty.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"logpipe/e2e/bench/loadgen"
+	"logpipe/e2e/harness"
+)
+
+// options are the command-line settings.
+type options struct {
+	duration    time.Duration
+	warmup      time.Duration
+	recordSize  int
+	rate        int
+	partitions  []int
+	acks        []string
+	perfRecords int64
+	kafkaHeapMB int
+	brokerdBin  string
+	doc         string
+	brokers     []string
+}
+
+// perfRecordsPerSecond sizes ProducerPerformance's run when -perf-records
+// is not given: this many records per second of -duration, the same count
+// for both brokers. The Java producer with its defaults (linger.ms 0,
+// 16 KiB batches) sends 1 KiB records at a few tens of thousands per second
+// on a 2-CPU machine, so a run takes about -duration.
+const perfRecordsPerSecond = 30000
+
+func main() {
+	log.SetFlags(log.Ltime)
+	log.SetPrefix("brokerbench: ")
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*options, error) {
+	fs := flag.NewFlagSet("brokerbench", flag.ContinueOnError)
+	o := &options{}
+	var parts, acks, brokers string
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of each timed produce run (full speed and fixed rate)")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "full-speed produce to a scratch topic after each broker starts, not measured (0: none)")
+	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value")
+	fs.IntVar(&o.rate, "rate", 20000, "records per second of the latency run")
+	fs.StringVar(&parts, "partitions", "1,6", "partition counts to measure, comma-separated")
+	fs.StringVar(&acks, "acks", "1,all", "acks settings to measure, comma-separated (1, all)")
+	fs.Int64Var(&o.perfRecords, "perf-records", 0, "records per ProducerPerformance run (0: 30000 per second of -duration)")
+	fs.IntVar(&o.kafkaHeapMB, "kafka-heap-mb", 1024, "Apache Kafka's JVM heap, -Xms and -Xmx (kafka-server-start.sh uses 1 GiB)")
+	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
+	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" section is replaced with the report ('' to leave files alone)")
+	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("brokerbench: unexpected arguments %q", fs.Args())
+	}
+	if o.duration <= 0 || o.warmup < 0 || o.recordSize <= 0 || o.rate <= 0 || o.kafkaHeapMB <= 0 || o.perfRecords < 0 {
+		return nil, errors.New("brokerbench: -duration, -record-size, -rate and -kafka-heap-mb must be positive, -warmup and -perf-records not negative")
+	}
+	for _, s := range strings.Split(parts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("brokerbench: bad -partitions entry %q", s)
+		}
+		o.partitions = append(o.partitions, n)
+	}
+	for _, s := range strings.Split(acks, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "1", "all":
+			o.acks = append(o.acks, s)
+		case "-1":
+			o.acks = append(o.acks, "all")
+		default:
+			return nil, fmt.Errorf("brokerbench: bad -acks entry %q (want 1 or all)", s)
+		}
+	}
+	for _, s := range strings.Split(brokers, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "brokerd", "kafka":
+			o.brokers = append(o.brokers, s)
+		default:
+			return nil, fmt.Errorf("brokerbench: bad -brokers entry %q (want brokerd or kafka)", s)
+		}
+	}
+	if o.perfRecords == 0 {
+		o.perfRecords = int64(o.duration.Seconds() * perfRecordsPerSecond)
+	}
+	// The command line that reproduces this run: the flags given, in
+	// alphabetical order.
+	cmdline := []string{"go", "run", "./e2e/bench/cmd/brokerbench"}
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if v == "" || strings.ContainsAny(v, " '\"") {
+			v = "'" + v + "'"
+		}
+		cmdline = append(cmdline, "-"+f.Name, v)
+	})
+	commandLine = strings.Join(cmdline, " ")
+	return o, nil
+}
+
+// commandLine reproduces the current run; parseFlags sets it.
+var commandLine string
+
+func run(ctx context.Context, o *options) error {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	bin := o.brokerdBin
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(root, bin)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("brokerbench: no brokerd binary (run `make build` first): %w", err)
+	}
+	rep := &report{
+		opts:    o,
+		started: time.Now(),
+		machine: describeMachine(),
+		brokerd: brokerdVersion(bin),
+		java:    javaVersion(),
+	}
+	// Fetch the Kafka jars (once) before anything is timed.
+	if _, err := harness.KafkaJars(ctx); err != nil {
+		return err
+	}
+	rep.kafka = kafkaVersion(ctx)
+
+	starters := map[string]func(context.Context) (server, error){
+		"brokerd": func(ctx context.Context) (server, error) { return startBrokerd(ctx, bin) },
+		"kafka":   func(ctx context.Context) (server, error) { return startKafka(ctx, o.kafkaHeapMB) },
+	}
+	for _, name := range o.brokers {
+		rep.runs = append(rep.runs, &brokerRun{name: name, cases: map[caseKey]*caseResult{}})
+	}
+	// Each configuration gets a freshly started broker of each kind, one at
+	// a time; which broker goes first alternates, so that a change in the
+	// machine's load over the run does not favour one of them.
+	for i, k := range o.cases() {
+		order := slices.Clone(rep.runs)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, r := range order {
+			// Write back what the previous broker left dirty, so it does
+			// not compete with this one.
+			syscall.Sync()
+			if err := runCase(ctx, o, r, starters[r.name], k); err != nil {
+				return err
+			}
+		}
+	}
+	rep.finished = time.Now()
+
+	section := rep.markdown()
+	fmt.Print(section)
+	if o.doc != "" {
+		path := o.doc
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := writeSection(path, sectionHeading, section); err != nil {
+			return err
+		}
+		log.Printf("wrote the report to %s", path)
+	}
+	return nil
+}
+
+// caseKey is one configuration measured on each broker.
+type caseKey struct {
+	partitions int
+	acks       string // "1" or "all"
+}
+
+func (k caseKey) topic(suffix string) string {
+	return fmt.Sprintf("bench-p%d-acks%s-%s", k.partitions, k.acks, suffix)
+}
+
+// caseResult holds one configuration's figures on one broker; a nil field
+// is a step that failed, and errs says why.
+type caseResult struct {
+	produce     *loadgen.ProduceResult
+	consume     *loadgen.ConsumeResult
+	perfProduce *perfProduce
+	perfConsume *perfConsume
+	latency     *loadgen.ProduceResult
+	errs        []string
+}
+
+// brokerRun is everything measured on one broker, over all the times it
+// was started.
+type brokerRun struct {
+	name string
+	// idleRSSKB is the largest resident memory right after a start,
+	// peakRSSKB the largest seen at any time.
+	idleRSSKB int64
+	peakRSSKB int64
+	// cpuSeconds and elapsed add up every start-to-stop span.
+	cpuSeconds float64
+	elapsed    time.Duration
+	// loads are the 1-minute load averages when the broker was started.
+	loads []string
+	cases map[caseKey]*caseResult
+}
+
+func (o *options) cases() []caseKey {
+	var ks []caseKey
+	for _, p := range o.partitions {
+		for _, a := range o.acks {
+			ks = append(ks, caseKey{p, a})
+		}
+	}
+	return ks
+}
+
+// runCase starts a broker on a fresh data folder, warms it up, measures
+// configuration k on it, and stops it. Failed steps are recorded in the
+// results; only a broker that does not start, or an interrupt, is an error.
+func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.Context) (server, error), k caseKey) error {
+	name := r.name
+	load := loadAverage()
+	r.loads = append(r.loads, strings.Fields(load)[0])
+	log.Printf("%s: starting for %d partition(s), acks=%s (load average %s)", name, k.partitions, k.acks, load)
+	srv, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	began := time.Now()
+	pid := srv.pid()
+	idle, _ := procStatusKB(pid, "VmRSS")
+	r.idleRSSKB = max(r.idleRSSKB, idle)
+	w := watchMemory(pid)
+	boot := srv.bootstrap()
+	log.Printf("%s: pid %d at %s, RSS %.0f MiB", name, pid, boot, float64(idle)/1024)
+
+	stepTimeout := 10*o.duration + 3*time.Minute
+	if o.warmup > 0 {
+		topic := "bench-warmup"
+		err := createTopic(ctx, boot, topic, 6)
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+			_, err = loadgen.Produce(sctx, loadgen.ProduceConfig{
+				Brokers: []string{boot}, Topic: topic, RecordSize: o.recordSize,
+				Duration: o.warmup, Linger: -1,
+			})
+			cancel()
+		}
+		if err != nil {
+			log.Printf("%s: warm-up failed: %v", name, err)
+		}
+	}
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	res := &caseResult{}
+	r.cases[k] = res
+	fail := func(step string, err error) {
+		res.errs = append(res.errs, fmt.Sprintf("%s: %v", step, err))
+		log.Printf("%s p=%d acks=%s: %s failed: %v", name, k.partitions, k.acks, step, err)
+	}
+	step := func(what string, f func(context.Context) error) {
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		if err := f(sctx); err != nil {
+			fail(what, err)
+		}
+	}
+	prefix := fmt.Sprintf("%s p=%d acks=%s", name, k.partitions, k.acks)
+
+	// 1 and 2: franz-go at full speed, then read back.
+	step("produce (franz-go)", func(ctx context.Context) error {
+		topic := k.topic("kgo")
+		if err := createTopic(ctx, boot, topic, k.partitions); err != nil {
+			return err
+		}
+		pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+			Brokers: []string{boot}, Topic: topic, RecordSize: o.recordSize,
+			AllAcks: k.acks == "all", Duration: o.duration, Linger: -1,
+		})
+		if err != nil {
+			return err
+		}
+		if pr.Failed > 0 {
+			return fmt.Errorf("%d of %d records failed, first: %w", pr.Failed, pr.Sent, pr.FirstError)
+		}
+		res.produce = &pr
+		log.Printf("%s: produce (franz-go) %.0f records/s, %.1f MiB/s", prefix, pr.RecordsPerSec(), pr.MiBPerSec())
+		return nil
+	})
+	if res.produce != nil {
+		step("consume (franz-go)", func(ctx context.Context) error {
+			cr, err := loadgen.Consume(ctx, []string{boot}, k.topic("kgo"))
+			if err != nil {
+				return err
+			}
+			if cr.Records != res.produce.Records {
+				return fmt.Errorf("read %d records, %d were acknowledged", cr.Records, res.produce.Records)
+			}
+			res.consume = &cr
+			log.Printf("%s: consume (franz-go) %.0f records/s, %.1f MiB/s", prefix, cr.RecordsPerSec(), cr.MiBPerSec())
+			return nil
+		})
+	}
+
+	// 3 and 4: Kafka's own tools.
+	step("produce (ProducerPerformance)", func(ctx context.Context) error {
+		topic := k.topic("perf")
+		if err := createTopic(ctx, boot, topic, k.partitions); err != nil {
+			return err
+		}
+		pp, err := runProducerPerformance(ctx, boot, topic, o.perfRecords, o.recordSize, k.acks)
+		if err != nil {
+			return err
+		}
+		res.perfProduce = &pp
+		log.Printf("%s: produce (ProducerPerformance) %.0f records/s, %.1f MiB/s", prefix, pp.recordsPerSec, pp.mibPerSec)
+		return nil
+	})
+	if res.perfProduce != nil {
+		step("consume (ConsumerPerformance)", func(ctx context.Context) error {
+			pc, err := runConsumerPerformance(ctx, boot, k.topic("perf"), k.topic("group"), res.perfProduce.records)
+			if err != nil {
+				return err
+			}
+			res.perfConsume = &pc
+			log.Printf("%s: consume (ConsumerPerformance) %.0f records/s, %.1f MiB/s (group join %d ms)", prefix, pc.recordsPerSec, pc.mibPerSec, pc.rebalanceMs)
+			return nil
+		})
+	}
+
+	// 5: latency at a fixed rate.
+	step("latency (franz-go)", func(ctx context.Context) error {
+		topic := k.topic("latency")
+		if err := createTopic(ctx, boot, topic, k.partitions); err != nil {
+			return err
+		}
+		lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+			Brokers: []string{boot}, Topic: topic, RecordSize: o.recordSize,
+			AllAcks: k.acks == "all", Duration: o.duration, Rate: o.rate, Linger: 0,
+		})
+		if err != nil {
+			return err
+		}
+		if lr.Failed > 0 {
+			return fmt.Errorf("%d of %d records failed, first: %w", lr.Failed, lr.Sent, lr.FirstError)
+		}
+		res.latency = &lr
+		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
+		return nil
+	})
+	peak, cpu := w.finish()
+	r.peakRSSKB = max(r.peakRSSKB, peak)
+	r.cpuSeconds += cpu
+	r.elapsed += time.Since(began)
+	log.Printf("%s: peak RSS %.0f MiB, %.0f CPU seconds; stopping", name, float64(peak)/1024, cpu)
+	return nil
+}
+
+// ms formats a duration in milliseconds with two decimals.
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}

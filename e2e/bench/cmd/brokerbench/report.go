@@ -1,0 +1,392 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sectionHeading is the level-2 heading this command owns in the
+// benchmarks document.
+const sectionHeading = "## brokerd vs Apache Kafka"
+
+// docPreamble starts a benchmarks document that does not exist yet.
+const docPreamble = `# Benchmarks
+
+Each section below is written by the command that measures it, and names
+the command line that reproduces it. Rerunning a benchmark replaces its own
+section and leaves the others alone.
+`
+
+// report is one run of the benchmark, ready to render.
+type report struct {
+	opts     *options
+	started  time.Time
+	finished time.Time
+	machine  machine
+	brokerd  string // brokerd --version
+	kafka    string // Apache Kafka version
+	java     string // java -version
+	runs     []*brokerRun
+}
+
+// run returns the named broker's results, or nil if it was not run.
+func (r *report) run(name string) *brokerRun {
+	for _, b := range r.runs {
+		if b.name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// peakLoad returns the highest 1-minute load average seen at a broker
+// start, or 0 if none could be read.
+func (r *report) peakLoad() float64 {
+	peak := 0.0
+	for _, br := range r.runs {
+		for _, l := range br.loads {
+			if v, err := strconv.ParseFloat(l, 64); err == nil {
+				peak = max(peak, v)
+			}
+		}
+	}
+	return peak
+}
+
+// metric is one row of the results table, read from a caseResult.
+type metric struct {
+	label    string
+	decimals int
+	value    func(*caseResult) (float64, bool)
+	// goal says how the row counts against the issue's goals: "throughput"
+	// (brokerd at least as high), "p99" (brokerd lower), or "".
+	goal string
+}
+
+var metrics = []metric{
+	{"produce, franz-go (records/s)", 0, func(c *caseResult) (float64, bool) {
+		return figure(c.produce != nil, func() float64 { return c.produce.RecordsPerSec() })
+	}, "throughput"},
+	{"produce, franz-go (MiB/s)", 1, func(c *caseResult) (float64, bool) {
+		return figure(c.produce != nil, func() float64 { return c.produce.MiBPerSec() })
+	}, ""},
+	{"produce, ProducerPerformance (records/s)", 0, func(c *caseResult) (float64, bool) {
+		return figure(c.perfProduce != nil, func() float64 { return c.perfProduce.recordsPerSec })
+	}, "throughput"},
+	{"produce, ProducerPerformance (MiB/s)", 1, func(c *caseResult) (float64, bool) {
+		return figure(c.perfProduce != nil, func() float64 { return c.perfProduce.mibPerSec })
+	}, ""},
+	{"consume, franz-go (records/s)", 0, func(c *caseResult) (float64, bool) {
+		return figure(c.consume != nil, func() float64 { return c.consume.RecordsPerSec() })
+	}, "throughput"},
+	{"consume, franz-go (MiB/s)", 1, func(c *caseResult) (float64, bool) {
+		return figure(c.consume != nil, func() float64 { return c.consume.MiBPerSec() })
+	}, ""},
+	{"consume, ConsumerPerformance (records/s)", 0, func(c *caseResult) (float64, bool) {
+		return figure(c.perfConsume != nil, func() float64 { return c.perfConsume.recordsPerSec })
+	}, "throughput"},
+	{"consume, ConsumerPerformance (MiB/s)", 1, func(c *caseResult) (float64, bool) {
+		return figure(c.perfConsume != nil, func() float64 { return c.perfConsume.mibPerSec })
+	}, ""},
+	{"latency p50 at fixed rate (ms)", 2, func(c *caseResult) (float64, bool) {
+		return figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(50)) })
+	}, ""},
+	{"latency p99 at fixed rate (ms)", 2, func(c *caseResult) (float64, bool) {
+		return figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(99)) })
+	}, "p99"},
+	{"latency run: rate reached (records/s)", 0, func(c *caseResult) (float64, bool) {
+		return figure(c.latency != nil, func() float64 { return c.latency.RecordsPerSec() })
+	}, ""},
+}
+
+func figure(ok bool, f func() float64) (float64, bool) {
+	if !ok {
+		return 0, false
+	}
+	return f(), true
+}
+
+func toMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// markdown renders the report as the document section, heading included.
+func (r *report) markdown() string {
+	o := r.opts
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	bd, kf := r.run("brokerd"), r.run("kafka")
+
+	w("%s\n\n", sectionHeading)
+	w("Written by `e2e/bench/cmd/brokerbench` on %s (%s of wall time); rerunning it replaces this section.\n\n",
+		r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
+	w("Reproduce from the repository root, after `make deps` and `make build`:\n\n")
+	w("```sh\n%s\n```\n\n", commandLine)
+
+	w("### Machine and versions\n\n")
+	m := r.machine
+	w("- Machine: %d CPUs (%s), %s of memory, %s.\n", m.cpus, m.cpuModel, m.memTotal, m.kernel)
+	w("- brokerd: `%s`.\n", r.brokerd)
+	w("- Apache Kafka %s from Maven Central, one node in KRaft combined mode (broker and controller in one JVM), on `%s`.\n", r.kafka, r.java)
+	w("- Load generators: franz-go %s built with %s (`e2e/bench/loadgen`), and Kafka %s's own `org.apache.kafka.tools.ProducerPerformance` and `ConsumerPerformance` (Java client %s).\n", m.franzGo, m.goVer, r.kafka, r.kafka)
+	w("- 1-minute load average when each broker was started:")
+	for _, br := range r.runs {
+		w(" %s %s;", displayName(br.name), strings.Join(br.loads, ", "))
+	}
+	w(" other work on the machine at the same time shows up there and in the figures.")
+	if peak := r.peakLoad(); peak > float64(m.cpus) {
+		w(" **It reached %.1f on %d CPUs during this run**: other processes were competing for the CPUs, so the figures (the p99 latencies most of all) carry that noise, and differences of a few tens of per cent between the brokers may not repeat.", peak, m.cpus)
+	}
+	w("\n\n")
+
+	w("### What runs\n\n")
+	w("The brokers never run together. For each configuration, each broker is started on a fresh data folder, measured and stopped, and its folder removed, before the other one starts; which broker goes first alternates from one configuration to the next. Everything runs on 127.0.0.1, and the load generators share the same %d CPUs with the broker, with the same settings for both brokers.\n\n", m.cpus)
+	w("- Durability: neither broker forces writes to disk. Kafka keeps its default flush policy (`log.flush.interval.messages` and `log.flush.interval.ms` unset: never), brokerd its default `log.flush.interval.messages: 0`, `log.flush.interval.ms: 0` (never); both leave writing back to the kernel's page cache. Topics have one replica and `min.insync.replicas` is 1, so `acks=all` is answered once the leader has the batch, as `acks=1` is; what differs is that the clients use the idempotent producer with `acks=all` and not with `acks=1`.\n")
+	w("- Apache Kafka: JVM heap `-Xms%dm -Xmx%dm` (what `kafka-server-start.sh` gives by default is 1 GiB), G1 collector; `num.network.threads=3`, `num.io.threads=8`, `offsets.topic.num.partitions=50` (the shipped defaults); `group.initial.rebalance.delay.ms=0`.\n", o.kafkaHeapMB, o.kafkaHeapMB)
+	w("- brokerd: the defaults of `configs/brokerd.yml` except the listener, `log.dirs` and `group.initial.rebalance.delay.ms=0`.\n")
+	w("- Each start is followed by ")
+	if o.warmup > 0 {
+		w("%s of full-speed franz-go produce to a 6-partition scratch topic (a warm-up, not measured), then ", o.warmup)
+	}
+	w("these steps, on new topics with the configuration's partitions and records of %d bytes (value only, no key, no compression):\n", o.recordSize)
+	w("  1. **produce, franz-go**: %s at full speed with franz-go's defaults (linger 10 ms, batches up to 1 MB, sticky partitioner, one produce request in flight per broker); throughput counts acknowledged records from the first send to the last acknowledgement.\n", o.duration)
+	w("  2. **consume, franz-go**: that topic read back from its start to its end offsets, without a consumer group, with franz-go's default fetch sizes (50 MiB per request, 1 MiB per partition); from the first fetch to the last record.\n")
+	w("  3. **produce, ProducerPerformance**: `--num-records %d --record-size %d --throughput -1 --producer-props acks=<1|all> bootstrap.servers=…`, otherwise the Java producer's defaults (linger.ms 0, batch.size 16384, 5 requests in flight); its summary line.\n", o.perfRecords, o.recordSize)
+	w("  4. **consume, ConsumerPerformance**: those records read back by a new consumer group with the Java consumer's defaults; the figure is its `fetch.nMsg.sec` / `fetch.MB.sec`, which leave out joining the group.\n")
+	w("  5. **latency**: franz-go at a fixed %s records/s for %s with linger 0; each record is timed from the call that hands it to the client to its acknowledgement, and p50/p99 are over every record of the run. The rate reached is shown, so a generator that fell behind is visible.\n", thousands(float64(o.rate)), o.duration)
+	w("- Memory: the broker process's peak resident set (for Kafka the JVM's), the larger of the kernel's high-water mark `VmHWM` and `VmRSS` sampled every 250 ms from `/proc/<pid>/status`, the largest over all of the broker's starts. CPU and wall time add up the broker's starts, from ready to stop; CPU time is the process's user + system time from `/proc/<pid>/stat`.\n")
+	w("- MiB are 2^20 bytes (ProducerPerformance and ConsumerPerformance print them as \"MB\").\n\n")
+
+	w("### Results\n\n")
+	w("Ratios are brokerd / Kafka: above 1 means brokerd is faster for throughput; below 1 means brokerd is faster for latency.\n\n")
+	w("| Partitions | acks | Measure | brokerd | Kafka | brokerd / Kafka |\n")
+	w("|---:|---|---|---:|---:|---:|\n")
+	for _, k := range o.cases() {
+		for _, mt := range metrics {
+			bv, bok := caseValue(bd, k, mt)
+			kv, kok := caseValue(kf, k, mt)
+			w("| %d | %s | %s | %s | %s | %s |\n", k.partitions, k.acks, mt.label,
+				cell(bv, bok, mt.decimals), cell(kv, kok, mt.decimals), ratio(bv, bok, kv, kok))
+		}
+	}
+	w("\n")
+
+	w("### Memory and CPU\n\n")
+	w("| Measure | brokerd | Kafka | brokerd / Kafka |\n")
+	w("|---|---:|---:|---:|\n")
+	row := func(label string, decimals int, f func(*brokerRun) float64) {
+		bv, bok := runValue(bd, f)
+		kv, kok := runValue(kf, f)
+		w("| %s | %s | %s | %s |\n", label, cell(bv, bok, decimals), cell(kv, kok, decimals), ratio(bv, bok, kv, kok))
+	}
+	row("RSS right after start, largest (MiB)", 0, func(br *brokerRun) float64 { return float64(br.idleRSSKB) / 1024 })
+	row("peak RSS (MiB)", 0, func(br *brokerRun) float64 { return float64(br.peakRSSKB) / 1024 })
+	row("CPU time used by the broker (s)", 0, func(br *brokerRun) float64 { return br.cpuSeconds })
+	row("wall time, ready to stop (s)", 0, func(br *brokerRun) float64 { return br.elapsed.Seconds() })
+	w("\n")
+
+	if bd != nil && kf != nil {
+		w("### Against the goals\n\n")
+		w("The issue's goals on this machine: brokerd at least matches Kafka's throughput, beats its p99 latency, and uses a quarter of its memory or less.\n\n")
+		var tpMet, tpAll, latMet, latAll int
+		var tpMiss, latMiss []string
+		for _, k := range o.cases() {
+			for _, mt := range metrics {
+				bv, bok := caseValue(bd, k, mt)
+				kv, kok := caseValue(kf, k, mt)
+				if !bok || !kok || mt.goal == "" {
+					continue
+				}
+				where := fmt.Sprintf("%d partition(s), acks=%s, %s: %.3f", k.partitions, k.acks, mt.label, bv/kv)
+				switch mt.goal {
+				case "throughput":
+					tpAll++
+					if bv >= kv {
+						tpMet++
+					} else {
+						tpMiss = append(tpMiss, where)
+					}
+				case "p99":
+					latAll++
+					if bv < kv {
+						latMet++
+					} else {
+						latMiss = append(latMiss, where)
+					}
+				}
+			}
+		}
+		w("- Throughput (records/s, brokerd ≥ Kafka): met in %d of %d figures.", tpMet, tpAll)
+		if len(tpMiss) > 0 {
+			w(" Below Kafka: %s.", strings.Join(tpMiss, "; "))
+		}
+		w("\n- p99 latency at %s records/s (brokerd < Kafka): met in %d of %d configurations.", thousands(float64(o.rate)), latMet, latAll)
+		if len(latMiss) > 0 {
+			w(" Not below Kafka: %s.", strings.Join(latMiss, "; "))
+		}
+		w("\n")
+		if bd.peakRSSKB > 0 && kf.peakRSSKB > 0 {
+			share := float64(bd.peakRSSKB) / float64(kf.peakRSSKB)
+			verdict := "met"
+			if share > 0.25 {
+				verdict = "not met"
+			}
+			w("- Peak memory (brokerd ≤ ¼ of Kafka): %s, brokerd's peak RSS is %.0f%% of Kafka's.\n", verdict, 100*share)
+		}
+		w("\n")
+	}
+
+	var failures []string
+	for _, br := range r.runs {
+		for _, k := range o.cases() {
+			if c := br.cases[k]; c != nil {
+				for _, e := range c.errs {
+					failures = append(failures, fmt.Sprintf("%s, %d partition(s), acks=%s, %s", displayName(br.name), k.partitions, k.acks, firstLine(e)))
+				}
+			}
+		}
+	}
+	if len(failures) > 0 {
+		w("### Failed steps\n\n")
+		for _, f := range failures {
+			w("- %s\n", f)
+		}
+		w("\n")
+	}
+	return b.String()
+}
+
+func caseValue(br *brokerRun, k caseKey, mt metric) (float64, bool) {
+	if br == nil || br.cases[k] == nil {
+		return 0, false
+	}
+	return mt.value(br.cases[k])
+}
+
+func runValue(br *brokerRun, f func(*brokerRun) float64) (float64, bool) {
+	if br == nil {
+		return 0, false
+	}
+	return f(br), true
+}
+
+// cell formats a figure, or says it is missing.
+func cell(v float64, ok bool, decimals int) string {
+	if !ok {
+		return "–"
+	}
+	if decimals == 0 {
+		return thousands(v)
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
+}
+
+// ratio formats a/b with two decimals (three below 0.1, so a small ratio
+// does not read as zero), or says it cannot be computed.
+func ratio(a float64, aok bool, b float64, bok bool) string {
+	if !aok || !bok || b == 0 {
+		return "–"
+	}
+	r := a / b
+	if math.Abs(r) < 0.1 {
+		return strconv.FormatFloat(r, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 2, 64)
+}
+
+// thousands formats v rounded to an integer with comma separators.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(math.Round(math.Abs(v))), 10)
+	var b strings.Builder
+	if v < 0 && s != "0" {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func displayName(name string) string {
+	if name == "kafka" {
+		return "Kafka"
+	}
+	return name
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// writeSection replaces the section of the markdown file at path that
+// starts with the line heading (up to the next level-2 heading or the end)
+// with section, or appends section if there is none. A missing file is
+// created with a short preamble.
+func writeSection(path, heading, section string) error {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		old = []byte(docPreamble)
+	} else if err != nil {
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	out := replaceSection(string(old), heading, section)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(out), 0o644); err != nil {
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	return nil
+}
+
+// replaceSection returns doc with the level-2 section titled by the line
+// heading replaced by section, or with section appended after a blank line.
+func replaceSection(doc, heading, section string) string {
+	section = strings.TrimRight(section, "\n") + "\n"
+	lines := strings.SplitAfter(doc, "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.TrimRight(l, "\r\n") == heading {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		doc = strings.TrimRight(doc, "\n")
+		if doc == "" {
+			return section
+		}
+		return doc + "\n\n" + section
+	}
+	end := len(lines)
+	inFence := false
+	for i := start + 1; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "```") {
+			inFence = !inFence
+		}
+		if !inFence && strings.HasPrefix(lines[i], "## ") {
+			end = i
+			break
+		}
+	}
+	before := strings.Join(lines[:start], "")
+	after := strings.Join(lines[end:], "")
+	if after != "" {
+		section += "\n"
+	}
+	return before + section + after
+}

@@ -1,0 +1,194 @@
+package loadgen_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/e2e/bench/loadgen"
+	"logpipe/e2e/harness"
+)
+
+var (
+	buildDir   string
+	buildOnce  sync.Once
+	brokerdBin string
+	buildErr   error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.StopAll()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// brokerd builds the brokerd binary the first time a test needs it, so a
+// run that selects no test (go test -bench) builds nothing.
+func brokerd(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "loadgen-test"); buildErr != nil {
+			return
+		}
+		brokerdBin = filepath.Join(buildDir, "brokerd")
+		out, err := exec.Command("go", "build", "-o", brokerdBin, "logpipe/brokerd").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building brokerd: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return brokerdBin
+}
+
+// startBrokerd runs the real brokerd binary on a free port and a fresh data
+// folder and returns its address.
+func startBrokerd(t *testing.T) string {
+	t.Helper()
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := t.TempDir()
+	cmd := exec.Command(brokerd(t), "-E", "listeners=PLAINTEXT://"+addr, "-E", "log.dirs="+filepath.Join(dir, "data"))
+	p, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "brokerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(10 * time.Second) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := harness.WaitFor(ctx, 20*time.Millisecond, p, func(context.Context) error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func createTopic(t *testing.T, addr, topic string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// TestProduceThenConsumeCountsEveryRecord produces at full speed with
+// acks=1 and at a fixed rate with acks=all, then reads each topic back: the
+// consumer must see exactly the records and bytes the producer had
+// acknowledged, and every acknowledged record must have a latency.
+func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
+	addr := startBrokerd(t)
+	for _, tc := range []struct {
+		name       string
+		partitions int32
+		allAcks    bool
+		rate       int
+	}{
+		{"full-speed-acks1", 3, false, 0},
+		{"fixed-rate-acksall", 2, true, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := "loadgen-" + tc.name
+			createTopic(t, addr, topic, tc.partitions)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			const size = 1024
+			pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+				Brokers:    []string{addr},
+				Topic:      topic,
+				RecordSize: size,
+				AllAcks:    tc.allAcks,
+				Duration:   time.Second,
+				Rate:       tc.rate,
+				Linger:     -1,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.Failed != 0 || pr.FirstError != nil {
+				t.Fatalf("%d records failed, first: %v", pr.Failed, pr.FirstError)
+			}
+			if pr.Records == 0 || pr.Records != pr.Sent {
+				t.Fatalf("sent %d, acknowledged %d", pr.Sent, pr.Records)
+			}
+			if pr.Bytes != pr.Records*size {
+				t.Fatalf("acknowledged %d bytes for %d records of %d bytes", pr.Bytes, pr.Records, size)
+			}
+			if int64(len(pr.Latencies)) != pr.Records {
+				t.Fatalf("%d latencies for %d records", len(pr.Latencies), pr.Records)
+			}
+			if tc.rate > 0 && pr.Sent > int64(tc.rate)+1 {
+				t.Fatalf("sent %d records in one second at %d records/s", pr.Sent, tc.rate)
+			}
+			p50, p99 := pr.Latencies.Percentile(50), pr.Latencies.Percentile(99)
+			if p50 <= 0 || p99 < p50 || pr.Latencies.Percentile(100) != pr.Latencies[len(pr.Latencies)-1] {
+				t.Fatalf("inconsistent percentiles: p50 %v, p99 %v, max %v", p50, p99, pr.Latencies[len(pr.Latencies)-1])
+			}
+
+			cr, err := loadgen.Consume(ctx, []string{addr}, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cr.Records != pr.Records || cr.Bytes != pr.Bytes {
+				t.Fatalf("consumed %d records (%d bytes), produced %d (%d bytes)", cr.Records, cr.Bytes, pr.Records, pr.Bytes)
+			}
+			t.Logf("produced %d records (%.0f records/s), p50 %v, p99 %v; consumed at %.0f records/s",
+				pr.Records, pr.RecordsPerSec(), p50, p99, cr.RecordsPerSec())
+		})
+	}
+}
+
+// TestPercentileNearestRank checks the rank arithmetic on a known series.
+func TestPercentileNearestRank(t *testing.T) {
+	var l loadgen.Latencies
+	for i := 1; i <= 200; i++ {
+		l = append(l, time.Duration(i)*time.Millisecond)
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{
+		{50, 100 * time.Millisecond},
+		{99, 198 * time.Millisecond},
+		{99.9, 200 * time.Millisecond},
+		{100, 200 * time.Millisecond},
+		{0, 1 * time.Millisecond},
+	} {
+		if got := l.Percentile(tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := loadgen.Latencies(nil).Percentile(50); got != 0 {
+		t.Errorf("empty p50 = %v, want 0", got)
+	}
+}
