@@ -86,7 +86,7 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 		h, err = recordbatch.ParseHeader(batch)
 	}
 	if err != nil {
-		if code := recordbatch.ErrorCode(err); code != 0 {
+		if code := recordbatch.ErrorCode(err); code > 0 {
 			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
 		}
 		return newAPIError(kerr.CorruptMessage, "%v", err)
@@ -99,16 +99,17 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 		return nil
 	}
 	if err != nil {
-		if code := recordbatch.ErrorCode(err); code != 0 {
-			m := err.Error()
-			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: m}
-		}
-		if code := storage.ErrorCode(err); code != 0 {
-			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
-		}
+		// Refusals with a Kafka code of their own first (producer state),
+		// then batch and log errors; only what is left is a storage error.
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return err
+		}
+		if code := recordbatch.ErrorCode(err); code > 0 {
+			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
+		}
+		if code := storage.ErrorCode(err); code > 0 {
+			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
 		}
 		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		return newAPIError(kerr.KafkaStorageError, "%v", err)

@@ -16,8 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/broker"
+	"logpipe/brokerd/recordbatch"
 	"logpipe/brokerd/wire"
 )
 
@@ -420,5 +422,64 @@ func TestRestartKeepsDataAndProducerState(t *testing.T) {
 	cl = clClient(t, cb.addr, kgo.DefaultProduceTopic("keep"))
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIdempotenceErrors sends raw produce requests of an idempotent
+// producer: a gap in sequence numbers is OUT_OF_ORDER_SEQUENCE_NUMBER, a
+// retried batch gets its first offset back without a second copy, and an
+// older epoch after a newer one is INVALID_PRODUCER_EPOCH.
+func TestIdempotenceErrors(t *testing.T) {
+	cb := clStart(t, "", nil)
+	ctx := ctxT(t)
+	cl := clClient(t, cb.addr)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "idem"); err != nil {
+		t.Fatal(err)
+	}
+	init, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
+	if err != nil || init.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %d", err, init.ErrorCode)
+	}
+	produce := func(epoch int16, seq int32) (int16, int64) {
+		t.Helper()
+		now := time.Now().UnixMilli()
+		payload := recordbatch.AppendRecord(nil, kmsg.Record{Value: []byte("x")})
+		batch := recordbatch.Build(recordbatch.Header{RecordCount: 1, ProducerID: init.ProducerID, ProducerEpoch: epoch, BaseSequence: seq, BaseTimestamp: now, MaxTimestamp: now}, payload)
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "idem"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		return p.ErrorCode, p.BaseOffset
+	}
+	if code, _ := produce(0, 5); code != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("first batch at sequence 5: %v", kerr.ErrorForCode(code))
+	}
+	if code, off := produce(0, 0); code != 0 || off != 0 {
+		t.Fatalf("sequence 0: %v offset %d", kerr.ErrorForCode(code), off)
+	}
+	if code, off := produce(0, 0); code != 0 || off != 0 {
+		t.Fatalf("retry of sequence 0: %v offset %d", kerr.ErrorForCode(code), off)
+	}
+	if code, _ := produce(0, 2); code != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("gap: %v", kerr.ErrorForCode(code))
+	}
+	if code, off := produce(1, 0); code != 0 || off != 1 {
+		t.Fatalf("new epoch: %v offset %d", kerr.ErrorForCode(code), off)
+	}
+	if code, _ := produce(0, 1); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("fenced epoch: %v", kerr.ErrorForCode(code))
+	}
+	ends, _ := kadm.NewClient(cl).ListEndOffsets(ctx, "idem")
+	if e, _ := ends.Lookup("idem", 0); e.Offset != 2 {
+		t.Fatalf("end offset %d: a duplicate or refused batch was written", e.Offset)
 	}
 }
