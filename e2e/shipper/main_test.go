@@ -1,0 +1,443 @@
+// Package shipper_test runs the real shipper binary against real brokers
+// (Apache Kafka from the harness and the brokerd binary) on real files:
+// the issue's configuration, rotation torture, kill -9, a broker outage
+// under load, bad input, multiline.
+package shipper_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/e2e/harness"
+	"logpipe/pipeline/event"
+	"logpipe/shipper/registry"
+)
+
+var (
+	// shipperBin is built with the race detector; plainShipperBin without,
+	// for memory measurements; brokerdBin is the broker.
+	shipperBin, plainShipperBin, brokerdBin string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shipper-e2e")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o755) // the bad-input test runs the shipper as another user
+	shipperBin = filepath.Join(dir, "shipper")
+	plainShipperBin = filepath.Join(dir, "shipper-plain")
+	brokerdBin = filepath.Join(dir, "brokerd")
+	for _, b := range []struct {
+		out  string
+		args []string
+	}{
+		{shipperBin, []string{"-race", "logpipe/shipper"}},
+		{plainShipperBin, []string{"logpipe/shipper"}},
+		{brokerdBin, []string{"logpipe/brokerd"}},
+	} {
+		args := append([]string{"build", "-o", b.out}, b.args...)
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go %v: %v\n%s", args, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	harness.StopAll()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Time limits. Generous: two shared cores also run JVMs.
+const (
+	waitTime     = 2 * time.Minute
+	pollInterval = 50 * time.Millisecond
+)
+
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; skipped with -short")
+	}
+}
+
+// broker is a Kafka-protocol broker under test.
+type broker struct {
+	name      string
+	bootstrap string
+	// stop and start take the broker away and bring it back on the same
+	// address and data, for outage tests.
+	stop  func()
+	start func(t *testing.T)
+}
+
+// brokers returns the shared Apache Kafka and a fresh brokerd, so a test
+// can run against each.
+func brokers(t *testing.T) []broker {
+	t.Helper()
+	return []broker{{name: "kafka", bootstrap: harness.SharedKafka(t).Bootstrap()}, startBrokerd(t)}
+}
+
+// forEachBroker runs f as a subtest against each broker.
+func forEachBroker(t *testing.T, f func(t *testing.T, b broker)) {
+	for _, b := range []string{"kafka", "brokerd"} {
+		t.Run(b, func(t *testing.T) {
+			var br broker
+			if b == "kafka" {
+				br = broker{name: "kafka", bootstrap: harness.SharedKafka(t).Bootstrap()}
+			} else {
+				br = startBrokerd(t)
+			}
+			f(t, br)
+		})
+	}
+}
+
+// startBrokerd runs the brokerd binary on a free port with its data in a
+// temporary folder; extra are more -E settings.
+func startBrokerd(t *testing.T, extra ...string) broker {
+	t.Helper()
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var proc *harness.Process
+	start := func(t *testing.T) {
+		args := []string{"-E", "listeners=PLAINTEXT://" + addr, "-E", "log.dirs=" + filepath.Join(dir, "data"), "-E", "num.partitions=1"}
+		for _, e := range extra {
+			args = append(args, "-E", e)
+		}
+		cmd := exec.Command(brokerdBin, args...)
+		p, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "brokerd.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+		defer cancel()
+		if err := harness.WaitFor(ctx, 20*time.Millisecond, p, func(context.Context) error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		proc = p
+		mu.Unlock()
+	}
+	stop := func() {
+		mu.Lock()
+		p := proc
+		proc = nil
+		mu.Unlock()
+		if p != nil {
+			p.Stop(10 * time.Second)
+		}
+	}
+	start(t)
+	t.Cleanup(stop)
+	return broker{name: "brokerd", bootstrap: addr, stop: stop, start: start}
+}
+
+// shipper is a running shipper process.
+type shipper struct {
+	t    *testing.T
+	dir  string // holds config, data, log
+	cfg  string
+	proc *harness.Process
+	log  string
+	http string // host:port of /metrics
+	// wrap runs the binary through a command (such as setpriv), if set.
+	wrap []string
+}
+
+// startShipper writes config text into dir/shipper.yml and runs the
+// shipper on it with path.data dir/data and the metrics server on, until
+// the test ends.
+func startShipper(t *testing.T, dir, config string, extra ...string) *shipper {
+	t.Helper()
+	s := &shipper{t: t, dir: dir, cfg: filepath.Join(dir, "shipper.yml"), log: filepath.Join(dir, "shipper.log")}
+	if err := os.WriteFile(s.cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.start(shipperBin, extra...)
+	return s
+}
+
+func (s *shipper) start(bin string, extra ...string) {
+	s.t.Helper()
+	port, err := harness.FreePort()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.http = "127.0.0.1:" + strconv.Itoa(port)
+	args := append([]string{"-c", s.cfg, "-E", "path.data=" + filepath.Join(s.dir, "data"),
+		"-E", "http.enabled=true", "-E", "http.port=" + strconv.Itoa(port), "-E", "logging.level=debug"}, extra...)
+	cmd := exec.Command(bin, args...)
+	if len(s.wrap) > 0 {
+		cmd = exec.Command(s.wrap[0], append(append(s.wrap[1:len(s.wrap):len(s.wrap)], bin), args...)...)
+	}
+	p, err := harness.StartProcess("shipper", cmd, s.log)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.proc = p
+	s.t.Cleanup(func() { p.Stop(20 * time.Second) })
+	s.waitFor("the metrics server", func() error {
+		_, err := s.metrics()
+		return err
+	})
+}
+
+// waitFor polls check until it returns nil, failing the test with the
+// shipper's log after waitTime.
+func (s *shipper) waitFor(what string, check func() error) {
+	s.t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if exited, werr := s.proc.Exited(); exited {
+			s.t.Fatalf("shipper exited (%v) while waiting for %s; log:\n%s", werr, what, s.proc.Tail(6000))
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s: %v; shipper log:\n%s", what, err, s.proc.Tail(6000))
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// metrics scrapes /metrics into name{labels} -> value.
+func (s *shipper) metrics() (map[string]float64, error) {
+	resp, err := http.Get("http://" + s.http + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
+}
+
+// metric returns one metric, failing the test if it cannot be read.
+func (s *shipper) metric(name string) float64 {
+	s.t.Helper()
+	m, err := s.metrics()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return m[name]
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *shipper) stop() {
+	s.t.Helper()
+	s.proc.Stop(30 * time.Second)
+	if _, err := s.proc.Exited(); err != nil {
+		s.t.Fatalf("shipper exited with %v; log:\n%s", err, s.proc.Tail(4000))
+	}
+}
+
+// registry reads the shipper's registry file.
+func (s *shipper) registry() []registry.Entry {
+	s.t.Helper()
+	entries, err := registry.Load(filepath.Join(s.dir, "data", "registry", "shipper.json"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return entries
+}
+
+// record is one consumed event with its Kafka record's details.
+type record struct {
+	event.Event
+	Raw       map[string]any
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       string
+}
+
+// consumer reads a topic from its start.
+type consumer struct {
+	t  *testing.T
+	cl *kgo.Client
+
+	mu    sync.Mutex
+	recs  []record
+	lines map[int]bool // numbered lines seen (see lineNumber)
+}
+
+func consume(t *testing.T, bootstrap, topic string, opts ...kgo.Opt) *consumer {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(bootstrap, ",")...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.FetchMaxBytes(64 << 20), kgo.FetchMaxPartitionBytes(64 << 20), kgo.BrokerMaxReadBytes(128 << 20)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &consumer{t: t, cl: cl, lines: map[int]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				var rec record
+				if err := json.Unmarshal(r.Value, &rec.Event); err != nil {
+					t.Errorf("record %d is not an event: %v: %.200s", r.Offset, err, r.Value)
+					return
+				}
+				if len(rec.Fields) > 0 || bytes.Contains(r.Value, []byte(`"fields"`)) {
+					_ = json.Unmarshal(r.Value, &rec.Raw)
+				}
+				rec.Partition, rec.Offset, rec.Timestamp, rec.Key = r.Partition, r.Offset, r.Timestamp, string(r.Key)
+				c.mu.Lock()
+				c.recs = append(c.recs, rec)
+				if n, ok := lineNumber(rec.Message); ok {
+					c.lines[n] = true
+				}
+				c.mu.Unlock()
+			})
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		cl.Close()
+	})
+	return c
+}
+
+// distinctLines returns how many different numbered lines were consumed.
+func (c *consumer) distinctLines() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.lines)
+}
+
+// waitLines waits until lines 1..total have all been consumed.
+func (c *consumer) waitLines(s *shipper, total int) {
+	c.t.Helper()
+	s.waitFor(fmt.Sprintf("all %d lines", total), func() error {
+		if n := c.distinctLines(); n < total {
+			return fmt.Errorf("%d distinct lines so far", n)
+		}
+		return nil
+	})
+}
+
+func (c *consumer) records() []record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]record(nil), c.recs...)
+}
+
+// waitRecords waits until cond holds for the records consumed so far.
+func (c *consumer) waitRecords(what string, s *shipper, cond func([]record) bool) []record {
+	c.t.Helper()
+	var recs []record
+	s.waitFor(what, func() error {
+		recs = c.records()
+		if cond(recs) {
+			return nil
+		}
+		return fmt.Errorf("%d records so far", len(recs))
+	})
+	return recs
+}
+
+// createTopic makes a topic with n partitions.
+func createTopic(t *testing.T, bootstrap, topic string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// topicName returns a topic name unique to the test.
+func topicName(t *testing.T) string {
+	name := []byte(strings.ToLower(t.Name()))
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			name[i] = '-'
+		}
+	}
+	if len(name) > 180 {
+		name = name[len(name)-180:]
+	}
+	return string(name) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+}
+
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rss returns a process's resident memory in bytes.
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}

@@ -1,0 +1,535 @@
+package input
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"logpipe/pipeline/config"
+	"logpipe/pipeline/event"
+	"logpipe/shipper/multiline"
+	"logpipe/shipper/output"
+	"logpipe/shipper/registry"
+)
+
+// waitTime bounds every wait for the shipper to do something.
+const waitTime = 15 * time.Second
+
+// collector is the writer behind the console output: it decodes each JSON
+// line the output writes.
+type collector struct {
+	mu     sync.Mutex
+	events []event.Event
+	raw    []map[string]any
+	pr     *io.PipeReader
+	pw     *io.PipeWriter
+	done   chan struct{}
+}
+
+func newCollector() *collector {
+	c := &collector{done: make(chan struct{})}
+	c.pr, c.pw = io.Pipe()
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(c.pr)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var ev event.Event
+			var raw map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				panic(fmt.Sprintf("bad JSON from the console output: %v: %s", err, sc.Bytes()))
+			}
+			_ = json.Unmarshal(sc.Bytes(), &raw)
+			c.mu.Lock()
+			c.events = append(c.events, ev)
+			c.raw = append(c.raw, raw)
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+func (c *collector) snapshot() []event.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]event.Event(nil), c.events...)
+}
+
+// messages returns the messages received, in order.
+func (c *collector) messages() []string {
+	var out []string
+	for _, e := range c.snapshot() {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// rig runs a Manager over a registry in a temporary folder with the
+// console output.
+type rig struct {
+	t       *testing.T
+	dir     string
+	regPath string
+	reg     *registry.Registry
+	out     *collector
+	cancel  context.CancelFunc
+	done    chan error
+	hooks   *counters
+}
+
+type counters struct {
+	mu         sync.Mutex
+	lines      int
+	filtered   int
+	harvesters int
+}
+
+func (c *counters) get() (lines, filtered, harvesters int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lines, c.filtered, c.harvesters
+}
+
+func newRig(t *testing.T) *rig {
+	dir := t.TempDir()
+	return &rig{t: t, dir: dir, regPath: filepath.Join(dir, "data", "registry", "shipper.json")}
+}
+
+func (r *rig) path(name string) string { return filepath.Join(r.dir, name) }
+
+// settings resolves an input config, with paths relative to the rig's
+// folder.
+func (r *rig) settings(c Config) *Settings {
+	r.t.Helper()
+	for i, p := range c.Paths {
+		c.Paths[i] = r.path(p)
+	}
+	s, err := c.Resolve()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return s
+}
+
+func (r *rig) start(inputs ...*Settings) {
+	r.t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reg, err := registry.Open(r.regPath, log, registry.Hooks{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.reg = reg
+	r.out = newCollector()
+	r.hooks = &counters{}
+	sink := output.NewConsole(r.out.pw, func(meta any) { reg.Ack(meta.(registry.Ticket)) })
+	m, err := NewManager(inputs, Options{
+		Registry: reg, Sink: sink, Log: log,
+		Host:  Host{Name: "test-host", ID: "test-host"},
+		Agent: event.Agent{Type: "shipper", Version: "test"},
+		Hooks: Hooks{
+			LinesRead:  func(n int) { r.hooks.mu.Lock(); r.hooks.lines += n; r.hooks.mu.Unlock() },
+			Filtered:   func() { r.hooks.mu.Lock(); r.hooks.filtered++; r.hooks.mu.Unlock() },
+			Harvesters: func(d int) { r.hooks.mu.Lock(); r.hooks.harvesters += d; r.hooks.mu.Unlock() },
+		},
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.done = make(chan error, 1)
+	go func() { r.done <- m.Run(ctx) }()
+	r.t.Cleanup(r.stop)
+}
+
+// stop ends the manager and writes the registry, as a shutdown does.
+func (r *rig) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	if err := <-r.done; err != nil {
+		r.t.Error(err)
+	}
+	if err := r.reg.Flush(); err != nil {
+		r.t.Error(err)
+	}
+	r.out.pw.Close()
+	<-r.out.done
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// waitFor polls cond until it holds or waitTime passes.
+func (r *rig) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s; got messages %q", what, r.out.messages())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitMessages waits until the messages received are exactly want, in
+// order.
+func (r *rig) waitMessages(want ...string) {
+	r.t.Helper()
+	r.waitFor(fmt.Sprintf("messages %q", want), func() bool {
+		return strings.Join(r.out.messages(), "|") == strings.Join(want, "|")
+	})
+}
+
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func numbered(from, to int) string {
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		fmt.Fprintf(&b, "line %06d %s\n", i, strings.Repeat("x", 40))
+	}
+	return b.String()
+}
+
+// checkNumbered checks that the events hold lines from..to, each once by
+// event id, with the ids unique per line.
+func checkNumbered(t *testing.T, events []event.Event, from, to int) {
+	t.Helper()
+	byID := map[string]string{}
+	count := map[int]int{}
+	for _, e := range events {
+		if prev, ok := byID[e.Event.ID]; ok {
+			if prev != e.Message {
+				t.Fatalf("id %s names two lines: %q and %q", e.Event.ID, prev, e.Message)
+			}
+			continue
+		}
+		byID[e.Event.ID] = e.Message
+		var n int
+		if _, err := fmt.Sscanf(e.Message, "line %d", &n); err != nil {
+			t.Fatalf("unexpected message %q", e.Message)
+		}
+		count[n]++
+	}
+	var missing, dup []int
+	for i := from; i <= to; i++ {
+		switch count[i] {
+		case 0:
+			missing = append(missing, i)
+		case 1:
+		default:
+			dup = append(dup, i)
+		}
+	}
+	if len(missing) > 0 || len(dup) > 0 || len(count) != to-from+1 {
+		t.Fatalf("missing %v, duplicated (different ids) %v, %d distinct lines for %d", missing, dup, len(count), to-from+1)
+	}
+}
+
+func hasNumbered(events []event.Event, to int) bool {
+	seen := map[int]bool{}
+	for _, e := range events {
+		var n int
+		if _, err := fmt.Sscanf(e.Message, "line %d", &n); err == nil {
+			seen[n] = true
+		}
+	}
+	for i := 1; i <= to; i++ {
+		if !seen[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadsExistingAndNewLines(t *testing.T) {
+	r := newRig(t)
+	appendFile(t, r.path("access_log"), "one\r\ntwo\n")
+	r.start(r.settings(Config{Paths: []string{"access_log"}, Tags: []string{"access"}, Fields: map[string]any{"log_topic": "t"}}))
+	r.waitMessages("one", "two")
+	appendFile(t, r.path("access_log"), "three\npart")
+	r.waitMessages("one", "two", "three")
+	appendFile(t, r.path("access_log"), "ial\n")
+	r.waitMessages("one", "two", "three", "partial")
+
+	evs := r.out.snapshot()
+	e := evs[1]
+	if e.Log.File.Path != r.path("access_log") || e.Log.Offset != 5 || len(e.Tags) != 1 || e.Tags[0] != "access" ||
+		e.Input.Type != "log" || e.Host.Name != "test-host" || e.Agent.Type != "shipper" || e.Fields["log_topic"] != "t" {
+		t.Fatalf("event = %+v", e)
+	}
+	if e.Event.ID != event.ID("test-host", r.reg.Entries()[0].ID, 5) {
+		t.Fatalf("event id %s is not the stable id", e.Event.ID)
+	}
+	r.stop()
+	entries, err := registry.Load(r.regPath)
+	if err != nil || len(entries) != 1 || entries[0].Offset != 23 || entries[0].Path != r.path("access_log") {
+		t.Fatalf("registry %+v %v", entries, err)
+	}
+}
+
+// TestRestartResumes checks that a restart continues where the
+// acknowledged offset says, and that tail_files only applies to files
+// found at the very first start.
+func TestRestartResumes(t *testing.T) {
+	r := newRig(t)
+	appendFile(t, r.path("a.log"), numbered(1, 10))
+	in := Config{Paths: []string{"*.log"}, TailFiles: true}
+	r.start(r.settings(in))
+	// The first scan must have seen a.log before it grows.
+	r.waitFor("a.log found", func() bool { return r.reg.Len() == 1 })
+	appendFile(t, r.path("a.log"), numbered(11, 12))
+	r.waitFor("lines 11 and 12", func() bool { return len(r.out.messages()) == 2 })
+	appendFile(t, r.path("b.log"), numbered(13, 14)) // appears later: from its start
+	r.waitFor("b.log", func() bool { return len(r.out.messages()) == 4 })
+	checkNumbered(t, r.out.snapshot(), 11, 14)
+	r.stop()
+
+	appendFile(t, r.path("a.log"), numbered(15, 16))
+	r2 := newRig(t)
+	r2.dir, r2.regPath = r.dir, r.regPath
+	in.Paths = []string{"*.log"}
+	r2.start(r2.settings(in))
+	r2.waitFor("lines 15 and 16", func() bool { return len(r2.out.messages()) >= 2 })
+	appendFile(t, r.path("b.log"), numbered(17, 17))
+	r2.waitFor("line 17", func() bool { return len(r2.out.messages()) >= 3 })
+	time.Sleep(200 * time.Millisecond) // let any duplicate show up
+	checkNumbered(t, r2.out.snapshot(), 15, 17)
+}
+
+func TestRenameRotation(t *testing.T) {
+	r := newRig(t)
+	log := r.path("access_log")
+	r.start(r.settings(Config{Paths: []string{"access_log*"}}))
+	n := 0
+	for rot := 0; rot < 5; rot++ {
+		appendFile(t, log, numbered(n+1, n+30))
+		n += 30
+		// logrotate: shift the old ones, rename the live file, and keep
+		// writing to the old descriptor for a moment.
+		for i := 4; i >= 1; i-- {
+			os.Rename(fmt.Sprintf("%s.%d", log, i), fmt.Sprintf("%s.%d", log, i+1))
+		}
+		f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(log, log+".1"); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(f, numbered(n+1, n+5))
+		f.Close()
+		n += 5
+		appendFile(t, log, numbered(n+1, n+5))
+		n += 5
+	}
+	r.waitFor("every line", func() bool { return hasNumbered(r.out.snapshot(), n) })
+	time.Sleep(300 * time.Millisecond)
+	checkNumbered(t, r.out.snapshot(), 1, n)
+}
+
+// copyTruncate rotates path as logrotate's copytruncate does.
+func copyTruncate(t *testing.T, path, to string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to+".tmp", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(to+".tmp", to); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCopyTruncateWithCopyMatched(t *testing.T) {
+	r := newRig(t)
+	log := r.path("access_log")
+	r.start(r.settings(Config{Paths: []string{"access_log*"}, ExcludeFiles: []string{`\.tmp$`}}))
+	n := 0
+	for rot := 0; rot < 5; rot++ {
+		appendFile(t, log, numbered(n+1, n+40)) // over 1024 bytes: fingerprinted
+		n += 40
+		if rot%2 == 0 {
+			// Sometimes let the shipper read it all first, sometimes not.
+			r.waitFor("lines so far", func() bool { return hasNumbered(r.out.snapshot(), n) })
+		}
+		copyTruncate(t, log, log+".1")
+	}
+	appendFile(t, log, numbered(n+1, n+3))
+	n += 3
+	r.waitFor("every line", func() bool { return hasNumbered(r.out.snapshot(), n) })
+	time.Sleep(300 * time.Millisecond)
+	checkNumbered(t, r.out.snapshot(), 1, n)
+}
+
+func TestTruncateInPlace(t *testing.T) {
+	r := newRig(t)
+	log := r.path("app.log")
+	appendFile(t, log, numbered(1, 30))
+	r.start(r.settings(Config{Paths: []string{"app.log"}}))
+	r.waitFor("first lines", func() bool { return hasNumbered(r.out.snapshot(), 30) })
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, numbered(31, 32))
+	r.waitFor("lines after truncation", func() bool { return hasNumbered(r.out.snapshot(), 32) })
+	checkNumbered(t, r.out.snapshot(), 1, 32)
+}
+
+func TestDeleteRecreateAndInodeReuse(t *testing.T) {
+	r := newRig(t)
+	log := r.path("app.log")
+	appendFile(t, log, numbered(1, 5))
+	r.start(r.settings(Config{Paths: []string{"app.log"}}))
+	r.waitFor("first file", func() bool { return hasNumbered(r.out.snapshot(), 5) })
+	var st syscall.Stat_t
+	if err := syscall.Stat(log, &st); err != nil {
+		t.Fatal(err)
+	}
+	oldIno := st.Ino
+	n := 5
+	reused := false
+	for i := 0; i < 5; i++ {
+		if err := os.Remove(log); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the harvester to let the deleted file go, so that its
+		// inode may be handed out again.
+		r.waitFor("the deleted file to be closed", func() bool { _, _, h := r.hooks.get(); return h == 0 })
+		appendFile(t, log, numbered(n+1, n+3)) // shorter than what was read: same offset would skip
+		n += 3
+		if err := syscall.Stat(log, &st); err != nil {
+			t.Fatal(err)
+		}
+		reused = reused || st.Ino == oldIno
+		oldIno = st.Ino
+		r.waitFor("recreated file", func() bool { return hasNumbered(r.out.snapshot(), n) })
+	}
+	checkNumbered(t, r.out.snapshot(), 1, n)
+	t.Logf("inode reused at least once: %v", reused)
+}
+
+func TestMultilineTimeoutAndFilters(t *testing.T) {
+	r := newRig(t)
+	log := r.path("error_log")
+	r.start(r.settings(Config{
+		Paths:        []string{"error_log"},
+		Multiline:    &multiline.Config{Pattern: `^\[`, Negate: true, Match: "after", Timeout: config.Duration(300 * time.Millisecond)},
+		ExcludeLines: []string{"healthcheck"},
+	}))
+	appendFile(t, log, "[1] boom\njava.lang.Exception: x\n\tat a.b(C.java:1)\n[2] healthcheck ok\n[3] last\n\tat d.e(F.java:2)\n")
+	// [3] is completed by the timeout, not by a following line.
+	r.waitMessages("[1] boom\njava.lang.Exception: x\n\tat a.b(C.java:1)", "[3] last\n\tat d.e(F.java:2)")
+	evs := r.out.snapshot()
+	if strings.Join(evs[0].Log.Flags, ",") != "multiline" {
+		t.Fatalf("flags %v", evs[0].Log.Flags)
+	}
+	if _, filtered, _ := r.hooks.get(); filtered != 1 {
+		t.Fatalf("filtered %d", filtered)
+	}
+	r.stop()
+	entries, _ := registry.Load(r.regPath)
+	if entries[0].Offset != int64(len("[1] boom\njava.lang.Exception: x\n\tat a.b(C.java:1)\n[2] healthcheck ok\n[3] last\n\tat d.e(F.java:2)\n")) {
+		t.Fatalf("registry offset %d: filtered and multiline lines must count as done", entries[0].Offset)
+	}
+}
+
+func TestCloseInactiveFlushesPartialLineAndReopens(t *testing.T) {
+	r := newRig(t)
+	log := r.path("app.log")
+	appendFile(t, log, "complete\nno newline yet")
+	r.start(r.settings(Config{Paths: []string{"app.log"}, CloseInactive: config.Duration(500 * time.Millisecond), ScanFrequency: config.Duration(200 * time.Millisecond)}))
+	r.waitMessages("complete", "no newline yet")
+	r.waitFor("the file to be closed", func() bool { _, _, h := r.hooks.get(); return h == 0 })
+	appendFile(t, log, "more\n")
+	r.waitMessages("complete", "no newline yet", "more")
+}
+
+func TestBadInputKeepsOthersWorking(t *testing.T) {
+	r := newRig(t)
+	if err := os.Mkdir(r.path("dir.log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(r.path("fifo.log"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop.log", r.path("loop.log")); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, r.path("empty.log"), "")
+	appendFile(t, r.path("bad.log"), "ok\xff\xfe\x00end\n")
+	appendFile(t, r.path("long.log"), strings.Repeat("y", 5000)+"\nshort\n")
+	r.start(r.settings(Config{Paths: []string{"*.log"}, MaxBytes: 1000}))
+	r.waitFor("good files", func() bool { return len(r.out.messages()) == 3 })
+	got := map[string]event.Event{}
+	for _, e := range r.out.snapshot() {
+		got[filepath.Base(e.Log.File.Path)+":"+strconv.FormatInt(e.Log.Offset, 10)] = e
+	}
+	if e := got["bad.log:0"]; e.Message != "ok\uFFFD\x00end" {
+		t.Fatalf("bad.log: %q", e.Message)
+	}
+	if e := got["long.log:0"]; len(e.Message) != 1000 || strings.Join(e.Log.Flags, ",") != "truncated" {
+		t.Fatalf("long line: %d bytes, flags %v", len(e.Message), e.Log.Flags)
+	}
+	if e := got["long.log:5001"]; e.Message != "short" {
+		t.Fatalf("after the long line: %+v", got)
+	}
+}
+
+func TestHarvesterLimitAndCleanRemoved(t *testing.T) {
+	r := newRig(t)
+	for i := 0; i < 4; i++ {
+		appendFile(t, r.path(fmt.Sprintf("f%d.log", i)), fmt.Sprintf("line %d\n", i+1))
+	}
+	r.start(r.settings(Config{Paths: []string{"*.log"}, HarvesterLimit: 1, CloseEOF: true, ScanFrequency: config.Duration(100 * time.Millisecond)}))
+	r.waitFor("all four files, one at a time", func() bool { return hasNumbered(r.out.snapshot(), 4) })
+	if r.reg.Len() != 4 {
+		t.Fatalf("registry knows %d files", r.reg.Len())
+	}
+	os.Remove(r.path("f0.log"))
+	os.Remove(r.path("f1.log"))
+	r.waitFor("removed files forgotten", func() bool { return r.reg.Len() == 2 })
+	var ids []string
+	for _, e := range r.reg.Entries() {
+		ids = append(ids, filepath.Base(e.Path))
+	}
+	sort.Strings(ids)
+	if strings.Join(ids, ",") != "f2.log,f3.log" {
+		t.Fatalf("left: %v", ids)
+	}
+}

@@ -1,0 +1,126 @@
+package registry
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestTrackerInOrder(t *testing.T) {
+	var tr Tracker
+	tr.Start("f", 100)
+	a := tr.Publish("f", 110)
+	b := tr.Publish("f", 125)
+	if tr.Pending("f") != 2 || tr.Acked("f") != 100 {
+		t.Fatal("before acks")
+	}
+	if off, moved := tr.Ack(a); !moved || off != 110 {
+		t.Fatalf("ack a: %d %v", off, moved)
+	}
+	if off, moved := tr.Ack(b); !moved || off != 125 {
+		t.Fatalf("ack b: %d %v", off, moved)
+	}
+	if off, moved := tr.Ack(b); moved || off != 125 {
+		t.Fatalf("repeated ack: %d %v", off, moved)
+	}
+	if tr.Pending("f") != 0 {
+		t.Fatal("pending after all acks")
+	}
+}
+
+func TestTrackerOutOfOrderHoldsTheGap(t *testing.T) {
+	var tr Tracker
+	a := tr.Publish("f", 10)
+	b := tr.Publish("f", 20)
+	c := tr.Publish("f", 30)
+	if _, moved := tr.Ack(c); moved || tr.Acked("f") != 0 {
+		t.Fatal("ack after a gap moved the offset")
+	}
+	if _, moved := tr.Ack(b); moved || tr.Acked("f") != 0 {
+		t.Fatal("ack after a gap moved the offset")
+	}
+	if off, moved := tr.Ack(a); !moved || off != 30 {
+		t.Fatalf("filling the gap: %d %v", off, moved)
+	}
+}
+
+func TestTrackerFilesAreIndependent(t *testing.T) {
+	var tr Tracker
+	a := tr.Publish("a", 5)
+	b := tr.Publish("b", 7)
+	tr.Ack(b)
+	if tr.Acked("a") != 0 || tr.Acked("b") != 7 {
+		t.Fatal("files mixed")
+	}
+	tr.Ack(a)
+	if tr.Acked("a") != 5 {
+		t.Fatal("a")
+	}
+}
+
+func TestTrackerSkipAndStart(t *testing.T) {
+	var tr Tracker
+	a := tr.Publish("f", 10)
+	tr.Skip("f", 20) // a filtered line after a pending one
+	if tr.Acked("f") != 0 {
+		t.Fatal("skip jumped a pending event")
+	}
+	if tr.Start("f", 500) {
+		t.Fatal("Start with events pending")
+	}
+	tr.Ack(a)
+	if tr.Acked("f") != 20 {
+		t.Fatalf("acked %d", tr.Acked("f"))
+	}
+	if !tr.Start("f", 500) || tr.Acked("f") != 500 {
+		t.Fatal("Start")
+	}
+}
+
+func TestTrackerForgetIgnoresOldTickets(t *testing.T) {
+	var tr Tracker
+	old := tr.Publish("f", 10)
+	tr.Forget("f")
+	n := tr.Publish("f", 3)
+	if _, moved := tr.Ack(old); moved || tr.Acked("f") != 0 {
+		t.Fatal("ticket from before Forget acknowledged a new event")
+	}
+	if off, _ := tr.Ack(n); off != 3 {
+		t.Fatal("new ticket")
+	}
+}
+
+// TestTrackerRandomOrder acknowledges many events in random order and
+// checks after each ack that the offset is the end of the longest fully
+// acknowledged prefix.
+func TestTrackerRandomOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var tr Tracker
+	const n = 5000
+	tickets := make([]Ticket, n)
+	ends := make([]int64, n)
+	end := int64(0)
+	for i := range tickets {
+		end += int64(1 + r.IntN(200))
+		ends[i] = end
+		tickets[i] = tr.Publish("f", end)
+	}
+	done := make([]bool, n)
+	prefix := 0
+	for _, i := range r.Perm(n) {
+		tr.Ack(tickets[i])
+		done[i] = true
+		for prefix < n && done[prefix] {
+			prefix++
+		}
+		want := int64(0)
+		if prefix > 0 {
+			want = ends[prefix-1]
+		}
+		if got := tr.Acked("f"); got != want {
+			t.Fatalf("after acking %d: offset %d, want %d", i, got, want)
+		}
+		if tr.Pending("f") != n-prefix {
+			t.Fatalf("pending %d, want %d", tr.Pending("f"), n-prefix)
+		}
+	}
+}
