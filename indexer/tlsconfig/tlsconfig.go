@@ -1,0 +1,123 @@
+// Package tlsconfig turns the `ssl` sections of the indexer's
+// configuration (for Kafka, Elasticsearch and Kibana) into crypto/tls
+// settings. The keys are Filebeat's: enabled, certificate_authorities,
+// certificate, key, verification_mode, server_name. A certificate or key
+// setting holds either a file name or the PEM text itself.
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"logpipe/pipeline/config"
+)
+
+// Settings is one `ssl` section.
+type Settings struct {
+	// Enabled turns TLS on. Left unset, TLS is on when any other key is set
+	// (or, for Elasticsearch and Kibana, when the URL is https).
+	Enabled *bool `yaml:"enabled"`
+	// CertificateAuthorities are the CAs that sign the server's certificate
+	// (files or PEM text); empty means the system's roots.
+	CertificateAuthorities []string `yaml:"certificate_authorities"`
+	// Certificate and Key are the client certificate and its key, for
+	// servers that ask for one.
+	Certificate string `yaml:"certificate"`
+	Key         string `yaml:"key"`
+	// VerificationMode is full (the default: chain and host name),
+	// certificate (chain only) or none.
+	VerificationMode string `yaml:"verification_mode"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name"`
+}
+
+// On reports whether TLS is to be used; https tells whether the address
+// asks for it by its scheme.
+func (s *Settings) On(https bool) bool {
+	if s.Enabled != nil {
+		return *s.Enabled
+	}
+	return https || len(s.CertificateAuthorities) > 0 || s.Certificate != "" || s.VerificationMode != "" || s.ServerName != ""
+}
+
+// Validate checks the settings without reading files.
+func (s *Settings) Validate() error {
+	var errs []error
+	switch strings.ToLower(s.VerificationMode) {
+	case "", "full", "strict", "certificate", "none":
+	default:
+		errs = append(errs, config.Errorf("verification_mode", "want full, certificate or none, got %q", s.VerificationMode))
+	}
+	if (s.Certificate == "") != (s.Key == "") {
+		errs = append(errs, config.Errorf("certificate", "certificate and key go together"))
+	}
+	return errors.Join(errs...)
+}
+
+func pemOf(v string) ([]byte, error) {
+	if strings.Contains(v, "-----BEGIN") {
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconfig: %w", err)
+	}
+	return b, nil
+}
+
+// Config returns the crypto/tls configuration, reading the files named.
+func (s *Settings) Config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
+	if len(s.CertificateAuthorities) > 0 {
+		pool := x509.NewCertPool()
+		for _, ca := range s.CertificateAuthorities {
+			b, err := pemOf(ca)
+			if err != nil {
+				return nil, err
+			}
+			if !pool.AppendCertsFromPEM(b) {
+				return nil, fmt.Errorf("tlsconfig: no PEM certificate in %.60q", ca)
+			}
+		}
+		c.RootCAs = pool
+	}
+	if s.Certificate != "" {
+		cert, err := pemOf(s.Certificate)
+		if err != nil {
+			return nil, err
+		}
+		key, err := pemOf(s.Key)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("tlsconfig: client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	switch strings.ToLower(s.VerificationMode) {
+	case "none":
+		c.InsecureSkipVerify = true
+	case "certificate":
+		// Verify the chain ourselves, without the host name.
+		c.InsecureSkipVerify = true
+		roots := c.RootCAs
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tlsconfig: the server sent no certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, ic := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(ic)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
+	}
+	return c, nil
+}
