@@ -118,10 +118,12 @@ func runKafka(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runStack runs the local pipeline from the binaries in bin/: brokerd on
-// 127.0.0.1:9092 with its data in ./data, and the Elasticsearch node on
-// 127.0.0.1:9200. The shipper and the indexer join it as they become able
-// to do their jobs.
+// runStack runs the local pipeline from the binaries in bin/ and the
+// configs in configs/: brokerd on 127.0.0.1:9092 (data in ./data), the
+// Elasticsearch node on 127.0.0.1:9200, the indexer (after it installed
+// the index templates) and the shipper, which tails the files
+// configs/shipper.yml names (/var/log/httpd/access_log and error_log).
+// Ctrl-C stops the binaries in reverse order, then Elasticsearch.
 func runStack(ctx context.Context, _ []string) error {
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -134,23 +136,43 @@ func runStack(ctx context.Context, _ []string) error {
 	defer es.Stop()
 	fmt.Printf("stack: Elasticsearch is up at %s\n", es.URL)
 
-	cmd := exec.Command(filepath.Join(root, "bin", "brokerd"), "-c", filepath.Join(root, "configs", "brokerd.yml"))
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting brokerd (run `make build` first): %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	fmt.Println("stack: brokerd is starting on 127.0.0.1:9092 (data in ./data)")
-	fmt.Println("stack: the shipper and the indexer cannot do their jobs yet; Ctrl-C stops the stack.")
-	select {
-	case <-ctx.Done():
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
+	var procs []*exec.Cmd
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			_ = procs[i].Process.Signal(syscall.SIGTERM)
+			_ = procs[i].Wait()
+		}
+	}()
+	start := func(name string, args ...string) error {
+		cmd := exec.Command(filepath.Join(root, "bin", name), args...)
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting %s (run `make build` first): %w", name, err)
+		}
+		procs = append(procs, cmd)
 		return nil
-	case err := <-exited:
-		return fmt.Errorf("brokerd exited: %v", err)
 	}
+	cfg := func(name string) string { return filepath.Join(root, "configs", name+".yml") }
+	if err := start("brokerd", "-c", cfg("brokerd")); err != nil {
+		return err
+	}
+	setup := exec.CommandContext(ctx, filepath.Join(root, "bin", "indexer"), "-c", cfg("indexer"), "setup")
+	setup.Dir, setup.Stdout, setup.Stderr = root, os.Stdout, os.Stderr
+	if err := setup.Run(); err != nil {
+		return fmt.Errorf("indexer setup: %w", err)
+	}
+	// A new group on a fresh local broker reads the topic from its start,
+	// so the first lines shipped before the group formed are not skipped
+	// (the config's default, latest, is Logstash's).
+	if err := start("indexer", "-c", cfg("indexer"), "-E", "kafka.auto_offset_reset=earliest"); err != nil {
+		return err
+	}
+	if err := start("shipper", "-c", cfg("shipper")); err != nil {
+		return err
+	}
+	fmt.Println("stack: brokerd (127.0.0.1:9092), the indexer and the shipper are running; append to the logs configs/shipper.yml names and look in httpd_access-* and httpd_error-*. Ctrl-C stops the stack.")
+	<-ctx.Done()
+	return nil
 }
