@@ -2,7 +2,8 @@ package httpdlog
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"logpipe/pipeline/event"
 )
 
 // sep appends the comma that separates a new member from the one before it:
@@ -43,46 +44,6 @@ func intMember(dst []byte, key string, n int64) []byte {
 	return strconv.AppendInt(dst, n, 10)
 }
 
-// appendString appends s as a JSON string. Invalid UTF-8 (which the parsers
-// never produce) is written as U+FFFD so the output is valid JSON whatever
-// s holds.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += n
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// appendString appends s as a JSON string, invalid UTF-8 (which the
+// parsers never produce) as U+FFFD, with the event encoder's escaping.
+func appendString(dst []byte, s string) []byte { return event.AppendString(dst, s) }

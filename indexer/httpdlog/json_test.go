@@ -222,8 +222,8 @@ func TestAppendString(t *testing.T) {
 		"plain":              `"plain"`,
 		"q\"b\\":             `"q\"b\\"`,
 		"\n\r\t\x00\x1f\x7f": `"\n\r\t\u0000\u001f` + "\x7f" + `"`,
-		"é’\u2028":           "\"é’\u2028\"",
-		"bad\xffbyte\xc3":    `"bad\ufffdbyte\ufffd"`,
+		"é’\u2028":           `"é’\u2028"`,
+		"bad\xffbyte\xc3":    "\"bad\ufffdbyte\ufffd\"",
 	} {
 		got := string(appendString(nil, in))
 		if got != want {
