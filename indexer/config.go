@@ -15,9 +15,9 @@ import (
 	"logpipe/indexer/document"
 	"logpipe/indexer/route"
 	"logpipe/indexer/setup"
-	"logpipe/indexer/tlsconfig"
 	"logpipe/pipeline/config"
 	"logpipe/pipeline/telemetry"
+	"logpipe/pipeline/tlsconfig"
 )
 
 // settings is the indexer's YAML configuration; configs/indexer.yml

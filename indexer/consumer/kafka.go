@@ -7,8 +7,9 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"logpipe/indexer/tlsconfig"
 	"logpipe/pipeline/config"
+	"logpipe/pipeline/scram"
+	"logpipe/pipeline/tlsconfig"
 )
 
 // KafkaSettings is the `kafka` section of the indexer's configuration,
@@ -179,10 +180,10 @@ func (k *KafkaSettings) Sarama() (*sarama.Config, error) {
 		switch strings.ToUpper(k.SASL.Mechanism) {
 		case "SCRAM-SHA-256":
 			c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
-			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMSHA256() }
+			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return scram.ForMechanism("SCRAM-SHA-256") }
 		case "SCRAM-SHA-512":
 			c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
-			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMSHA512() }
+			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return scram.ForMechanism("SCRAM-SHA-512") }
 		default:
 			c.Net.SASL.Mechanism = sarama.SASLTypePlaintext
 		}

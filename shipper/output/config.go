@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"logpipe/pipeline/config"
+	"logpipe/pipeline/tlsconfig"
 )
 
 // Config is the `output.kafka` section, with Filebeat's key names. Zero
@@ -74,7 +75,7 @@ type Config struct {
 		} `yaml:"retry"`
 	} `yaml:"metadata"`
 	// SSL is the TLS client setup (ssl.*).
-	SSL TLS `yaml:"ssl"`
+	SSL tlsconfig.Settings `yaml:"ssl"`
 	// Username and Password turn SASL on, with Mechanism PLAIN (the
 	// default), SCRAM-SHA-256 or SCRAM-SHA-512.
 	Username string `yaml:"username"`
@@ -107,35 +108,6 @@ type Partition struct {
 	} `yaml:"random"`
 }
 
-// TLS is the `ssl` section, as in Beats.
-type TLS struct {
-	// Enabled turns TLS on; it is also on when any other key is set,
-	// unless Enabled is false.
-	Enabled *bool `yaml:"enabled"`
-	// CertificateAuthorities are PEM files (or inline PEM) of the CAs to
-	// trust; empty means the system's.
-	CertificateAuthorities []string `yaml:"certificate_authorities"`
-	// Certificate and Key are the client's PEM certificate and key, for
-	// brokers that ask for one.
-	Certificate string `yaml:"certificate"`
-	Key         string `yaml:"key"`
-	// VerificationMode is full (the default), strict, certificate (no host
-	// name check) or none.
-	VerificationMode string `yaml:"verification_mode"`
-	// SupportedProtocols lists TLSv1.2 and/or TLSv1.3 (default both).
-	SupportedProtocols []string `yaml:"supported_protocols"`
-	// ServerName overrides the name checked against the certificate.
-	ServerName string `yaml:"server_name"`
-}
-
-// on reports whether TLS is wanted.
-func (t *TLS) on() bool {
-	if t.Enabled != nil {
-		return *t.Enabled
-	}
-	return len(t.CertificateAuthorities) > 0 || t.Certificate != "" || t.Key != "" || t.VerificationMode != "" || len(t.SupportedProtocols) > 0 || t.ServerName != ""
-}
-
 // Settings are the output's effective settings, defaults applied.
 type Settings struct {
 	Hosts              []string
@@ -162,7 +134,7 @@ type Settings struct {
 	MetadataFull       bool
 	MetadataRetryMax   int
 	MetadataRetryWait  time.Duration
-	TLS                *TLS // nil when off
+	TLS                *tlsconfig.Settings // nil when off
 	Username           string
 	Password           string
 	SASLMechanism      string
@@ -339,22 +311,10 @@ func (c *Config) Resolve() (*Settings, error) {
 	if s.MetadataRetryWait == 0 {
 		s.MetadataRetryWait = 250 * time.Millisecond
 	}
-	if c.SSL.on() {
+	// The ssl section checks itself (tlsconfig.Settings.Validate).
+	if c.SSL.On(false) {
 		t := c.SSL
 		s.TLS = &t
-		switch strings.ToLower(t.VerificationMode) {
-		case "", "full", "strict", "certificate", "none":
-		default:
-			bad("ssl.verification_mode", "want full, strict, certificate or none, got %q", t.VerificationMode)
-		}
-		for i, p := range t.SupportedProtocols {
-			if _, ok := tlsVersions[p]; !ok {
-				bad(fmt.Sprintf("ssl.supported_protocols[%d]", i), "want TLSv1.2 or TLSv1.3, got %q", p)
-			}
-		}
-		if (t.Certificate == "") != (t.Key == "") {
-			bad("ssl.certificate", "ssl.certificate and ssl.key go together")
-		}
 	}
 	mech := strings.ToUpper(c.SASL.Mechanism)
 	switch mech {

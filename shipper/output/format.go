@@ -1,13 +1,10 @@
 package output
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
 )
-
-var tlsVersions = map[string]uint16{"TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
 
 // Format is a Beats format string: literal text with field references
 // %{[path.to.field]} and, for events without the field,

@@ -24,6 +24,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"logpipe/pipeline/event"
+	"logpipe/pipeline/scram"
 )
 
 // Hooks are told what the Kafka output does, for metrics and health. Nil
@@ -226,7 +227,7 @@ func (k *Kafka) saramaConfig() (*sarama.Config, error) {
 		c.Net.SASL.Mechanism = sarama.SASLMechanism(s.SASLMechanism)
 		if s.SASLMechanism != sarama.SASLTypePlaintext {
 			mech := s.SASLMechanism
-			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAM(mech) }
+			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return scram.ForMechanism(mech) }
 		}
 	}
 	if err := c.Validate(); err != nil {

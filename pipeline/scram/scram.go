@@ -1,4 +1,8 @@
-package consumer
+// Package scram is the client side of SCRAM (RFC 5802) with SHA-256 or
+// SHA-512 (RFC 7677), as Kafka's SASL/SCRAM mechanisms use it. Client
+// implements sarama.SCRAMClient, for the shipper's and the indexer's
+// Kafka connections; sarama sends the messages.
+package scram
 
 import (
 	"crypto/hmac"
@@ -14,10 +18,8 @@ import (
 	"strings"
 )
 
-// scramClient is the client side of SCRAM (RFC 5802) with SHA-256 or
-// SHA-512 (RFC 7677), as Kafka's SASL/SCRAM mechanisms use it. It
-// implements sarama.SCRAMClient; sarama sends the messages.
-type scramClient struct {
+// Client is one SCRAM conversation; Begin starts it again.
+type Client struct {
 	hash  func() hash.Hash
 	nonce func() string // the client nonce; replaced in tests
 
@@ -29,12 +31,22 @@ type scramClient struct {
 	done              bool
 }
 
-func newSCRAM(h func() hash.Hash) *scramClient {
-	return &scramClient{hash: h, nonce: randomNonce}
+// New returns a client using hash h.
+func New(h func() hash.Hash) *Client {
+	return &Client{hash: h, nonce: randomNonce}
 }
 
-func newSCRAMSHA256() *scramClient { return newSCRAM(sha256.New) }
-func newSCRAMSHA512() *scramClient { return newSCRAM(sha512.New) }
+// ForMechanism returns a client for Kafka's mechanism name, SCRAM-SHA-256
+// or SCRAM-SHA-512, or nil for another name.
+func ForMechanism(mechanism string) *Client {
+	switch mechanism {
+	case "SCRAM-SHA-256":
+		return New(sha256.New)
+	case "SCRAM-SHA-512":
+		return New(sha512.New)
+	}
+	return nil
+}
 
 func randomNonce() string {
 	var b [24]byte
@@ -47,13 +59,13 @@ func saslName(s string) string {
 	return strings.NewReplacer("=", "=3D", ",", "=2C").Replace(s)
 }
 
-// Begin starts a conversation.
-func (c *scramClient) Begin(user, pass, authz string) error {
-	*c = scramClient{hash: c.hash, nonce: c.nonce, user: user, pass: pass, authz: authz}
+// Begin starts a conversation (sarama.SCRAMClient).
+func (c *Client) Begin(user, pass, authz string) error {
+	*c = Client{hash: c.hash, nonce: c.nonce, user: user, pass: pass, authz: authz}
 	return nil
 }
 
-func (c *scramClient) gs2Header() string {
+func (c *Client) gs2Header() string {
 	if c.authz == "" {
 		return "n,,"
 	}
@@ -61,7 +73,7 @@ func (c *scramClient) gs2Header() string {
 }
 
 // Step takes the server's message and returns the client's next one.
-func (c *scramClient) Step(challenge string) (string, error) {
+func (c *Client) Step(challenge string) (string, error) {
 	c.step++
 	switch c.step {
 	case 1:
@@ -74,30 +86,30 @@ func (c *scramClient) Step(challenge string) (string, error) {
 		v, ok := strings.CutPrefix(challenge, "v=")
 		if !ok {
 			if e, isErr := strings.CutPrefix(challenge, "e="); isErr {
-				return "", fmt.Errorf("consumer: scram: the server refused: %s", e)
+				return "", fmt.Errorf("scram: the server refused: %s", e)
 			}
-			return "", errors.New("consumer: scram: malformed server-final message")
+			return "", errors.New("scram: malformed server-final message")
 		}
 		sig, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || !hmac.Equal(sig, c.serverSignature) {
-			return "", errors.New("consumer: scram: the server's signature does not match")
+			return "", errors.New("scram: the server's signature does not match")
 		}
 		c.done = true
 		return "", nil
 	}
-	return "", errors.New("consumer: scram: conversation is over")
+	return "", errors.New("scram: conversation is over")
 }
 
 // Done reports whether the server has been authenticated.
-func (c *scramClient) Done() bool { return c.done }
+func (c *Client) Done() bool { return c.done }
 
-func (c *scramClient) hmacOf(key []byte, msg string) []byte {
+func (c *Client) hmacOf(key []byte, msg string) []byte {
 	m := hmac.New(c.hash, key)
 	m.Write([]byte(msg))
 	return m.Sum(nil)
 }
 
-func (c *scramClient) final(serverFirst string) (string, error) {
+func (c *Client) final(serverFirst string) (string, error) {
 	var nonce, salt64, iters string
 	for _, attr := range strings.Split(serverFirst, ",") {
 		switch {
@@ -108,23 +120,23 @@ func (c *scramClient) final(serverFirst string) (string, error) {
 		case strings.HasPrefix(attr, "i="):
 			iters = attr[2:]
 		case strings.HasPrefix(attr, "m="):
-			return "", errors.New("consumer: scram: the server asks for an extension this client lacks")
+			return "", errors.New("scram: the server asks for an extension this client lacks")
 		}
 	}
 	if !strings.HasPrefix(nonce, c.clientNonce) || len(nonce) == len(c.clientNonce) {
-		return "", errors.New("consumer: scram: the server's nonce does not extend the client's")
+		return "", errors.New("scram: the server's nonce does not extend the client's")
 	}
 	salt, err := base64.StdEncoding.DecodeString(salt64)
 	if err != nil {
-		return "", fmt.Errorf("consumer: scram: salt: %w", err)
+		return "", fmt.Errorf("scram: salt: %w", err)
 	}
 	n, err := strconv.Atoi(iters)
 	if err != nil || n < 1 {
-		return "", fmt.Errorf("consumer: scram: iteration count %q", iters)
+		return "", fmt.Errorf("scram: iteration count %q", iters)
 	}
 	salted, err := pbkdf2.Key(c.hash, c.pass, salt, n, c.hash().Size())
 	if err != nil {
-		return "", fmt.Errorf("consumer: scram: %w", err)
+		return "", fmt.Errorf("scram: %w", err)
 	}
 	clientKey := c.hmacOf(salted, "Client Key")
 	h := c.hash()

@@ -1,6 +1,7 @@
 package tlsconfig
 
 import (
+	"crypto/tls"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -74,5 +75,20 @@ func TestSettings(t *testing.T) {
 	}
 	if _, err := (&Settings{CertificateAuthorities: []string{"-----BEGIN nothing"}}).Config(); err == nil {
 		t.Error("bad PEM accepted")
+	}
+}
+
+func TestSupportedProtocols(t *testing.T) {
+	s := Settings{SupportedProtocols: []string{"TLSv1.3"}}
+	if !s.On(false) {
+		t.Fatal("supported_protocols alone does not turn TLS on")
+	}
+	c, err := s.Config()
+	if err != nil || c.MinVersion != tls.VersionTLS13 || c.MaxVersion != tls.VersionTLS13 {
+		t.Fatalf("TLSv1.3 only: %v %v", c, err)
+	}
+	bad := Settings{SupportedProtocols: []string{"SSLv3"}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "supported_protocols[0]") {
+		t.Fatalf("SSLv3 accepted: %v", err)
 	}
 }

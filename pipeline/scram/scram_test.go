@@ -1,4 +1,4 @@
-package consumer
+package scram
 
 import (
 	"crypto/sha1"
@@ -10,12 +10,12 @@ import (
 func TestSCRAMVectors(t *testing.T) {
 	cases := []struct {
 		name                                     string
-		c                                        *scramClient
+		c                                        *Client
 		nonce, serverFirst, clientFinal, serverV string
 	}{
 		{
 			name:        "RFC 5802",
-			c:           newSCRAM(sha1.New),
+			c:           New(sha1.New),
 			nonce:       "fyko+d2lbbFgONRv9qkxdawL",
 			serverFirst: "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
 			clientFinal: "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
@@ -23,7 +23,7 @@ func TestSCRAMVectors(t *testing.T) {
 		},
 		{
 			name:        "RFC 7677",
-			c:           newSCRAMSHA256(),
+			c:           ForMechanism("SCRAM-SHA-256"),
 			nonce:       "rOprNGfwEbeRWgbNEkqO",
 			serverFirst: "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
 			clientFinal: "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
@@ -57,7 +57,7 @@ func TestSCRAMVectors(t *testing.T) {
 }
 
 func TestSCRAMRefusals(t *testing.T) {
-	cl := newSCRAMSHA256()
+	cl := ForMechanism("SCRAM-SHA-256")
 	cl.nonce = func() string { return "abc" }
 	cl.Begin("u,=", "p", "")
 	first, _ := cl.Step("")
@@ -78,5 +78,20 @@ func TestSCRAMRefusals(t *testing.T) {
 	cl.Step("r=abcdef,s=AAAA,i=1")
 	if _, err := cl.Step("e=invalid-proof"); err == nil {
 		t.Fatal("server error accepted")
+	}
+}
+
+// TestSHA512RefusesForeignNonce keeps the shipper's former check of the
+// SHA-512 client.
+func TestSHA512RefusesForeignNonce(t *testing.T) {
+	c := ForMechanism("SCRAM-SHA-512")
+	c.nonce = func() string { return "abc" }
+	c.Begin("user", "pencil", "")
+	c.Step("")
+	if _, err := c.Step("r=xyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"); err == nil {
+		t.Fatal("foreign nonce accepted")
+	}
+	if ForMechanism("PLAIN") != nil {
+		t.Fatal("a client for a mechanism that is not SCRAM")
 	}
 }

@@ -1,6 +1,6 @@
-// Package tlsconfig turns the `ssl` sections of the indexer's
-// configuration (for Kafka, Elasticsearch and Kibana) into crypto/tls
-// settings. The keys are Filebeat's: enabled, certificate_authorities,
+// Package tlsconfig turns the `ssl` sections of the shipper's and the
+// indexer's configurations (for Kafka, Elasticsearch and Kibana) into
+// crypto/tls settings. The keys are Filebeat's: enabled, certificate_authorities,
 // certificate, key, verification_mode, server_name. A certificate or key
 // setting holds either a file name or the PEM text itself.
 package tlsconfig
@@ -33,7 +33,11 @@ type Settings struct {
 	VerificationMode string `yaml:"verification_mode"`
 	// ServerName overrides the name checked in the server's certificate.
 	ServerName string `yaml:"server_name"`
+	// SupportedProtocols lists TLSv1.2 and/or TLSv1.3 (default: both).
+	SupportedProtocols []string `yaml:"supported_protocols"`
 }
+
+var tlsVersions = map[string]uint16{"TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
 
 // On reports whether TLS is to be used; https tells whether the address
 // asks for it by its scheme.
@@ -41,7 +45,7 @@ func (s *Settings) On(https bool) bool {
 	if s.Enabled != nil {
 		return *s.Enabled
 	}
-	return https || len(s.CertificateAuthorities) > 0 || s.Certificate != "" || s.VerificationMode != "" || s.ServerName != ""
+	return https || len(s.CertificateAuthorities) > 0 || s.Certificate != "" || s.Key != "" || s.VerificationMode != "" || s.ServerName != "" || len(s.SupportedProtocols) > 0
 }
 
 // Validate checks the settings without reading files.
@@ -51,6 +55,11 @@ func (s *Settings) Validate() error {
 	case "", "full", "strict", "certificate", "none":
 	default:
 		errs = append(errs, config.Errorf("verification_mode", "want full, certificate or none, got %q", s.VerificationMode))
+	}
+	for i, p := range s.SupportedProtocols {
+		if _, ok := tlsVersions[p]; !ok {
+			errs = append(errs, config.Errorf(fmt.Sprintf("supported_protocols[%d]", i), "want TLSv1.2 or TLSv1.3, got %q", p))
+		}
 	}
 	if (s.Certificate == "") != (s.Key == "") {
 		errs = append(errs, config.Errorf("certificate", "certificate and key go together"))
@@ -72,6 +81,13 @@ func pemOf(v string) ([]byte, error) {
 // Config returns the crypto/tls configuration, reading the files named.
 func (s *Settings) Config() (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
+	if len(s.SupportedProtocols) > 0 {
+		c.MinVersion, c.MaxVersion = tls.VersionTLS13, tls.VersionTLS12
+		for _, p := range s.SupportedProtocols {
+			c.MinVersion = min(c.MinVersion, tlsVersions[p])
+			c.MaxVersion = max(c.MaxVersion, tlsVersions[p])
+		}
+	}
 	if len(s.CertificateAuthorities) > 0 {
 		pool := x509.NewCertPool()
 		for _, ca := range s.CertificateAuthorities {
