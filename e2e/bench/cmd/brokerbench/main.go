@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"logpipe/e2e/bench/benchkit"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -155,7 +156,7 @@ func run(ctx context.Context, o *options) error {
 	rep := &report{
 		opts:    o,
 		started: time.Now(),
-		machine: describeMachine(),
+		machine: benchkit.DescribeMachine(),
 		brokerd: brokerdVersion(bin),
 		java:    javaVersion(),
 	}
@@ -198,7 +199,7 @@ func run(ctx context.Context, o *options) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(root, path)
 		}
-		if err := writeSection(path, sectionHeading, section); err != nil {
+		if err := benchkit.WriteSection(path, sectionHeading, section); err != nil {
 			return err
 		}
 		log.Printf("wrote the report to %s", path)
@@ -258,7 +259,7 @@ func (o *options) cases() []caseKey {
 // results; only a broker that does not start, or an interrupt, is an error.
 func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.Context) (server, error), k caseKey) error {
 	name := r.name
-	load := loadAverage()
+	load := benchkit.LoadAverage()
 	r.loads = append(r.loads, strings.Fields(load)[0])
 	log.Printf("%s: starting for %d partition(s), acks=%s (load average %s)", name, k.partitions, k.acks, load)
 	srv, err := start(ctx)
@@ -268,9 +269,9 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	defer srv.stop()
 	began := time.Now()
 	pid := srv.pid()
-	idle, _ := procStatusKB(pid, "VmRSS")
+	idle, _ := benchkit.ProcStatusKB(pid, "VmRSS")
 	r.idleRSSKB = max(r.idleRSSKB, idle)
-	w := watchMemory(pid)
+	w := benchkit.WatchMemory(pid)
 	boot := srv.bootstrap()
 	log.Printf("%s: pid %d at %s, RSS %.0f MiB", name, pid, boot, float64(idle)/1024)
 
@@ -390,7 +391,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
 		return nil
 	})
-	peak, cpu := w.finish()
+	peak, cpu := w.Finish()
 	r.peakRSSKB = max(r.peakRSSKB, peak)
 	r.cpuSeconds += cpu
 	r.elapsed += time.Since(began)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
+	"logpipe/e2e/bench/benchkit"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,20 +13,12 @@ import (
 // benchmarks document.
 const sectionHeading = "## brokerd vs Apache Kafka"
 
-// docPreamble starts a benchmarks document that does not exist yet.
-const docPreamble = `# Benchmarks
-
-Each section below is written by the command that measures it, and names
-the command line that reproduces it. Rerunning a benchmark replaces its own
-section and leaves the others alone.
-`
-
 // report is one run of the benchmark, ready to render.
 type report struct {
 	opts     *options
 	started  time.Time
 	finished time.Time
-	machine  machine
+	machine  benchkit.Machine
 	brokerd  string // brokerd --version
 	kafka    string // Apache Kafka version
 	java     string // java -version
@@ -130,22 +119,22 @@ func (r *report) markdown() string {
 
 	w("### Machine and versions\n\n")
 	m := r.machine
-	w("- Machine: %d CPUs (%s), %s of memory, %s.\n", m.cpus, m.cpuModel, m.memTotal, m.kernel)
+	w("- Machine: %d CPUs (%s), %s of memory, %s.\n", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel)
 	w("- brokerd: `%s`.\n", r.brokerd)
 	w("- Apache Kafka %s from Maven Central, one node in KRaft combined mode (broker and controller in one JVM), on `%s`.\n", r.kafka, r.java)
-	w("- Load generators: franz-go %s built with %s (`e2e/bench/loadgen`), and Kafka %s's own `org.apache.kafka.tools.ProducerPerformance` and `ConsumerPerformance` (Java client %s).\n", m.franzGo, m.goVer, r.kafka, r.kafka)
+	w("- Load generators: franz-go %s built with %s (`e2e/bench/loadgen`), and Kafka %s's own `org.apache.kafka.tools.ProducerPerformance` and `ConsumerPerformance` (Java client %s).\n", m.FranzGo, m.GoVer, r.kafka, r.kafka)
 	w("- 1-minute load average when each broker was started:")
 	for _, br := range r.runs {
 		w(" %s %s;", displayName(br.name), strings.Join(br.loads, ", "))
 	}
 	w(" other work on the machine at the same time shows up there and in the figures.")
-	if peak := r.peakLoad(); peak > float64(m.cpus) {
-		w(" **It reached %.1f on %d CPUs during this run**: other processes were competing for the CPUs, so the figures (the p99 latencies most of all) carry that noise, and differences of a few tens of per cent between the brokers may not repeat.", peak, m.cpus)
+	if peak := r.peakLoad(); peak > float64(m.CPUs) {
+		w(" **It reached %.1f on %d CPUs during this run**: other processes were competing for the CPUs, so the figures (the p99 latencies most of all) carry that noise, and differences of a few tens of per cent between the brokers may not repeat.", peak, m.CPUs)
 	}
 	w("\n\n")
 
 	w("### What runs\n\n")
-	w("The brokers never run together. For each configuration, each broker is started on a fresh data folder, measured and stopped, and its folder removed, before the other one starts; which broker goes first alternates from one configuration to the next. Everything runs on 127.0.0.1, and the load generators share the same %d CPUs with the broker, with the same settings for both brokers.\n\n", m.cpus)
+	w("The brokers never run together. For each configuration, each broker is started on a fresh data folder, measured and stopped, and its folder removed, before the other one starts; which broker goes first alternates from one configuration to the next. Everything runs on 127.0.0.1, and the load generators share the same %d CPUs with the broker, with the same settings for both brokers.\n\n", m.CPUs)
 	w("- Durability: neither broker forces writes to disk. Kafka keeps its default flush policy (`log.flush.interval.messages` and `log.flush.interval.ms` unset: never), brokerd its default `log.flush.interval.messages: 0`, `log.flush.interval.ms: 0` (never); both leave writing back to the kernel's page cache. Topics have one replica and `min.insync.replicas` is 1, so `acks=all` is answered once the leader has the batch, as `acks=1` is; what differs is that the clients use the idempotent producer with `acks=all` and not with `acks=1`.\n")
 	w("- Apache Kafka: JVM heap `-Xms%dm -Xmx%dm` (what `kafka-server-start.sh` gives by default is 1 GiB), G1 collector; `num.network.threads=3`, `num.io.threads=8`, `offsets.topic.num.partitions=50` (the shipped defaults); `group.initial.rebalance.delay.ms=0`.\n", o.kafkaHeapMB, o.kafkaHeapMB)
 	w("- brokerd: the defaults of `configs/brokerd.yml` except the listener, `log.dirs` and `group.initial.rebalance.delay.ms=0`.\n")
@@ -158,7 +147,7 @@ func (r *report) markdown() string {
 	w("  2. **consume, franz-go**: that topic read back from its start to its end offsets, without a consumer group, with franz-go's default fetch sizes (50 MiB per request, 1 MiB per partition); from the first fetch to the last record.\n")
 	w("  3. **produce, ProducerPerformance**: `--num-records %d --record-size %d --throughput -1 --producer-props acks=<1|all> bootstrap.servers=…`, otherwise the Java producer's defaults (linger.ms 0, batch.size 16384, 5 requests in flight); its summary line.\n", o.perfRecords, o.recordSize)
 	w("  4. **consume, ConsumerPerformance**: those records read back by a new consumer group with the Java consumer's defaults; the figure is its `fetch.nMsg.sec` / `fetch.MB.sec`, which leave out joining the group.\n")
-	w("  5. **latency**: franz-go at a fixed %s records/s for %s with linger 0; each record is timed from the call that hands it to the client to its acknowledgement, and p50/p99 are over every record of the run. The rate reached is shown, so a generator that fell behind is visible.\n", thousands(float64(o.rate)), o.duration)
+	w("  5. **latency**: franz-go at a fixed %s records/s for %s with linger 0; each record is timed from the call that hands it to the client to its acknowledgement, and p50/p99 are over every record of the run. The rate reached is shown, so a generator that fell behind is visible.\n", benchkit.Thousands(float64(o.rate)), o.duration)
 	w("- Memory: the broker process's peak resident set (for Kafka the JVM's), the larger of the kernel's high-water mark `VmHWM` and `VmRSS` sampled every 250 ms from `/proc/<pid>/status`, the largest over all of the broker's starts. CPU and wall time add up the broker's starts, from ready to stop; CPU time is the process's user + system time from `/proc/<pid>/stat`.\n")
 	w("- MiB are 2^20 bytes (ProducerPerformance and ConsumerPerformance print them as \"MB\").\n\n")
 
@@ -225,7 +214,7 @@ func (r *report) markdown() string {
 		if len(tpMiss) > 0 {
 			w(" Below Kafka: %s.", strings.Join(tpMiss, "; "))
 		}
-		w("\n- p99 latency at %s records/s (brokerd < Kafka): met in %d of %d configurations.", thousands(float64(o.rate)), latMet, latAll)
+		w("\n- p99 latency at %s records/s (brokerd < Kafka): met in %d of %d configurations.", benchkit.Thousands(float64(o.rate)), latMet, latAll)
 		if len(latMiss) > 0 {
 			w(" Not below Kafka: %s.", strings.Join(latMiss, "; "))
 		}
@@ -281,7 +270,7 @@ func cell(v float64, ok bool, decimals int) string {
 		return "–"
 	}
 	if decimals == 0 {
-		return thousands(v)
+		return benchkit.Thousands(v)
 	}
 	return strconv.FormatFloat(v, 'f', decimals, 64)
 }
@@ -299,22 +288,6 @@ func ratio(a float64, aok bool, b float64, bok bool) string {
 	return strconv.FormatFloat(r, 'f', 2, 64)
 }
 
-// thousands formats v rounded to an integer with comma separators.
-func thousands(v float64) string {
-	s := strconv.FormatInt(int64(math.Round(math.Abs(v))), 10)
-	var b strings.Builder
-	if v < 0 && s != "0" {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
 func displayName(name string) string {
 	if name == "kafka" {
 		return "Kafka"
@@ -325,68 +298,4 @@ func displayName(name string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-// writeSection replaces the section of the markdown file at path that
-// starts with the line heading (up to the next level-2 heading or the end)
-// with section, or appends section if there is none. A missing file is
-// created with a short preamble.
-func writeSection(path, heading, section string) error {
-	old, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		old = []byte(docPreamble)
-	} else if err != nil {
-		return fmt.Errorf("brokerbench: %w", err)
-	}
-	out := replaceSection(string(old), heading, section)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("brokerbench: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(out), 0o644); err != nil {
-		return fmt.Errorf("brokerbench: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("brokerbench: %w", err)
-	}
-	return nil
-}
-
-// replaceSection returns doc with the level-2 section titled by the line
-// heading replaced by section, or with section appended after a blank line.
-func replaceSection(doc, heading, section string) string {
-	section = strings.TrimRight(section, "\n") + "\n"
-	lines := strings.SplitAfter(doc, "\n")
-	start := -1
-	for i, l := range lines {
-		if strings.TrimRight(l, "\r\n") == heading {
-			start = i
-			break
-		}
-	}
-	if start < 0 {
-		doc = strings.TrimRight(doc, "\n")
-		if doc == "" {
-			return section
-		}
-		return doc + "\n\n" + section
-	}
-	end := len(lines)
-	inFence := false
-	for i := start + 1; i < len(lines); i++ {
-		if strings.HasPrefix(lines[i], "```") {
-			inFence = !inFence
-		}
-		if !inFence && strings.HasPrefix(lines[i], "## ") {
-			end = i
-			break
-		}
-	}
-	before := strings.Join(lines[:start], "")
-	after := strings.Join(lines[end:], "")
-	if after != "" {
-		section += "\n"
-	}
-	return before + section + after
 }

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
+	"logpipe/e2e/bench/benchkit"
 	"strings"
 	"testing"
 	"time"
@@ -42,53 +41,6 @@ func TestParsePerfConsume(t *testing.T) {
 	}
 }
 
-// TestWriteSectionKeepsOtherSections writes the section into a document
-// that has others (one after it, a fenced block with "## " inside it), then
-// writes it again, and into a missing file.
-func TestWriteSectionKeepsOtherSections(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "benchmarks.md")
-	doc := "# Benchmarks\n\nintro\n\n## shipper\n\nshipper figures\n\n" + sectionHeading + "\n\nold figures\n```\n## not a heading\n```\nmore old\n\n## indexer\n\nindexer figures\n"
-	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, figures := range []string{"new figures", "newer figures"} {
-		if err := writeSection(path, sectionHeading, sectionHeading+"\n\n"+figures+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := "# Benchmarks\n\nintro\n\n## shipper\n\nshipper figures\n\n" + sectionHeading + "\n\n" + figures + "\n\n## indexer\n\nindexer figures\n"
-		if string(got) != want {
-			t.Fatalf("document is\n%s\nwant\n%s", got, want)
-		}
-	}
-
-	fresh := filepath.Join(dir, "new.md")
-	if err := writeSection(fresh, sectionHeading, sectionHeading+"\n\nfigures\n"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(fresh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(string(got), "# Benchmarks\n") || !strings.HasSuffix(string(got), "\n\n"+sectionHeading+"\n\nfigures\n") {
-		t.Fatalf("new document is\n%s", got)
-	}
-}
-
-func TestThousands(t *testing.T) {
-	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.6: "1,234,568", -20000: "-20,000"} {
-		if got := thousands(v); got != want {
-			t.Errorf("thousands(%v) = %q, want %q", v, got, want)
-		}
-	}
-}
-
-// TestMarkdownRatiosAndGoals renders a report of one configuration where
-// brokerd produces faster, has the lower p99 and a failed consume step, and
 // checks the rows, the goal lines and the failure list.
 func TestMarkdownRatiosAndGoals(t *testing.T) {
 	o, err := parseFlags([]string{"-partitions", "6", "-acks", "all", "-duration", "2s"})
@@ -107,7 +59,7 @@ func TestMarkdownRatiosAndGoals(t *testing.T) {
 		consume: &loadgen.ConsumeResult{Records: 200000, Bytes: 200000 << 10, Elapsed: sec(1)},
 		latency: &loadgen.ProduceResult{Records: 4, Elapsed: sec(1), Latencies: loadgen.Latencies{2e6, 2e6, 4e6, 60e6}},
 	}}}
-	rep := &report{opts: o, started: time.Now(), finished: time.Now(), machine: machine{cpus: 2}, runs: []*brokerRun{bd, kf}}
+	rep := &report{opts: o, started: time.Now(), finished: time.Now(), machine: benchkit.Machine{CPUs: 2}, runs: []*brokerRun{bd, kf}}
 	md := rep.markdown()
 	for _, want := range []string{
 		"| 6 | all | produce, franz-go (records/s) | 300,000 | 200,000 | 1.50 |",

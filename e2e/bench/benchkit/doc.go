@@ -1,0 +1,100 @@
+package benchkit
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// docPreamble starts a benchmarks document that does not exist yet.
+const docPreamble = `# Benchmarks
+
+Each section below is written by the command that measures it, and names
+the command line that reproduces it. Rerunning a benchmark replaces its own
+section and leaves the others alone.
+`
+
+// Thousands formats v rounded to an integer with comma separators.
+func Thousands(v float64) string {
+	s := strconv.FormatInt(int64(math.Round(math.Abs(v))), 10)
+	var b strings.Builder
+	if v < 0 && s != "0" {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// WriteSection replaces the section of the markdown file at path that
+// starts with the line heading (up to the next level-2 heading or the end)
+// with section, or appends section if there is none. A missing file is
+// created with a short preamble.
+func WriteSection(path, heading, section string) error {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		old = []byte(docPreamble)
+	} else if err != nil {
+		return fmt.Errorf("benchkit: %w", err)
+	}
+	out := ReplaceSection(string(old), heading, section)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("benchkit: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(out), 0o644); err != nil {
+		return fmt.Errorf("benchkit: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("benchkit: %w", err)
+	}
+	return nil
+}
+
+// ReplaceSection returns doc with the level-2 section titled by the line
+// heading replaced by section, or with section appended after a blank line.
+func ReplaceSection(doc, heading, section string) string {
+	section = strings.TrimRight(section, "\n") + "\n"
+	lines := strings.SplitAfter(doc, "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.TrimRight(l, "\r\n") == heading {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		doc = strings.TrimRight(doc, "\n")
+		if doc == "" {
+			return section
+		}
+		return doc + "\n\n" + section
+	}
+	end := len(lines)
+	inFence := false
+	for i := start + 1; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "```") {
+			inFence = !inFence
+		}
+		if !inFence && strings.HasPrefix(lines[i], "## ") {
+			end = i
+			break
+		}
+	}
+	before := strings.Join(lines[:start], "")
+	after := strings.Join(lines[end:], "")
+	if after != "" {
+		section += "\n"
+	}
+	return before + section + after
+}
