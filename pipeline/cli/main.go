@@ -60,6 +60,9 @@ func MainIO(p Program, args []string, cfg Configurable, run func(ctx context.Con
 	if tc.HTTP.Enabled {
 		srv := telemetry.NewServer()
 		srv.Readiness = env.Readiness
+		if tc.HTTP.Pprof {
+			srv.EnablePprof()
+		}
 		if err := srv.Start(tc.HTTP.Addr()); err != nil {
 			log.Error("cannot start the metrics and health server", "err", err)
 			return 1

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,9 @@ type HTTPConfig struct {
 	Host string `yaml:"host"`
 	// Port is the TCP port; 0 picks a free one.
 	Port int `yaml:"port"`
+	// Pprof also serves Go's profiler under /debug/pprof/ (off by default:
+	// profiles expose internals, so only turn it on for a diagnosis).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Addr returns host:port.
@@ -88,6 +92,7 @@ type Server struct {
 	Readiness *Readiness
 
 	srv *http.Server
+	mux *http.ServeMux
 	ln  net.Listener
 }
 
@@ -109,7 +114,18 @@ func NewServer() *Server {
 		w.Write([]byte("ready\n"))
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.mux = mux
 	return s
+}
+
+// EnablePprof serves net/http/pprof's profiles under /debug/pprof/. Call it
+// before Start.
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // Start listens on addr and serves in the background.

@@ -52,6 +52,21 @@ func TestServer(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz after recovery %d", code)
 	}
+	if code, _ := get(t, base+"/debug/pprof/"); code != 404 {
+		t.Fatalf("/debug/pprof/ served without EnablePprof: %d", code)
+	}
+}
+
+func TestServerPprof(t *testing.T) {
+	s := NewServer()
+	s.EnablePprof()
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	if code, body := get(t, "http://"+s.Addr()+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Fatalf("/debug/pprof/goroutine %d:\n%s", code, body)
+	}
 }
 
 func TestLogger(t *testing.T) {
