@@ -15,9 +15,11 @@ import (
 // Fetch v4–v12, isolation read_uncommitted (read_committed reads the same:
 // brokerd has no transactions, so the last stable offset is the high
 // watermark). Fetch sessions (v7+) are answered with session id 0, which
-// tells clients to send full requests. Records are copied from the segment
-// files as stored, never decoded. A fetch with fewer than min_bytes ready
-// waits up to max_wait_ms for an append to any partition it asked for.
+// tells clients to send full requests. Records are never decoded nor
+// copied into memory: each partition's records field is a wire.Splice of
+// a segment file's range, which the connection sends with sendfile(2). A
+// fetch with fewer than min_bytes ready waits up to max_wait_ms for an
+// append to any partition it asked for.
 func init() { register(1, 4, 12, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
@@ -32,6 +34,7 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
+		resp.Done(false)
 		timer := time.NewTimer(time.Until(deadline))
 		woke := make(chan struct{})
 		stop := make(chan struct{})
@@ -64,9 +67,20 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 
 // fetchOnce builds a response from what is there now. It returns the
 // bytes of records included and the channels that signal growth of the
-// partitions read.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+// partitions read. The response holds the segment files it reads until its
+// Done runs, which also counts the bytes sent.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*wire.SplicedResponse, int, []<-chan struct{}) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	var reads []storage.ReadResult
+	var topics []string // of each read
+	out := &wire.SplicedResponse{Response: resp, Done: func(sent bool) {
+		for i, rr := range reads {
+			rr.Close()
+			if sent && b.hooks.BytesOut != nil {
+				b.hooks.BytesOut(topics[i], rr.Size)
+			}
+		}
+	}}
 	total := 0
 	var waits []<-chan struct{}
 	for _, rt := range req.Topics {
@@ -120,22 +134,21 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*kmsg.FetchR
 					rr.Close()
 					break
 				}
-				data, err := rr.Bytes()
-				rr.Close()
-				if err != nil {
-					sp.ErrorCode = kerr.KafkaStorageError.Code
+				if rr.Size == 0 {
+					rr.Close()
+					sp.RecordBatches = []byte{}
 					break
 				}
-				sp.RecordBatches = data
-				total += len(data)
-				if b.hooks.BytesOut != nil && len(data) > 0 {
-					b.hooks.BytesOut(rt.Topic, int64(len(data)))
-				}
+				reads = append(reads, rr)
+				sp.RecordBatches = wire.NewMarker()
+				out.Splices = append(out.Splices, wire.Splice{Marker: sp.RecordBatches, Size: rr.Size, Data: rr})
+				total += int(rr.Size)
+				topics = append(topics, rt.Topic)
 			}
 			b.countError("Fetch", sp.ErrorCode)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, total, waits
+	return out, total, waits
 }

@@ -364,6 +364,9 @@ func (c *Conn) process(reqs <-chan decoded) {
 		} else {
 			resp, err = s.Handler.Handle(s.ctx, c, d.h, d.req)
 		}
+		if sr, ok := resp.(*SplicedResponse); ok && err != nil {
+			sr.release(false)
+		}
 		if err == nil && resp != nil {
 			if d.req != nil {
 				resp.SetVersion(d.h.APIVersion)
@@ -371,7 +374,17 @@ func (c *Conn) process(reqs <-chan decoded) {
 			buf = appendResponseHeader(buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
 			buf = resp.AppendTo(buf)
 			buf = finishFrame(buf, 0)
-			if _, werr := bw.Write(buf); werr != nil {
+			var werr error
+			if sr, ok := resp.(*SplicedResponse); ok {
+				var pieces []piece
+				if pieces, werr = splitSpliced(buf, sr.Splices, resp.IsFlexible()); werr == nil {
+					werr = writeSpliced(bw, c.nc, pieces)
+				}
+				sr.release(werr == nil)
+			} else {
+				_, werr = bw.Write(buf)
+			}
+			if werr != nil {
 				err = werr
 			} else if len(reqs) == 0 {
 				// Flush when nothing else is queued; pipelined requests
