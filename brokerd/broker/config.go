@@ -52,6 +52,8 @@ type Config struct {
 	GroupMinSessionTimeoutMs      int32 `yaml:"group.min.session.timeout.ms"`
 	GroupMaxSessionTimeoutMs      int32 `yaml:"group.max.session.timeout.ms"`
 	GroupInitialRebalanceDelayMs  int32 `yaml:"group.initial.rebalance.delay.ms"`
+	GroupMaxSize                  int32 `yaml:"group.max.size"`
+	OffsetMetadataMaxBytes        int32 `yaml:"offset.metadata.max.bytes"`
 	ProducerIDExpirationMs        int64 `yaml:"producer.id.expiration.ms"`
 
 	SocketRequestMaxBytes int32 `yaml:"socket.request.max.bytes"`
@@ -90,6 +92,8 @@ func DefaultConfig() Config {
 		GroupMinSessionTimeoutMs:      6000,
 		GroupMaxSessionTimeoutMs:      1800000,
 		GroupInitialRebalanceDelayMs:  3000,
+		GroupMaxSize:                  1<<31 - 1,
+		OffsetMetadataMaxBytes:        4096,
 		ProducerIDExpirationMs:        86400000,
 		SocketRequestMaxBytes:         100 << 20,
 		ConnectionsMaxIdleMs:          600000,
@@ -123,6 +127,21 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsTopicPartitions < 1 {
 		bad("offsets.topic.num.partitions", "must be at least 1")
+	}
+	if c.GroupMinSessionTimeoutMs < 1 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs {
+		bad("group.max.session.timeout.ms", "must be at least group.min.session.timeout.ms (%d), which must be positive", c.GroupMinSessionTimeoutMs)
+	}
+	if c.GroupInitialRebalanceDelayMs < 0 {
+		bad("group.initial.rebalance.delay.ms", "must not be negative")
+	}
+	if c.GroupMaxSize < 1 {
+		bad("group.max.size", "must be at least 1")
+	}
+	if c.OffsetMetadataMaxBytes < 1 {
+		bad("offset.metadata.max.bytes", "must be at least 1")
+	}
+	if c.OffsetsRetentionMinutes < 1 {
+		bad("offsets.retention.minutes", "must be at least 1")
 	}
 	if c.LogSegmentBytes < 14 || c.LogSegmentBytes > 1<<31-1 {
 		bad("log.segment.bytes", "must be between 14 and 2147483647")

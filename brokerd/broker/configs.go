@@ -41,6 +41,11 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"log.message.timestamp.type":       c.LogTimestampType,
 		"offsets.topic.num.partitions":     strconv.Itoa(int(c.OffsetsTopicPartitions)),
 		"group.initial.rebalance.delay.ms": strconv.Itoa(int(c.GroupInitialRebalanceDelayMs)),
+		"group.min.session.timeout.ms":     strconv.Itoa(int(c.GroupMinSessionTimeoutMs)),
+		"group.max.session.timeout.ms":     strconv.Itoa(int(c.GroupMaxSessionTimeoutMs)),
+		"group.max.size":                   strconv.Itoa(int(c.GroupMaxSize)),
+		"offset.metadata.max.bytes":        strconv.Itoa(int(c.OffsetMetadataMaxBytes)),
+		"offsets.retention.minutes":        strconv.FormatInt(c.OffsetsRetentionMinutes, 10),
 		"socket.request.max.bytes":         strconv.Itoa(int(c.SocketRequestMaxBytes)),
 	}
 }

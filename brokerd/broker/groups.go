@@ -39,6 +39,10 @@ func (b *Broker) startGroups() error {
 	if b.cfg.OffsetsRetentionMinutes > 0 {
 		gc.OffsetsRetention = time.Duration(b.cfg.OffsetsRetentionMinutes) * time.Minute
 	}
+	if b.cfg.GroupMaxSize < 1<<31-1 {
+		gc.MaxSize = int(b.cfg.GroupMaxSize)
+	}
+	gc.MaxMetadataBytes = int(b.cfg.OffsetMetadataMaxBytes)
 	if b.hooks.Rebalanced != nil {
 		gc.Rebalanced = func(id string, _ int32) { b.hooks.Rebalanced(id) }
 	}
