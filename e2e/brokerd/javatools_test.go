@@ -1,0 +1,122 @@
+package brokerd_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"logpipe/e2e/harness"
+)
+
+// TestJavaClientTools drives the brokerd binary with Apache Kafka's own
+// command-line tools (the Java admin client, producer and consumer of
+// Kafka 3.9.1, from the harness's jars), as an operator would: create,
+// describe, alter and delete a topic, change its config, produce keyed
+// lines, consume them in a group, and describe the group's offsets.
+func TestJavaClientTools(t *testing.T) {
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	startNode(t, addr, filepath.Join(t.TempDir(), "data"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tool := func(stdin, class string, args ...string) string {
+		t.Helper()
+		cmd, err := harness.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", addr}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", class, args, err, out)
+		}
+		return string(out)
+	}
+	const (
+		topics   = "org.apache.kafka.tools.TopicCommand"
+		configs  = "kafka.admin.ConfigCommand"
+		producer = "kafka.tools.ConsoleProducer"
+		consumer = "org.apache.kafka.tools.consumer.ConsoleConsumer"
+		groups   = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+	)
+
+	if out := tool("", topics, "--create", "--topic", "java", "--partitions", "3", "--replication-factor", "1", "--config", "retention.ms=3600000"); !strings.Contains(out, "Created topic java.") {
+		t.Fatalf("create:\n%s", out)
+	}
+	out := tool("", topics, "--describe", "--topic", "java")
+	if !strings.Contains(out, "PartitionCount: 3") || !strings.Contains(out, "retention.ms=3600000") {
+		t.Fatalf("describe:\n%s", out)
+	}
+
+	tool("", configs, "--entity-type", "topics", "--entity-name", "java", "--alter", "--add-config", "retention.ms=7200000,cleanup.policy=compact")
+	out = tool("", configs, "--entity-type", "topics", "--entity-name", "java", "--describe")
+	if !strings.Contains(out, "retention.ms=7200000") || !strings.Contains(out, "cleanup.policy=compact") {
+		t.Fatalf("config describe after alter:\n%s", out)
+	}
+
+	var lines, want []string
+	for i := 0; i < 200; i++ {
+		lines = append(lines, fmt.Sprintf("key%03d:value %d from the Java producer", i, i))
+		want = append(want, fmt.Sprintf("key%03d\tvalue %d from the Java producer", i, i))
+	}
+	tool(strings.Join(lines, "\n")+"\n", producer, "--topic", "java", "--property", "parse.key=true", "--property", "key.separator=:", "--producer-property", "acks=all")
+
+	out = tool("", consumer, "--topic", "java", "--from-beginning", "--group", "javagroup", "--max-messages", "200", "--property", "print.key=true", "--timeout-ms", "60000")
+	var got []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "key") {
+			got = append(got, l)
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("consumed %d keyed records, want the 200 produced:\n%s", len(got), out)
+	}
+
+	// Each partition's committed offset is its end offset: lag 0, and the
+	// offsets add up to the records produced.
+	out = tool("", groups, "--describe", "--group", "javagroup")
+	row := regexp.MustCompile(`(?m)^javagroup\s+java\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`)
+	rows := row.FindAllStringSubmatch(out, -1)
+	if len(rows) != 3 {
+		t.Fatalf("group describe lists %d partitions of java, want 3:\n%s", len(rows), out)
+	}
+	sum := 0
+	for _, r := range rows {
+		cur, _ := strconv.Atoi(r[2])
+		end, _ := strconv.Atoi(r[3])
+		if cur != end || r[4] != "0" {
+			t.Fatalf("partition %s: committed %d, end %d, lag %s:\n%s", r[1], cur, end, r[4], out)
+		}
+		sum += cur
+	}
+	if sum != 200 {
+		t.Fatalf("committed offsets add up to %d, want 200:\n%s", sum, out)
+	}
+	if out := tool("", groups, "--list"); !strings.Contains(out, "javagroup") {
+		t.Fatalf("group list:\n%s", out)
+	}
+
+	tool("", topics, "--alter", "--topic", "java", "--partitions", "5")
+	if out := tool("", topics, "--describe", "--topic", "java"); !strings.Contains(out, "PartitionCount: 5") {
+		t.Fatalf("describe after alter:\n%s", out)
+	}
+	tool("", topics, "--delete", "--topic", "java")
+	if err := harness.WaitFor(ctx, 200*time.Millisecond, nil, func(context.Context) error {
+		if out := tool("", topics, "--list"); strings.Contains(out, "java\n") {
+			return fmt.Errorf("java still listed:\n%s", out)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
