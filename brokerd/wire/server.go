@@ -350,8 +350,18 @@ func (c *Conn) decode(frame []byte) (decoded, error) {
 // process handles requests in order and writes their responses.
 func (c *Conn) process(reqs <-chan decoded) {
 	s := c.srv
-	bw := bufio.NewWriterSize(c.nc, 32<<10)
-	var buf []byte
+	// The write buffer and the encoding buffer are taken from a pool for
+	// a run of requests and given back when none is queued, so an idle
+	// connection holds neither.
+	var out *outBuffers
+	defer func() {
+		if out != nil {
+			if !c.closed.Load() {
+				_ = out.bw.Flush()
+			}
+			out.put()
+		}
+	}()
 	for d := range reqs {
 		if c.closed.Load() {
 			continue // drain without handling
@@ -371,7 +381,11 @@ func (c *Conn) process(reqs <-chan decoded) {
 			if d.req != nil {
 				resp.SetVersion(d.h.APIVersion)
 			}
-			buf = appendResponseHeader(buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
+			if out == nil {
+				out = getOutBuffers(c.nc)
+			}
+			bw := out.bw
+			buf := appendResponseHeader(out.buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
 			buf = resp.AppendTo(buf)
 			buf = finishFrame(buf, 0)
 			var werr error
@@ -384,15 +398,15 @@ func (c *Conn) process(reqs <-chan decoded) {
 			} else {
 				_, werr = bw.Write(buf)
 			}
+			out.buf = buf
 			if werr != nil {
 				err = werr
 			} else if len(reqs) == 0 {
 				// Flush when nothing else is queued; pipelined requests
 				// share a write.
 				err = bw.Flush()
-			}
-			if cap(buf) > 1<<20 {
-				buf = nil // do not pin a large fetch's buffer
+				out.put()
+				out = nil
 			}
 		}
 		if s.Hooks.Request != nil {
@@ -406,9 +420,31 @@ func (c *Conn) process(reqs <-chan decoded) {
 			c.nc.Close()
 		}
 	}
-	if !c.closed.Load() {
-		_ = bw.Flush()
+}
+
+// outBuffers are a connection's write buffer and response encoding buffer
+// while it has responses to write.
+type outBuffers struct {
+	bw  *bufio.Writer
+	buf []byte
+}
+
+var outPool = sync.Pool{New: func() any { return &outBuffers{bw: bufio.NewWriterSize(nil, 32<<10)} }}
+
+func getOutBuffers(w io.Writer) *outBuffers {
+	o := outPool.Get().(*outBuffers)
+	o.bw.Reset(w)
+	return o
+}
+
+// put gives the buffers back to the pool, dropping an encoding buffer
+// grown past 1 MiB so that one large response does not stay pinned.
+func (o *outBuffers) put() {
+	o.bw.Reset(nil)
+	if cap(o.buf) > 1<<20 {
+		o.buf = nil
 	}
+	outPool.Put(o)
 }
 
 // unsupportedAPIVersions answers an ApiVersions request of a version the

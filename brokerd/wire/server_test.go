@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -303,11 +304,35 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
+// TestManyIdleConnections opens 2000 connections, each of which has had a
+// request answered, and checks that they are cheap while idle: write and
+// encoding buffers go back to a pool, so each costs the server well under
+// the 32 KiB write buffer it uses while busy.
 func TestManyIdleConnections(t *testing.T) {
 	_, addr := startServer(t, &echoHandler{}, 0)
-	conns := make([]net.Conn, 0, 500)
-	for i := 0; i < 500; i++ {
-		conns = append(conns, dial(t, addr))
+	const n = 2000
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	before := heap()
+	conns := make([]net.Conn, 0, n)
+	for i := 0; i < n; i++ {
+		c := dial(t, addr)
+		c.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, int32(i)))
+		if corr, _ := readResponse(t, c, false); corr != int32(i) {
+			t.Fatalf("connection %d: correlation id %d", i, corr)
+		}
+		conns = append(conns, c)
+	}
+	// Both ends of every connection are in this process, so this is an
+	// upper bound on the server's share.
+	perConn := (int64(heap()) - int64(before)) / n
+	t.Logf("heap per idle connection (client and server side): %d bytes", perConn)
+	if perConn > 16<<10 {
+		t.Fatalf("each idle connection holds %d bytes of heap; want well under the 32 KiB write buffer", perConn)
 	}
 	last := conns[len(conns)-1]
 	last.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 1))
