@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"math"
@@ -97,4 +98,43 @@ func ReplaceSection(doc, heading, section string) string {
 		section += "\n"
 	}
 	return before + section + after
+}
+
+// Cell formats a figure, or says it is missing.
+func Cell(v float64, ok bool, decimals int) string {
+	if !ok {
+		return "–"
+	}
+	if decimals == 0 {
+		return Thousands(v)
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
+}
+
+// Ratio formats a/b with two decimals (three below 0.1, so a small ratio
+// does not read as zero), or says it cannot be computed.
+func Ratio(a float64, aok bool, b float64, bok bool) string {
+	if !aok || !bok || b == 0 {
+		return "–"
+	}
+	r := a / b
+	if math.Abs(r) < 0.1 {
+		return strconv.FormatFloat(r, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 2, 64)
+}
+
+// CommandLine returns the `go run` command that reproduces a run of the
+// command in pkg (such as ./e2e/bench/cmd/brokerbench): the flags set on
+// fs, in alphabetical order, quoted where the shell needs it.
+func CommandLine(pkg string, fs *flag.FlagSet) string {
+	args := []string{"go", "run", pkg}
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if v == "" || strings.ContainsAny(v, " '\"") {
+			v = "'" + v + "'"
+		}
+		args = append(args, "-"+f.Name, v)
+	})
+	return strings.Join(args, " ")
 }

@@ -124,17 +124,7 @@ func parseFlags(args []string) (*options, error) {
 	if o.perfRecords == 0 {
 		o.perfRecords = int64(o.duration.Seconds() * perfRecordsPerSecond)
 	}
-	// The command line that reproduces this run: the flags given, in
-	// alphabetical order.
-	cmdline := []string{"go", "run", "./e2e/bench/cmd/brokerbench"}
-	fs.Visit(func(f *flag.Flag) {
-		v := f.Value.String()
-		if v == "" || strings.ContainsAny(v, " '\"") {
-			v = "'" + v + "'"
-		}
-		cmdline = append(cmdline, "-"+f.Name, v)
-	})
-	commandLine = strings.Join(cmdline, " ")
+	commandLine = benchkit.CommandLine("./e2e/bench/cmd/brokerbench", fs)
 	return o, nil
 }
 
@@ -157,7 +147,7 @@ func run(ctx context.Context, o *options) error {
 		opts:    o,
 		started: time.Now(),
 		machine: benchkit.DescribeMachine(),
-		brokerd: brokerdVersion(bin),
+		brokerd: benchkit.BrokerdVersion(bin),
 		java:    javaVersion(),
 	}
 	// Fetch the Kafka jars (once) before anything is timed.
@@ -166,9 +156,13 @@ func run(ctx context.Context, o *options) error {
 	}
 	rep.kafka = kafkaVersion(ctx)
 
-	starters := map[string]func(context.Context) (server, error){
-		"brokerd": func(ctx context.Context) (server, error) { return startBrokerd(ctx, bin) },
-		"kafka":   func(ctx context.Context) (server, error) { return startKafka(ctx, o.kafkaHeapMB) },
+	starters := map[string]func(context.Context) (benchkit.Broker, error){
+		"brokerd": func(ctx context.Context) (benchkit.Broker, error) {
+			return benchkit.StartBrokerd(ctx, bin, brokerdOverrides)
+		},
+		"kafka": func(ctx context.Context) (benchkit.Broker, error) {
+			return benchkit.StartKafka(ctx, o.kafkaHeapMB, kafkaOverrides)
+		},
 	}
 	for _, name := range o.brokers {
 		rep.runs = append(rep.runs, &brokerRun{name: name, cases: map[caseKey]*caseResult{}})
@@ -257,7 +251,7 @@ func (o *options) cases() []caseKey {
 // runCase starts a broker on a fresh data folder, warms it up, measures
 // configuration k on it, and stops it. Failed steps are recorded in the
 // results; only a broker that does not start, or an interrupt, is an error.
-func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.Context) (server, error), k caseKey) error {
+func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.Context) (benchkit.Broker, error), k caseKey) error {
 	name := r.name
 	load := benchkit.LoadAverage()
 	r.loads = append(r.loads, strings.Fields(load)[0])
@@ -266,19 +260,19 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	began := time.Now()
-	pid := srv.pid()
+	pid := srv.Pid()
 	idle, _ := benchkit.ProcStatusKB(pid, "VmRSS")
 	r.idleRSSKB = max(r.idleRSSKB, idle)
 	w := benchkit.WatchMemory(pid)
-	boot := srv.bootstrap()
+	boot := srv.Bootstrap()
 	log.Printf("%s: pid %d at %s, RSS %.0f MiB", name, pid, boot, float64(idle)/1024)
 
 	stepTimeout := 10*o.duration + 3*time.Minute
 	if o.warmup > 0 {
 		topic := "bench-warmup"
-		err := createTopic(ctx, boot, topic, 6)
+		err := benchkit.CreateTopic(ctx, boot, topic, 6)
 		if err == nil {
 			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
 			_, err = loadgen.Produce(sctx, loadgen.ProduceConfig{
@@ -313,7 +307,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	// 1 and 2: franz-go at full speed, then read back.
 	step("produce (franz-go)", func(ctx context.Context) error {
 		topic := k.topic("kgo")
-		if err := createTopic(ctx, boot, topic, k.partitions); err != nil {
+		if err := benchkit.CreateTopic(ctx, boot, topic, k.partitions); err != nil {
 			return err
 		}
 		pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
@@ -348,7 +342,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	// 3 and 4: Kafka's own tools.
 	step("produce (ProducerPerformance)", func(ctx context.Context) error {
 		topic := k.topic("perf")
-		if err := createTopic(ctx, boot, topic, k.partitions); err != nil {
+		if err := benchkit.CreateTopic(ctx, boot, topic, k.partitions); err != nil {
 			return err
 		}
 		pp, err := runProducerPerformance(ctx, boot, topic, o.perfRecords, o.recordSize, k.acks)
@@ -374,7 +368,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	// 5: latency at a fixed rate.
 	step("latency (franz-go)", func(ctx context.Context) error {
 		topic := k.topic("latency")
-		if err := createTopic(ctx, boot, topic, k.partitions); err != nil {
+		if err := benchkit.CreateTopic(ctx, boot, topic, k.partitions); err != nil {
 			return err
 		}
 		lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"logpipe/e2e/bench/benchkit"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -160,7 +159,7 @@ func (r *report) markdown() string {
 			bv, bok := caseValue(bd, k, mt)
 			kv, kok := caseValue(kf, k, mt)
 			w("| %d | %s | %s | %s | %s | %s |\n", k.partitions, k.acks, mt.label,
-				cell(bv, bok, mt.decimals), cell(kv, kok, mt.decimals), ratio(bv, bok, kv, kok))
+				benchkit.Cell(bv, bok, mt.decimals), benchkit.Cell(kv, kok, mt.decimals), benchkit.Ratio(bv, bok, kv, kok))
 		}
 	}
 	w("\n")
@@ -171,7 +170,7 @@ func (r *report) markdown() string {
 	row := func(label string, decimals int, f func(*brokerRun) float64) {
 		bv, bok := runValue(bd, f)
 		kv, kok := runValue(kf, f)
-		w("| %s | %s | %s | %s |\n", label, cell(bv, bok, decimals), cell(kv, kok, decimals), ratio(bv, bok, kv, kok))
+		w("| %s | %s | %s | %s |\n", label, benchkit.Cell(bv, bok, decimals), benchkit.Cell(kv, kok, decimals), benchkit.Ratio(bv, bok, kv, kok))
 	}
 	row("RSS right after start, largest (MiB)", 0, func(br *brokerRun) float64 { return float64(br.idleRSSKB) / 1024 })
 	row("peak RSS (MiB)", 0, func(br *brokerRun) float64 { return float64(br.peakRSSKB) / 1024 })
@@ -262,30 +261,6 @@ func runValue(br *brokerRun, f func(*brokerRun) float64) (float64, bool) {
 		return 0, false
 	}
 	return f(br), true
-}
-
-// cell formats a figure, or says it is missing.
-func cell(v float64, ok bool, decimals int) string {
-	if !ok {
-		return "–"
-	}
-	if decimals == 0 {
-		return benchkit.Thousands(v)
-	}
-	return strconv.FormatFloat(v, 'f', decimals, 64)
-}
-
-// ratio formats a/b with two decimals (three below 0.1, so a small ratio
-// does not read as zero), or says it cannot be computed.
-func ratio(a float64, aok bool, b float64, bok bool) string {
-	if !aok || !bok || b == 0 {
-		return "–"
-	}
-	r := a / b
-	if math.Abs(r) < 0.1 {
-		return strconv.FormatFloat(r, 'f', 3, 64)
-	}
-	return strconv.FormatFloat(r, 'f', 2, 64)
 }
 
 func displayName(name string) string {
