@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/metadata"
@@ -20,25 +19,15 @@ func handleAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Hea
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
+		sr.ErrorCode, sr.ErrorMessage = b.alterResource("AlterConfigs", rr.ResourceType, func() error {
 			ac := metadata.AlterConfigs{Topic: rr.ResourceName, Set: map[string]string{}, Replace: true}
 			for _, c := range rr.Configs {
 				if c.Value != nil {
 					ac.Set[c.Name] = *c.Value
 				}
 			}
-			err = b.alterTopicConfigs(ctx, ac, req.ValidateOnly)
-		case resourceBroker:
-			err = newAPIError(kerr.InvalidRequest, "brokerd has no dynamic broker configs; change brokerd.yml and restart")
-		default:
-			err = newAPIError(kerr.InvalidRequest, "brokerd alters topic configs only")
-		}
-		if err != nil {
-			sr.ErrorCode, sr.ErrorMessage = codeOf(err)
-			b.countError("AlterConfigs", sr.ErrorCode)
-		}
+			return b.alterTopicConfigs(ctx, ac, req.ValidateOnly)
+		})
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil

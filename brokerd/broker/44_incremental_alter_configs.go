@@ -22,19 +22,9 @@ func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn,
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
-			err = b.incrementalAlter(ctx, rr, req.ValidateOnly)
-		case resourceBroker:
-			err = newAPIError(kerr.InvalidRequest, "brokerd has no dynamic broker configs; change brokerd.yml and restart")
-		default:
-			err = newAPIError(kerr.InvalidRequest, "brokerd alters topic configs only")
-		}
-		if err != nil {
-			sr.ErrorCode, sr.ErrorMessage = codeOf(err)
-			b.countError("IncrementalAlterConfigs", sr.ErrorCode)
-		}
+		sr.ErrorCode, sr.ErrorMessage = b.alterResource("IncrementalAlterConfigs", rr.ResourceType, func() error {
+			return b.incrementalAlter(ctx, rr, req.ValidateOnly)
+		})
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
@@ -80,4 +70,22 @@ func (b *Broker) incrementalAlter(ctx context.Context, rr kmsg.IncrementalAlterC
 		}
 	}
 	return b.alterTopicConfigs(ctx, ac, validateOnly)
+}
+
+// alterResource runs alterTopic for a topic resource of an AlterConfigs or
+// IncrementalAlterConfigs request and refuses other resources; it returns
+// the resource's error code and message, counting errors under api.
+func (b *Broker) alterResource(api string, typ kmsg.ConfigResourceType, alterTopic func() error) (int16, *string) {
+	var err error
+	switch typ {
+	case resourceTopic:
+		err = alterTopic()
+	case resourceBroker:
+		err = newAPIError(kerr.InvalidRequest, "brokerd has no dynamic broker configs; change brokerd.yml and restart")
+	default:
+		err = newAPIError(kerr.InvalidRequest, "brokerd alters topic configs only")
+	}
+	code, msg := codeOf(err)
+	b.countError(api, code)
+	return code, msg
 }
