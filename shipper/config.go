@@ -16,7 +16,7 @@ const (
 	defaultDataPath        = "data"
 	defaultRegistryFlush   = time.Second
 	defaultShutdownTimeout = 5 * time.Second
-	defaultQueueEvents     = 4096
+	defaultQueueEvents     = 8192
 	defaultQueueBytes      = 16 << 20
 )
 

@@ -21,6 +21,7 @@ import (
 	"logpipe/pipeline/event"
 	"logpipe/shipper/input"
 	"logpipe/shipper/output"
+	"logpipe/shipper/publish"
 	"logpipe/shipper/registry"
 )
 
@@ -85,9 +86,7 @@ func run(ctx context.Context, env *cli.Env, s *settings) error {
 		return err
 	}
 	log.Info("registry loaded", "path", reg.Path(), "files", reg.Len())
-	out := output.NewKafka(r.Output, r.QueueEvents, r.QueueBytes, log, m.outputHooks(env), func(meta any) {
-		reg.Ack(meta.(registry.Ticket))
-	})
+	out := output.NewKafka(r.Output, r.QueueEvents, r.QueueBytes, log, m.outputHooks(env), ackRegistry(reg))
 	m.watch(env, out.Queue(), reg)
 	env.Readiness.Set("kafka", errors.New("not connected yet"))
 	mgr, err := input.NewManager(r.Inputs, input.Options{
@@ -133,6 +132,16 @@ func run(ctx context.Context, env *cli.Env, s *settings) error {
 	}
 	log.Info("shipper stopped", "registry", reg.Path(), "files", reg.Len())
 	return errors.Join(mgrErr, outErr, regErr)
+}
+
+// ackRegistry returns the function that records acknowledgements in the
+// registry: each receipt is the registry.Span of a batch.
+func ackRegistry(reg *registry.Registry) func(acks []publish.Ack) {
+	return func(acks []publish.Ack) {
+		reg.AckEach(len(acks), func(i int) registry.Ticket {
+			return acks[i].Receipt.(registry.Span).Ticket(acks[i].Index)
+		})
+	}
 }
 
 // lockData takes an exclusive lock on path.data, so that two shippers

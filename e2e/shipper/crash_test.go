@@ -11,13 +11,13 @@ import (
 	"time"
 )
 
-// TestCrash kills the shipper with SIGKILL at random moments while a file
-// is written and rotated, and starts it again each time. No line may be
-// missing, and a line may arrive twice only if the registry did not yet
+// TestCrash kills the shipper with SIGKILL at 20 random moments while a
+// file is written and rotated, and starts it again each time. No line may
+// be missing, and a line may arrive twice only if the registry did not yet
 // hold it when the shipper died.
 func TestCrash(t *testing.T) {
 	skipShort(t)
-	const kills = 8
+	const kills = 20
 	forEachBroker(t, func(t *testing.T, b broker) {
 		dir := t.TempDir()
 		logs := filepath.Join(dir, "logs")
@@ -46,7 +46,10 @@ output.kafka:
 		var restarts []restart
 		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
 		for i := 0; i < kills; i++ {
-			time.Sleep(time.Duration(200+r.IntN(1200)) * time.Millisecond)
+			// A random moment 0.1 to 1.3 s into the new process's life:
+			// starting up, catching up, or tailing, before or after its
+			// first registry writes (registry.flush is 1 s).
+			time.Sleep(time.Duration(100+r.IntN(1200)) * time.Millisecond)
 			if i == kills/2 {
 				// One rename rotation in the middle of it all.
 				w.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"logpipe/pipeline/config"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/output"
+	"logpipe/shipper/publish"
 )
 
 // runOutput starts the Kafka output in this process with the given
@@ -33,9 +34,11 @@ func runOutput(t *testing.T, yml string) (*output.Kafka, func() map[any]int) {
 	var mu sync.Mutex
 	acks := map[any]int{}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	k := output.NewKafka(s, 1000, 8<<20, log, output.Hooks{}, func(meta any) {
+	k := output.NewKafka(s, 1000, 8<<20, log, output.Hooks{}, func(got []publish.Ack) {
 		mu.Lock()
-		acks[meta]++
+		for _, a := range got {
+			acks[a.Receipt]++
+		}
 		mu.Unlock()
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,11 +72,21 @@ func testEvent(file string, n int, fields map[string]any) *event.Event {
 	}
 }
 
-func publish(t *testing.T, k *output.Kafka, ev *event.Event, fileKey string, meta any) {
+// publishOne hands ev to the output in a batch of its own, as the
+// harvester of a file whose identity is fileKey would; its acknowledgement
+// carries meta.
+func publishOne(t *testing.T, k *output.Kafka, ev *event.Event, fileKey string, meta any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	if err := k.Publish(ctx, ev, fileKey, func() any { return meta }); err != nil {
+	b := &publish.Batch{
+		Source:   &publish.Source{Template: *ev, HostID: ev.Host.Name, FileID: fileKey},
+		Path:     ev.Log.File.Path,
+		Time:     ev.Timestamp,
+		Register: func(*publish.Batch) any { return meta },
+	}
+	b.Add([]byte(ev.Message), ev.Log.Offset, ev.Log.Offset+int64(len(ev.Message))+1, 0)
+	if err := k.Publish(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,7 +124,7 @@ func TestOutputCompression(t *testing.T) {
 				topic := topicName(t)
 				k, acks := runOutput(t, fmt.Sprintf("kafka: {hosts: [%q], topic: %s, compression: %s}", b.bootstrap, topic, codec))
 				for i := 0; i < 200; i++ {
-					publish(t, k, testEvent("/var/log/a", i, nil), "a", i)
+					publishOne(t, k, testEvent("/var/log/a", i, nil), "/var/log/a", i)
 				}
 				drain(t, k)
 				if n := len(acks()); n != 200 {
@@ -139,7 +152,7 @@ func TestOutputPartitioning(t *testing.T) {
 			files := []string{"f0", "f1", "f2", "f3", "f4", "f5"}
 			for i := 0; i < 100; i++ {
 				for _, f := range files {
-					publish(t, k, testEvent(f, i, nil), "id-"+f, f+fmt.Sprint(i))
+					publishOne(t, k, testEvent(f, i, nil), "id-"+f, f+fmt.Sprint(i))
 				}
 			}
 			drain(t, k)
@@ -168,7 +181,7 @@ func TestOutputPartitioning(t *testing.T) {
 			createTopic(t, b.bootstrap, topic, 3)
 			k, _ := runOutput(t, fmt.Sprintf("kafka: {hosts: [%q], topic: %s, partition.round_robin: {}}", b.bootstrap, topic))
 			for i := 0; i < 90; i++ {
-				publish(t, k, testEvent("one-file", i, nil), "one", i)
+				publishOne(t, k, testEvent("one-file", i, nil), "one", i)
 			}
 			drain(t, k)
 			recs := waitConsumed(t, consume(t, b.bootstrap, topic), 90)
@@ -188,12 +201,12 @@ func TestOutputTopicKeyAndSize(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, b broker) {
 		base := topicName(t)
 		k, acks := runOutput(t, fmt.Sprintf(`kafka: {hosts: [%q], topic: '%s-%%{[fields.log_topic]:other}', key: '%%{[fields.k]}', max_message_bytes: 20000}`, b.bootstrap, base))
-		publish(t, k, testEvent("a", 0, map[string]any{"log_topic": "access", "k": "key-a"}), "a", 0)
-		publish(t, k, testEvent("e", 1, map[string]any{"log_topic": "error"}), "e", 1)
-		publish(t, k, testEvent("x", 2, nil), "x", 2)
+		publishOne(t, k, testEvent("a", 0, map[string]any{"log_topic": "access", "k": "key-a"}), "a", 0)
+		publishOne(t, k, testEvent("e", 1, map[string]any{"log_topic": "error"}), "e", 1)
+		publishOne(t, k, testEvent("x", 2, nil), "x", 2)
 		big := testEvent("a", 3, map[string]any{"log_topic": "access", "k": "key-a"})
 		big.Message = strings.Repeat("é", 30000) // 60000 bytes of UTF-8
-		publish(t, k, big, "a", 3)
+		publishOne(t, k, big, "a", 3)
 		drain(t, k)
 		if n := len(acks()); n != 4 {
 			t.Fatalf("%d acknowledged", n)

@@ -120,11 +120,22 @@ func inode(t *testing.T, path string) uint64 {
 // holdsDeleted reports whether process pid has a deleted file open whose
 // name was path.
 func holdsDeleted(pid int, path string) bool {
+	return hasOpen(pid, path+" (deleted)")
+}
+
+// holds reports whether process pid has the file at path open.
+func holds(pid int, path string) bool {
+	return hasOpen(pid, path)
+}
+
+// hasOpen reports whether one of process pid's open files is named target
+// in /proc/<pid>/fd.
+func hasOpen(pid int, target string) bool {
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		target, err := os.Readlink(filepath.Join(dir, e.Name()))
-		if err == nil && target == path+" (deleted)" {
+		t, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && t == target {
 			return true
 		}
 	}
@@ -193,9 +204,19 @@ output.kafka:
 		w.mu.Unlock()
 
 		// A new file on the inode of a deleted one, while both are short
-		// (identity by inode and head).
+		// (identity by inode and head). The shipper must have the first
+		// one open before it goes: lines of a file created and deleted
+		// before any shipper looks are beyond reach (a loaded machine can
+		// delay the look by more than the few milliseconds this file
+		// lives).
 		w.waitSize(300)
-		w.mu.Lock()
+		w.mu.Lock() // the writer pauses: the file stays short
+		s.waitFor("the shipper to open the recreated file", func() error {
+			if !holds(s.proc.Pid(), path) {
+				return fmt.Errorf("not open")
+			}
+			return nil
+		})
 		old := inode(t, path)
 		os.Remove(path)
 		w.f.Close()

@@ -21,7 +21,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
-	"unicode/utf8"
+	"unsafe"
 )
 
 // Event is one shipped log line.
@@ -167,56 +167,8 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	return e.AppendJSON(make([]byte, 0, 256+len(e.Message))), nil
 }
 
-const hexDigits = "0123456789abcdef"
-
-// AppendString appends s to dst as a JSON string, escaping what JSON
-// requires (and <, >, & are left as they are), replacing invalid UTF-8 with
-// U+FFFD.
+// AppendString appends s to dst as a JSON string, as AppendBytes does.
 func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript consumers.
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	// AppendBytes only reads text, so s's bytes can be lent without a copy.
+	return AppendBytes(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }

@@ -118,6 +118,65 @@ func TestAppendStringHostile(t *testing.T) {
 	}
 }
 
+// sanitized is s with each byte that is not part of valid UTF-8 replaced
+// by U+FFFD, which is what AppendString's output decodes to.
+func sanitized(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// stringCases put characters that need escaping at every position of an
+// 8-byte word (the encoder skips plain words eight bytes at a time).
+var stringCases = []string{
+	`"`, `\`, `a"`, `ab\`, `abcdefg"`, `abcdefgh"`, `abcdefghi\j`, `1234567"12345678\`,
+	"nul\x00byte", "bell\x07", "del\x7fchar", "cr\rlf\n", "日本語のログ行", "emoji 🎉 ok",
+	"sep\u2028line\u2029para", "cut \xe6\x97", "\x80", "mixed \"quote\" \\ and \xc3\xa9 and \x01",
+	strings.Repeat("x", 1000) + `"` + strings.Repeat("y", 7),
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range stringCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendString([]byte("prefix"), s)
+		if string(b[:6]) != "prefix" {
+			t.Fatalf("prefix overwritten: %q", b)
+		}
+		b = b[6:]
+		if !json.Valid(b) || !utf8.Valid(b) {
+			t.Fatalf("invalid output for %q: %q", s, b)
+		}
+		for _, c := range b {
+			if c < 0x20 {
+				t.Fatalf("raw control byte in output for %q: %q", s, b)
+			}
+		}
+		if strings.ContainsAny(string(b), "\u2028\u2029") {
+			t.Fatalf("raw U+2028/U+2029 in output for %q: %q", s, b)
+		}
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if want := sanitized(s); back != want {
+			t.Fatalf("%q decodes as %q, want %q", s, back, want)
+		}
+		if got := AppendBytes(nil, []byte(s)); string(got) != string(b) {
+			t.Fatalf("AppendBytes and AppendString differ for %q", s)
+		}
+	})
+}
+
 func FuzzAppendJSON(f *testing.F) {
 	f.Add("line", "tag", "/p", int64(0))
 	f.Add("\xff\x00\"\\", "\u2028", "", int64(-1))

@@ -8,11 +8,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"logpipe/pipeline/event"
 	"logpipe/shipper/fileid"
 	"logpipe/shipper/lines"
 	"logpipe/shipper/multiline"
+	"logpipe/shipper/publish"
 	"logpipe/shipper/registry"
 )
 
@@ -28,8 +30,10 @@ const (
 	reasonError     = "read error"
 )
 
-// readSize is how much a harvester reads at once.
-const readSize = 64 << 10
+// readSize is how much a harvester reads at once. Lines read are handed
+// on before the next read, straight from the read buffer, so a harvester
+// waiting for room in the queue holds little more than it.
+const readSize = 32 << 10
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
 
@@ -51,9 +55,15 @@ type harvester struct {
 	wake     chan struct{}
 	lastData time.Time // when the file last had new bytes
 	ctx      context.Context
-	stopped  bool // the Sink refused an event: the context ended
+	stopped  bool // the Sink refused a batch: the context ended
 
-	ev event.Event // reused for every event
+	// src is what the file's events share; batch collects the events
+	// read since the last hand-over to the Sink, and is reused.
+	src   publish.Source
+	batch publish.Batch
+	// readBuf is what the last read filled: lines within it go into the
+	// batch without a copy.
+	readBuf []byte
 
 	// head collects the file's first bytes as read, until it holds a
 	// fingerprint's worth, so the identity learns the fingerprint from the
@@ -75,14 +85,19 @@ func newHarvester(m *Manager, in *input, st *registry.State, id string, f *os.Fi
 		// Validated with the config, so New cannot fail here.
 		h.agg, _ = multiline.New(in.s.Multiline, in.s.MaxBytes)
 	}
-	h.ev = event.Event{
-		Tags:            in.s.Tags,
-		Input:           event.Input{Type: in.s.Type},
-		Host:            event.Host{Name: m.cfg.Host.Name},
-		Agent:           in.agent,
-		Fields:          in.s.Fields,
-		FieldsUnderRoot: in.s.FieldsUnderRoot,
+	h.src = publish.Source{
+		Template: event.Event{
+			Tags:            in.s.Tags,
+			Input:           event.Input{Type: in.s.Type},
+			Host:            event.Host{Name: m.cfg.Host.Name},
+			Agent:           in.agent,
+			Fields:          in.s.Fields,
+			FieldsUnderRoot: in.s.FieldsUnderRoot,
+		},
+		HostID: m.cfg.Host.ID,
+		FileID: id,
 	}
+	h.batch = publish.Batch{Source: &h.src, Register: h.register}
 	return h
 }
 
@@ -120,19 +135,27 @@ func (h *harvester) close(reason string) {
 // stopped.
 func (h *harvester) run(ctx context.Context) string {
 	h.ctx = ctx
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	buf := *bp
+	// The read buffer is held while there is something to read, and given
+	// back while the file is idle, so idle files cost little memory.
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			readBufs.Put(bp)
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		if ctx.Err() != nil || h.stopped {
 			return reasonShutdown
 		}
-		n, err := h.f.Read(buf)
+		if bp == nil {
+			bp = readBufs.Get().(*[]byte)
+		}
+		n, err := h.f.Read(*bp)
 		if n > 0 {
 			h.lastData = time.Now()
-			h.feed(buf[:n])
+			h.feed((*bp)[:n])
 			continue
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -142,6 +165,9 @@ func (h *harvester) run(ctx context.Context) string {
 		if reason := h.atEnd(); reason != "" {
 			return reason
 		}
+		readBufs.Put(bp)
+		bp = nil
+		h.batch.Trim(idleBatchBytes)
 		wait := h.m.cfg.Poll
 		if d, ok := h.aggDeadline(); ok {
 			wait = min(wait, time.Until(d))
@@ -175,10 +201,14 @@ func (h *harvester) feed(p []byte) {
 		h.growHead(p)
 	}
 	n := 0
+	h.readBuf = p
 	h.split.Feed(p, func(l lines.Line) {
 		n++
 		h.line(l)
 	})
+	// The batch refers to p, which the next read overwrites.
+	h.flush()
+	h.readBuf = nil
 	if hk := h.m.cfg.Hooks.LinesRead; hk != nil && n > 0 {
 		hk(n)
 	}
@@ -207,35 +237,80 @@ func (h *harvester) line(l lines.Line) {
 	h.send(multiline.Event{Text: l.Text, Offset: l.Offset, End: l.End, Lines: 1, Truncated: l.Truncated})
 }
 
-// send filters an event and hands it to the Sink.
+// Bounds of a batch: it is handed to the Sink when it reaches either, and
+// after every read. While the file is idle the batch keeps at most
+// idleBatchBytes of room.
+const (
+	maxBatchEvents = 1024
+	maxBatchBytes  = 64 << 10
+	idleBatchBytes = 16 << 10
+)
+
+// send filters an event and adds it to the batch.
 func (h *harvester) send(e multiline.Event) {
 	if h.stopped {
 		return
 	}
-	reg := h.m.cfg.Registry
+	b := &h.batch
+	if b.Len() == 0 {
+		b.Time = time.Now()
+		b.Path = h.path()
+	}
 	if !h.in.filter.Keep(e.Text) {
-		reg.Skip(h.st, e.End)
+		b.AddSkip(e.Offset, e.End)
 		if hk := h.m.cfg.Hooks.Filtered; hk != nil {
 			hk()
 		}
+	} else {
+		var flags publish.Flags
+		if e.Truncated {
+			flags |= publish.Truncated
+		}
+		if e.Lines > 1 {
+			flags |= publish.Multiline
+		}
+		if within(e.Text, h.readBuf) {
+			b.AddRef(e.Text, e.Offset, e.End, flags)
+		} else {
+			b.Add(e.Text, e.Offset, e.End, flags)
+		}
+	}
+	if b.Len() >= maxBatchEvents || b.TextBytes() >= maxBatchBytes {
+		h.flush()
+	}
+}
+
+// flush hands the batch to the Sink, which waits for room in its queue.
+func (h *harvester) flush() {
+	if h.batch.Len() == 0 {
 		return
 	}
-	ev := h.ev // a copy; the template keeps its zero per-event fields
-	ev.Timestamp = time.Now()
-	ev.Message = string(e.Text)
-	ev.Event.ID = event.ID(h.m.cfg.Host.ID, h.id, e.Offset)
-	ev.Log = event.Log{File: event.File{Path: h.path()}, Offset: e.Offset}
-	if e.Truncated {
-		ev.Log.Flags = append(ev.Log.Flags, "truncated")
+	if !h.stopped {
+		if err := h.m.cfg.Sink.Publish(h.ctx, &h.batch); err != nil {
+			h.stopped = true
+		}
 	}
-	if e.Lines > 1 {
-		ev.Log.Flags = append(ev.Log.Flags, "multiline")
+	h.batch.Reset()
+}
+
+// register records a batch's events in the registry once the Sink has
+// room for them; its receipt is their registry.Span.
+func (h *harvester) register(b *publish.Batch) any {
+	return h.m.cfg.Registry.PublishAll(h.st, b.Len(), func(i int) (int64, bool) {
+		e := &b.Events[i]
+		return e.End, e.Skip
+	})
+}
+
+// within reports whether text lies inside buf (the read buffer), so that it
+// stays valid until buf is read into again.
+func within(text, buf []byte) bool {
+	if len(text) == 0 || len(buf) == 0 {
+		return false
 	}
-	end := e.End
-	err := h.m.cfg.Sink.Publish(h.ctx, &ev, h.id, func() any { return reg.Publish(h.st, end) })
-	if err != nil {
-		h.stopped = true
-	}
+	t := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
+	b := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	return t >= b && t+uintptr(len(text)) <= b+uintptr(len(buf))
 }
 
 // flushPending sends a held incomplete last line and a pending multiline
@@ -245,6 +320,7 @@ func (h *harvester) flushPending() {
 	if h.agg != nil {
 		h.agg.Flush(h.send)
 	}
+	h.flush()
 }
 
 // atEnd runs when the harvester has read all there is: it sends a timed
@@ -254,6 +330,7 @@ func (h *harvester) atEnd() string {
 	now := time.Now()
 	if d, ok := h.aggDeadline(); ok && !now.Before(d) {
 		h.agg.Flush(h.send)
+		h.flush()
 	}
 	fi, err := h.f.Stat()
 	if err != nil {

@@ -7,27 +7,21 @@
 // Files are known by content (package fileid), and how far each has been
 // read and acknowledged lives in the registry (package registry). Lines
 // become events (multiline joining, include/exclude filters) and go to a
-// Sink, which waits when the queue towards the broker is full.
+// Sink a batch at a time (package publish), which waits when the queue
+// towards the broker is full.
 package input
 
 import (
-	"context"
 	"time"
 
 	"logpipe/pipeline/event"
 	"logpipe/shipper/filter"
+	"logpipe/shipper/publish"
 )
 
-// Sink takes the events harvesters read: the Kafka output, or the console
-// output for debugging.
-type Sink interface {
-	// Publish sends ev, whose partition key (for keeping a file's events
-	// together) is fileKey. It blocks while the queue is full. Once there
-	// is room it calls register, whose result is handed back when the
-	// event is acknowledged. It returns an error only when ctx ends first,
-	// and then register has not been called.
-	Publish(ctx context.Context, ev *event.Event, fileKey string, register func() any) error
-}
+// Sink takes the batches of events harvesters read: the Kafka output, or
+// the console output for debugging. See publish.Sink.
+type Sink = publish.Sink
 
 // Hooks are told what inputs do, for metrics. Nil fields are skipped.
 type Hooks struct {

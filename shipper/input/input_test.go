@@ -21,6 +21,7 @@ import (
 	"logpipe/pipeline/event"
 	"logpipe/shipper/multiline"
 	"logpipe/shipper/output"
+	"logpipe/shipper/publish"
 	"logpipe/shipper/registry"
 )
 
@@ -133,7 +134,9 @@ func (r *rig) start(inputs ...*Settings) {
 	r.reg = reg
 	r.out = newCollector()
 	r.hooks = &counters{}
-	sink := output.NewConsole(r.out.pw, func(meta any) { reg.Ack(meta.(registry.Ticket)) })
+	sink := output.NewConsole(r.out.pw, func(acks []publish.Ack) {
+		reg.AckEach(len(acks), func(i int) registry.Ticket { return acks[i].Receipt.(registry.Span).Ticket(acks[i].Index) })
+	})
 	m, err := NewManager(inputs, Options{
 		Registry: reg, Sink: sink, Log: log,
 		Host:  Host{Name: "test-host", ID: "test-host"},

@@ -12,6 +12,14 @@ import (
 	"logpipe/pipeline/tlsconfig"
 )
 
+// Defaults that differ from sarama's own: the idempotent producer has one
+// request in flight per broker, so throughput comes from full requests
+// and from not waking a goroutine per event.
+const (
+	defaultBulkFlushFrequency = 5 * time.Millisecond
+	defaultChannelBufferSize  = 2048
+)
+
 // Config is the `output.kafka` section, with Filebeat's key names. Zero
 // values mean the documented defaults.
 type Config struct {
@@ -43,9 +51,12 @@ type Config struct {
 	ClientID string `yaml:"client_id"`
 	// BulkMaxSize is the most events in one produce request (default 2048).
 	BulkMaxSize int `yaml:"bulk_max_size"`
-	// BulkFlushFrequency waits this long to fill a batch (default 0: send
-	// as soon as possible).
-	BulkFlushFrequency config.Duration `yaml:"bulk_flush_frequency"`
+	// BulkFlushFrequency is the longest a batch waits to fill before it is
+	// sent (default 5ms); a batch is sent sooner once it holds nearly
+	// max_message_bytes or bulk_max_size events. 0 sends every batch as
+	// soon as the broker can take it, however small, which costs CPU
+	// under load.
+	BulkFlushFrequency *config.Duration `yaml:"bulk_flush_frequency"`
 	// Timeout bounds network round trips to the brokers (default 30s).
 	Timeout config.Duration `yaml:"timeout"`
 	// BrokerTimeout is how long the broker may wait for replicas before
@@ -53,8 +64,8 @@ type Config struct {
 	BrokerTimeout config.Duration `yaml:"broker_timeout"`
 	// KeepAlive is the TCP keep-alive period (default 0: the system's).
 	KeepAlive config.Duration `yaml:"keep_alive"`
-	// ChannelBufferSize is the producer's internal queue per partition
-	// (default 256).
+	// ChannelBufferSize is the length of the producer's internal queues
+	// (default 2048, about a request's worth of events).
 	ChannelBufferSize int `yaml:"channel_buffer_size"`
 	// Backoff is the wait before sending failed events again: it starts at
 	// Init (default 1s) and doubles up to Max (default 60s).
@@ -159,7 +170,7 @@ func (c *Config) Resolve() (*Settings, error) {
 		MaxMessageBytes:    int(c.MaxMessageBytes),
 		ClientID:           c.ClientID,
 		BulkMaxSize:        c.BulkMaxSize,
-		BulkFlushFrequency: c.BulkFlushFrequency.D(),
+		BulkFlushFrequency: defaultBulkFlushFrequency,
 		Timeout:            c.Timeout.D(),
 		BrokerTimeout:      c.BrokerTimeout.D(),
 		KeepAlive:          c.KeepAlive.D(),
@@ -290,8 +301,14 @@ func (c *Config) Resolve() (*Settings, error) {
 	if s.BrokerTimeout == 0 {
 		s.BrokerTimeout = 10 * time.Second
 	}
+	if c.BulkFlushFrequency != nil {
+		s.BulkFlushFrequency = c.BulkFlushFrequency.D()
+		if s.BulkFlushFrequency < 0 {
+			bad("bulk_flush_frequency", "must not be negative")
+		}
+	}
 	if s.ChannelBufferSize == 0 {
-		s.ChannelBufferSize = 256
+		s.ChannelBufferSize = defaultChannelBufferSize
 	}
 	if s.BackoffInit == 0 {
 		s.BackoffInit = time.Second

@@ -7,7 +7,7 @@ import (
 	"io"
 	"sync"
 
-	"logpipe/pipeline/event"
+	"logpipe/shipper/publish"
 )
 
 // Console writes each event as one line of JSON to a writer (standard
@@ -15,24 +15,24 @@ import (
 // for looking at what the shipper reads; it never drops an event, and a
 // write error stops it.
 type Console struct {
-	// OnAck gets what Publish's register returned, once the event is
-	// written.
-	OnAck func(meta any)
+	// OnAck gets the acknowledgements of the events written.
+	OnAck func(acks []publish.Ack)
 
-	mu  sync.Mutex
-	w   *bufio.Writer
-	buf []byte
-	err error
+	mu   sync.Mutex
+	w    *bufio.Writer
+	buf  []byte
+	acks []publish.Ack
+	err  error
 }
 
 // NewConsole returns a Console writing to w.
-func NewConsole(w io.Writer, onAck func(meta any)) *Console {
+func NewConsole(w io.Writer, onAck func(acks []publish.Ack)) *Console {
 	return &Console{w: bufio.NewWriterSize(w, 64<<10), OnAck: onAck}
 }
 
-// Publish writes ev and acknowledges it. Lines from concurrent callers are
-// never interleaved.
-func (c *Console) Publish(ctx context.Context, ev *event.Event, fileKey string, register func() any) error {
+// Publish writes b's events and acknowledges them. Lines from concurrent
+// callers are never interleaved.
+func (c *Console) Publish(ctx context.Context, b *publish.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -41,18 +41,25 @@ func (c *Console) Publish(ctx context.Context, ev *event.Event, fileKey string, 
 	if c.err != nil {
 		return c.err
 	}
-	meta := register()
-	c.buf = append(ev.AppendJSON(c.buf[:0]), '\n')
-	if _, err := c.w.Write(c.buf); err != nil {
-		c.err = fmt.Errorf("output: console: %w", err)
-		return c.err
+	receipt := b.Register(b)
+	c.acks = c.acks[:0]
+	for i := range b.Events {
+		if b.Events[i].Skip {
+			continue
+		}
+		c.buf = append(b.Source.AppendJSON(c.buf[:0], b, i), '\n')
+		if _, err := c.w.Write(c.buf); err != nil {
+			c.err = fmt.Errorf("output: console: %w", err)
+			return c.err
+		}
+		c.acks = append(c.acks, publish.Ack{Receipt: receipt, Index: i})
 	}
 	if err := c.w.Flush(); err != nil {
 		c.err = fmt.Errorf("output: console: %w", err)
 		return c.err
 	}
-	if c.OnAck != nil {
-		c.OnAck(meta)
+	if c.OnAck != nil && len(c.acks) > 0 {
+		c.OnAck(c.acks)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -23,8 +24,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"logpipe/pipeline/event"
 	"logpipe/pipeline/scram"
+	"logpipe/shipper/publish"
 )
 
 // Hooks are told what the Kafka output does, for metrics and health. Nil
@@ -51,42 +52,154 @@ type Kafka struct {
 	log   *slog.Logger
 	hooks Hooks
 	queue *Queue
-	// OnAck gets what Publish's register returned, once the broker has
-	// acknowledged the event.
-	OnAck func(meta any)
+	// OnAck gets the acknowledgements of events the broker has
+	// acknowledged, several at a time; calls may come from several
+	// goroutines at once.
+	OnAck func(acks []publish.Ack)
 
-	in       chan *sarama.ProducerMessage
+	// static is the topic when its format names no field; fast says
+	// that events need no field lookups (static topic, no key, no hashed
+	// fields), so they are encoded straight from their batch.
+	static string
+	fast   bool
+
+	in       chan *sentBatch
 	failures chan *sarama.ProducerError
-	seq      atomic.Uint64
-	resent   atomic.Int64 // resent events not yet acknowledged
-	okSince  atomic.Bool  // an ack arrived since the last failure
+	// resentDone wakes the feeder when the last resent event is
+	// acknowledged, so new events flow again at once.
+	resentDone chan struct{}
+	seq        atomic.Uint64
+	resent     atomic.Int64 // resent events not yet acknowledged
+	okSince    atomic.Bool  // an ack arrived since the last failure
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
 }
 
-// pending rides in ProducerMessage.Metadata.
-type pending struct {
-	meta   any
+// message is one event handed to the producer. A batch's messages are
+// allocated together, and the message is its own record value
+// (sarama.Encoder) and metadata, so an event costs no allocation of its
+// own.
+type message struct {
+	msg    sarama.ProducerMessage
+	value  []byte
+	batch  *sentBatch
+	index  int // the event's index in its publish.Batch
+	end    int // where value ends in the batch's buffer
 	size   int64
 	hash   uint32
 	seq    uint64
 	resent bool
 }
 
+// Encode implements sarama.Encoder: the event's JSON.
+func (m *message) Encode() ([]byte, error) { return m.value, nil }
+
+// Length implements sarama.Encoder.
+func (m *message) Length() int { return len(m.value) }
+
+// sentBatch is what the output keeps of a published batch until all its
+// events are acknowledged. Its messages and values live in slices taken
+// from size-class pools and given back once every event is acknowledged
+// (recycle), which keeps the garbage collector's work down at hundreds of
+// thousands of events a second.
+type sentBatch struct {
+	receipt any
+	msgs    *[]message
+	buf     *[]byte // the values, end to end
+	// left counts the messages not yet acknowledged; only the goroutine
+	// that takes the producer's acknowledgements changes it once the
+	// batch is handed over.
+	left int
+}
+
+var (
+	messagePool = sizePool[message]{minShift: 4, maxShift: 12}
+	valuePool   = sizePool[byte]{minShift: 12, maxShift: 21}
+)
+
+// newSentBatch returns an empty sentBatch with room for n messages and
+// size bytes of values.
+func newSentBatch(n, size int) *sentBatch {
+	return &sentBatch{msgs: messagePool.get(n), buf: valuePool.get(size)}
+}
+
+// recycle gives sb's slices back to their pools, dropping what they refer
+// to. sb must not be used afterwards.
+func (sb *sentBatch) recycle() {
+	msgs := *sb.msgs
+	clear(msgs)
+	messagePool.put(sb.msgs)
+	valuePool.put(sb.buf)
+	sb.msgs, sb.buf, sb.receipt = nil, nil, nil
+}
+
+// sizePool keeps slices of T in size classes, one sync.Pool each: powers
+// of two from 1<<minShift to 1<<maxShift and the sizes halfway (3<<k), so
+// a slice taken for n elements is at most a third bigger than needed.
+// Larger slices are made to measure and not kept.
+type sizePool[T any] struct {
+	minShift, maxShift int
+	pools              [64]sync.Pool
+}
+
+// class returns the size class for n elements: its capacity and index,
+// or ok false for sizes above the largest class.
+func (p *sizePool[T]) class(n int) (size, index int, ok bool) {
+	shift := max(bits.Len(uint(max(n, 1)-1)), p.minShift)
+	if shift > p.maxShift {
+		return 0, 0, false
+	}
+	size, index = 1<<shift, 2*(shift-p.minShift)
+	if shift > p.minShift && n <= 3<<(shift-2) {
+		size, index = 3<<(shift-2), index-1
+	}
+	return size, index, true
+}
+
+// get returns an empty slice with room for at least n elements.
+func (p *sizePool[T]) get(n int) *[]T {
+	size, index, ok := p.class(n)
+	if !ok {
+		s := make([]T, 0, n)
+		return &s
+	}
+	if v, ok := p.pools[index].Get().(*[]T); ok {
+		*v = (*v)[:0]
+		return v
+	}
+	s := make([]T, 0, size)
+	return &s
+}
+
+// put gives back a slice from get. One that was made to measure or has
+// grown by append is left to the garbage collector.
+func (p *sizePool[T]) put(s *[]T) {
+	c := cap(*s)
+	if size, index, ok := p.class(c); ok && size == c {
+		p.pools[index].Put(s)
+	}
+}
+
 // NewKafka returns an output for settings s whose queue holds at most
 // maxEvents events and maxBytes bytes not yet acknowledged.
-func NewKafka(s *Settings, maxEvents int, maxBytes int64, log *slog.Logger, hooks Hooks, onAck func(meta any)) *Kafka {
+func NewKafka(s *Settings, maxEvents int, maxBytes int64, log *slog.Logger, hooks Hooks, onAck func(acks []publish.Ack)) *Kafka {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		// sarama's logger is global: set it once, before any producer runs.
 		saramaLogOnce.Do(func() { sarama.Logger = saramaLog{log} })
 	}
-	return &Kafka{
+	k := &Kafka{
 		s: s, log: log, hooks: hooks, OnAck: onAck,
-		queue:    NewQueue(maxEvents, maxBytes),
-		in:       make(chan *sarama.ProducerMessage, max(maxEvents, 1)),
-		failures: make(chan *sarama.ProducerError, 64),
+		queue: NewQueue(maxEvents, maxBytes),
+		// Every batch in it holds queue room for at least one event, so
+		// sends to it never block.
+		in:         make(chan *sentBatch, max(maxEvents, 1)),
+		failures:   make(chan *sarama.ProducerError, 64),
+		resentDone: make(chan struct{}, 1),
 	}
+	k.static, k.fast = s.Topic.Static()
+	k.fast = k.fast && s.Key == nil && len(s.HashFields) == 0
+	return k
 }
 
 var saramaLogOnce sync.Once
@@ -112,64 +225,125 @@ func (l saramaLog) Println(v ...any) {
 // Queue returns the output's queue, to watch its fill.
 func (k *Kafka) Queue() *Queue { return k.queue }
 
-// Publish encodes ev, waits for room in the queue, registers it and hands
-// it to the producer. See input.Sink.
-func (k *Kafka) Publish(ctx context.Context, ev *event.Event, fileKey string, register func() any) error {
-	look := lookup(ev)
-	topic, err := k.s.Topic.Eval(look)
-	if err != nil {
-		// Nothing can be done with this event: count it, and let the
-		// registry move past it.
-		if err := k.queue.Acquire(ctx, 0); err != nil {
-			return err
-		}
-		meta := register()
-		k.warn("event dropped: its topic cannot be made", "topic", k.s.Topic.String(), "err", err, "path", ev.Log.File.Path, "offset", ev.Log.Offset)
-		if k.hooks.Dropped != nil {
-			k.hooks.Dropped("topic")
-		}
-		k.OnAck(meta)
-		k.queue.Release(0)
-		return nil
-	}
-	var key []byte
-	if k.s.Key != nil {
-		if s, err := k.s.Key.Eval(look); err == nil && s != "" {
-			key = []byte(s)
-		}
-	}
-	p := &pending{}
-	switch {
-	case k.s.Partitioner != "hash":
-	case len(k.s.HashFields) > 0:
-		vals := make([]string, len(k.s.HashFields))
-		for i, f := range k.s.HashFields {
-			vals[i], _ = look(f)
-		}
-		p.hash = hash32(vals...)
-	case key != nil:
-		p.hash = hash32(string(key))
-	default:
-		p.hash = hash32(fileKey)
-	}
-	value := encodeLimited(ev, k.s.MaxMessageBytes-len(key)-recordOverhead)
-	p.size = int64(len(value) + len(key))
-	if err := k.queue.Acquire(ctx, p.size); err != nil {
+// Publish encodes b's events, waits for room in the queue, registers the
+// batch and hands its events to the producer. See publish.Sink.
+func (k *Kafka) Publish(ctx context.Context, b *publish.Batch) error {
+	// Room is taken before anything is encoded, so harvesters waiting for
+	// it hold no encoded events: memory stays within the queue's bounds
+	// however many files are read. The bytes are estimated, and settled
+	// once the values are made.
+	n := b.Sent()
+	estimate := int64(b.TextBytes() + n*(eventOverhead+len(b.Path)))
+	if err := k.queue.Acquire(ctx, n, estimate); err != nil {
 		return err
 	}
-	p.meta = register()
-	p.seq = k.seq.Add(1)
-	msg := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(value), Timestamp: ev.Timestamp, Metadata: p}
-	if key != nil {
-		msg.Key = sarama.ByteEncoder(key)
+	// The values go into one buffer, end to end; each message records
+	// where its value ends while the buffer may still move as it grows.
+	sb := newSentBatch(n, int(estimate))
+	buf, msgs := *sb.buf, *sb.msgs
+	limit := k.s.MaxMessageBytes - recordOverhead
+	var dropped []publish.Ack
+	var fileHash uint32
+	if k.s.Partitioner == "hash" {
+		fileHash = hash32(b.Source.FileID)
 	}
-	k.in <- msg // never blocks: every message in it holds a queue slot
+	var size int64
+	for i := range b.Events {
+		if b.Events[i].Skip {
+			continue
+		}
+		m := message{index: i, hash: fileHash}
+		m.msg.Topic = k.static
+		m.msg.Timestamp = b.Time
+		start := len(buf)
+		if k.fast {
+			buf = b.Source.AppendJSON(buf, b, i)
+			if len(buf)-start > limit {
+				// Too big for a record: cut the message to fit.
+				buf = append(buf[:start], encodeLimited(b.Event(i), limit)...)
+			}
+		} else {
+			ev := b.Event(i)
+			look := lookup(ev)
+			topic, err := k.s.Topic.Eval(look)
+			if err != nil {
+				// Nothing can be done with this event: count it, and let
+				// the registry move past it.
+				k.warn("event dropped: its topic cannot be made", "topic", k.s.Topic.String(), "err", err, "path", ev.Log.File.Path, "offset", ev.Log.Offset)
+				dropped = append(dropped, publish.Ack{Index: i})
+				continue
+			}
+			m.msg.Topic = topic
+			var key []byte
+			if k.s.Key != nil {
+				if s, err := k.s.Key.Eval(look); err == nil && s != "" {
+					key = []byte(s)
+					m.msg.Key = sarama.ByteEncoder(key)
+				}
+			}
+			switch {
+			case k.s.Partitioner != "hash":
+			case len(k.s.HashFields) > 0:
+				vals := make([]string, len(k.s.HashFields))
+				for i, f := range k.s.HashFields {
+					vals[i], _ = look(f)
+				}
+				m.hash = hash32(vals...)
+			case key != nil:
+				m.hash = hash32(string(key))
+			}
+			buf = append(buf, encodeLimited(ev, limit-len(key))...)
+			m.size = int64(len(key))
+		}
+		m.size += int64(len(buf) - start)
+		size += m.size
+		m.end = len(buf)
+		msgs = append(msgs, m)
+	}
+	*sb.buf, *sb.msgs = buf, msgs
+	k.queue.Release(n-len(msgs), estimate-size)
+
+	sb.receipt = b.Register(b)
+	if len(dropped) > 0 {
+		for i := range dropped {
+			dropped[i].Receipt = sb.receipt
+			if k.hooks.Dropped != nil {
+				k.hooks.Dropped("topic")
+			}
+		}
+		k.OnAck(dropped)
+	}
+	if len(msgs) == 0 {
+		sb.recycle()
+		return nil
+	}
+	sb.left = len(msgs)
+	last := k.seq.Add(uint64(len(msgs)))
+	start := 0
+	for j := range msgs {
+		m := &msgs[j]
+		m.value = buf[start:m.end:m.end]
+		start = m.end
+		m.batch = sb
+		m.seq = last - uint64(len(msgs)-1-j)
+		m.msg.Value = m
+		m.msg.Metadata = m
+	}
+	k.in <- sb // never blocks: every batch in it holds queue room
 	return nil
 }
 
 // Drain waits until every event handed over has been acknowledged, or ctx
 // ends.
 func (k *Kafka) Drain(ctx context.Context) error { return k.queue.WaitEmpty(ctx) }
+
+// eventOverhead is about how much an event's JSON adds to its line,
+// besides the path: the queue's estimate of a batch before it is encoded.
+const eventOverhead = 320
+
+// flushSlack is how far below max_message_bytes a batch counts as full:
+// room for a few more events of ordinary size.
+const flushSlack = 16 << 10
 
 // saramaConfig builds the producer's configuration.
 func (k *Kafka) saramaConfig() (*sarama.Config, error) {
@@ -194,7 +368,15 @@ func (k *Kafka) saramaConfig() (*sarama.Config, error) {
 	c.Producer.CompressionLevel = s.CompressionLevel
 	c.Producer.MaxMessageBytes = s.MaxMessageBytes
 	c.Producer.Flush.MaxMessages = s.BulkMaxSize
-	c.Producer.Flush.Frequency = s.BulkFlushFrequency
+	if s.BulkFlushFrequency > 0 {
+		// A batch goes when it is (nearly) as big as a request may be, or
+		// when it has waited BulkFlushFrequency. Left at zero, sarama
+		// sends whatever it holds as soon as it can, and while a request
+		// is in flight it tries again at every event that arrives.
+		c.Producer.Flush.Frequency = s.BulkFlushFrequency
+		c.Producer.Flush.Messages = s.BulkMaxSize
+		c.Producer.Flush.Bytes = max(s.MaxMessageBytes-flushSlack, s.MaxMessageBytes/2)
+	}
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	// sarama retries inside a partition keep order; what it gives up on
@@ -312,8 +494,26 @@ func (k *Kafka) Run(ctx context.Context, closeWait time.Duration) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		for m := range producer.Successes() {
-			k.acked(m)
+		// Acknowledgements are taken as many at a time as have arrived:
+		// one registry lock and one queue release for all of them.
+		successes := producer.Successes()
+		var got []*sarama.ProducerMessage
+		var acks []publish.Ack
+		for m := range successes {
+			got = append(got[:0], m)
+		more:
+			for len(got) < maxAckGroup {
+				select {
+				case m, ok := <-successes:
+					if !ok {
+						break more
+					}
+					got = append(got, m)
+				default:
+					break more
+				}
+			}
+			acks = k.acked(got, acks[:0])
 		}
 	}()
 	go func() {
@@ -345,26 +545,50 @@ func (k *Kafka) Run(ctx context.Context, closeWait time.Duration) error {
 	}
 }
 
-func (k *Kafka) acked(m *sarama.ProducerMessage) {
-	p := m.Metadata.(*pending)
-	if p.resent {
-		k.resent.Add(-1)
+// maxAckGroup is the most acknowledgements handled together.
+const maxAckGroup = 4096
+
+// acked handles the acknowledgements of msgs, using acks as scratch space,
+// which it returns.
+func (k *Kafka) acked(msgs []*sarama.ProducerMessage, acks []publish.Ack) []publish.Ack {
+	var size int64
+	var done []*sentBatch // batches whose events are all acknowledged
+	for _, msg := range msgs {
+		m := msg.Metadata.(*message)
+		if m.resent && k.resent.Add(-1) == 0 {
+			select {
+			case k.resentDone <- struct{}{}:
+			default:
+			}
+		}
+		acks = append(acks, publish.Ack{Receipt: m.batch.receipt, Index: m.index})
+		size += m.size
+		if m.batch.left--; m.batch.left == 0 {
+			done = append(done, m.batch)
+		}
 	}
 	k.okSince.Store(true)
-	k.OnAck(p.meta)
-	k.queue.Release(p.size)
+	k.OnAck(acks)
+	k.queue.Release(len(msgs), size)
 	if k.hooks.Acked != nil {
-		k.hooks.Acked(1)
+		k.hooks.Acked(len(msgs))
 	}
+	for _, sb := range done {
+		sb.recycle()
+	}
+	clear(acks)
+	return acks
 }
 
 // feed moves messages into the producer until ctx ends. After a failure
-// it holds new messages back and, after a backoff, sends the failed ones
-// again in their original order, then lets new ones through once those
-// are acknowledged.
+// it holds new batches back and, after a backoff, sends the failed
+// messages again in their original order, then lets new ones through once
+// those are acknowledged.
 func (k *Kafka) feed(ctx context.Context, producer sarama.AsyncProducer) {
 	var (
-		ready   []*sarama.ProducerMessage // to hand to the producer, in order
+		cur     *sentBatch                // the batch being handed over
+		pos     int                       // its next message
+		resend  []*sarama.ProducerMessage // failed messages to hand over first, in order
 		failed  []*sarama.ProducerMessage // to send again after the backoff
 		wait    = k.s.BackoffInit
 		retry   = time.NewTimer(time.Hour)
@@ -374,49 +598,117 @@ func (k *Kafka) feed(ctx context.Context, producer sarama.AsyncProducer) {
 	defer retry.Stop()
 	status := time.NewTicker(5 * time.Second)
 	defer status.Stop()
-	for {
-		var out chan<- *sarama.ProducerMessage
-		var next *sarama.ProducerMessage
-		if len(ready) > 0 {
-			out, next = producer.Input(), ready[0]
+	input := producer.Input()
+	next := func() *sarama.ProducerMessage {
+		switch {
+		case len(resend) > 0:
+			return resend[0]
+		case cur != nil:
+			return &(*cur.msgs)[pos].msg
 		}
-		in := k.in
-		if len(ready) > 0 || len(failed) > 0 || k.resent.Load() > 0 {
-			in = nil // hold new events back behind the retries
+		return nil
+	}
+	// last reports whether next's message is the last of cur. It must be
+	// asked before the message is handed over: once the last one is, the
+	// batch may be acknowledged and reused at any moment, so advance then
+	// does not look at it.
+	last := func() bool { return len(resend) == 0 && pos+1 == len(*cur.msgs) }
+	advance := func(wasLast bool) {
+		switch {
+		case len(resend) > 0:
+			resend[0] = nil
+			resend = resend[1:]
+		case wasLast:
+			cur, pos = nil, 0
+		default:
+			pos++
+		}
+	}
+	// failure holds a message the producer gave up on, to send again after
+	// the backoff.
+	failure := func(e *sarama.ProducerError) {
+		if k.okSince.Swap(false) {
+			wait = k.s.BackoffInit
+		}
+		failed = append(failed, e.Msg)
+		if !waiting {
+			// The first failure of a round says what went wrong; the
+			// others usually say the same, and are not logged.
+			k.health(fmt.Errorf("output: Kafka refuses events: %w", e.Err))
+			k.warn("events not acknowledged by Kafka; sending them again", "err", e.Err, "topic", e.Msg.Topic, "retry_in", wait)
+			retry.Reset(wait)
+			waiting = true
+			wait = min(wait*2, k.s.BackoffMax)
+		}
+	}
+	for {
+		// Hand over what the producer takes without waiting.
+		n := 0
+		m := next()
+	fast:
+		for m != nil {
+			wasLast := last()
+			select {
+			case input <- m:
+				advance(wasLast)
+				n++
+				m = next()
+			default:
+				break fast
+			}
+		}
+		if n > 0 && k.hooks.Published != nil {
+			k.hooks.Published(n)
+		}
+
+		if m != nil && len(failed) == 0 && !waiting {
+			// The usual wait: the producer is busy. Watch only what can
+			// happen meanwhile, which costs less at every wake-up.
+			wasLast := last()
+			select {
+			case <-ctx.Done():
+				return
+			case input <- m:
+				advance(wasLast)
+				if k.hooks.Published != nil {
+					k.hooks.Published(1)
+				}
+			case e := <-k.failures:
+				failure(e)
+			}
+			continue
+		}
+
+		var out chan<- *sarama.ProducerMessage
+		wasLast := false
+		if m != nil {
+			out = input
+			wasLast = last()
+		}
+		var in <-chan *sentBatch
+		if m == nil && len(failed) == 0 && k.resent.Load() == 0 {
+			in = k.in // new events wait behind the retries
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-status.C:
 			n, b := k.queue.Len()
-			k.log.Debug("kafka output", "queued", n, "queued_bytes", b, "ready", len(ready), "failed", len(failed), "resent_in_flight", k.resent.Load(), "retry_armed", waiting)
-		case out <- next:
-			ready[0] = nil
-			ready = ready[1:]
+			k.log.Debug("kafka output", "queued", n, "queued_bytes", b, "resend", len(resend), "failed", len(failed), "resent_in_flight", k.resent.Load(), "retry_armed", waiting)
+		case <-k.resentDone:
+		case out <- m:
+			advance(wasLast)
 			if k.hooks.Published != nil {
 				k.hooks.Published(1)
 			}
-		case m := <-in:
-			ready = append(ready, m)
+		case b := <-in:
+			cur, pos = b, 0
 		case e := <-k.failures:
-			if k.okSince.Swap(false) {
-				wait = k.s.BackoffInit
-			}
-			failed = append(failed, e.Msg)
-			k.health(fmt.Errorf("output: Kafka refuses events: %w", e.Err))
-			k.warn("events not acknowledged by Kafka; sending them again", "err", e.Err, "topic", e.Msg.Topic, "retry_in", wait)
-			if !waiting {
-				retry.Reset(wait)
-				waiting = true
-				wait = min(wait*2, k.s.BackoffMax)
-			}
+			failure(e)
 		case <-retry.C:
 			waiting = false
-			slices.SortFunc(failed, func(a, b *sarama.ProducerMessage) int {
-				return cmpSeq(a.Metadata.(*pending).seq, b.Metadata.(*pending).seq)
-			})
 			for _, m := range failed {
-				p := m.Metadata.(*pending)
+				p := m.Metadata.(*message)
 				if !p.resent {
 					p.resent = true
 					k.resent.Add(1)
@@ -425,9 +717,13 @@ func (k *Kafka) feed(ctx context.Context, producer sarama.AsyncProducer) {
 			if k.hooks.Retried != nil {
 				k.hooks.Retried(len(failed))
 			}
-			// Failed messages go first: they are older than any held back.
-			ready = append(failed, ready...)
+			// Failed messages go first, in their original order: they are
+			// older than any held back.
+			resend = append(resend, failed...)
 			failed = nil
+			slices.SortFunc(resend, func(a, b *sarama.ProducerMessage) int {
+				return cmpSeq(a.Metadata.(*message).seq, b.Metadata.(*message).seq)
+			})
 			k.health(nil)
 		}
 	}
@@ -462,7 +758,7 @@ func newPartitioner(kind string, group int) sarama.PartitionerConstructor {
 func (p *partitioner) Partition(m *sarama.ProducerMessage, partitions int32) (int32, error) {
 	switch p.kind {
 	case "hash":
-		return int32(m.Metadata.(*pending).hash % uint32(partitions)), nil
+		return int32(m.Metadata.(*message).hash % uint32(partitions)), nil
 	case "random":
 		return rand.Int32N(partitions), nil
 	}

@@ -244,6 +244,37 @@ func (r *Registry) Publish(st *State, end int64) Ticket {
 	return r.tracker.Publish(st.known.ID, end)
 }
 
+// PublishAll records that n events of st's file are being sent, in order,
+// and returns their tickets. event(i) gives event i's end, and whether it
+// was consumed without an event to acknowledge (a filtered line). Ends
+// must grow.
+func (r *Registry) PublishAll(st *State, n int, event func(i int) (end int64, skip bool)) Span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n > 0 {
+		st.read, _ = event(n - 1)
+	}
+	id := st.known.ID
+	before := r.tracker.Acked(id)
+	span := r.tracker.PublishAll(id, n, event)
+	if r.tracker.Acked(id) != before {
+		r.markDirty()
+	}
+	return span
+}
+
+// AckEach records the broker's acknowledgement of n events, whose tickets
+// ticket(i) returns, under one lock.
+func (r *Registry) AckEach(n int, ticket func(i int) Ticket) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range n {
+		if _, moved := r.tracker.Ack(ticket(i)); moved {
+			r.markDirty()
+		}
+	}
+}
+
 // Skip records that the bytes of st's file up to end were consumed
 // without an event to acknowledge (a filtered line).
 func (r *Registry) Skip(st *State, end int64) {

@@ -1,5 +1,7 @@
 package registry
 
+import "slices"
+
 // Tracker follows, per file, the events published from it and which of
 // them the broker has acknowledged, and so how far each file is safely
 // shipped: the acknowledged offset advances only over a contiguous run of
@@ -69,6 +71,39 @@ func (t *Tracker) Publish(file string, end int64) Ticket {
 	return Ticket{File: file, Seq: seq, tr: tr}
 }
 
+// Span names the events of file published together by PublishAll: their
+// tickets have consecutive sequence numbers.
+type Span struct {
+	first Ticket
+	n     int
+}
+
+// Ticket returns the ticket of the span's event i.
+func (s Span) Ticket(i int) Ticket {
+	tk := s.first
+	tk.Seq += uint64(i)
+	return tk
+}
+
+// Len returns how many events the span names.
+func (s Span) Len() int { return s.n }
+
+// PublishAll records n events of file, in order, as Publish would one by
+// one, and returns their tickets. event(i) gives event i's end and whether
+// it needs no acknowledgement (as with Skip: its ticket need not be
+// acked).
+func (t *Tracker) PublishAll(file string, n int, event func(i int) (end int64, done bool)) Span {
+	tr := t.get(file)
+	first := Ticket{File: file, Seq: tr.first + uint64(len(tr.pending)-tr.head), tr: tr}
+	tr.pending = slices.Grow(tr.pending, n)
+	for i := range n {
+		end, done := event(i)
+		tr.pending = append(tr.pending, entry{end: end, done: done})
+	}
+	tr.fold()
+	return Span{first: first, n: n}
+}
+
 // Skip records that the bytes of file up to end need no acknowledgement
 // (a filtered event): the offset moves over them once everything before
 // is acknowledged.
@@ -92,6 +127,13 @@ func (t *Tracker) Ack(tk Ticket) (offset int64, moved bool) {
 		return tr.acked, false
 	}
 	tr.pending[i].done = true
+	moved = tr.fold()
+	return tr.acked, moved
+}
+
+// fold moves the acknowledged offset over the leading run of done events
+// and reports whether it moved.
+func (tr *track) fold() (moved bool) {
 	for tr.head < len(tr.pending) && tr.pending[tr.head].done {
 		tr.acked = tr.pending[tr.head].end
 		tr.head++
@@ -104,7 +146,7 @@ func (t *Tracker) Ack(tk Ticket) (offset int64, moved bool) {
 		tr.pending = tr.pending[:n]
 		tr.head = 0
 	}
-	return tr.acked, moved
+	return moved
 }
 
 // Acked returns the acknowledged offset of file (0 if unknown).

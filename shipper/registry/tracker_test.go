@@ -124,3 +124,42 @@ func TestTrackerRandomOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerPublishAll publishes batches with skipped events among them,
+// after a single event, and acknowledges them out of order: the offset
+// moves over skipped events as soon as everything before them is
+// acknowledged, and never past an unacknowledged one.
+func TestTrackerPublishAll(t *testing.T) {
+	var tr Tracker
+	tr.Start("f", 100)
+	single := tr.Publish("f", 110)
+	type ev struct {
+		end  int64
+		skip bool
+	}
+	batch := []ev{{120, true}, {130, false}, {140, true}, {150, true}, {160, false}}
+	span := tr.PublishAll("f", len(batch), func(i int) (int64, bool) { return batch[i].end, batch[i].skip })
+	if span.Len() != len(batch) || tr.Pending("f") != 6 {
+		t.Fatalf("span %d, pending %d", span.Len(), tr.Pending("f"))
+	}
+	if _, moved := tr.Ack(span.Ticket(4)); moved || tr.Acked("f") != 100 {
+		t.Fatal("moved past unacknowledged events")
+	}
+	if off, _ := tr.Ack(single); off != 120 {
+		t.Fatalf("after the single event: %d, want 120 (over the skipped event)", off)
+	}
+	if off, _ := tr.Ack(span.Ticket(1)); off != 160 {
+		t.Fatalf("after the batch: %d, want 160", off)
+	}
+	if tr.Pending("f") != 0 {
+		t.Fatalf("pending %d", tr.Pending("f"))
+	}
+
+	// A batch of skipped events alone moves the offset at once, and an
+	// empty one changes nothing.
+	tr.PublishAll("f", 2, func(i int) (int64, bool) { return 170 + 10*int64(i), true })
+	tr.PublishAll("f", 0, nil)
+	if tr.Acked("f") != 180 || tr.Pending("f") != 0 {
+		t.Fatalf("skips alone: offset %d, pending %d", tr.Acked("f"), tr.Pending("f"))
+	}
+}
