@@ -41,6 +41,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./e2e/bench/cmd/brokerbench $(BENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/shipperbench $(SHIPPERBENCHFLAGS)
+	$(GO) run ./e2e/bench/cmd/indexerbench $(INDEXERBENCHFLAGS)
 
 ## es: a real Elasticsearch 8 node in the foreground
 es: deps

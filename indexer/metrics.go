@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,29 @@ type metrics struct {
 	lag          *prometheus.GaugeVec
 	committed    *prometheus.GaugeVec
 	unroutedSeen atomic.Bool
+
+	// Counters the hot path increments once per record or document.
+	consumedBy  counterCache
+	documentsBy counterCache
+	parsedBy    counterCache
+}
+
+// counterCache remembers the counter of each label value of a one-label
+// vector, so that the per-document path skips the vector's label hashing
+// and locking. A series appears on first use, as with WithLabelValues.
+type counterCache struct {
+	vec *prometheus.CounterVec
+	m   sync.Map // label value → prometheus.Counter
+}
+
+func (c *counterCache) inc(label string) {
+	if v, ok := c.m.Load(label); ok {
+		v.(prometheus.Counter).Inc()
+		return
+	}
+	ctr := c.vec.WithLabelValues(label)
+	c.m.Store(label, ctr)
+	ctr.Inc()
 }
 
 func newMetrics(env *cli.Env, sink func() *bulk.Sink) *metrics {
@@ -66,6 +90,7 @@ func newMetrics(env *cli.Env, sink func() *bulk.Sink) *metrics {
 			Name: "logpipe_indexer_committed_offset", Help: "The offset last marked for commit: every record below it is in Elasticsearch.",
 		}, []string{"topic", "partition"}),
 	}
+	m.consumedBy.vec, m.documentsBy.vec, m.parsedBy.vec = m.consumed, m.documents, m.parsed
 	if env.Telemetry != nil {
 		reg := env.Telemetry.Registry
 		reg.MustRegister(m.consumed, m.documents, m.retried, m.unrouted, m.parsed, m.bulkDuration, m.bulkBytes, m.bulkRequests, m.lag, m.committed)
@@ -103,7 +128,7 @@ func (m *metrics) sinkHooks(reachable func(error)) bulk.Hooks {
 			}
 		},
 		Retry:     func(n int) { m.retried.Add(float64(n)) },
-		Settled:   func(res bulk.Result, _ bool) { m.documents.WithLabelValues(res.String()).Inc() },
+		Settled:   func(res bulk.Result, _ bool) { m.documentsBy.inc(res.String()) },
 		Reachable: reachable,
 	}
 }
@@ -111,7 +136,7 @@ func (m *metrics) sinkHooks(reachable func(error)) bulk.Hooks {
 func (m *metrics) consumerHooks(onUnrouted func()) consumer.Hooks {
 	part := func(p int32) string { return strconv.Itoa(int(p)) }
 	return consumer.Hooks{
-		Consumed: func(topic string, _ int32) { m.consumed.WithLabelValues(topic).Inc() },
+		Consumed: func(topic string, _ int32) { m.consumedBy.inc(topic) },
 		Parsed: func(d *document.Doc) {
 			if !d.Parsed {
 				return
@@ -120,7 +145,7 @@ func (m *metrics) consumerHooks(onUnrouted func()) consumer.Hooks {
 			if d.Kind == httpdlog.KindNone {
 				kind = "none"
 			}
-			m.parsed.WithLabelValues(kind).Inc()
+			m.parsedBy.inc(kind)
 		},
 		Unrouted: func(topic string, _ int32) {
 			m.unrouted.WithLabelValues(topic).Inc()

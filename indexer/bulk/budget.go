@@ -13,8 +13,10 @@ type budget struct {
 	mu   sync.Mutex
 	max  int64
 	used int64
-	// wake is closed, and replaced, whenever bytes are released.
-	wake chan struct{}
+	// wake is closed, and replaced, when bytes are released while someone
+	// waits; waiting says someone took it since it was last replaced.
+	wake    chan struct{}
+	waiting bool
 }
 
 func newBudget(max int64) *budget {
@@ -37,6 +39,7 @@ func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
 			return n, nil
 		}
 		wake := b.wake
+		b.waiting = true
 		b.mu.Unlock()
 		select {
 		case <-wake:
@@ -48,10 +51,16 @@ func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
 
 // release gives back n bytes taken by acquire.
 func (b *budget) release(n int64) {
+	if n == 0 {
+		return
+	}
 	b.mu.Lock()
 	b.used -= n
-	close(b.wake)
-	b.wake = make(chan struct{})
+	if b.waiting {
+		close(b.wake)
+		b.wake = make(chan struct{})
+		b.waiting = false
+	}
 	b.mu.Unlock()
 }
 

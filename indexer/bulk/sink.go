@@ -380,12 +380,19 @@ func (s *Sink) gather() {
 }
 
 func (s *Sink) settle(it *Item, res Result) {
+	s.budget.release(s.settleHeld(it, res))
+}
+
+// settleHeld settles it but leaves its budget bytes held, returning them,
+// so that a whole answer's items give their bytes back at once: each
+// release wakes the partition readers waiting for room.
+func (s *Sink) settleHeld(it *Item, res Result) int64 {
 	if s.cfg.Hooks.Settled != nil {
 		s.cfg.Hooks.Settled(res, it.Dead)
 	}
 	s.inFlight.Add(-1)
-	s.budget.release(it.held)
 	it.Owner.Settled(it, res)
+	return it.held
 }
 
 func (s *Sink) work() {
@@ -549,6 +556,14 @@ func (w *worker) attempt(items []*Item) (retry []*Item, failed bool) {
 	}
 	s.reachable(nil)
 
+	var held int64
+	defer func() { s.budget.release(held) }()
+	if allSucceeded(body, len(items)) {
+		for _, it := range items {
+			held += s.settleHeld(it, resultFor(it, Indexed))
+		}
+		return nil, false
+	}
 	var br bulkResponse
 	if err := json.Unmarshal(body, &br); err != nil || len(br.Items) != len(items) {
 		if err == nil {
@@ -570,9 +585,9 @@ func (w *worker) attempt(items []*Item) (retry []*Item, failed bool) {
 		}
 		switch st := r.Status; {
 		case st >= 200 && st < 300:
-			s.settle(it, resultFor(it, Indexed))
+			held += s.settleHeld(it, resultFor(it, Indexed))
 		case st == http.StatusConflict:
-			s.settle(it, resultFor(it, Duplicate))
+			held += s.settleHeld(it, resultFor(it, Duplicate))
 		case st == http.StatusBadRequest || st == http.StatusNotFound:
 			typ, reason := r.Error.text()
 			if w.refuse(it, document.Refusal{Index: it.Index, Status: st, Type: typ, Reason: reason}) {
@@ -587,6 +602,16 @@ func (w *worker) attempt(items []*Item) (retry []*Item, failed bool) {
 		s.cfg.Log.Warn("bulk items refused for now; retrying", "items", len(retry))
 	}
 	return retry, failed
+}
+
+// allSucceeded reports whether a bulk answer (filtered to filterPath) says
+// that every one of n items succeeded: "errors" is false, which
+// Elasticsearch sets only when no item failed, and there are n statuses.
+// It spares decoding the items of the common answer; anything else is
+// decoded item by item.
+func allSucceeded(body []byte, n int) bool {
+	rest, ok := bytes.CutPrefix(body, []byte(`{"errors":false,"items":[`))
+	return ok && bytes.Count(rest, []byte(`"status":`)) == n && !bytes.Contains(rest, []byte(`"error"`))
 }
 
 func resultFor(it *Item, r Result) Result {

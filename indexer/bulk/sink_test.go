@@ -489,3 +489,26 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestAllSucceeded reads bulk answers as filter_path leaves them: only an
+// answer without errors whose statuses match the items spares decoding.
+func TestAllSucceeded(t *testing.T) {
+	two := `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`
+	for _, c := range []struct {
+		body string
+		n    int
+		want bool
+	}{
+		{two, 2, true},
+		{two, 3, false},
+		{two, 1, false},
+		{`{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}}]}`, 2, false},
+		{`{"errors":false,"items":[{"create":{"status":201,"error":{"type":"x"}}}]}`, 1, false},
+		{`{"items":[{"create":{"status":201}}],"errors":false}`, 1, false},
+		{``, 0, false},
+	} {
+		if got := allSucceeded([]byte(c.body), c.n); got != c.want {
+			t.Errorf("allSucceeded(%s, %d) = %v, want %v", c.body, c.n, got, c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package document
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -57,6 +58,31 @@ type Builder struct {
 	access  httpdlog.Access
 	errline httpdlog.Error
 	scratch []byte
+	keys    [][]byte // raw keys of the parsed members; aliases scratch
+
+	// The last @timestamp and event.ingested written, and their text:
+	// documents in a row mostly repeat them.
+	tsAt, inAt     time.Time
+	tsText, inText []byte
+}
+
+// appendTimestamp appends AppendTime(t), reusing the text of the last call
+// when t is the same instant.
+func (b *Builder) appendTimestamp(buf []byte, t time.Time) []byte {
+	if b.tsText == nil || !t.Equal(b.tsAt) {
+		b.tsAt, b.tsText = t, AppendTime(b.tsText[:0], t)
+	}
+	return append(buf, b.tsText...)
+}
+
+// appendIngested appends now, truncated to the millisecond, reusing the
+// text of the last call within the same millisecond.
+func (b *Builder) appendIngested(buf []byte, now time.Time) []byte {
+	now = now.Truncate(time.Millisecond)
+	if b.inText == nil || !now.Equal(b.inAt) {
+		b.inAt, b.inText = now, AppendTime(b.inText[:0], now)
+	}
+	return append(buf, b.inText...)
 }
 
 // NewBuilder returns a Builder for opts.
@@ -100,7 +126,10 @@ func (b *Builder) wantsParse(ev *Event) bool {
 //     log.level and log.origin from an error line.
 //   - With Decorate, kafka.* describes the record.
 //   - An event or log member that is not an object is kept as _event or
-//     _log, and an unreadable @timestamp as _@timestamp.
+//     _log, and an unreadable @timestamp as _@timestamp (with one more
+//     leading underscore while the event has that name already).
+//   - A key the record gives twice keeps its last value, in its first place,
+//     at any depth (Elasticsearch refuses a document with a repeated key).
 func (b *Builder) Build(ev *Event, rec *Record) *Doc {
 	d := &Doc{ID: ev.ID, Timestamp: ev.Timestamp}
 	if d.ID == "" {
@@ -136,11 +165,15 @@ func (b *Builder) Build(ev *Event, rec *Record) *Doc {
 
 	buf := make([]byte, 0, len(rec.Value)+len(original)+len(parsed)+256)
 	buf = append(buf, `{"@timestamp":"`...)
-	buf = AppendTime(buf, d.Timestamp)
+	buf = b.appendTimestamp(buf, d.Timestamp)
 	buf = append(buf, '"')
 	if ev.HasMessage {
 		buf = append(buf, `,"message":`...)
-		buf = event.AppendString(buf, message)
+		if message == ev.Message {
+			buf = ev.appendMessage(buf)
+		} else {
+			buf = event.AppendString(buf, message)
+		}
 	} else if ev.badMessage != nil {
 		buf = append(buf, `,"message":`...)
 		buf = append(buf, ev.badMessage...)
@@ -155,9 +188,21 @@ func (b *Builder) Build(ev *Event, rec *Record) *Doc {
 		}
 		buf = append(buf, ']')
 	}
+	// The parsed members' keys, read (once) only when a member of the event
+	// has a name the parser may write.
+	keys, read := b.keys[:0], false
 	for _, m := range ev.members {
-		if len(parsed) > 0 && hasKey(parsed, m.key) {
-			continue
+		if len(parsed) > 0 && mayBeParsed(m.key) {
+			if !read {
+				eachMember(parsed, func(rk, _ []byte) bool {
+					keys = append(keys, rk)
+					return true
+				})
+				b.keys, read = keys, true
+			}
+			if hasRawKey(keys, m.key) {
+				continue
+			}
 		}
 		if b.opts.Decorate && keyIs(m.key, "kafka") {
 			continue
@@ -177,13 +222,13 @@ func (b *Builder) Build(ev *Event, rec *Record) *Doc {
 	}
 	if original != "" {
 		buf = append(buf, `,"original":`...)
-		buf = event.AppendString(buf, original)
+		buf = ev.appendMessage(buf) // original is the event's message
 	}
 	if d.Kind == httpdlog.KindAccess {
 		buf = b.access.AppendEventMembers(buf)
 	}
 	buf = append(buf, `,"ingested":"`...)
-	buf = AppendTime(buf, b.opts.Now().Truncate(time.Millisecond))
+	buf = b.appendIngested(buf, b.opts.Now())
 	buf = append(buf, `"}`...)
 
 	// log
@@ -234,7 +279,9 @@ func (b *Builder) Build(ev *Event, rec *Record) *Doc {
 		buf = append(buf, '}')
 	}
 	if ev.badTime != nil {
-		buf = append(buf, `,"_@timestamp":`...)
+		buf = append(buf, ',')
+		buf = append(buf, ev.badTimeKey...)
+		buf = append(buf, ':')
 		buf = append(buf, ev.badTime...)
 	}
 	buf = append(buf, '}')
@@ -250,34 +297,91 @@ func appendMember(buf []byte, m member) []byte {
 	return append(buf, m.val...)
 }
 
-// hasKey reports whether the JSON object obj has a member named by the raw
-// key.
-func hasKey(obj, rawKey []byte) bool {
-	k := keyString(rawKey)
-	found := false
-	eachMember(obj, func(rk, _ []byte) bool {
-		if keyIs(rk, k) {
-			found = true
-			return false
+// parsedNames are the top-level members httpdlog writes, as its
+// AppendJSONFields methods list them: source, destination, user, http, url
+// and user_agent for access lines; source, process, error, apache and http
+// for error lines.
+var parsedNames = []string{"source", "destination", "user", "http", "url", "user_agent", "process", "error", "apache"}
+
+// mayBeParsed reports whether the raw key names a member the parser may
+// write.
+func mayBeParsed(rawKey []byte) bool {
+	name := rawKey[1 : len(rawKey)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		name = []byte(keyString(rawKey))
+	}
+	for _, n := range parsedNames {
+		if string(name) == n {
+			return true
 		}
-		return true
-	})
-	return found
+	}
+	return false
+}
+
+// hasRawKey reports whether keys (raw JSON keys) hold one naming the same
+// member as the raw key k.
+func hasRawKey(keys [][]byte, k []byte) bool {
+	for _, have := range keys {
+		if bytes.Equal(have, k) {
+			return true
+		}
+		if (bytes.IndexByte(have, '\\') >= 0 || bytes.IndexByte(k, '\\') >= 0) && keyString(have) == keyString(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // AppendTime appends t in UTC as RFC 3339 with milliseconds, or with
 // microseconds or nanoseconds when t has them (httpd 2.4 error lines carry
-// microseconds).
+// microseconds). Every document has two such times, so the digits are
+// written by hand rather than through time.Format.
 func AppendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		switch ns := t.Nanosecond(); {
+		case ns%1e6 == 0:
+			return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+		case ns%1e3 == 0:
+			return t.AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+		default:
+			return t.AppendFormat(dst, "2006-01-02T15:04:05.000000000Z07:00")
+		}
+	}
+	h, mi, sec := t.Clock()
+	dst = appendDigits(dst, y, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(mo), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, d, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, h, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, mi, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
 	switch ns := t.Nanosecond(); {
 	case ns%1e6 == 0:
-		return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+		dst = appendDigits(dst, ns/1e6, 3)
 	case ns%1e3 == 0:
-		return t.AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+		dst = appendDigits(dst, ns/1e3, 6)
 	default:
-		return t.AppendFormat(dst, "2006-01-02T15:04:05.000000000Z07:00")
+		dst = appendDigits(dst, ns, 9)
 	}
+	return append(dst, 'Z')
+}
+
+// appendDigits appends the n lowest decimal digits of v (v >= 0), with
+// leading zeros.
+func appendDigits(dst []byte, v, n int) []byte {
+	var buf [9]byte
+	for i := n - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[:n]...)
 }
 
 // DerivedID returns the _id of a record whose event has no event.id: a hash

@@ -13,10 +13,12 @@
 package document
 
 import (
-	"encoding/json"
+	"bytes"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"logpipe/pipeline/event"
 )
 
 // Tags the indexer adds to events it could not fully read, as Logstash
@@ -62,6 +64,9 @@ type Record struct {
 type member struct {
 	key []byte // raw, quotes included
 	val []byte
+	// renamed marks a member kept under another name than it came with
+	// (event → _event when it is no object, ...).
+	renamed bool
 }
 
 // Event is a decoded record, before parsing. Its raw members share the
@@ -84,7 +89,19 @@ type Event struct {
 	logRest    []member // members of "log"
 	hasLog     bool
 	badTime    []byte // an unreadable @timestamp, raw
+	badTimeKey []byte // the raw key it is kept under, "_@timestamp" unless taken
 	badMessage []byte // a message member that is not a string, raw
+	// rawMessage is the message's JSON string as the record spelt it, when
+	// it is valid UTF-8, so that writing the message again is a copy.
+	rawMessage []byte
+}
+
+// appendMessage appends the message as a JSON string.
+func (ev *Event) appendMessage(buf []byte) []byte {
+	if ev.rawMessage != nil {
+		return append(buf, ev.rawMessage...)
+	}
+	return event.AppendString(buf, ev.Message)
 }
 
 // Decode reads a record under codec. It never fails: a value that is no
@@ -99,60 +116,197 @@ func Decode(rec *Record, codec Codec) *Event {
 	}
 	v := rec.Value
 	i := skipSpace(v, 0)
-	if i >= len(v) || v[i] != '{' || !json.Valid(v) {
-		ev.Message, ev.HasMessage = text(rec.Value), true
-		ev.Tags = []string{TagJSONFailure}
-		return ev
+	if i >= len(v) || v[i] != '{' {
+		return notJSON(ev, rec)
 	}
-	eachMember(v, func(rawKey, val []byte) bool {
-		switch {
-		case keyIs(rawKey, "@timestamp"):
-			if s, ok := stringValue(val); ok {
-				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-					ev.Timestamp = t
-					return true
-				}
-			}
-			ev.badTime = val
-		case keyIs(rawKey, "message"):
-			if s, ok := stringValue(val); ok {
-				ev.Message, ev.HasMessage = s, true
-			} else if string(val) != "null" {
-				ev.badMessage = val
-			}
-		case keyIs(rawKey, "tags"):
-			ev.Tags = readTags(val)
-		case keyIs(rawKey, "event") && isObject(val):
-			eachMember(val, func(k, v []byte) bool {
-				if keyIs(k, "id") {
-					if s, ok := Text(v); ok {
-						ev.ID = s
-						return true
-					}
-					k = []byte(`"_id"`)
-				}
-				ev.eventRest = append(ev.eventRest, member{k, v})
-				return true
-			})
-		case keyIs(rawKey, "log") && isObject(val):
-			ev.hasLog = true
-			eachMember(val, func(k, v []byte) bool {
-				ev.logRest = append(ev.logRest, member{k, v})
-				return true
-			})
-		case keyIs(rawKey, "event"):
-			ev.members = append(ev.members, member{[]byte(`"_event"`), val})
-		case keyIs(rawKey, "log"):
-			ev.members = append(ev.members, member{[]byte(`"_log"`), val})
-		default:
-			ev.members = append(ev.members, member{rawKey, val})
+	// One pass checks the record and finds its top-level members.
+	c := checkers.Get().(*checker)
+	defer c.release()
+	valid, dupKeys := c.check(v, true)
+	switch {
+	case !valid:
+		return notJSON(ev, rec)
+	case dupKeys:
+		// Elasticsearch refuses a key given twice; keep the last value, in
+		// the first one's place, as JSON parsers that build maps do.
+		eachMember(appendDeduped(nil, v), func(rawKey, val []byte) bool {
+			ev.take(rawKey, val)
+			return true
+		})
+	default:
+		for _, m := range c.top {
+			ev.take(m.key, m.val)
 		}
-		return true
-	})
+	}
+	// A member kept under a new name must not meet one already called so.
+	uniqueRenames(ev.members)
+	uniqueRenames(ev.eventRest)
 	if ev.badTime != nil {
+		ev.badTimeKey = freeKey(ev.members, "_@timestamp", -1)
 		ev.AddTag(TagTimestampFailure)
 	}
 	return ev
+}
+
+// take reads one top-level member of the record into ev.
+func (ev *Event) take(rawKey, val []byte) {
+	name := rawKey[1 : len(rawKey)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		name = []byte(keyString(rawKey))
+	}
+	switch string(name) {
+	case "@timestamp":
+		if s, ok := stringValue(val); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				ev.Timestamp = t
+				return
+			}
+		}
+		ev.badTime = val
+	case "message":
+		if s, ok := stringValue(val); ok {
+			ev.Message, ev.HasMessage = s, true
+			if utf8.Valid(val) {
+				ev.rawMessage = val
+			}
+		} else if string(val) != "null" {
+			ev.badMessage = val
+		}
+	case "tags":
+		ev.Tags = readTags(val)
+	case "event":
+		if !isObject(val) {
+			ev.members = append(ev.members, member{key: []byte(`"_event"`), val: val, renamed: true})
+			return
+		}
+		eachMember(val, func(k, v []byte) bool {
+			if keyIs(k, "id") {
+				// An id that is not valid UTF-8 cannot be the document's
+				// _id as it is; it is kept as event._id like any id that
+				// is not text, and the document gets a derived id.
+				if s, ok := Text(v); ok && utf8.ValidString(s) {
+					ev.ID = s
+					return true
+				}
+				ev.eventRest = append(ev.eventRest, member{key: []byte(`"_id"`), val: v, renamed: true})
+				return true
+			}
+			ev.eventRest = append(ev.eventRest, member{key: k, val: v})
+			return true
+		})
+	case "log":
+		if !isObject(val) {
+			ev.members = append(ev.members, member{key: []byte(`"_log"`), val: val, renamed: true})
+			return
+		}
+		ev.hasLog = true
+		eachMember(val, func(k, v []byte) bool {
+			ev.logRest = append(ev.logRest, member{key: k, val: v})
+			return true
+		})
+	default:
+		ev.members = append(ev.members, member{key: rawKey, val: val})
+	}
+}
+
+// notJSON makes ev the event of a record that is no JSON object: its raw
+// text is the message, tagged _jsonparsefailure.
+func notJSON(ev *Event, rec *Record) *Event {
+	ev.Message, ev.HasMessage = text(rec.Value), true
+	ev.Tags = []string{TagJSONFailure}
+	return ev
+}
+
+// uniqueRenames gives each renamed member of ms a name no other member
+// has, prefixing underscores ("_event" taken: "__event").
+func uniqueRenames(ms []member) {
+	for i := range ms {
+		if ms[i].renamed {
+			ms[i].key = freeKey(ms, keyString(ms[i].key), i)
+		}
+	}
+}
+
+// freeKey returns the raw key for name, with underscores prefixed until no
+// member of ms but ms[self] has it.
+func freeKey(ms []member, name string, self int) []byte {
+	for {
+		taken := false
+		for j := range ms {
+			if j != self && keyIs(ms[j].key, name) {
+				taken = true
+				break
+			}
+		}
+		if !taken {
+			return []byte(`"` + name + `"`)
+		}
+		name = "_" + name
+	}
+}
+
+// appendDeduped appends the valid JSON value v with every object's
+// repeated keys merged: the last value, in the first one's place.
+func appendDeduped(dst, v []byte) []byte {
+	v = v[skipSpace(v, 0):]
+	if len(v) == 0 {
+		return dst
+	}
+	switch v[0] {
+	case '{':
+		type kv struct {
+			key []byte
+			val []byte
+		}
+		var ms []kv
+		var at map[string]int // for large objects: key → index in ms
+		eachMember(v, func(k, val []byte) bool {
+			if at != nil {
+				name := keyString(k)
+				if i, ok := at[name]; ok {
+					ms[i].val = val
+				} else {
+					at[name] = len(ms)
+					ms = append(ms, kv{k, val})
+				}
+				return true
+			}
+			for i := range ms {
+				if sameKey(ms[i].key, k) {
+					ms[i].val = val
+					return true
+				}
+			}
+			ms = append(ms, kv{k, val})
+			if len(ms) > 32 {
+				at = make(map[string]int, 2*len(ms))
+				for i, m := range ms {
+					at[keyString(m.key)] = i
+				}
+			}
+			return true
+		})
+		dst = append(dst, '{')
+		for i, m := range ms {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, m.key...)
+			dst = append(dst, ':')
+			dst = appendDeduped(dst, m.val)
+		}
+		return append(dst, '}')
+	case '[':
+		dst = append(dst, '[')
+		for i, e := range Elements(v) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendDeduped(dst, e)
+		}
+		return append(dst, ']')
+	}
+	return append(dst, v[:skipValue(v, 0)]...)
 }
 
 // readTags reads tags given as an array of strings or as one string; other

@@ -2,8 +2,9 @@ package document
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // The scanner below walks JSON that is already known to be valid (checked
@@ -114,8 +115,8 @@ func keyString(raw []byte) string {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner)
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, ok := unquote(raw)
+	if !ok {
 		return string(inner)
 	}
 	return s
@@ -142,11 +143,110 @@ func stringValue(v []byte) (string, bool) {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner), true
 	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
+	return unquote(v)
+}
+
+// unquote returns the text of the JSON string literal v (quotes included)
+// exactly as encoding/json decodes it: escapes resolved, a \u escape that
+// is half a surrogate pair and bytes that are not UTF-8 each replaced with
+// U+FFFD. It reports false when v is not a well-formed literal. It is the
+// hot path of every access line, whose quotes arrive escaped.
+func unquote(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return "", false
 	}
-	return s, true
+	in := v[1 : len(v)-1]
+	var out strings.Builder
+	out.Grow(len(in))
+	for i := 0; i < len(in); {
+		c := in[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(in) {
+				return "", false
+			}
+			switch in[i+1] {
+			case '"', '\\', '/':
+				out.WriteByte(in[i+1])
+			case 'b':
+				out.WriteByte('\b')
+			case 'f':
+				out.WriteByte('\f')
+			case 'n':
+				out.WriteByte('\n')
+			case 'r':
+				out.WriteByte('\r')
+			case 't':
+				out.WriteByte('\t')
+			case 'u':
+				r, ok := hex4(in[i+2:])
+				if !ok {
+					return "", false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					// Take the second half if it follows; a lone half is
+					// U+FFFD and what follows is read on its own.
+					if i+1 < len(in) && in[i] == '\\' && in[i+1] == 'u' {
+						if r2, ok := hex4(in[i+2:]); ok {
+							if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+								out.WriteRune(d)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = utf8.RuneError
+				}
+				out.WriteRune(r)
+				continue
+			default:
+				return "", false
+			}
+			i += 2
+		case c == '"' || c < 0x20:
+			return "", false
+		case c < utf8.RuneSelf:
+			// Copy the run of plain ASCII at once.
+			j := i + 1
+			for j < len(in) && in[j] >= 0x20 && in[j] < utf8.RuneSelf && in[j] != '\\' && in[j] != '"' {
+				j++
+			}
+			out.Write(in[i:j])
+			i = j
+		default:
+			r, size := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError && size == 1 {
+				out.WriteRune(utf8.RuneError)
+			} else {
+				out.Write(in[i : i+size])
+			}
+			i += size
+		}
+	}
+	return out.String(), true
+}
+
+// hex4 reads the four hex digits at the start of b as a rune.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // Path is a field reference split into its keys: "log.file.path",

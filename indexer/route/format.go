@@ -32,6 +32,9 @@ type Format struct {
 	dated bool
 	// fields lists the field references, for validation.
 	fields []document.Path
+	// daily reports a format whose names depend on nothing but the UTC
+	// date: no fields, and no date letter finer than a day.
+	daily bool
 }
 
 type partKind uint8
@@ -97,8 +100,20 @@ func ParseFormat(s string) (*Format, error) {
 		}
 		f.prefix += p.text
 	}
+	f.daily = len(f.fields) == 0
+	for _, p := range f.parts {
+		for _, tk := range p.date {
+			if !strings.ContainsRune("\x00yYxMwdDeE", rune(tk.letter)) {
+				f.daily = false
+			}
+		}
+	}
 	return f, nil
 }
+
+// Daily reports whether the names the format makes depend on nothing but
+// the UTC date of @timestamp, so that one name serves a whole day.
+func (f *Format) Daily() bool { return f.daily }
 
 // String returns the format as written.
 func (f *Format) String() string { return f.src }

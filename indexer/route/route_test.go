@@ -263,3 +263,39 @@ func BenchmarkRouteDefault(b *testing.B) {
 		dst = r.Route(dst[:0], d)
 	}
 }
+
+// TestDailyNames routes documents back and forth across midnights (and
+// before 1970) through a daily format, whose name per day the router keeps,
+// and checks each name against the format's own; formats with hours or
+// fields are not daily.
+func TestDailyNames(t *testing.T) {
+	r, err := New([]Spec{{Tag: "access", Index: "a-%{+YYYY.MM.dd}"}, {Tag: "access", Index: "b-%{+xxxx.ww}-%{+D}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Formats() {
+		if !f.Daily() {
+			t.Fatalf("%s is not daily", f)
+		}
+	}
+	for _, src := range []string{"h-%{+YYYY.MM.dd.HH}", "f-%{[host][name]}-%{+YYYY}", "a-%{+a}"} {
+		if f, err := ParseFormat(src); err != nil || f.Daily() {
+			t.Fatalf("%s: daily %v, %v", src, f != nil && f.Daily(), err)
+		}
+	}
+	midnight := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	epoch := time.Unix(0, 0).UTC()
+	var targets []Target
+	for _, ts := range []time.Time{
+		midnight.Add(-time.Millisecond), midnight, midnight.Add(-time.Hour), midnight.Add(23 * time.Hour),
+		midnight.Add(24 * time.Hour), epoch.Add(-time.Second), epoch, epoch.Add(-time.Second), midnight,
+	} {
+		targets = r.Route(targets[:0], doc(t, ts, []string{"access"}, `{}`))
+		for i, f := range r.Formats() {
+			want, _ := f.Apply(ts, nil)
+			if len(targets) != 2 || targets[i].Index != want || targets[i].Err != nil {
+				t.Fatalf("%v: targets %v, want %s from %s", ts, targets, want, f)
+			}
+		}
+	}
+}

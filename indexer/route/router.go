@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"logpipe/indexer/document"
 )
@@ -19,6 +20,16 @@ type compiled struct {
 	spec   Spec
 	format *Format
 	path   document.Path
+	// day holds the target of the latest day, for a daily format: most
+	// documents in a row fall on the same day, and formatting and checking
+	// the name each time is a good part of routing.
+	day *atomic.Pointer[dayTarget]
+}
+
+// dayTarget is a daily format's target for one UTC day.
+type dayTarget struct {
+	day    int64 // days since 1970-01-01 UTC
+	target Target
 }
 
 // New compiles specs, which must have passed Validate.
@@ -32,7 +43,7 @@ func New(specs []Spec) (*Router, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := compiled{spec: s, format: f, path: document.ParsePath(s.Field)}
+		c := compiled{spec: s, format: f, path: document.ParsePath(s.Field), day: new(atomic.Pointer[dayTarget])}
 		if s.Else {
 			if r.orElse != nil {
 				return nil, errors.New("route: more than one else route")
@@ -97,6 +108,23 @@ func appendTarget(dst []Target, start int, t Target) []Target {
 }
 
 func (c *compiled) target(d *document.Doc) Target {
+	if !c.format.Daily() {
+		return c.make(d)
+	}
+	day := d.Timestamp.Unix() / 86400
+	if d.Timestamp.Unix()%86400 < 0 {
+		day-- // before 1970: round down
+	}
+	if dt := c.day.Load(); dt != nil && dt.day == day {
+		return dt.target
+	}
+	t := c.make(d)
+	c.day.Store(&dayTarget{day: day, target: t})
+	return t
+}
+
+// make formats and checks the index name for d.
+func (c *compiled) make(d *document.Doc) Target {
 	name, err := c.format.Apply(d.Timestamp, d.Body)
 	if err != nil {
 		return Target{Index: c.format.String(), Err: err}
