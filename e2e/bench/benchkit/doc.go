@@ -1,15 +1,19 @@
 package benchkit
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"log"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // docPreamble starts a benchmarks document that does not exist yet.
@@ -137,4 +141,24 @@ func CommandLine(pkg string, fs *flag.FlagSet) string {
 		args = append(args, "-"+f.Name, v)
 	})
 	return strings.Join(args, " ")
+}
+
+// Main runs a benchmark command named name: parse reads the flags (an
+// error exits 2), then run measures with a context that SIGINT or SIGTERM
+// cancels (an error exits 1). Progress lines are logged with the time and
+// the command's name.
+func Main[O any](name string, parse func(args []string) (O, error), run func(ctx context.Context, o O) error) {
+	log.SetFlags(log.Ltime)
+	log.SetPrefix(name + ": ")
+	o, err := parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }

@@ -22,7 +22,6 @@ import (
 	"log"
 	"logpipe/e2e/bench/benchkit"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,21 +55,7 @@ type options struct {
 // on a 2-CPU machine, so a run takes about -duration.
 const perfRecordsPerSecond = 30000
 
-func main() {
-	log.SetFlags(log.Ltime)
-	log.SetPrefix("brokerbench: ")
-	opts, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, opts); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("brokerbench", parseFlags, run) }
 
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("brokerbench", flag.ContinueOnError)

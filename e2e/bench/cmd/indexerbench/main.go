@@ -33,7 +33,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -66,21 +65,7 @@ type options struct {
 	profileOut string
 }
 
-func main() {
-	log.SetFlags(log.Ltime)
-	log.SetPrefix("indexerbench: ")
-	o, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("indexerbench", parseFlags, run) }
 
 // commandLine reproduces the current run; parseFlags sets it.
 var commandLine string
@@ -193,22 +178,23 @@ func run(ctx context.Context, o *options) error {
 	rep.elasticsearch = info.Version.Number
 
 	log.Printf("starting brokerd")
-	br, err := startBrokerd(ctx, brBin, filepath.Join(dir, "brokerd"))
+	// The initial rebalance delay is 0, so the indexer's group forms at once.
+	br, err := benchkit.StartBrokerd(ctx, brBin, map[string]string{"group.initial.rebalance.delay.ms": "0"})
 	if err != nil {
 		return err
 	}
-	defer br.stop()
+	defer br.Stop()
 
 	// The templates first, with the configuration the indexer runs with.
 	setupCfg := filepath.Join(dir, "setup.yml")
-	if err := os.WriteFile(setupCfg, []byte(indexerConfig(o, br.addr, benchTopic, "indexerbench", node.URL, 0)), 0o644); err != nil {
+	if err := os.WriteFile(setupCfg, []byte(indexerConfig(o, br.Bootstrap(), benchTopic, "indexerbench", node.URL, 0)), 0o644); err != nil {
 		return fmt.Errorf("indexerbench: %w", err)
 	}
 	if out, err := exec.CommandContext(ctx, ixBin, "-c", setupCfg, "setup", "--templates").CombinedOutput(); err != nil {
 		return fmt.Errorf("indexerbench: indexer setup: %v\n%s", err, out)
 	}
 
-	sp, err := fill(ctx, o, rep, br.addr, dir)
+	sp, err := fill(ctx, o, rep, br.Bootstrap(), dir)
 	if err != nil {
 		return err
 	}
@@ -252,7 +238,7 @@ func run(ctx context.Context, o *options) error {
 // fill creates the topic, produces the events and spools the documents the
 // indexer will make of them. Nothing here is timed for the comparison.
 func fill(ctx context.Context, o *options, rep *report, broker, dir string) (*spool, error) {
-	if err := createTopic(ctx, broker, benchTopic, o.partitions); err != nil {
+	if err := benchkit.CreateTopic(ctx, broker, benchTopic, o.partitions); err != nil {
 		return nil, err
 	}
 	sp, err := newSpool(dir, o.flushBytes)
@@ -379,7 +365,7 @@ func ceilingPhase(ctx context.Context, o *options, es *elasticsearch.Client, nod
 // pipelinePhase runs the indexer, in a consumer group of its own, until
 // Elasticsearch holds every document, checks the count and deletes the
 // indices again.
-func pipelinePhase(ctx context.Context, o *options, want int, es *elasticsearch.Client, node *harness.Elasticsearch, br *brokerd,
+func pipelinePhase(ctx context.Context, o *options, want int, es *elasticsearch.Client, node *harness.Elasticsearch, br *benchkit.Brokerd,
 	bin, dir string, round int) (*phase, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -388,7 +374,7 @@ func pipelinePhase(ctx context.Context, o *options, want int, es *elasticsearch.
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, fmt.Sprintf("indexer-%d.yml", round))
-	cfg := indexerConfig(o, br.addr, benchTopic, fmt.Sprintf("indexerbench-%d", round), node.URL, httpPort)
+	cfg := indexerConfig(o, br.Bootstrap(), benchTopic, fmt.Sprintf("indexerbench-%d", round), node.URL, httpPort)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("indexerbench: %w", err)
 	}
@@ -402,7 +388,7 @@ func pipelinePhase(ctx context.Context, o *options, want int, es *elasticsearch.
 	esW := watch(node.Pid())
 	defer esW.finish()
 	es0, _ := benchkit.CPUSeconds(node.Pid())
-	br0, _ := benchkit.CPUSeconds(br.proc.Pid())
+	br0, _ := benchkit.CPUSeconds(br.Pid())
 	self0, _ := benchkit.CPUSeconds(os.Getpid())
 	m0 := readCPUTimes()
 	start := time.Now()
@@ -466,7 +452,7 @@ func pipelinePhase(ctx context.Context, o *options, want int, es *elasticsearch.
 	ph.elapsed = time.Since(start)
 	ph.machine = readCPUTimes().since(m0)
 	es1, _ := benchkit.CPUSeconds(node.Pid())
-	br1, _ := benchkit.CPUSeconds(br.proc.Pid())
+	br1, _ := benchkit.CPUSeconds(br.Pid())
 	self1, _ := benchkit.CPUSeconds(os.Getpid())
 	ph.clientCPU = self1 - self0
 	ph.indexerPeakKB, ph.indexerCPU = ixW.finish()

@@ -3,111 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"logpipe/e2e/harness"
 )
-
-// brokerd is bin/brokerd run as a child process on a data folder of its own.
-type brokerd struct {
-	addr string
-	proc *harness.Process
-}
-
-// startBrokerd runs the brokerd binary with its defaults except the
-// listener, the data folder and the initial rebalance delay (0, so the
-// indexer's group forms at once), and waits until it answers Metadata.
-func startBrokerd(ctx context.Context, bin, dir string) (*brokerd, error) {
-	port, err := harness.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("indexerbench: %w", err)
-	}
-	cmd := exec.Command(bin, "-E", "listeners=PLAINTEXT://"+addr, "-E", "log.dirs="+filepath.Join(dir, "data"),
-		"-E", "group.initial.rebalance.delay.ms=0")
-	proc, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "brokerd.log"))
-	if err != nil {
-		return nil, err
-	}
-	b := &brokerd{addr: addr, proc: proc}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	err = harness.WaitFor(wctx, 50*time.Millisecond, proc, func(ctx context.Context) error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return err
-		}
-		c.Close()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		_, err = kadm.NewClient(cl).BrokerMetadata(ctx)
-		return err
-	})
-	if err != nil {
-		proc.Stop(10 * time.Second)
-		return nil, err
-	}
-	return b, nil
-}
-
-func (b *brokerd) stop() { b.proc.Stop(30 * time.Second) }
-
-// createTopic creates topic with one replica and waits until every
-// partition has a leader.
-func createTopic(ctx context.Context, addr, topic string, partitions int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return fmt.Errorf("indexerbench: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	res, err := adm.CreateTopic(cctx, int32(partitions), 1, nil, topic)
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
-		return fmt.Errorf("indexerbench: create topic %s: %w", topic, err)
-	}
-	return harness.WaitFor(cctx, 50*time.Millisecond, nil, func(ctx context.Context) error {
-		md, err := adm.Metadata(ctx, topic)
-		if err != nil {
-			return err
-		}
-		t, ok := md.Topics[topic]
-		if !ok || t.Err != nil || len(t.Partitions) != partitions {
-			return errors.New("topic not in metadata yet")
-		}
-		for _, p := range t.Partitions {
-			if p.Leader < 0 || p.Err != nil {
-				return errors.New("a partition has no leader yet")
-			}
-		}
-		return nil
-	})
-}
 
 // producer sends records with franz-go (acks=all, idempotent) to chosen
 // partitions and counts what fails.

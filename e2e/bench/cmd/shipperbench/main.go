@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -69,21 +68,7 @@ type options struct {
 	keep bool
 }
 
-func main() {
-	log.SetFlags(log.Ltime)
-	log.SetPrefix("shipperbench: ")
-	o, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("shipperbench", parseFlags, run) }
 
 func logf(format string, args ...any) { log.Printf(format, args...) }
 
