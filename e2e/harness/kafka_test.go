@@ -68,12 +68,21 @@ func TestKafkaSaramaRoundTrip(t *testing.T) {
 	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1}, false); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
-	topics, err := admin.ListTopics()
-	if err != nil {
-		t.Fatalf("list topics: %v", err)
-	}
-	if d, ok := topics[topic]; !ok || d.NumPartitions != 2 {
-		t.Fatalf("topic %s listed as %+v (present %v), want 2 partitions", topic, d, ok)
+	// Kafka answers CreateTopics before every broker's metadata has the
+	// topic, so a listing right after may not show it yet.
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer lcancel()
+	if err := WaitFor(lctx, 50*time.Millisecond, nil, func(context.Context) error {
+		topics, err := admin.ListTopics()
+		if err != nil {
+			return fmt.Errorf("list topics: %w", err)
+		}
+		if d, ok := topics[topic]; !ok || d.NumPartitions != 2 {
+			return fmt.Errorf("topic %s listed as %+v (present %v), want 2 partitions", topic, d, ok)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	client, err := sarama.NewClient(k.Addrs(), cfg)
