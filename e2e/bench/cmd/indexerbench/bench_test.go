@@ -183,15 +183,15 @@ func TestMarkdown(t *testing.T) {
 		machine: benchkit.Machine{CPUs: 2},
 		docs:    1000, docBytes: 1000 * 1200, valueBytes: 1000 * 600, bulkBytes: 1300000, bulkRequests: 1,
 		ceilings: []*phase{
-			{round: 1, load: "3.5 1 1", docs: 1000, elapsed: time.Second, bodyBytes: 1 << 20, requests: 1, esCPU: 1.8, clientCPU: 0.1,
+			{round: 1, kept: true, load: "3.5 1 1", docs: 1000, elapsed: time.Second, bodyBytes: 1 << 20, requests: 1, esCPU: 1.8, clientCPU: 0.1,
 				machine: cpuTimes{busy: 2.5, idle: 0.5, iowait: 0.25, steal: 0.1}},
-			{round: 2, load: "1.5 1 1", docs: 1000, elapsed: time.Second, bodyBytes: 1 << 20, requests: 1, esCPU: 1.8, clientCPU: 0.1,
+			{round: 2, kept: true, load: "1.5 1 1", docs: 1000, elapsed: time.Second, bodyBytes: 1 << 20, requests: 1, esCPU: 1.8, clientCPU: 0.1,
 				machine: cpuTimes{busy: 1.9}},
 		},
 		pipelines: []*phase{
-			{round: 1, load: "0.5 1 1", docs: 1000, elapsed: 1500 * time.Millisecond, bodyBytes: 1 << 20, requests: 1, esCPU: 1.9,
+			{round: 1, kept: true, load: "0.5 1 1", docs: 1000, elapsed: 1500 * time.Millisecond, bodyBytes: 1 << 20, requests: 1, esCPU: 1.9,
 				indexerCPU: 0.2, indexerPeakKB: 40 << 10, halfRSSKB: 30 << 10, brokerCPU: 0.1, startup: 500 * time.Millisecond},
-			{round: 2, load: "2.5 1 1", docs: 1000, elapsed: 1000 * time.Millisecond, bodyBytes: 1 << 20, requests: 1, esCPU: 1.9,
+			{round: 2, kept: true, load: "2.5 1 1", docs: 1000, elapsed: 1000 * time.Millisecond, bodyBytes: 1 << 20, requests: 1, esCPU: 1.9,
 				indexerCPU: 0.2, indexerPeakKB: 35 << 10, halfRSSKB: 32 << 10, brokerCPU: 0.1, startup: 300 * time.Millisecond},
 		},
 	}
@@ -206,10 +206,10 @@ func TestMarkdown(t *testing.T) {
 		"| CPU used by other processes on the machine (s) | 0.0 | 0.6 | – |",
 		"| machine CPU waiting for I/O (s) | 0.0 | 0.2 | – |",
 		"| documents per CPU second of the phase's own processes | 455 | 526 | 0.864 |",
-		"| 1 | ceiling | 667 | 1,000 | 0.667 | 1.900 / 1.800 | 0 / 1 |",
+		"| 1 | ceiling | yes | 667 | 1,000 | 0.667 | 1.900 / 1.800 | 0.00 / 0.60 |",
 		"| indexer peak RSS (MiB) | 40 | – | – |",
 		"| indexer start to /readyz, mean (s) | 0.4 | – | – |",
-		"| 2 | pipeline | 1,000 | 1,000 | 1.000 | 1.900 / 1.800 | 0 / 0 |",
+		"| 2 | pipeline | yes | 1,000 | 1,000 | 1.000 | 1.900 / 1.800 | 0.00 / 0.00 |",
 		"round 1 ceiling 3.5, round 1 pipeline 0.5, round 2 pipeline 2.5, round 2 ceiling 1.5",
 		"**not met**, the pipeline reached 80.0% of the ceiling (800 against 1,000 documents/s)",
 		"peak RSS was 40 MiB for 1,000 documents a round (32 MiB when half of them were in)",
@@ -242,6 +242,23 @@ func TestMarkdown(t *testing.T) {
 	}
 	if !strings.Contains(md, "**The phases' indices ended with different mappings**") {
 		t.Errorf("report does not flag different mappings:\n%s", md)
+	}
+
+	// A third round, disturbed and not kept, counts in no total.
+	rep.ceilings = append(rep.ceilings, &phase{round: 3, docs: 1000, elapsed: 10 * time.Second, esCPU: 1, machine: cpuTimes{busy: 20}})
+	rep.pipelines = append(rep.pipelines, &phase{round: 3, docs: 1000, elapsed: 10 * time.Second, esCPU: 1})
+	md = rep.markdown()
+	for _, want := range []string{
+		"| documents/s | 1,000 | 1,000 | 1.000 |",
+		"| 3 | ceiling | no | 100 | 100 | 1.000 | 1.000 / 1.000 | 0.00 / 1.90 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report with a disturbed round lacks %q:\n%s", want, md)
+		}
+	}
+	rep.disturbed = true
+	if md := rep.markdown(); !strings.Contains(md, "**Fewer than 2 rounds ran undisturbed") {
+		t.Errorf("report does not say that disturbed rounds count:\n%s", md)
 	}
 }
 

@@ -10,10 +10,13 @@
 //   - pipeline: bin/indexer consuming the topic until Elasticsearch holds
 //     every document.
 //
-// Each of -rounds rounds runs both phases, the ceiling first in odd rounds
-// and the pipeline first in even ones. It reports documents per second for
-// both and their ratio, the CPU seconds of the indexer, Elasticsearch and
-// brokerd, and the indexer's peak memory. Run it from the repository root
+// Each round runs both phases, the ceiling first in odd rounds and the
+// pipeline first in even ones; a round during which other processes on the
+// machine took more than -max-other-cpus is run again (up to -extra-rounds
+// more), and the figures add up the -rounds undisturbed ones. It reports
+// documents per second for both and their ratio, the CPU seconds of the
+// indexer, Elasticsearch and brokerd, and the indexer's peak memory. Run it
+// from the repository root
 // after `make deps` and `make build`:
 //
 //	go run ./e2e/bench/cmd/indexerbench                                     # 1,000,000 events
@@ -56,6 +59,8 @@ type options struct {
 	esHeapMB   int
 	warmup     int
 	rounds     int
+	extra      int
+	maxOther   float64
 	seed       uint64
 	timeout    time.Duration
 	indexerBin string
@@ -80,7 +85,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.shards, "shards", 1, "primary shards per index (the template's index.number_of_shards; replicas are 0 on the one node)")
 	fs.IntVar(&o.esHeapMB, "es-heap-mb", 1024, "Elasticsearch's JVM heap, -Xms and -Xmx")
 	fs.IntVar(&o.warmup, "warmup", 1000000, "documents bulk-loaded into Elasticsearch and deleted before the first timed phase, to warm the JVM up; at most -events are loaded (0: none)")
-	fs.IntVar(&o.rounds, "rounds", 2, "rounds of both phases; odd rounds time the ceiling first, even ones the pipeline first, and the figures add the rounds up")
+	fs.IntVar(&o.rounds, "rounds", 2, "rounds of both phases to keep; odd rounds time the ceiling first, even ones the pipeline first, and the figures add the kept rounds up")
+	fs.IntVar(&o.extra, "extra-rounds", 4, "rounds that may be run beyond -rounds in place of rounds disturbed by other work on the machine")
+	fs.Float64Var(&o.maxOther, "max-other-cpus", 0.15, "a round is kept only if other processes took at most this many CPUs on average during each of its phases")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the event generator")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Hour, "give up on a phase after this long")
 	fs.StringVar(&o.indexerBin, "indexer", "bin/indexer", "the indexer binary (relative paths are from the repository root)")
@@ -94,8 +101,8 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("indexerbench: unexpected arguments %q", fs.Args())
 	}
-	if o.events <= 0 || o.partitions <= 0 || o.workers <= 0 || o.flushBytes <= 0 || o.shards <= 0 || o.rounds <= 0 || o.esHeapMB < 256 || o.warmup < 0 || o.profile < 0 || o.timeout <= 0 {
-		return nil, errors.New("indexerbench: -events, -partitions, -workers, -flush-bytes, -shards, -rounds and -timeout must be positive, -es-heap-mb at least 256, -warmup and -profile not negative")
+	if o.events <= 0 || o.partitions <= 0 || o.workers <= 0 || o.flushBytes <= 0 || o.shards <= 0 || o.rounds <= 0 || o.extra < 0 || o.maxOther < 0 || o.esHeapMB < 256 || o.warmup < 0 || o.profile < 0 || o.timeout <= 0 {
+		return nil, errors.New("indexerbench: -events, -partitions, -workers, -flush-bytes, -shards, -rounds and -timeout must be positive, -es-heap-mb at least 256, -warmup, -extra-rounds, -max-other-cpus and -profile not negative")
 	}
 	cmdline := []string{"go", "run", "./e2e/bench/cmd/indexerbench"}
 	fs.Visit(func(f *flag.Flag) {
@@ -202,23 +209,36 @@ func run(ctx context.Context, o *options) error {
 	if err := warmUp(ctx, o, rep, es, sp); err != nil {
 		return err
 	}
-	for round := 1; round <= o.rounds; round++ {
+	kept := 0
+	for round := 1; kept < o.rounds && round <= o.rounds+o.extra; round++ {
 		ceilingFirst := round%2 == 1
+		var c, p *phase
 		for i := 0; i < 2; i++ {
+			var err error
 			if ceilingFirst == (i == 0) {
-				ph, err := ceilingPhase(ctx, o, es, node, sp, round)
-				if err != nil {
-					return err
-				}
-				rep.ceilings = append(rep.ceilings, ph)
+				c, err = ceilingPhase(ctx, o, es, node, sp, round)
 			} else {
-				ph, err := pipelinePhase(ctx, o, rep.docs, es, node, br, ixBin, dir, round)
-				if err != nil {
-					return err
-				}
-				rep.pipelines = append(rep.pipelines, ph)
+				p, err = pipelinePhase(ctx, o, rep.docs, es, node, br, ixBin, dir, round)
+			}
+			if err != nil {
+				return err
 			}
 		}
+		rep.ceilings, rep.pipelines = append(rep.ceilings, c), append(rep.pipelines, p)
+		oc, op := perSec(c.otherCPU(), c.elapsed), perSec(p.otherCPU(), p.elapsed)
+		if oc <= o.maxOther && op <= o.maxOther {
+			c.kept, p.kept = true, true
+			kept++
+			continue
+		}
+		log.Printf("round %d: other processes took %.2f CPUs during the ceiling and %.2f during the pipeline (limit %.2f); not kept", round, oc, op, o.maxOther)
+	}
+	if kept < o.rounds {
+		log.Printf("only %d of %d rounds undisturbed; the report adds up every round run", kept, o.rounds)
+		for i := range rep.ceilings {
+			rep.ceilings[i].kept, rep.pipelines[i].kept = true, true
+		}
+		rep.disturbed = true
 	}
 	sp.close()
 	rep.finished = time.Now()

@@ -26,6 +26,7 @@ const (
 // phase stay zero.
 type phase struct {
 	round     int
+	kept      bool   // its round counts in the totals
 	load      string // load averages when it started
 	mapping   string // the mappings of the index it wrote, canonical JSON
 	docs      int
@@ -77,6 +78,9 @@ func (p *phase) docsPerOwnCPU() float64 {
 func total(phases []*phase) *phase {
 	t := &phase{}
 	for _, p := range phases {
+		if !p.kept {
+			continue
+		}
 		t.docs += p.docs
 		t.elapsed += p.elapsed
 		t.bodyBytes += p.bodyBytes
@@ -97,10 +101,20 @@ func total(phases []*phase) *phase {
 		t.indexerPeakKB = max(t.indexerPeakKB, p.indexerPeakKB)
 		t.halfRSSKB = max(t.halfRSSKB, p.halfRSSKB)
 	}
-	if len(phases) > 0 {
-		t.startup /= time.Duration(len(phases))
+	if n := keptCount(phases); n > 0 {
+		t.startup /= time.Duration(n)
 	}
 	return t
+}
+
+func keptCount(phases []*phase) int {
+	n := 0
+	for _, p := range phases {
+		if p.kept {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *phase) docsPerSec() float64 { return perSec(float64(p.docs), p.elapsed) }
@@ -134,6 +148,9 @@ type report struct {
 
 	ceilings  []*phase
 	pipelines []*phase
+	// disturbed reports that fewer than -rounds rounds ran undisturbed, so
+	// that the totals add up every round run.
+	disturbed bool
 }
 
 // loads returns the first load average of each phase, in the order they
@@ -154,7 +171,7 @@ func (r *report) loads() (string, float64) {
 	// Rounds alternate which phase runs first.
 	var parts []string
 	peak := 0.0
-	for round := 1; round <= r.opts.rounds; round++ {
+	for round := 1; round <= len(r.ceilings); round++ {
 		first := round%2 == 1
 		for _, wantCeiling := range []bool{first, !first} {
 			for _, e := range es {
@@ -202,7 +219,8 @@ func (r *report) markdown() string {
 	w("\n\n")
 
 	w("### What runs\n\n")
-	w("One run starts a fresh Elasticsearch node and a fresh brokerd and fills a topic; then, in each of %d rounds, it times two phases one after the other on the same node, each loading the same %s documents into empty indices that match the same index template. Odd rounds time the ceiling first, even rounds the pipeline first, so that a drift in the machine's load or in the JVM's warmth over the run does not favour one phase. Before each phase the benchmark waits (up to a minute) for Elasticsearch to go idle.\n\n", o.rounds, benchkit.Thousands(float64(r.docs)))
+	w("One run starts a fresh Elasticsearch node and a fresh brokerd and fills a topic; then, in each round, it times two phases one after the other on the same node, each loading the same %s documents into empty indices that match the same index template. Odd rounds time the ceiling first, even rounds the pipeline first, so that a drift in the machine's load or in the JVM's warmth over the run does not favour one phase. Before each phase the benchmark waits (up to a minute) for Elasticsearch to go idle. The machine is shared, so a round during which other processes took more than %.2f CPUs on average in either phase is not kept and another is run, until %d rounds are kept or %d more have run; the totals add up the kept rounds.\n\n",
+		benchkit.Thousands(float64(r.docs)), o.maxOther, o.rounds, o.extra)
 	w("- **Events**: %s shipper-shaped httpd access events, the JSON of `pipeline/event` (`@timestamp`, `message` holding a combined-format line, `tags: [\"access\"]`, `event.id` derived from host, file identity and byte offset, so all distinct, `log.file.path`, `log.offset`, `input.type`, `host.name`, `agent`), from %d hosts with one `access_log` each; host *i*'s lines go to partition *i* mod %d of the %d-partition topic `%s`. The lines are made up but realistic: IPv4 and IPv6 (one in ten) clients, a few user names, four time zones, GET-heavy methods, shop-like paths with query strings, HTTP/1.0–2.0, a status mix (200, 304, 404, 30x, 5xx, …), log-normal sizes or `-`, referrers, browser and bot user agents. Their times span %s of one UTC day, so each phase writes one daily index. Mean record value %s bytes (%.1f MiB in all), produced with franz-go (acks=all, idempotent) before anything is timed (%s).\n",
 		benchkit.Thousands(float64(o.events)), hostCount, o.partitions, o.partitions, benchTopic, generatorSpan,
 		benchkit.Thousands(avg(float64(r.valueBytes), r.docs)), float64(r.valueBytes)/(1<<20), r.produceTime.Round(time.Second))
@@ -218,7 +236,10 @@ func (r *report) markdown() string {
 	w("- **CPU and memory**: CPU seconds are user + system time from `/proc/<pid>/stat` over the timed part of a phase; peak RSS is the larger of `VmHWM` and `VmRSS` sampled every 250 ms. The machine's busy (user, nice, system), interrupt, idle, I/O-wait and stolen time come from `/proc/stat` over the same span; what is busy beyond the phase's own processes is other work on the machine.\n\n")
 
 	w("### Results\n\n")
-	w("All rounds together (documents and seconds summed over the rounds; memory the largest seen):\n\n")
+	if r.disturbed {
+		w("**Fewer than %d rounds ran undisturbed by other work, so these totals add up every round run, disturbed ones included.**\n\n", o.rounds)
+	}
+	w("The kept rounds together (documents and seconds summed over them; memory the largest seen):\n\n")
 	w("| Measure | pipeline (indexer) | ceiling (direct bulk) | pipeline / ceiling |\n")
 	w("|---|---:|---:|---:|\n")
 	row := func(label string, pv, cv float64, pok, cok bool, decimals int) {
@@ -254,9 +275,9 @@ func (r *report) markdown() string {
 	w("\n")
 	if len(r.ceilings) > 1 || len(r.pipelines) > 1 {
 		w("Each round:\n\n")
-		w("| Round | first | pipeline (documents/s) | ceiling (documents/s) | pipeline / ceiling | Elasticsearch CPU per 1,000 documents, pipeline / ceiling (s) | other processes' CPU, pipeline / ceiling (s) |\n")
-		w("|---:|---|---:|---:|---:|---|---|\n")
-		for round := 1; round <= o.rounds; round++ {
+		w("| Round | first | kept | pipeline (documents/s) | ceiling (documents/s) | pipeline / ceiling | Elasticsearch CPU per 1,000 documents, pipeline / ceiling (s) | other processes' CPUs on average, pipeline / ceiling |\n")
+		w("|---:|---|---|---:|---:|---:|---|---|\n")
+		for round := 1; round <= len(r.ceilings); round++ {
 			var rp, rc *phase
 			for _, x := range r.pipelines {
 				if x.round == round {
@@ -275,9 +296,13 @@ func (r *report) markdown() string {
 			if round%2 == 1 {
 				first = "ceiling"
 			}
-			w("| %d | %s | %s | %s | %s | %.3f / %.3f | %.0f / %.0f |\n", round, first, benchkit.Thousands(rp.docsPerSec()), benchkit.Thousands(rc.docsPerSec()),
+			kept := "yes"
+			if !rp.kept {
+				kept = "no"
+			}
+			w("| %d | %s | %s | %s | %s | %s | %.3f / %.3f | %.2f / %.2f |\n", round, first, kept, benchkit.Thousands(rp.docsPerSec()), benchkit.Thousands(rc.docsPerSec()),
 				ratio(rp.docsPerSec(), true, rc.docsPerSec(), true), rp.esCPU/math.Max(1, float64(rp.docs))*1000, rc.esCPU/math.Max(1, float64(rc.docs))*1000,
-				rp.otherCPU(), rc.otherCPU())
+				perSec(rp.otherCPU(), rp.elapsed), perSec(rc.otherCPU(), rc.elapsed))
 		}
 		w("\n")
 	}
@@ -288,6 +313,7 @@ func (r *report) markdown() string {
 			same = false
 		}
 	}
+	// (Phases come in pairs, so there is a ceiling whenever there is any.)
 	if len(r.ceilings) > 0 && same {
 		w("Every phase's index ended with the same mappings (checked), so Elasticsearch did the same work for both.\n\n")
 	} else if len(r.ceilings) > 0 {
