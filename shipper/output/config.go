@@ -12,13 +12,10 @@ import (
 	"logpipe/pipeline/tlsconfig"
 )
 
-// Defaults that differ from sarama's own: the idempotent producer has one
-// request in flight per broker, so throughput comes from full requests
-// and from not waking a goroutine per event.
-const (
-	defaultBulkFlushFrequency = 5 * time.Millisecond
-	defaultChannelBufferSize  = 2048
-)
+// defaultBulkFlushFrequency is how long a batch may wait to fill: under
+// load batches fill long before, and a quiet file's line waits at most
+// this long.
+const defaultBulkFlushFrequency = 5 * time.Millisecond
 
 // Config is the `output.kafka` section, with Filebeat's key names. Zero
 // values mean the documented defaults.
@@ -49,7 +46,8 @@ type Config struct {
 	Version string `yaml:"version"`
 	// ClientID names the client to the brokers (default "shipper").
 	ClientID string `yaml:"client_id"`
-	// BulkMaxSize is the most events in one produce request (default 2048).
+	// BulkMaxSize is the most events in one partition's record batch
+	// (default 2048).
 	BulkMaxSize int `yaml:"bulk_max_size"`
 	// BulkFlushFrequency is the longest a batch waits to fill before it is
 	// sent (default 5ms); a batch is sent sooner once it holds nearly
@@ -64,8 +62,8 @@ type Config struct {
 	BrokerTimeout config.Duration `yaml:"broker_timeout"`
 	// KeepAlive is the TCP keep-alive period (default 0: the system's).
 	KeepAlive config.Duration `yaml:"keep_alive"`
-	// ChannelBufferSize is the length of the producer's internal queues
-	// (default 2048, about a request's worth of events).
+	// ChannelBufferSize is accepted for Filebeat configs and has no
+	// effect: the producer has no queue per broker besides Queue.
 	ChannelBufferSize int `yaml:"channel_buffer_size"`
 	// Backoff is the wait before sending failed events again: it starts at
 	// Init (default 1s) and doubles up to Max (default 60s).
@@ -138,7 +136,6 @@ type Settings struct {
 	Timeout            time.Duration
 	BrokerTimeout      time.Duration
 	KeepAlive          time.Duration
-	ChannelBufferSize  int
 	BackoffInit        time.Duration
 	BackoffMax         time.Duration
 	MetadataRefresh    time.Duration
@@ -174,7 +171,6 @@ func (c *Config) Resolve() (*Settings, error) {
 		Timeout:            c.Timeout.D(),
 		BrokerTimeout:      c.BrokerTimeout.D(),
 		KeepAlive:          c.KeepAlive.D(),
-		ChannelBufferSize:  c.ChannelBufferSize,
 		BackoffInit:        c.Backoff.Init.D(),
 		BackoffMax:         c.Backoff.Max.D(),
 		MetadataRefresh:    c.Metadata.RefreshFrequency.D(),
@@ -306,9 +302,6 @@ func (c *Config) Resolve() (*Settings, error) {
 		if s.BulkFlushFrequency < 0 {
 			bad("bulk_flush_frequency", "must not be negative")
 		}
-	}
-	if s.ChannelBufferSize == 0 {
-		s.ChannelBufferSize = defaultChannelBufferSize
 	}
 	if s.BackoffInit == 0 {
 		s.BackoffInit = time.Second

@@ -1,12 +1,14 @@
 // Package output sends the shipper's events on: to Kafka (the output), or
 // to standard output for looking at them (Console).
 //
-// The Kafka output uses sarama's asynchronous producer with the idempotent
-// producer on (acks=all), so a retried batch is never written twice and a
-// file's events keep their order within their partition. Events are never
-// dropped: an event the producer gives up on is sent again, after a
-// backoff, for as long as it takes. A bounded Queue makes harvesters wait
-// while the broker is slow or away, so memory stays flat.
+// The Kafka output batches events per partition and sends the batches to
+// the partitions' leaders through sarama's client and broker connections,
+// with the idempotent producer on (acks=all): a batch sent again is never
+// written twice, and a file's events keep their order within their
+// partition, with several requests in flight. Events are never dropped: a
+// batch the broker refuses is sent again, after a backoff, for as long as
+// it takes. A bounded Queue makes harvesters wait while the broker is slow
+// or away, so memory stays flat.
 package output
 
 import (
@@ -15,11 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
-	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -63,40 +62,26 @@ type Kafka struct {
 	static string
 	fast   bool
 
-	in       chan *sentBatch
-	failures chan *sarama.ProducerError
-	// resentDone wakes the feeder when the last resent event is
-	// acknowledged, so new events flow again at once.
-	resentDone chan struct{}
-	seq        atomic.Uint64
-	resent     atomic.Int64 // resent events not yet acknowledged
-	okSince    atomic.Bool  // an ack arrived since the last failure
+	in chan *sentBatch
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
 }
 
 // message is one event handed to the producer. A batch's messages are
-// allocated together, and the message is its own record value
-// (sarama.Encoder) and metadata, so an event costs no allocation of its
-// own.
+// allocated together, so an event costs no allocation of its own.
 type message struct {
-	msg    sarama.ProducerMessage
-	value  []byte
-	batch  *sentBatch
-	index  int // the event's index in its publish.Batch
-	end    int // where value ends in the batch's buffer
-	size   int64
-	hash   uint32
-	seq    uint64
-	resent bool
+	value     []byte
+	key       []byte
+	topic     string
+	batch     *sentBatch
+	index     int   // the event's index in its publish.Batch
+	end       int   // where value ends in the batch's buffer
+	size      int64 // of key and value
+	ts        int64 // the record's timestamp, Unix milliseconds
+	hash      uint32
+	partition int32
 }
-
-// Encode implements sarama.Encoder: the event's JSON.
-func (m *message) Encode() ([]byte, error) { return m.value, nil }
-
-// Length implements sarama.Encoder.
-func (m *message) Length() int { return len(m.value) }
 
 // sentBatch is what the output keeps of a published batch until all its
 // events are acknowledged. Its messages and values live in slices taken
@@ -193,9 +178,7 @@ func NewKafka(s *Settings, maxEvents int, maxBytes int64, log *slog.Logger, hook
 		queue: NewQueue(maxEvents, maxBytes),
 		// Every batch in it holds queue room for at least one event, so
 		// sends to it never block.
-		in:         make(chan *sentBatch, max(maxEvents, 1)),
-		failures:   make(chan *sarama.ProducerError, 64),
-		resentDone: make(chan struct{}, 1),
+		in: make(chan *sentBatch, max(maxEvents, 1)),
 	}
 	k.static, k.fast = s.Topic.Static()
 	k.fast = k.fast && s.Key == nil && len(s.HashFields) == 0
@@ -248,13 +231,12 @@ func (k *Kafka) Publish(ctx context.Context, b *publish.Batch) error {
 		fileHash = hash32(b.Source.FileID)
 	}
 	var size int64
+	ts := b.Time.UnixMilli()
 	for i := range b.Events {
 		if b.Events[i].Skip {
 			continue
 		}
-		m := message{index: i, hash: fileHash}
-		m.msg.Topic = k.static
-		m.msg.Timestamp = b.Time
+		m := message{index: i, hash: fileHash, topic: k.static, ts: ts}
 		start := len(buf)
 		if k.fast {
 			buf = b.Source.AppendJSON(buf, b, i)
@@ -273,12 +255,12 @@ func (k *Kafka) Publish(ctx context.Context, b *publish.Batch) error {
 				dropped = append(dropped, publish.Ack{Index: i})
 				continue
 			}
-			m.msg.Topic = topic
+			m.topic = topic
 			var key []byte
 			if k.s.Key != nil {
 				if s, err := k.s.Key.Eval(look); err == nil && s != "" {
 					key = []byte(s)
-					m.msg.Key = sarama.ByteEncoder(key)
+					m.key = key
 				}
 			}
 			switch {
@@ -318,16 +300,12 @@ func (k *Kafka) Publish(ctx context.Context, b *publish.Batch) error {
 		return nil
 	}
 	sb.left = len(msgs)
-	last := k.seq.Add(uint64(len(msgs)))
 	start := 0
 	for j := range msgs {
 		m := &msgs[j]
 		m.value = buf[start:m.end:m.end]
 		start = m.end
 		m.batch = sb
-		m.seq = last - uint64(len(msgs)-1-j)
-		m.msg.Value = m
-		m.msg.Metadata = m
 	}
 	k.in <- sb // never blocks: every batch in it holds queue room
 	return nil
@@ -345,54 +323,32 @@ const eventOverhead = 320
 // room for a few more events of ordinary size.
 const flushSlack = 16 << 10
 
-// saramaConfig builds the producer's configuration.
+// saramaConfig builds the configuration of the client the producer
+// sends through.
 func (k *Kafka) saramaConfig() (*sarama.Config, error) {
 	s := k.s
 	c := sarama.NewConfig()
 	c.ClientID = s.ClientID
 	c.Version = s.Version
-	c.ChannelBufferSize = s.ChannelBufferSize
 	c.Net.DialTimeout = s.Timeout
 	c.Net.ReadTimeout = s.Timeout
 	c.Net.WriteTimeout = s.Timeout
 	c.Net.KeepAlive = s.KeepAlive
-	c.Net.MaxOpenRequests = 1 // one request in flight per broker: order, and idempotence
+	// Requests in flight per broker connection: several with the
+	// idempotent producer, whose sequence numbers keep them in order.
+	c.Net.MaxOpenRequests = 1
+	if s.RequiredAcks == sarama.WaitForAll {
+		c.Net.MaxOpenRequests = maxIdempotentInFlight
+	}
 	c.Metadata.RefreshFrequency = s.MetadataRefresh
 	c.Metadata.Full = s.MetadataFull
 	c.Metadata.Retry.Max = s.MetadataRetryMax
 	c.Metadata.Retry.Backoff = s.MetadataRetryWait
 	c.Producer.RequiredAcks = s.RequiredAcks
-	c.Producer.Idempotent = s.RequiredAcks == sarama.WaitForAll
 	c.Producer.Timeout = s.BrokerTimeout
 	c.Producer.Compression = s.Compression
 	c.Producer.CompressionLevel = s.CompressionLevel
 	c.Producer.MaxMessageBytes = s.MaxMessageBytes
-	c.Producer.Flush.MaxMessages = s.BulkMaxSize
-	if s.BulkFlushFrequency > 0 {
-		// A batch goes when it is (nearly) as big as a request may be, or
-		// when it has waited BulkFlushFrequency. Left at zero, sarama
-		// sends whatever it holds as soon as it can, and while a request
-		// is in flight it tries again at every event that arrives.
-		c.Producer.Flush.Frequency = s.BulkFlushFrequency
-		c.Producer.Flush.Messages = s.BulkMaxSize
-		c.Producer.Flush.Bytes = max(s.MaxMessageBytes-flushSlack, s.MaxMessageBytes/2)
-	}
-	c.Producer.Return.Successes = true
-	c.Producer.Return.Errors = true
-	// sarama retries inside a partition keep order; what it gives up on
-	// comes back on Errors and is sent again by Run.
-	c.Producer.Retry.Max = 10
-	// retries is 0 when sarama fails a fresh message at once (no leader,
-	// circuit breaker open): no wait then, or every message of a long queue
-	// would sleep in turn; Run's backoff paces the resending instead.
-	most := min(s.BackoffMax, 2*time.Second)
-	c.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
-		if retries == 0 {
-			return 0
-		}
-		return min(50*time.Millisecond<<min(retries, 10), most)
-	}
-	c.Producer.Partitioner = newPartitioner(s.Partitioner, s.GroupEvents)
 	if s.TLS != nil {
 		tc, err := s.TLS.Config()
 		if err != nil {
@@ -438,15 +394,25 @@ func (k *Kafka) health(err error) {
 	}
 }
 
-// connect makes the producer, trying again with backoff until ctx ends.
-func (k *Kafka) connect(ctx context.Context, cfg *sarama.Config) (sarama.AsyncProducer, error) {
+// connect makes the client and checks that a broker can be reached and
+// that it accepts the producer (TLS, SASL), trying again with backoff
+// until ctx ends. With the idempotent producer it returns the producer id
+// it got; pid is -1 without.
+func (k *Kafka) connect(ctx context.Context, cfg *sarama.Config) (client sarama.Client, pid int64, epoch int16, err error) {
 	wait := k.s.BackoffInit
 	for {
-		client, err := sarama.NewClient(k.s.Hosts, cfg)
+		pid, epoch = -1, -1
+		client, err = sarama.NewClient(k.s.Hosts, cfg)
 		if err == nil {
-			var p sarama.AsyncProducer
-			if p, err = sarama.NewAsyncProducerFromClient(client); err == nil {
-				return &ownedProducer{p, client}, nil
+			if k.s.RequiredAcks == sarama.WaitForAll {
+				pid, epoch, err = initProducerID(client, cfg)
+			} else if b := client.LeastLoadedBroker(); b == nil {
+				err = errors.New("no broker known")
+			} else {
+				_, err = b.Connected()
+			}
+			if err == nil {
+				return client, pid, epoch, nil
 			}
 			client.Close()
 		}
@@ -456,23 +422,11 @@ func (k *Kafka) connect(ctx context.Context, cfg *sarama.Config) (sarama.AsyncPr
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, 0, 0, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(wait*2, k.s.BackoffMax)
 	}
-}
-
-// ownedProducer closes the client it was made from.
-type ownedProducer struct {
-	sarama.AsyncProducer
-	client sarama.Client
-}
-
-// Close closes the producer, then its client.
-func (p *ownedProducer) Close() error {
-	err := p.AsyncProducer.Close()
-	return errors.Join(err, p.client.Close())
 }
 
 // Run produces what Publish hands over until ctx ends; it then stops the
@@ -483,295 +437,37 @@ func (k *Kafka) Run(ctx context.Context, closeWait time.Duration) error {
 	if err != nil {
 		return err
 	}
-	producer, err := k.connect(ctx, cfg)
+	client, pid, epoch, err := k.connect(ctx, cfg)
 	if err != nil {
 		return nil // ctx ended before Kafka could be reached
 	}
 	k.health(nil)
-	k.log.Info("connected to Kafka", "hosts", k.s.Hosts, "version", k.s.Version.String(), "acks", int(k.s.RequiredAcks), "idempotent", cfg.Producer.Idempotent)
-
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		// Acknowledgements are taken as many at a time as have arrived:
-		// one registry lock and one queue release for all of them.
-		successes := producer.Successes()
-		var got []*sarama.ProducerMessage
-		var acks []publish.Ack
-		for m := range successes {
-			got = append(got[:0], m)
-		more:
-			for len(got) < maxAckGroup {
-				select {
-				case m, ok := <-successes:
-					if !ok {
-						break more
-					}
-					got = append(got, m)
-				default:
-					break more
-				}
-			}
-			acks = k.acked(got, acks[:0])
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for e := range producer.Errors() {
-			k.failures <- e
-		}
-	}()
-
-	k.feed(ctx, producer)
-
-	producer.AsyncClose()
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(closeWait)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return nil
-		case <-k.failures: // still in flight at the end: the registry keeps them unacknowledged
-		case <-t.C:
-			k.log.Warn("the Kafka producer did not stop in time; leaving it")
-			return nil
-		}
-	}
+	k.log.Info("connected to Kafka", "hosts", k.s.Hosts, "version", k.s.Version.String(), "acks", int(k.s.RequiredAcks), "idempotent", k.s.RequiredAcks == sarama.WaitForAll)
+	e := newEngine(k, client, cfg)
+	e.pid, e.epoch = pid, epoch
+	e.run(ctx, closeWait)
+	// Closing the client ends the connections, so that a sender waiting
+	// on one returns at once.
+	client.Close()
+	e.stopSenders()
+	return nil
 }
 
-// maxAckGroup is the most acknowledgements handled together.
-const maxAckGroup = 4096
-
-// acked handles the acknowledgements of msgs, using acks as scratch space,
-// which it returns.
-func (k *Kafka) acked(msgs []*sarama.ProducerMessage, acks []publish.Ack) []publish.Ack {
+// acked handles the acknowledgements of msgs.
+func (k *Kafka) acked(msgs []*message) {
 	var size int64
-	var done []*sentBatch // batches whose events are all acknowledged
-	for _, msg := range msgs {
-		m := msg.Metadata.(*message)
-		if m.resent && k.resent.Add(-1) == 0 {
-			select {
-			case k.resentDone <- struct{}{}:
-			default:
-			}
-		}
+	acks := make([]publish.Ack, 0, len(msgs))
+	for _, m := range msgs {
 		acks = append(acks, publish.Ack{Receipt: m.batch.receipt, Index: m.index})
 		size += m.size
-		if m.batch.left--; m.batch.left == 0 {
-			done = append(done, m.batch)
+		sb := m.batch
+		if sb.left--; sb.left == 0 {
+			sb.recycle() // m and its batch's other messages are done with
 		}
 	}
-	k.okSince.Store(true)
 	k.OnAck(acks)
 	k.queue.Release(len(msgs), size)
 	if k.hooks.Acked != nil {
 		k.hooks.Acked(len(msgs))
 	}
-	for _, sb := range done {
-		sb.recycle()
-	}
-	clear(acks)
-	return acks
 }
-
-// feed moves messages into the producer until ctx ends. After a failure
-// it holds new batches back and, after a backoff, sends the failed
-// messages again in their original order, then lets new ones through once
-// those are acknowledged.
-func (k *Kafka) feed(ctx context.Context, producer sarama.AsyncProducer) {
-	var (
-		cur     *sentBatch                // the batch being handed over
-		pos     int                       // its next message
-		resend  []*sarama.ProducerMessage // failed messages to hand over first, in order
-		failed  []*sarama.ProducerMessage // to send again after the backoff
-		wait    = k.s.BackoffInit
-		retry   = time.NewTimer(time.Hour)
-		waiting bool // retry is armed
-	)
-	retry.Stop()
-	defer retry.Stop()
-	status := time.NewTicker(5 * time.Second)
-	defer status.Stop()
-	input := producer.Input()
-	next := func() *sarama.ProducerMessage {
-		switch {
-		case len(resend) > 0:
-			return resend[0]
-		case cur != nil:
-			return &(*cur.msgs)[pos].msg
-		}
-		return nil
-	}
-	// last reports whether next's message is the last of cur. It must be
-	// asked before the message is handed over: once the last one is, the
-	// batch may be acknowledged and reused at any moment, so advance then
-	// does not look at it.
-	last := func() bool { return len(resend) == 0 && pos+1 == len(*cur.msgs) }
-	advance := func(wasLast bool) {
-		switch {
-		case len(resend) > 0:
-			resend[0] = nil
-			resend = resend[1:]
-		case wasLast:
-			cur, pos = nil, 0
-		default:
-			pos++
-		}
-	}
-	// failure holds a message the producer gave up on, to send again after
-	// the backoff.
-	failure := func(e *sarama.ProducerError) {
-		if k.okSince.Swap(false) {
-			wait = k.s.BackoffInit
-		}
-		failed = append(failed, e.Msg)
-		if !waiting {
-			// The first failure of a round says what went wrong; the
-			// others usually say the same, and are not logged.
-			k.health(fmt.Errorf("output: Kafka refuses events: %w", e.Err))
-			k.warn("events not acknowledged by Kafka; sending them again", "err", e.Err, "topic", e.Msg.Topic, "retry_in", wait)
-			retry.Reset(wait)
-			waiting = true
-			wait = min(wait*2, k.s.BackoffMax)
-		}
-	}
-	for {
-		// Hand over what the producer takes without waiting.
-		n := 0
-		m := next()
-	fast:
-		for m != nil {
-			wasLast := last()
-			select {
-			case input <- m:
-				advance(wasLast)
-				n++
-				m = next()
-			default:
-				break fast
-			}
-		}
-		if n > 0 && k.hooks.Published != nil {
-			k.hooks.Published(n)
-		}
-
-		if m != nil && len(failed) == 0 && !waiting {
-			// The usual wait: the producer is busy. Watch only what can
-			// happen meanwhile, which costs less at every wake-up.
-			wasLast := last()
-			select {
-			case <-ctx.Done():
-				return
-			case input <- m:
-				advance(wasLast)
-				if k.hooks.Published != nil {
-					k.hooks.Published(1)
-				}
-			case e := <-k.failures:
-				failure(e)
-			}
-			continue
-		}
-
-		var out chan<- *sarama.ProducerMessage
-		wasLast := false
-		if m != nil {
-			out = input
-			wasLast = last()
-		}
-		var in <-chan *sentBatch
-		if m == nil && len(failed) == 0 && k.resent.Load() == 0 {
-			in = k.in // new events wait behind the retries
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-status.C:
-			n, b := k.queue.Len()
-			k.log.Debug("kafka output", "queued", n, "queued_bytes", b, "resend", len(resend), "failed", len(failed), "resent_in_flight", k.resent.Load(), "retry_armed", waiting)
-		case <-k.resentDone:
-		case out <- m:
-			advance(wasLast)
-			if k.hooks.Published != nil {
-				k.hooks.Published(1)
-			}
-		case b := <-in:
-			cur, pos = b, 0
-		case e := <-k.failures:
-			failure(e)
-		case <-retry.C:
-			waiting = false
-			for _, m := range failed {
-				p := m.Metadata.(*message)
-				if !p.resent {
-					p.resent = true
-					k.resent.Add(1)
-				}
-			}
-			if k.hooks.Retried != nil {
-				k.hooks.Retried(len(failed))
-			}
-			// Failed messages go first, in their original order: they are
-			// older than any held back.
-			resend = append(resend, failed...)
-			failed = nil
-			slices.SortFunc(resend, func(a, b *sarama.ProducerMessage) int {
-				return cmpSeq(a.Metadata.(*message).seq, b.Metadata.(*message).seq)
-			})
-			k.health(nil)
-		}
-	}
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// partitioner places messages: by the hash Publish computed, in turn, or at
-// random.
-type partitioner struct {
-	kind  string
-	group int
-
-	mu    sync.Mutex
-	n     int
-	count int
-}
-
-func newPartitioner(kind string, group int) sarama.PartitionerConstructor {
-	return func(string) sarama.Partitioner { return &partitioner{kind: kind, group: max(group, 1)} }
-}
-
-// Partition implements sarama.Partitioner.
-func (p *partitioner) Partition(m *sarama.ProducerMessage, partitions int32) (int32, error) {
-	switch p.kind {
-	case "hash":
-		return int32(m.Metadata.(*message).hash % uint32(partitions)), nil
-	case "random":
-		return rand.Int32N(partitions), nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.count >= p.group {
-		p.count = 0
-		p.n++
-	}
-	p.count++
-	return int32(p.n % int(partitions)), nil
-}
-
-// RequiresConsistency implements sarama.Partitioner: a hashed message
-// must go to its partition even while that partition has no leader.
-func (p *partitioner) RequiresConsistency() bool { return p.kind == "hash" }
