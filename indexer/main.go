@@ -138,6 +138,7 @@ func run(ctx context.Context, env *cli.Env, s *settings) error {
 			break
 		}
 		log.Warn("cannot reach Kafka; retrying", "brokers", s.Kafka.Hosts, "err", err, "in", wait)
+		env.Readiness.Set("kafka", fmt.Errorf("cannot reach Kafka: %w", err))
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,13 +48,17 @@ type KafkaOptions struct {
 	// HeapMB is each node's JVM heap (-Xms and -Xmx). Zero means 512.
 	HeapMB int
 	// Properties are server.properties overrides applied to every node
-	// after the harness's own settings, so they win.
+	// after the harness's own settings, so they win. Overrides must keep
+	// the SASL_PLAINTEXT listener working: StartKafka waits for it.
 	Properties map[string]string
 }
 
 // Kafka is a running Apache Kafka cluster in KRaft combined mode, every node a
 // child process of the test binary listening on 127.0.0.1. Nodes are
-// addressed by index 0..Nodes()-1; node i has Kafka node id i+1. Its methods
+// addressed by index 0..Nodes()-1; node i has Kafka node id i+1. Every node
+// serves clients on two listeners: PLAINTEXT (Bootstrap, Addrs), which
+// brokers also use among themselves, and SASL_PLAINTEXT (SASLBootstrap,
+// SASLAddrs), which admits only the users of KafkaSASLUsers. Its methods
 // are safe for concurrent use.
 type Kafka struct {
 	dir       string
@@ -72,6 +77,7 @@ type Kafka struct {
 type kafkaNode struct {
 	id        int
 	port      int // PLAINTEXT listener
+	saslPort  int // SASL_PLAINTEXT listener
 	ctrlPort  int // CONTROLLER listener
 	dir       string
 	propsPath string
@@ -80,6 +86,8 @@ type kafkaNode struct {
 }
 
 func (n *kafkaNode) addr() string { return fmt.Sprintf("127.0.0.1:%d", n.port) }
+
+func (n *kafkaNode) saslAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.saslPort) }
 
 // running reports whether the node's process is up. Callers hold Kafka.mu.
 func (n *kafkaNode) running() bool {
@@ -139,7 +147,8 @@ func KafkaToolCommand(ctx context.Context, class string, args ...string) (*exec.
 }
 
 // StartKafka formats storage for a new cluster, starts its nodes and waits
-// until every node lists all brokers in its metadata and a topic can be
+// until every node lists all brokers in its metadata, admits every account
+// of KafkaSASLUsers on its SASL_PLAINTEXT listener, and a topic can be
 // created. On failure it stops whatever it started and the error carries
 // the tail of the failing node's log; the folder is left for inspection.
 func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
@@ -180,7 +189,7 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
 
-	ports, err := kafkaFreePorts(2 * n)
+	ports, err := kafkaFreePorts(3 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -191,8 +200,9 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 		}
 		k.nodes = append(k.nodes, &kafkaNode{
 			id:        i + 1,
-			port:      ports[2*i],
-			ctrlPort:  ports[2*i+1],
+			port:      ports[3*i],
+			saslPort:  ports[3*i+1],
+			ctrlPort:  ports[3*i+2],
 			dir:       dir,
 			propsPath: filepath.Join(dir, "server.properties"),
 			logPath:   filepath.Join(dir, "kafka.log"),
@@ -286,6 +296,22 @@ func (k *Kafka) Addrs() []string {
 	return out
 }
 
+// SASLBootstrap returns the SASL_PLAINTEXT addresses of all nodes joined by
+// commas. Clients must authenticate there as one of KafkaSASLUsers, with
+// that user's mechanism; the brokers they learn of from its metadata are
+// the nodes' SASL_PLAINTEXT addresses too.
+func (k *Kafka) SASLBootstrap() string { return strings.Join(k.SASLAddrs(), ",") }
+
+// SASLAddrs returns the SASL_PLAINTEXT host:port of every node, index i
+// for node i, whether or not the node is running now.
+func (k *Kafka) SASLAddrs() []string {
+	out := make([]string, len(k.nodes))
+	for i, n := range k.nodes {
+		out[i] = n.saslAddr()
+	}
+	return out
+}
+
 // Nodes returns how many nodes the cluster has, running or not.
 func (k *Kafka) Nodes() int { return len(k.nodes) }
 
@@ -337,8 +363,8 @@ func (k *Kafka) KillNode(i int) {
 }
 
 // StartNode starts stopped node i again on its own folder and ports and
-// waits until it answers and its metadata lists every running node,
-// itself included. Starting a running node is an error.
+// waits until it answers, its metadata lists every running node, itself
+// included, and its SASL_PLAINTEXT listener admits every account. Starting a running node is an error.
 func (k *Kafka) StartNode(ctx context.Context, i int) error {
 	n := k.node(i)
 	k.mu.Lock()
@@ -412,12 +438,13 @@ func (k *Kafka) serverProperties(node *kafkaNode, extra map[string]string) strin
 	}
 	rf := strconv.Itoa(min(3, n))
 	props := map[string]string{
-		"process.roles":                  "broker,controller",
-		"node.id":                        strconv.Itoa(node.id),
-		"controller.quorum.voters":       strings.Join(voters, ","),
-		"listeners":                      fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", node.port, node.ctrlPort),
-		"advertised.listeners":           fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", node.port),
-		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"process.roles":            "broker,controller",
+		"node.id":                  strconv.Itoa(node.id),
+		"controller.quorum.voters": strings.Join(voters, ","),
+		"listeners": fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d",
+			node.port, node.saslPort, node.ctrlPort),
+		"advertised.listeners":           fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d", node.port, node.saslPort),
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
 		"controller.listener.names":      "CONTROLLER",
 		"inter.broker.listener.name":     "PLAINTEXT",
 		"log.dirs":                       filepath.Join(node.dir, "data"),
@@ -434,6 +461,7 @@ func (k *Kafka) serverProperties(node *kafkaNode, extra map[string]string) strin
 		"num.io.threads":                           "4",
 		"num.recovery.threads.per.data.dir":        "1",
 	}
+	maps.Copy(props, kafkaSASLProperties())
 	for key, v := range extra {
 		props[key] = v
 	}
@@ -461,13 +489,13 @@ func kafkaEscapeProperty(v string) string {
 func (k *Kafka) classPath() string { return filepath.Join(k.jars, "*") }
 
 // format runs Kafka's storage tool on node's config, writing the cluster id
-// and the bootstrap metadata into its log folder.
+// and the bootstrap metadata, with the SCRAM accounts, into its log folder.
 func (k *Kafka) format(ctx context.Context, node *kafkaNode) error {
-	cmd := exec.CommandContext(ctx, k.java,
-		"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-Dlog4j.configuration=file:"+k.log4j,
+	args := []string{"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Dlog4j.configuration=file:" + k.log4j,
 		"-cp", k.classPath(),
-		"kafka.tools.StorageTool", "format", "-t", k.clusterID, "-c", node.propsPath)
+		"kafka.tools.StorageTool", "format", "-t", k.clusterID, "-c", node.propsPath}
+	cmd := exec.CommandContext(ctx, k.java, append(args, kafkaSCRAMFormatArgs()...)...)
 	cmd.Dir = node.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -527,12 +555,29 @@ func (k *Kafka) waitNodes(ctx context.Context, nodes []*kafkaNode) error {
 	return first
 }
 
+// waitNode waits until node answers a Metadata request on its PLAINTEXT
+// listener that lists every running node, and every account of
+// KafkaSASLUsers can log in on its SASL_PLAINTEXT listener, which for the
+// SCRAM accounts means the node has loaded them from the metadata log.
 func (k *Kafka) waitNode(ctx context.Context, node *kafkaNode, proc *Process) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(node.addr()), kgo.DialTimeout(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("harness: kafka client: %w", err)
 	}
 	defer cl.Close()
+	var saslClients []*kgo.Client
+	defer func() {
+		for _, c := range saslClients {
+			c.Close()
+		}
+	}()
+	for _, u := range KafkaSASLUsers() {
+		c, err := kgo.NewClient(kgo.SeedBrokers(node.saslAddr()), kgo.DialTimeout(2*time.Second), kgo.SASL(u.SASL()))
+		if err != nil {
+			return fmt.Errorf("harness: kafka client: %w", err)
+		}
+		saslClients = append(saslClients, c)
+	}
 	return WaitFor(ctx, kafkaPollInterval, proc, func(ctx context.Context) error {
 		want := k.runningIDs()
 		cctx, cancel := context.WithTimeout(ctx, kafkaCheckTimeout)
@@ -550,6 +595,12 @@ func (k *Kafka) waitNode(ctx context.Context, node *kafkaNode, proc *Process) er
 		for _, id := range want {
 			if !slices.Contains(have, id) {
 				return fmt.Errorf("node %d lists brokers %v, want all of %v", node.id, have, want)
+			}
+		}
+		for i, c := range saslClients {
+			if _, err := c.SeedBrokers()[0].Request(cctx, req); err != nil {
+				u := KafkaSASLUsers()[i]
+				return fmt.Errorf("node %d: SASL_PLAINTEXT listener refuses %s user %s: %w", node.id, u.Mechanism, u.Name, err)
 			}
 		}
 		return nil

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -15,7 +18,10 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // kafkaRSS returns the resident set size of a process in MiB, read from
@@ -302,6 +308,21 @@ func TestKafkaThreeNodeFailover(t *testing.T) {
 	if ids := bm.Brokers.NodeIDs(); !slices.Equal(slices.Sorted(slices.Values(ids)), []int32{1, 2, 3}) {
 		t.Fatalf("brokers %v, want [1 2 3]", ids)
 	}
+	// Each node has its own SASL listener, and its metadata lists them all.
+	scram := KafkaSASLUsers()[2]
+	for i, addr := range k.SASLAddrs() {
+		brokers, err := kafkaSASLMetadata(ctx, addr, scram, scram.SASL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int32]string{}
+		for j, a := range k.SASLAddrs() {
+			want[k.NodeID(j)] = a
+		}
+		if !maps.Equal(brokers, want) {
+			t.Errorf("node %d's SASL listener lists brokers %v, want %v", k.NodeID(i), brokers, want)
+		}
+	}
 
 	topic := kafkaTopicName(t)
 	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
@@ -475,4 +496,148 @@ func TestKafkaPerformanceTools(t *testing.T) {
 	if len(fields) < 6 || strings.TrimSpace(fields[4]) != "2000" {
 		t.Fatalf("ConsumerPerformance did not report 2000 records:\n%s", out)
 	}
+}
+
+// kafkaSASLMetadata asks the SASL_PLAINTEXT listener at addr, logged in as
+// u with mechanism mech, which brokers there are, and returns them as node
+// id -> host:port. The request goes to that one broker, with no retries, so
+// a refused login is the error returned.
+func kafkaSASLMetadata(ctx context.Context, addr string, u KafkaSASLUser, mech sasl.Mechanism) (map[int32]string, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.DialTimeout(5 * time.Second)}
+	if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(cctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("metadata from %s as %s (%s): %w", addr, u.Name, u.Mechanism, err)
+	}
+	out := map[int32]string{}
+	for _, b := range resp.(*kmsg.MetadataResponse).Brokers {
+		out[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	return out, nil
+}
+
+// TestKafkaSASL logs in on the shared cluster's SASL_PLAINTEXT listener
+// with each account and its mechanism, produces a record there and reads it
+// back there; wrong passwords, another account's mechanism and no SASL at
+// all are refused.
+func TestKafkaSASL(t *testing.T) {
+	k := SharedKafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if len(k.SASLAddrs()) != k.Nodes() || k.SASLBootstrap() == k.Bootstrap() {
+		t.Fatalf("SASLAddrs %v, Addrs %v", k.SASLAddrs(), k.Addrs())
+	}
+	mechs := map[string]bool{}
+	for _, u := range KafkaSASLUsers() {
+		mechs[u.Mechanism] = true
+	}
+	if len(mechs) != 3 || !mechs["PLAIN"] || !mechs["SCRAM-SHA-256"] || !mechs["SCRAM-SHA-512"] {
+		t.Fatalf("KafkaSASLUsers covers mechanisms %v, want PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512", mechs)
+	}
+
+	topic := kafkaTopicName(t)
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	if _, err := kadm.NewClient(admCl).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+
+	for _, u := range KafkaSASLUsers() {
+		t.Run(u.Mechanism, func(t *testing.T) {
+			// The listener's metadata names the brokers' SASL addresses,
+			// so a client that starts there stays there.
+			brokers, err := kafkaSASLMetadata(ctx, k.SASLAddrs()[0], u, u.SASL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(brokers) != k.Nodes() {
+				t.Errorf("metadata lists brokers %v, want %d", brokers, k.Nodes())
+			}
+			for i, addr := range k.SASLAddrs() {
+				if got := brokers[k.NodeID(i)]; got != addr {
+					t.Errorf("broker %d advertised at %q on the SASL listener, want %s", k.NodeID(i), got, addr)
+				}
+			}
+
+			cl, err := kgo.NewClient(kgo.SeedBrokers(k.SASLAddrs()...), kgo.SASL(u.SASL()),
+				kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			value := fmt.Sprintf("sent with %s as %s", u.Mechanism, u.Name)
+			rec := &kgo.Record{Key: []byte(u.Mechanism), Value: []byte(value), Partition: 0}
+			if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+				t.Fatalf("produce as %s with %s: %v", u.Name, u.Mechanism, err)
+			}
+
+			cons, err := kgo.NewClient(kgo.SeedBrokers(k.SASLAddrs()...), kgo.SASL(u.SASL()),
+				kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(rec.Offset)}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cons.Close()
+			for {
+				fs := cons.PollFetches(ctx)
+				if ctx.Err() != nil {
+					t.Fatalf("record at offset %d never consumed as %s with %s", rec.Offset, u.Name, u.Mechanism)
+				}
+				fs.EachError(func(topic string, p int32, err error) {
+					t.Fatalf("fetch %s/%d as %s with %s: %v", topic, p, u.Name, u.Mechanism, err)
+				})
+				if recs := fs.Records(); len(recs) > 0 {
+					got := recs[0]
+					if got.Offset != rec.Offset || string(got.Key) != u.Mechanism || string(got.Value) != value {
+						t.Fatalf("consumed %s@%d %q, want %s@%d %q", got.Key, got.Offset, got.Value, u.Mechanism, rec.Offset, value)
+					}
+					break
+				}
+			}
+		})
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		users := KafkaSASLUsers()
+		plainU, s256, s512 := users[0], users[1], users[2]
+		wrong := func(u KafkaSASLUser) KafkaSASLUser { u.Password += "-wrong"; return u }
+		for _, c := range []struct {
+			name string
+			as   KafkaSASLUser // whose name and password are sent, with as.Mechanism
+		}{
+			{"PLAIN wrong password", wrong(plainU)},
+			{"SCRAM-SHA-256 wrong password", wrong(s256)},
+			{"SCRAM-SHA-512 wrong password", wrong(s512)},
+			{"PLAIN account with SCRAM-SHA-512", KafkaSASLUser{Mechanism: "SCRAM-SHA-512", Name: plainU.Name, Password: plainU.Password}},
+			{"SCRAM-SHA-512 account with PLAIN", KafkaSASLUser{Mechanism: "PLAIN", Name: s512.Name, Password: s512.Password}},
+			{"SCRAM-SHA-256 account with SCRAM-SHA-512", KafkaSASLUser{Mechanism: "SCRAM-SHA-512", Name: s256.Name, Password: s256.Password}},
+			{"unknown account", KafkaSASLUser{Mechanism: "SCRAM-SHA-256", Name: "nobody", Password: s256.Password}},
+		} {
+			brokers, err := kafkaSASLMetadata(ctx, k.SASLAddrs()[0], c.as, c.as.SASL())
+			if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+				t.Errorf("%s: got brokers %v, error %v; want %v", c.name, brokers, err, kerr.SaslAuthenticationFailed)
+			}
+		}
+		// A client that does not authenticate at all gets no answer.
+		if brokers, err := kafkaSASLMetadata(ctx, k.SASLAddrs()[0], KafkaSASLUser{Name: "(none)"}, nil); err == nil {
+			t.Errorf("metadata without SASL on the SASL listener answered %v", brokers)
+		}
+		// The plaintext listener still serves clients that do not log in.
+		if _, err := kafkaSASLMetadata(ctx, k.Addrs()[0], KafkaSASLUser{Name: "(none)"}, nil); err != nil {
+			t.Errorf("PLAINTEXT listener: %v", err)
+		}
+	})
 }
