@@ -10,7 +10,7 @@ FUZZTIME ?= 20000x
 # Packages tested in parallel (each test binary starts its own services).
 TESTP   ?= 2
 
-.PHONY: all build test unit run bench lint fmt deps es kafka fuzz clean
+.PHONY: all build test run bench lint fmt deps es kafka fuzz clean
 
 all: build
 
@@ -27,10 +27,6 @@ deps:
 test: deps lint build
 	$(GO) test -race -count=1 -p $(TESTP) -timeout 45m ./...
 	FUZZTIME=$(FUZZTIME) ./e2e/fuzz.sh
-
-## unit: the tests that start no JVM service, quickly
-unit:
-	$(GO) test -race -short -count=1 ./pipeline/... ./shipper/... ./brokerd/... ./indexer/...
 
 ## run: the local pipeline (services and binaries) in the foreground; Ctrl-C stops it
 run: deps build

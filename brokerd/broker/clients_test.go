@@ -1,12 +1,8 @@
 package broker_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -20,73 +16,7 @@ import (
 
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/recordbatch"
-	"logpipe/brokerd/wire"
 )
-
-// clBroker is a real broker behind a real wire server on a loopback port.
-type clBroker struct {
-	addr string
-	dir  string
-	b    *broker.Broker
-	srv  *wire.Server
-}
-
-// clStart starts a broker on dir (a new temp dir if empty) with cfg
-// changes applied.
-func clStart(t *testing.T, dir string, change func(*broker.Config)) *clBroker {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := broker.DefaultConfig()
-	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
-	cfg.LogDirs = []string{dir}
-	cfg.GroupInitialRebalanceDelayMs = 0
-	if change != nil {
-		change(&cfg)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	b, err := broker.New(cfg, log, broker.Hooks{})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	srv := &wire.Server{Handler: b, Log: log}
-	go srv.Serve(ln)
-	cb := &clBroker{addr: ln.Addr().String(), dir: dir, b: b, srv: srv}
-	t.Cleanup(cb.stop)
-	return cb
-}
-
-func (cb *clBroker) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cb.srv.Shutdown(ctx)
-	cb.b.Close()
-}
-
-func clClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // consumeAll reads n records of topic from the start.
 func consumeAll(t *testing.T, addr, topic string, n int) []*kgo.Record {

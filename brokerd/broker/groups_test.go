@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -21,100 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"logpipe/brokerd/broker"
-	"logpipe/brokerd/wire"
 )
-
-// grpBroker is a real broker behind a real wire server on a loopback
-// port, set up for quick group tests: no initial rebalance delay, short
-// session timeouts allowed, few offsets partitions.
-type grpBroker struct {
-	t    *testing.T
-	addr string
-	dir  string
-	b    *broker.Broker
-	srv  *wire.Server
-	once sync.Once
-}
-
-// grpStart starts a broker on dir (a new temp dir if empty), listening on
-// addr (a free port if empty).
-func grpStart(t *testing.T, dir, addr string) *grpBroker {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	grpWaitFor(t, 10*time.Second, "listening on "+addr, func() bool {
-		ln, err = net.Listen("tcp", addr)
-		return err == nil
-	})
-	cfg := broker.DefaultConfig()
-	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
-	cfg.LogDirs = []string{dir}
-	cfg.GroupInitialRebalanceDelayMs = 0
-	cfg.GroupMinSessionTimeoutMs = 500
-	cfg.OffsetsTopicPartitions = 8
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	b, err := broker.New(cfg, log, broker.Hooks{})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	srv := &wire.Server{Handler: b, Log: log}
-	go srv.Serve(ln)
-	gb := &grpBroker{t: t, addr: ln.Addr().String(), dir: dir, b: b, srv: srv}
-	t.Cleanup(gb.stop)
-	return gb
-}
-
-func (gb *grpBroker) stop() {
-	gb.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		gb.srv.Shutdown(ctx)
-		if err := gb.b.Close(); err != nil {
-			gb.t.Errorf("closing broker: %v", err)
-		}
-	})
-}
-
-// grpWaitFor polls cond until it holds or the deadline passes.
-func grpWaitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
-func grpCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func grpAdmin(t *testing.T, addr string) *kadm.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
-}
 
 func grpCreateTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32) {
 	t.Helper()
@@ -310,7 +215,7 @@ func grpAssigned(d kadm.DescribedGroup, topic string) map[string]int {
 func grpWaitStable(t *testing.T, adm *kadm.Client, group, topic string, n, per int) kadm.DescribedGroup {
 	t.Helper()
 	var d kadm.DescribedGroup
-	grpWaitFor(t, 60*time.Second, fmt.Sprintf("%s stable with %d members", group, n), func() bool {
+	waitWithin(t, 60*time.Second, fmt.Sprintf("%s stable with %d members", group, n), func() bool {
 		ds, err := adm.DescribeGroups(grpCtx(t), group)
 		if err != nil {
 			return false
@@ -337,7 +242,7 @@ func grpWaitStable(t *testing.T, adm *kadm.Client, group, topic string, n, per i
 // partition of topic is want.
 func grpWaitCommitted(t *testing.T, adm *kadm.Client, group, topic string, partitions int32, want int64) {
 	t.Helper()
-	grpWaitFor(t, 60*time.Second, fmt.Sprintf("%s committed %d on every partition", group, want), func() bool {
+	waitWithin(t, 60*time.Second, fmt.Sprintf("%s committed %d on every partition", group, want), func() bool {
 		os, err := adm.FetchOffsets(grpCtx(t), group)
 		if err != nil || os.Error() != nil {
 			return false
@@ -353,8 +258,7 @@ func grpWaitCommitted(t *testing.T, adm *kadm.Client, group, topic string, parti
 }
 
 func TestGroupFranzGoMembersShareAndRebalance(t *testing.T) {
-	gb := grpStart(t, "", "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, "", "")
 	const topic, group = "events", "fg"
 	grpCreateTopic(t, adm, topic, 6)
 	seen := newGrpSeen()
@@ -372,7 +276,7 @@ func TestGroupFranzGoMembersShareAndRebalance(t *testing.T) {
 	}
 
 	grpProduce(t, gb.addr, topic, 0, 300, 6)
-	grpWaitFor(t, 60*time.Second, "300 records consumed", func() bool { return seen.len() >= 300 })
+	waitWithin(t, 60*time.Second, "300 records consumed", func() bool { return seen.len() >= 300 })
 	grpWaitCommitted(t, adm, group, topic, 6, 50)
 	seen.check(t, 0, 300)
 	for _, m := range []*grpMember{a, b, c} {
@@ -386,7 +290,7 @@ func TestGroupFranzGoMembersShareAndRebalance(t *testing.T) {
 	c.stop()
 	grpWaitStable(t, adm, group, topic, 2, 3)
 	grpProduce(t, gb.addr, topic, 300, 300, 6)
-	grpWaitFor(t, 60*time.Second, "600 records consumed", func() bool { return seen.len() >= 600 })
+	waitWithin(t, 60*time.Second, "600 records consumed", func() bool { return seen.len() >= 600 })
 	grpWaitCommitted(t, adm, group, topic, 6, 100)
 	seen.check(t, 0, 600)
 	if seen.count("c") != 100 || seen.count("a")+seen.count("b") != 500 {
@@ -395,8 +299,7 @@ func TestGroupFranzGoMembersShareAndRebalance(t *testing.T) {
 }
 
 func TestGroupAdminWithKadm(t *testing.T) {
-	gb := grpStart(t, "", "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, "", "")
 	ctx := grpCtx(t)
 	const topic, group = "adm", "admg"
 	grpCreateTopic(t, adm, topic, 3)
@@ -404,7 +307,7 @@ func TestGroupAdminWithKadm(t *testing.T) {
 	grpProduce(t, gb.addr, topic, 0, 30, 3)
 	seen := newGrpSeen()
 	m := grpConsume(t, gb.addr, group, topic, "solo", seen, kgo.Balancers(kgo.RoundRobinBalancer()))
-	grpWaitFor(t, 60*time.Second, "30 records", func() bool { return seen.len() >= 30 })
+	waitWithin(t, 60*time.Second, "30 records", func() bool { return seen.len() >= 30 })
 	grpWaitCommitted(t, adm, group, topic, 3, 10)
 	seen.check(t, 0, 30)
 	// An offset for a topic the group does not consume.
@@ -454,7 +357,7 @@ func TestGroupAdminWithKadm(t *testing.T) {
 	}
 
 	m.stop()
-	grpWaitFor(t, 30*time.Second, "group empty", func() bool { return grpDescribe(t, adm, group).State == "Empty" })
+	waitWithin(t, 30*time.Second, "group empty", func() bool { return grpDescribe(t, adm, group).State == "Empty" })
 	if ls, err := adm.ListGroups(ctx, "empty"); err != nil || len(ls) != 1 {
 		t.Fatalf("empty filter: %v %v", ls, err)
 	}
@@ -577,8 +480,7 @@ func grpSaramaMember(t *testing.T, addr, group, topic, instance string, seen *gr
 }
 
 func TestGroupSaramaStaticMembers(t *testing.T) {
-	gb := grpStart(t, "", "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, "", "")
 	const topic, group = "sar", "sarg"
 	grpCreateTopic(t, adm, topic, 4)
 	seen := newGrpSeen()
@@ -596,7 +498,7 @@ func TestGroupSaramaStaticMembers(t *testing.T) {
 		t.Fatalf("described %+v", d)
 	}
 	grpProduce(t, gb.addr, topic, 0, 80, 4)
-	grpWaitFor(t, 60*time.Second, "80 records", func() bool { return seen.len() >= 80 })
+	waitWithin(t, 60*time.Second, "80 records", func() bool { return seen.len() >= 80 })
 	grpWaitCommitted(t, adm, group, topic, 4, 20)
 	seen.check(t, 0, 80)
 
@@ -605,7 +507,7 @@ func TestGroupSaramaStaticMembers(t *testing.T) {
 	sessions := h1.sessions()
 	stop2()
 	h2, _ := grpSaramaMember(t, gb.addr, group, topic, "s2", seen)
-	grpWaitFor(t, 30*time.Second, "s2 replaced", func() bool {
+	waitWithin(t, 30*time.Second, "s2 replaced", func() bool {
 		d := grpDescribe(t, adm, group)
 		for _, m := range d.Members {
 			if m.InstanceID != nil && *m.InstanceID == "s2" {
@@ -614,9 +516,9 @@ func TestGroupSaramaStaticMembers(t *testing.T) {
 		}
 		return false
 	})
-	grpWaitFor(t, 30*time.Second, "s2 consuming", func() bool { return h2.sessions() > 0 })
+	waitWithin(t, 30*time.Second, "s2 consuming", func() bool { return h2.sessions() > 0 })
 	grpProduce(t, gb.addr, topic, 80, 40, 4)
-	grpWaitFor(t, 60*time.Second, "120 records", func() bool { return seen.len() >= 120 })
+	waitWithin(t, 60*time.Second, "120 records", func() bool { return seen.len() >= 120 })
 	grpWaitCommitted(t, adm, group, topic, 4, 30)
 	seen.check(t, 0, 120)
 	if got := h1.sessions(); got != sessions {
@@ -629,21 +531,19 @@ func TestGroupSaramaStaticMembers(t *testing.T) {
 
 func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	gb := grpStart(t, dir, "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, dir, "")
 	const topic, group = "rs", "rsg"
 	grpCreateTopic(t, adm, topic, 3)
 	grpProduce(t, gb.addr, topic, 0, 30, 3)
 	seen := newGrpSeen()
 	m := grpConsume(t, gb.addr, group, topic, "first", seen, kgo.Balancers(kgo.RangeBalancer()))
-	grpWaitFor(t, 60*time.Second, "30 records", func() bool { return seen.len() >= 30 })
+	waitWithin(t, 60*time.Second, "30 records", func() bool { return seen.len() >= 30 })
 	grpWaitCommitted(t, adm, group, topic, 3, 10)
 	m.stop()
-	grpWaitFor(t, 30*time.Second, "group empty", func() bool { return grpDescribe(t, adm, group).State == "Empty" })
+	waitWithin(t, 30*time.Second, "group empty", func() bool { return grpDescribe(t, adm, group).State == "Empty" })
 	gb.stop()
 
-	gb2 := grpStart(t, dir, "")
-	adm2 := grpAdmin(t, gb2.addr)
+	gb2, adm2 := grpStartAdmin(t, dir, "")
 	grpWaitCommitted(t, adm2, group, topic, 3, 10)
 	if d := grpDescribe(t, adm2, group); d.State != "Empty" || d.ProtocolType != "consumer" {
 		t.Fatalf("after restart: %+v", d)
@@ -653,7 +553,7 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	}
 	grpProduce(t, gb2.addr, topic, 30, 30, 3)
 	m2 := grpConsume(t, gb2.addr, group, topic, "second", seen, kgo.Balancers(kgo.RangeBalancer()))
-	grpWaitFor(t, 60*time.Second, "60 records", func() bool { return seen.len() >= 60 })
+	waitWithin(t, 60*time.Second, "60 records", func() bool { return seen.len() >= 60 })
 	grpWaitCommitted(t, adm2, group, topic, 3, 20)
 	seen.check(t, 0, 60)
 	if seen.count("second") != 30 {
@@ -664,36 +564,33 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 
 func TestGroupMembersSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	gb := grpStart(t, dir, "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, dir, "")
 	const topic, group = "live", "liveg"
 	grpCreateTopic(t, adm, topic, 2)
 	seen := newGrpSeen()
 	grpConsume(t, gb.addr, group, topic, "m", seen, kgo.SessionTimeout(20*time.Second))
 	d := grpWaitStable(t, adm, group, topic, 1, 2)
 	grpProduce(t, gb.addr, topic, 0, 20, 2)
-	grpWaitFor(t, 60*time.Second, "20 records", func() bool { return seen.len() >= 20 })
+	waitWithin(t, 60*time.Second, "20 records", func() bool { return seen.len() >= 20 })
 	grpWaitCommitted(t, adm, group, topic, 2, 10)
 
 	// Restart on the same address while the member runs: the group
 	// comes back Stable with the member, which carries on.
 	gb.stop()
-	gb2 := grpStart(t, dir, gb.addr)
-	adm2 := grpAdmin(t, gb2.addr)
+	gb2, adm2 := grpStartAdmin(t, dir, gb.addr)
 	d2 := grpDescribe(t, adm2, group)
 	if d2.State != "Stable" || len(d2.Members) != 1 || d2.Members[0].MemberID != d.Members[0].MemberID {
 		t.Fatalf("after restart %+v, before %+v", d2, d)
 	}
 	grpProduce(t, gb2.addr, topic, 20, 20, 2)
-	grpWaitFor(t, 60*time.Second, "40 records", func() bool { return seen.len() >= 40 })
+	waitWithin(t, 60*time.Second, "40 records", func() bool { return seen.len() >= 40 })
 	grpWaitCommitted(t, adm2, group, topic, 2, 20)
 	seen.check(t, 0, 40)
 }
 
 func TestGroupKcat(t *testing.T) {
 	kcat := requireTool(t, "kcat")
-	gb := grpStart(t, "", "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, "", "")
 	const topic, group = "kc", "kcg"
 	grpCreateTopic(t, adm, topic, 2)
 	grpProduce(t, gb.addr, topic, 0, 20, 2)
@@ -797,8 +694,7 @@ func grpWant(t *testing.T, what string, got int16, want *kerr.Error) {
 }
 
 func TestGroupProtocolVersions(t *testing.T) {
-	gb := grpStart(t, "", "")
-	adm := grpAdmin(t, gb.addr)
+	gb, adm := grpStartAdmin(t, "", "")
 	grpCreateTopic(t, adm, "rawt", 2)
 	c1, c2 := grpDial(t, gb.addr), grpDial(t, gb.addr)
 	_, port, _ := net.SplitHostPort(gb.addr)
@@ -888,7 +784,7 @@ func TestGroupProtocolVersions(t *testing.T) {
 	grpWant(t, "join v4 without id", need.ErrorCode, kerr.MemberIDRequired)
 	jg4.MemberID = need.MemberID
 	c2.send(jg4, 4)
-	grpWaitFor(t, 10*time.Second, "rebalance announced", func() bool {
+	waitWithin(t, 10*time.Second, "rebalance announced", func() bool {
 		return c1.do(hb, 0).(*kmsg.HeartbeatResponse).ErrorCode == kerr.RebalanceInProgress.Code
 	})
 	dg := kmsg.NewPtrDescribeGroupsRequest()

@@ -12,18 +12,6 @@ import (
 	"logpipe/brokerd/broker"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestRetentionBySizeAndAlteredConfig(t *testing.T) {
 	cb := clStart(t, "", func(c *broker.Config) { c.LogRetentionCheck = 50 })
 	ctx := ctxT(t)

@@ -59,6 +59,11 @@ func newWorkload(run string, n int, day time.Time) *workload {
 	return w
 }
 
+// head returns the workload of the first n events.
+func (w *workload) head(n int) *workload {
+	return &workload{values: w.values[:n], tags: w.tags[:n], noID: w.noID[:n], run: w.run}
+}
+
 // expected returns, for each tag, the ids of the documents its index must
 // hold, given the produced records (for the offsets of id-less events).
 func (w *workload) expected(topic string, recs []*kgo.Record) map[string][]string {
@@ -225,7 +230,6 @@ func waitCommitted(t *testing.T, b broker, group, topic string) {
 // index) and every tenth has no event.id (its _id derives from the record's
 // topic, partition and offset), so the check covers every kind of _id.
 func TestExactlyOnceAcrossKills(t *testing.T) {
-	skipShort(t)
 	const events, kills = 200000, 10
 	node := harness.SharedElasticsearch(t)
 	binaries(t)
@@ -265,15 +269,10 @@ func exactlyOnceAcrossKills(t *testing.T, node *harness.Elasticsearch, b broker,
 	// The plain build: the race detector would multiply the indexer's
 	// CPU time on 200,000 events several times over, and the other
 	// tests run the race build through the same code paths.
-	ix := startIndexerBin(t, bins.plainIndexer, config(b, topic, group, node.URL, fmt.Sprintf(`routes:
-  - tag: access
-    index: "%[1]s_access-%%{+YYYY.MM.dd}"
-  - tag: error
-    index: "%[1]s_error-%%{+YYYY.MM.dd}"
-kafka.session_timeout: 6s
+	ix := startIndexerBin(t, bins.plainIndexer, config(b, topic, group, node.URL, splitRoutes(prefix)+`kafka.session_timeout: 6s
 kafka.heartbeat_interval: 1s
 elasticsearch.flush_bytes: 256KiB
-`, prefix)))
+`))
 	pattern := prefix + "_*"
 	for k := 1; k <= kills; k++ {
 		waitDocs(t, es, ix, pattern, total*k/(kills+1))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +11,69 @@ import (
 	"logpipe/e2e/harness"
 )
 
-// rssKiB returns the resident set size of process pid.
-func rssKiB(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+// faultRun is what the fault tests start from: the shared Elasticsearch
+// node and a client of it, a broker, and a topic on it that the indexers
+// of group read; prefix names the test's indices.
+type faultRun struct {
+	t                    *testing.T
+	node                 *harness.Elasticsearch
+	es                   *esClient
+	b                    broker
+	topic, group, prefix string
+}
+
+// newFaultRun creates topic with the given partitions on b.
+func newFaultRun(t *testing.T, b broker, topic, group, prefix string, partitions int32) *faultRun {
+	t.Helper()
+	node := harness.SharedElasticsearch(t)
+	f := &faultRun{t: t, node: node, es: newES(t, node), b: b, topic: topic, group: group, prefix: prefix}
+	createTopic(t, b, topic, partitions)
+	return f
+}
+
+// splitRoutes returns the routes that send access events to
+// <prefix>_access-<day> and error events to <prefix>_error-<day>.
+func splitRoutes(prefix string) string {
+	return fmt.Sprintf(`routes:
+  - tag: access
+    index: "%[1]s_access-%%{+YYYY.MM.dd}"
+  - tag: error
+    index: "%[1]s_error-%%{+YYYY.MM.dd}"
+`, prefix)
+}
+
+// splitConfig is the indexer configuration of the run with Elasticsearch
+// at esURL, the split routes, and extra YAML.
+func (f *faultRun) splitConfig(esURL, extra string) string {
+	return config(f.b, f.topic, f.group, esURL, splitRoutes(f.prefix)+extra)
+}
+
+// waitIndexed waits until the run's indices hold as many documents as want
+// lists.
+func (f *faultRun) waitIndexed(ix *indexer, want map[string][]string) {
+	f.t.Helper()
+	waitCount(f.t, f.es, ix, f.prefix+"_*", len(want["access"])+len(want["error"]))
+}
+
+// checkExact checks that the run's indices hold each wanted id once.
+func (f *faultRun) checkExact(want map[string][]string) {
+	f.t.Helper()
+	checkExact(f.t, f.es, map[string]string{"access": f.prefix + "_access-*", "error": f.prefix + "_error-*"}, want)
+}
+
+// waitHoldsAll waits, while ix runs, until one member of the group holds
+// all of the topic's partitions, n, and the group is stable.
+func (f *faultRun) waitHoldsAll(ix *indexer, n int) {
+	f.t.Helper()
+	ix.waitFor("the remaining indexer to hold every partition", func() error {
+		members, state := groupMembers(f.t, f.b, f.group, f.topic)
+		for _, parts := range members {
+			if len(parts) == n && state == "Stable" {
+				return nil
+			}
 		}
-	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+		return fmt.Errorf("group %s: %v", state, members)
+	})
 }
 
 // groupMembers returns the member ids of group and the partitions of topic
@@ -62,32 +112,22 @@ func groupMembers(t *testing.T, b broker, group, topic string) (map[string][]int
 // indexed exactly once. The indexer here is built without the race
 // detector, so that its memory is what production would see.
 func TestElasticsearchOutage(t *testing.T) {
-	skipShort(t)
-	node := harness.SharedElasticsearch(t)
-	es := newES(t, node)
-	b := startBroker(t, "kafka")
-	topic, group, prefix := "httpd-outage", "indexer-outage", "outage"
-	createTopic(t, b, topic, 4)
+	f := newFaultRun(t, startBroker(t, "kafka"), "httpd-outage", "indexer-outage", "outage", 4)
+	node, b, topic, group := f.node, f.b, f.topic, f.group
 	const before, during = 3000, 12000
 	w := newWorkload(topic, before+during, time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC))
 	p := newProducer(t, b, topic)
 	part := func(i int) int32 { return int32(i % 4) }
 
 	binaries(t)
-	ix := startIndexerBin(t, bins.plainIndexer, config(b, topic, group, node.URL, fmt.Sprintf(`routes:
-  - tag: access
-    index: "%[1]s_access-%%{+YYYY.MM.dd}"
-  - tag: error
-    index: "%[1]s_error-%%{+YYYY.MM.dd}"
-elasticsearch:
+	ix := startIndexerBin(t, bins.plainIndexer, f.splitConfig(node.URL, `elasticsearch:
   flush_bytes: 256KiB
   max_in_flight_bytes: 1MiB
   backoff.max: 1s
-`, prefix)))
+`))
 
 	recs := p.send(w.values[:before], part)
-	wantBefore := (&workload{values: w.values[:before], tags: w.tags[:before], noID: w.noID[:before], run: w.run}).expected(topic, recs)
-	waitCount(t, es, ix, prefix+"_*", len(wantBefore["access"])+len(wantBefore["error"]))
+	f.waitIndexed(ix, w.head(before).expected(topic, recs))
 	ix.waitFor("readiness", ix.ready)
 	members, state := groupMembers(t, b, group, topic)
 	if len(members) != 1 || state != "Stable" {
@@ -97,7 +137,7 @@ elasticsearch:
 	for m := range members {
 		member = m
 	}
-	baseRSS, _ := rssKiB(ix.proc.Pid())
+	baseRSS, _ := harness.RSS(ix.proc.Pid())
 
 	stopped := time.Now()
 	node.Stop()
@@ -116,9 +156,9 @@ elasticsearch:
 	recs = append(recs, p.send(w.values[before:], func(i int) int32 { return part(before + i) })...)
 	// Hold the node down for 30 s, watching memory, the amount in flight and
 	// the membership.
-	peakRSS, peakHeld := 0, 0.0
+	peakRSS, peakHeld := int64(0), 0.0
 	for time.Since(stopped) < 30*time.Second {
-		if rss, err := rssKiB(ix.proc.Pid()); err == nil && rss > peakRSS {
+		if rss, err := harness.RSS(ix.proc.Pid()); err == nil && rss > peakRSS {
 			peakRSS = rss
 		}
 		if held := ix.metric("logpipe_indexer_in_flight_bytes"); held > peakHeld {
@@ -142,7 +182,7 @@ elasticsearch:
 		t.Errorf("all %v records were read with Elasticsearch away: consumption did not pause", consumed)
 	}
 	t.Logf("outage: RSS %d KiB before, peak %d KiB; peak held %.0f bytes; %v records read of %d; lag %v",
-		baseRSS, peakRSS, peakHeld, consumed, before+during, lag)
+		baseRSS>>10, peakRSS>>10, peakHeld, consumed, before+during, lag)
 	// The lag counts what is not committed: at least what is not read.
 	if lag < before+during-consumed {
 		t.Errorf("consumer lag %v, but %v records are not even read", lag, before+during-consumed)
@@ -150,8 +190,8 @@ elasticsearch:
 	if peakHeld > 1<<20 {
 		t.Errorf("%v bytes held in flight, above max_in_flight_bytes of 1 MiB", peakHeld)
 	}
-	if peakRSS > baseRSS+64<<10 {
-		t.Errorf("RSS grew from %d KiB to %d KiB during the outage", baseRSS, peakRSS)
+	if peakRSS > baseRSS+64<<20 {
+		t.Errorf("RSS grew from %d KiB to %d KiB during the outage", baseRSS>>10, peakRSS>>10)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
@@ -161,8 +201,8 @@ elasticsearch:
 	}
 	restarted = true
 	want := w.expected(topic, recs)
-	waitCount(t, es, ix, prefix+"_*", len(want["access"])+len(want["error"]))
-	checkExact(t, es, map[string]string{"access": prefix + "_access-*", "error": prefix + "_error-*"}, want)
+	f.waitIndexed(ix, want)
+	f.checkExact(want)
 	ix.waitFor("readiness after the outage", ix.ready)
 	waitCommitted(t, b, group, topic)
 	if members, _ := groupMembers(t, b, group, topic); len(members) != 1 {
@@ -179,12 +219,8 @@ elasticsearch:
 // the reason and the original event, the records after them are indexed,
 // and the offsets are committed past all of them.
 func TestMappingConflict(t *testing.T) {
-	skipShort(t)
-	node := harness.SharedElasticsearch(t)
-	es := newES(t, node)
-	b := startBroker(t, "brokerd")
-	topic, group := "httpd-conflict", "indexer-conflict"
-	createTopic(t, b, topic, 1)
+	f := newFaultRun(t, startBroker(t, "brokerd"), "httpd-conflict", "indexer-conflict", "mc", 1)
+	node, es, b, topic, group := f.node, f.es, f.b, f.topic, f.group
 	ts := time.Date(2027, 6, 1, 10, 0, 0, 0, time.UTC)
 	line := func(i int) string {
 		return fmt.Sprintf(`192.0.2.1 - - [01/Jun/2027:10:00:%02d +0000] "GET /%d HTTP/1.1" 200 1`, i, i)
@@ -264,12 +300,9 @@ func sortedIDs(ids ...string) []string {
 // partitions over at the committed offsets (it indexes nothing twice) and
 // the final count is exact.
 func TestTwoIndexersShareAGroup(t *testing.T) {
-	skipShort(t)
-	node := harness.SharedElasticsearch(t)
-	es := newES(t, node)
 	forEachBroker(t, func(t *testing.T, b broker) {
-		topic, group, prefix := "httpd-pair-"+b.name, "indexer-pair-"+b.name, "pair_"+b.name
-		createTopic(t, b, topic, 4)
+		f := newFaultRun(t, b, "httpd-pair-"+b.name, "indexer-pair-"+b.name, "pair_"+b.name, 4)
+		topic, group := f.topic, f.group
 		const first, second = 3000, 3000
 		day := time.Date(2027, 7, 1, 0, 0, 0, 0, time.UTC)
 		if b.name == "brokerd" {
@@ -277,12 +310,7 @@ func TestTwoIndexersShareAGroup(t *testing.T) {
 		}
 		w := newWorkload(topic, first+second, day)
 		part := func(i int) int32 { return int32(i % 4) }
-		cfg := config(b, topic, group, node.URL, fmt.Sprintf(`routes:
-  - tag: access
-    index: "%[1]s_access-%%{+YYYY.MM.dd}"
-  - tag: error
-    index: "%[1]s_error-%%{+YYYY.MM.dd}"
-`, prefix))
+		cfg := f.splitConfig(f.node.URL, "")
 		a := startIndexer(t, cfg)
 		a.waitFor("the first indexer to join", a.ready)
 		bx := startIndexer(t, cfg)
@@ -300,28 +328,18 @@ func TestTwoIndexersShareAGroup(t *testing.T) {
 		})
 		p := newProducer(t, b, topic)
 		recs := p.send(w.values[:first], part)
-		sub := &workload{values: w.values[:first], tags: w.tags[:first], noID: w.noID[:first], run: w.run}
-		want1 := sub.expected(topic, recs)
-		waitCount(t, es, a, prefix+"_*", len(want1["access"])+len(want1["error"]))
+		f.waitIndexed(a, w.head(first).expected(topic, recs))
 		series := fmt.Sprintf(`logpipe_indexer_records_consumed_total{topic=%q}`, topic)
 		ca, cb := a.metric(series), bx.metric(series)
 		if ca == 0 || cb == 0 || ca+cb != first {
 			t.Errorf("records read: %v by one, %v by the other, want %d shared", ca, cb, first)
 		}
 		bx.stop()
-		a.waitFor("the remaining indexer to hold every partition", func() error {
-			members, state := groupMembers(t, b, group, topic)
-			for _, parts := range members {
-				if len(parts) == 4 && state == "Stable" {
-					return nil
-				}
-			}
-			return fmt.Errorf("group %s: %v", state, members)
-		})
+		f.waitHoldsAll(a, 4)
 		recs = append(recs, p.send(w.values[first:], func(i int) int32 { return part(first + i) })...)
 		want := w.expected(topic, recs)
-		waitCount(t, es, a, prefix+"_*", len(want["access"])+len(want["error"]))
-		checkExact(t, es, map[string]string{"access": prefix + "_access-*", "error": prefix + "_error-*"}, want)
+		f.waitIndexed(a, want)
+		f.checkExact(want)
 		if d := a.metric(`logpipe_indexer_documents_total{result="duplicate"}`); d != 0 {
 			t.Errorf("the remaining indexer re-indexed %v documents: it did not start at the committed offsets", d)
 		}
@@ -340,23 +358,13 @@ func TestTwoIndexersShareAGroup(t *testing.T) {
 // every partition over from the committed offsets, and once Elasticsearch
 // is back every event is there exactly once.
 func TestRebalanceDuringOutage(t *testing.T) {
-	skipShort(t)
-	node := harness.SharedElasticsearch(t)
-	es := newES(t, node)
-	proxy := newTCPProxy(t, strings.TrimPrefix(node.URL, "http://"))
-	b := startBroker(t, "brokerd")
-	topic, group, prefix := "httpd-revoke", "indexer-revoke", "revoke"
-	createTopic(t, b, topic, 4)
+	f := newFaultRun(t, startBroker(t, "brokerd"), "httpd-revoke", "indexer-revoke", "revoke", 4)
+	b, topic, group := f.b, f.topic, f.group
+	proxy := newTCPProxy(t, strings.TrimPrefix(f.node.URL, "http://"))
 	const first, second = 2000, 4000
 	w := newWorkload(topic, first+second, time.Date(2027, 10, 1, 0, 0, 0, 0, time.UTC))
 	part := func(i int) int32 { return int32(i % 4) }
-	cfg := config(b, topic, group, proxy.URL(), fmt.Sprintf(`routes:
-  - tag: access
-    index: "%[1]s_access-%%{+YYYY.MM.dd}"
-  - tag: error
-    index: "%[1]s_error-%%{+YYYY.MM.dd}"
-kafka.drain_timeout: 3s
-`, prefix))
+	cfg := f.splitConfig(proxy.URL(), "kafka.drain_timeout: 3s\n")
 	a := startIndexer(t, cfg)
 	a.waitFor("the first indexer to join", a.ready)
 	bx := startIndexer(t, cfg)
@@ -368,9 +376,7 @@ kafka.drain_timeout: 3s
 	})
 	p := newProducer(t, b, topic)
 	recs := p.send(w.values[:first], part)
-	sub := &workload{values: w.values[:first], tags: w.tags[:first], noID: w.noID[:first], run: w.run}
-	want1 := sub.expected(topic, recs)
-	waitCount(t, es, a, prefix+"_*", len(want1["access"])+len(want1["error"]))
+	f.waitIndexed(a, w.head(first).expected(topic, recs))
 	waitCommitted(t, b, group, topic)
 
 	proxy.down()
@@ -387,19 +393,11 @@ kafka.drain_timeout: 3s
 	if !strings.Contains(string(log), "records still unacknowledged when letting the partition go") {
 		t.Errorf("the leaving indexer did not give records up; log:\n%s", bx.proc.Tail(4000))
 	}
-	a.waitFor("the remaining indexer to hold every partition", func() error {
-		members, state := groupMembers(t, b, group, topic)
-		for _, parts := range members {
-			if len(parts) == 4 && state == "Stable" {
-				return nil
-			}
-		}
-		return fmt.Errorf("group %s: %v", state, members)
-	})
+	f.waitHoldsAll(a, 4)
 	proxy.up()
 	want := w.expected(topic, recs)
-	waitCount(t, es, a, prefix+"_*", len(want["access"])+len(want["error"]))
-	checkExact(t, es, map[string]string{"access": prefix + "_access-*", "error": prefix + "_error-*"}, want)
+	f.waitIndexed(a, want)
+	f.checkExact(want)
 	waitCommitted(t, b, group, topic)
 	a.stop()
 }
@@ -409,12 +407,8 @@ kafka.drain_timeout: 3s
 // though no record has come, so events produced while the indexer is down
 // are indexed when it comes back rather than skipped.
 func TestLatestKeepsItsPlace(t *testing.T) {
-	skipShort(t)
-	node := harness.SharedElasticsearch(t)
-	es := newES(t, node)
-	b := startBroker(t, "brokerd")
-	topic, group := "httpd-latest", "indexer-latest"
-	createTopic(t, b, topic, 2)
+	f := newFaultRun(t, startBroker(t, "brokerd"), "httpd-latest", "indexer-latest", "latest", 2)
+	node, es, b, topic, group := f.node, f.es, f.b, f.topic, f.group
 	ts := time.Date(2027, 11, 1, 0, 0, 0, 0, time.UTC)
 	p := newProducer(t, b, topic)
 	p.send([][]byte{shipped("old", ts, idOf(topic, 0), "access"), shipped("old", ts, idOf(topic, 1), "access")}, func(i int) int32 { return int32(i % 2) })

@@ -19,7 +19,6 @@ import (
 // consecutive daily indices, an event tagged both access and error lands in
 // both, and an event with neither is counted and dropped.
 func TestLogstashBehaviour(t *testing.T) {
-	skipShort(t)
 	node := harness.SharedElasticsearch(t)
 	es := newES(t, node)
 	// Each broker gets its own days, so that the two runs share no index.

@@ -7,7 +7,6 @@
 package indexer_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -41,12 +40,6 @@ const (
 	pollInterval = 50 * time.Millisecond
 )
 
-func skipShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test; skipped with -short")
-	}
-}
-
 // The binaries, built once per test run: the indexer with the race
 // detector, the indexer without it (for memory figures), and brokerd.
 var bins struct {
@@ -58,28 +51,16 @@ var bins struct {
 func binaries(t *testing.T) {
 	t.Helper()
 	bins.once.Do(func() {
-		dir, err := harness.CacheDir("run/indexer-e2e-bin")
+		paths, err := harness.BuildPrograms(
+			harness.Program{Package: "logpipe/indexer", Race: true},
+			harness.Program{Package: "logpipe/indexer"},
+			harness.Program{Package: "logpipe/brokerd"},
+		)
 		if err != nil {
 			bins.err = err
 			return
 		}
-		bins.indexer = filepath.Join(dir, "indexer")
-		bins.plainIndexer = filepath.Join(dir, "indexer-plain")
-		bins.broker = filepath.Join(dir, "brokerd")
-		for _, b := range []struct {
-			out  string
-			args []string
-		}{
-			{bins.indexer, []string{"-race", "logpipe/indexer"}},
-			{bins.plainIndexer, []string{"logpipe/indexer"}},
-			{bins.broker, []string{"logpipe/brokerd"}},
-		} {
-			args := append([]string{"build", "-o", b.out}, b.args...)
-			if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("go %v: %v\n%s", args, err, out)
-				return
-			}
-		}
+		bins.indexer, bins.plainIndexer, bins.broker = paths[0], paths[1], paths[2]
 	})
 	if bins.err != nil {
 		t.Fatal(bins.err)
@@ -119,25 +100,14 @@ func startBrokerd(t *testing.T) broker {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	dir := t.TempDir()
-	cmd := exec.Command(bins.broker, "-E", "listeners=PLAINTEXT://"+addr, "-E", "log.dirs="+filepath.Join(dir, "data"),
-		"-E", "group.initial.rebalance.delay.ms=0")
-	p, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "brokerd.log"))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: bins.broker, Addr: addr, DataDir: filepath.Join(t.TempDir(), "data"),
+		Settings: []string{"group.initial.rebalance.delay.ms=0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(20 * time.Second) })
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := harness.WaitFor(ctx, 20*time.Millisecond, p, func(context.Context) error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	return broker{name: "brokerd", bootstrap: addr}
 }
 
@@ -314,49 +284,20 @@ func (ix *indexer) stop() {
 	}
 }
 
+// waitFor polls check until it returns nil, failing the test with the
+// indexer's log if the indexer exits or waitTime passes.
 func (ix *indexer) waitFor(what string, check func() error) {
 	ix.t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if exited, werr := ix.proc.Exited(); exited {
-			ix.t.Fatalf("indexer exited (%v) while waiting for %s; log:\n%s", werr, what, ix.proc.Tail(8000))
-		}
-		if time.Now().After(deadline) {
-			ix.t.Fatalf("timed out waiting for %s: %v; indexer log:\n%s", what, err, ix.proc.Tail(8000))
-		}
-		time.Sleep(pollInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if err := harness.WaitFor(ctx, pollInterval, ix.proc, func(context.Context) error { return check() }); err != nil {
+		ix.t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
 // metrics scrapes /metrics into a map from series (name and labels, as
 // printed) to value.
-func (ix *indexer) metrics() (map[string]float64, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	res, err := c.Get("http://" + ix.http + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "#") || l == "" {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		v, err := strconv.ParseFloat(l[i+1:], 64)
-		if err == nil {
-			out[l[:i]] = v
-		}
-	}
-	return out, sc.Err()
-}
+func (ix *indexer) metrics() (map[string]float64, error) { return harness.ScrapeMetrics(ix.http) }
 
 // metric returns one series' value (0 when absent).
 func (ix *indexer) metric(series string) float64 {

@@ -19,7 +19,6 @@ var absent = struct{ absent bool }{true}
 // the indexer and checks each document as Elasticsearch returns it
 // (_source), with the mappings the indexer's templates give it.
 func TestParsingCorpus(t *testing.T) {
-	skipShort(t)
 	node := harness.SharedElasticsearch(t)
 	es := newES(t, node)
 	b := startBroker(t, "kafka")

@@ -62,7 +62,6 @@ func (k *kibanaStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // harmless), then an indexer with template installation off, and checks
 // that the documents' mappings follow the templates setup installed.
 func TestSetupCommand(t *testing.T) {
-	skipShort(t)
 	node := harness.SharedElasticsearch(t)
 	es := newES(t, node)
 	b := startBroker(t, "brokerd")

@@ -21,7 +21,6 @@ import (
 // "permission denied" the shipper then runs as the user nobody (through
 // setpriv), with its folders opened up to it.
 func TestBadInput(t *testing.T) {
-	skipShort(t)
 	forEachBroker(t, func(t *testing.T, b broker) {
 		dir, err := os.MkdirTemp("", "shipper-badinput")
 		if err != nil {
@@ -113,7 +112,6 @@ output.kafka:
 // TestConfigTypo checks that a mistyped key stops the shipper at once
 // with the file, line and key named.
 func TestConfigTypo(t *testing.T) {
-	skipShort(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "shipper.yml")
 	os.WriteFile(cfg, []byte("filebeat.inputs:\n- type: log\n  pahts: [/var/log/x]\noutput.kafka:\n  hosts: [\"127.0.0.1:9\"]\n  topic: t\n"), 0o644)

@@ -2,11 +2,9 @@ package shipper_test
 
 import (
 	"context"
-	"fmt"
 	"logpipe/pipeline/event"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -16,24 +14,12 @@ import (
 // be missing, and a line may arrive twice only if the registry did not yet
 // hold it when the shipper died.
 func TestCrash(t *testing.T) {
-	skipShort(t)
 	const kills = 20
 	forEachBroker(t, func(t *testing.T, b broker) {
-		dir := t.TempDir()
-		logs := filepath.Join(dir, "logs")
-		os.Mkdir(logs, 0o755)
-		path := filepath.Join(logs, "access_log")
-		topic := topicName(t)
-		w := newWriter(t, path)
+		a := newAccessLog(t)
+		path, topic, w := a.path, a.topic, a.w
 		c := consume(t, b.bootstrap, topic)
-		s := startShipper(t, dir, fmt.Sprintf(`
-filebeat.inputs:
-- type: log
-  paths: ["%s/access_log*"]
-output.kafka:
-  hosts: [%q]
-  topic: %s
-`, logs, b.bootstrap, topic), "-E", "name=crash-host")
+		s := startShipper(t, a.dir, a.config(b, ""), "-E", "name=crash-host")
 		ctx, stop := context.WithCancel(context.Background())
 		done := w.run(ctx, time.Millisecond)
 		defer func() { stop(); <-done }()

@@ -50,7 +50,6 @@ const errorLines = `[Sat Nov 21 10:00:02.123456 2026] [core:error] [pid 1234] [c
 `
 
 func TestIssueConfig(t *testing.T) {
-	skipShort(t)
 	for _, variant := range []struct{ name, config string }{
 		{"prospectors-log", issueConfig},
 		{"inputs-filestream", strings.NewReplacer("filebeat.prospectors", "filebeat.inputs", "type: log", "type: filestream").Replace(issueConfig)},
@@ -120,7 +119,6 @@ func TestIssueConfig(t *testing.T) {
 // TestMultilineStackTrace joins a Java stack trace in an error log into
 // one event.
 func TestMultilineStackTrace(t *testing.T) {
-	skipShort(t)
 	forEachBroker(t, func(t *testing.T, b broker) {
 		dir := t.TempDir()
 		topic := topicName(t)

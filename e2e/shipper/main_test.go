@@ -5,13 +5,10 @@
 package shipper_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,33 +33,17 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "shipper-e2e")
+	paths, err := harness.BuildPrograms(
+		harness.Program{Package: "logpipe/shipper", Race: true},
+		harness.Program{Package: "logpipe/shipper"},
+		harness.Program{Package: "logpipe/brokerd"},
+	)
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Chmod(dir, 0o755) // the bad-input test runs the shipper as another user
-	shipperBin = filepath.Join(dir, "shipper")
-	plainShipperBin = filepath.Join(dir, "shipper-plain")
-	brokerdBin = filepath.Join(dir, "brokerd")
-	for _, b := range []struct {
-		out  string
-		args []string
-	}{
-		{shipperBin, []string{"-race", "logpipe/shipper"}},
-		{plainShipperBin, []string{"logpipe/shipper"}},
-		{brokerdBin, []string{"logpipe/brokerd"}},
-	} {
-		args := append([]string{"build", "-o", b.out}, b.args...)
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go %v: %v\n%s", args, err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	harness.StopAll()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	shipperBin, plainShipperBin, brokerdBin = paths[0], paths[1], paths[2]
+	harness.Main(m)
 }
 
 // Time limits. Generous: two shared cores also run JVMs.
@@ -70,12 +51,6 @@ const (
 	waitTime     = 2 * time.Minute
 	pollInterval = 50 * time.Millisecond
 )
-
-func skipShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test; skipped with -short")
-	}
-}
 
 // broker is a Kafka-protocol broker under test.
 type broker struct {
@@ -122,24 +97,11 @@ func startBrokerd(t *testing.T, extra ...string) broker {
 	var mu sync.Mutex
 	var proc *harness.Process
 	start := func(t *testing.T) {
-		args := []string{"-E", "listeners=PLAINTEXT://" + addr, "-E", "log.dirs=" + filepath.Join(dir, "data"), "-E", "num.partitions=1"}
-		for _, e := range extra {
-			args = append(args, "-E", e)
-		}
-		cmd := exec.Command(brokerdBin, args...)
-		p, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "brokerd.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 		defer cancel()
-		if err := harness.WaitFor(ctx, 20*time.Millisecond, p, func(context.Context) error {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		}); err != nil {
+		p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: filepath.Join(dir, "data"),
+			Settings: append([]string{"num.partitions=1"}, extra...)})
+		if err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -177,11 +139,17 @@ type shipper struct {
 // the test ends.
 func startShipper(t *testing.T, dir, config string, extra ...string) *shipper {
 	t.Helper()
+	return startShipperBin(t, shipperBin, dir, config, extra...)
+}
+
+// startShipperBin is startShipper with the binary given.
+func startShipperBin(t *testing.T, bin, dir, config string, extra ...string) *shipper {
+	t.Helper()
 	s := &shipper{t: t, dir: dir, cfg: filepath.Join(dir, "shipper.yml"), log: filepath.Join(dir, "shipper.log")}
 	if err := os.WriteFile(s.cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.start(shipperBin, extra...)
+	s.start(bin, extra...)
 	return s
 }
 
@@ -211,48 +179,18 @@ func (s *shipper) start(bin string, extra ...string) {
 }
 
 // waitFor polls check until it returns nil, failing the test with the
-// shipper's log after waitTime.
+// shipper's log if the shipper exits or waitTime passes.
 func (s *shipper) waitFor(what string, check func() error) {
 	s.t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if exited, werr := s.proc.Exited(); exited {
-			s.t.Fatalf("shipper exited (%v) while waiting for %s; log:\n%s", werr, what, s.proc.Tail(6000))
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("timed out waiting for %s: %v; shipper log:\n%s", what, err, s.proc.Tail(6000))
-		}
-		time.Sleep(pollInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if err := harness.WaitFor(ctx, pollInterval, s.proc, func(context.Context) error { return check() }); err != nil {
+		s.t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
 // metrics scrapes /metrics into name{labels} -> value.
-func (s *shipper) metrics() (map[string]float64, error) {
-	resp, err := http.Get("http://" + s.http + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || line == "" {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
-}
+func (s *shipper) metrics() (map[string]float64, error) { return harness.ScrapeMetrics(s.http) }
 
 // metric returns one metric, failing the test if it cannot be read.
 func (s *shipper) metric(name string) float64 {
@@ -424,20 +362,4 @@ func appendFile(t *testing.T, path, text string) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// rss returns a process's resident memory in bytes.
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }

@@ -9,7 +9,6 @@ import (
 
 // TestMetrics checks the shipper's Prometheus metrics against what it did.
 func TestMetrics(t *testing.T) {
-	skipShort(t)
 	b := startBrokerd(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access_log")

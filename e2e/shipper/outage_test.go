@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +19,6 @@ const outage = 30 * time.Second
 // again: no line may be lost, and the shipper's memory must not grow with
 // the backlog that piles up in the file meanwhile.
 func TestBrokerOutage(t *testing.T) {
-	skipShort(t)
 	t.Run("brokerd", func(t *testing.T) { testOutage(t, startBrokerd(t)) })
 	t.Run("kafka", func(t *testing.T) {
 		// The shared broker, taken away and brought back: tests run one
@@ -42,15 +40,11 @@ func TestBrokerOutage(t *testing.T) {
 }
 
 func testOutage(t *testing.T, b broker) {
-	dir := t.TempDir()
-	logs := filepath.Join(dir, "logs")
-	os.Mkdir(logs, 0o755)
-	path := filepath.Join(logs, "access_log")
-	topic := topicName(t)
-	w := newWriter(t, path)
+	a := newAccessLog(t)
+	path, topic, w := a.path, a.topic, a.w
 	w.pad = 1500 // long lines: a large backlog in bytes, few records to read back
-	s := &shipper{t: t, dir: dir, cfg: filepath.Join(dir, "shipper.yml"), log: filepath.Join(dir, "shipper.log")}
-	os.WriteFile(s.cfg, []byte(fmt.Sprintf(`
+	// No race detector: its memory is what is measured.
+	s := startShipperBin(t, plainShipperBin, a.dir, fmt.Sprintf(`
 filebeat.inputs:
 - type: log
   paths: [%q]
@@ -59,8 +53,7 @@ output.kafka:
   topic: %s
   backoff.max: 2s
 queue.mem.bytes: 4MiB
-`, path, b.bootstrap, topic)), 0o644)
-	s.start(plainShipperBin) // no race detector: its memory is what is measured
+`, path, b.bootstrap, topic))
 
 	// Load: 2 lines (about 3 KB) every millisecond.
 	ctx, stopWriting := context.WithCancel(context.Background())
@@ -97,7 +90,7 @@ queue.mem.bytes: 4MiB
 	var early, half, late int64
 	for time.Since(outStart) < outage {
 		time.Sleep(250 * time.Millisecond)
-		r, err := rss(s.proc.Pid())
+		r, err := harness.RSS(s.proc.Pid())
 		if err != nil {
 			t.Fatal(err)
 		}

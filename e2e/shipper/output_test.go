@@ -21,6 +21,12 @@ import (
 // acknowledgements by their meta.
 func runOutput(t *testing.T, yml string) (*output.Kafka, func() map[any]int) {
 	t.Helper()
+	return runOutputHooks(t, yml, output.Hooks{})
+}
+
+// runOutputHooks is runOutput with hooks.
+func runOutputHooks(t *testing.T, yml string, hooks output.Hooks) (*output.Kafka, func() map[any]int) {
+	t.Helper()
 	var cfg struct {
 		Kafka output.Config `yaml:"kafka"`
 	}
@@ -34,7 +40,7 @@ func runOutput(t *testing.T, yml string) (*output.Kafka, func() map[any]int) {
 	var mu sync.Mutex
 	acks := map[any]int{}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	k := output.NewKafka(s, 1000, 8<<20, log, output.Hooks{}, func(got []publish.Ack) {
+	k := output.NewKafka(s, 1000, 8<<20, log, hooks, func(got []publish.Ack) {
 		mu.Lock()
 		for _, a := range got {
 			acks[a.Receipt]++
@@ -117,7 +123,6 @@ func waitConsumed(t *testing.T, c *consumer, n int) []record {
 }
 
 func TestOutputCompression(t *testing.T) {
-	skipShort(t)
 	forEachBroker(t, func(t *testing.T, b broker) {
 		for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 			t.Run(codec, func(t *testing.T) {
@@ -143,7 +148,6 @@ func TestOutputCompression(t *testing.T) {
 }
 
 func TestOutputPartitioning(t *testing.T) {
-	skipShort(t)
 	forEachBroker(t, func(t *testing.T, b broker) {
 		t.Run("hash keeps each file in one partition, in order", func(t *testing.T) {
 			topic := topicName(t)
@@ -197,7 +201,6 @@ func TestOutputPartitioning(t *testing.T) {
 }
 
 func TestOutputTopicKeyAndSize(t *testing.T) {
-	skipShort(t)
 	forEachBroker(t, func(t *testing.T, b broker) {
 		base := topicName(t)
 		k, acks := runOutput(t, fmt.Sprintf(`kafka: {hosts: [%q], topic: '%s-%%{[fields.log_topic]:other}', key: '%%{[fields.k]}', max_message_bytes: 20000}`, b.bootstrap, base))

@@ -31,6 +31,43 @@ func newWriter(t *testing.T, path string) *writer {
 	return w
 }
 
+// accessLog is where the file tests start: a temporary folder for the
+// shipper, a logs folder in it with access_log written by a writer, and a
+// topic unique to the test.
+type accessLog struct {
+	dir   string // the shipper's folder
+	logs  string // dir/logs
+	path  string // logs/access_log
+	topic string
+	w     *writer
+}
+
+func newAccessLog(t *testing.T) accessLog {
+	t.Helper()
+	a := accessLog{dir: t.TempDir(), topic: topicName(t)}
+	a.logs = filepath.Join(a.dir, "logs")
+	if err := os.Mkdir(a.logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.path = filepath.Join(a.logs, "access_log")
+	a.w = newWriter(t, a.path)
+	return a
+}
+
+// config returns a shipper configuration that ships access_log and its
+// rotated copies in the logs folder to the topic on b; input is more YAML
+// for the input, each line indented by two spaces.
+func (a accessLog) config(b broker, input string) string {
+	return fmt.Sprintf(`
+filebeat.inputs:
+- type: log
+  paths: ["%s/access_log*"]
+%soutput.kafka:
+  hosts: [%q]
+  topic: %s
+`, a.logs, input, b.bootstrap, a.topic)
+}
+
 // reopen opens path for appending, as a server does after rotation.
 // Callers hold mu (or are the constructor).
 func (w *writer) reopen() {
@@ -147,24 +184,11 @@ func hasOpen(pid int, target string) bool {
 // and recreated, and replaced by a new file on the same inode. Every line
 // must reach the topic, and exactly once after de-duplicating by event.id.
 func TestRotationTorture(t *testing.T) {
-	skipShort(t)
 	forEachBroker(t, func(t *testing.T, b broker) {
-		dir := t.TempDir()
-		logs := filepath.Join(dir, "logs")
-		os.Mkdir(logs, 0o755)
-		path := filepath.Join(logs, "access_log")
-		topic := topicName(t)
-		w := newWriter(t, path)
+		a := newAccessLog(t)
+		dir, logs, path, topic, w := a.dir, a.logs, a.path, a.topic, a.w
 		c := consume(t, b.bootstrap, topic)
-		s := startShipper(t, dir, fmt.Sprintf(`
-filebeat.inputs:
-- type: log
-  paths: ["%s/access_log*"]
-  tags: [access]
-output.kafka:
-  hosts: [%q]
-  topic: %s
-`, logs, b.bootstrap, topic))
+		s := startShipper(t, dir, a.config(b, "  tags: [access]\n"))
 		ctx, stop := context.WithCancel(context.Background())
 		done := w.run(ctx, time.Millisecond)
 		defer func() { stop(); <-done }()

@@ -99,7 +99,6 @@ func testPKI(t *testing.T, dir string) (tls.Certificate, string) {
 // TestTLS ships through TLS, checking the broker's certificate against the
 // configured CA, and fails to connect (clearly) with the wrong CA.
 func TestTLS(t *testing.T) {
-	skipShort(t)
 	dir := t.TempDir()
 	cert, caPath := testPKI(t, dir)
 	front := newTLSFront(t, cert)

@@ -90,12 +90,6 @@ func (o *owner) waitSettled(t *testing.T, n int) map[string]Result {
 	return out
 }
 
-func skipShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Elasticsearch; skipped with -short")
-	}
-}
-
 // env is a sink writing through a fault proxy to the shared node.
 type env struct {
 	es     *elasticsearch.Client // direct, for checks
@@ -209,7 +203,6 @@ func tally(results map[string]Result) map[Result]int {
 }
 
 func TestIndexAndRedeliver(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{FlushBytes: 4 << 10})
 	o := newOwner(e.prefix + "-dlq")
 	const n = 500
@@ -240,7 +233,6 @@ func TestIndexAndRedeliver(t *testing.T) {
 }
 
 func TestMappingConflictIsDeadLettered(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{})
 	res, err := e.es.Indices.Create(e.prefix, e.es.Indices.Create.WithBody(strings.NewReader(
 		`{"mappings":{"properties":{"source":{"properties":{"address":{"type":"keyword"}}},"status":{"type":"short"}}}}`)))
@@ -277,7 +269,6 @@ func TestMappingConflictIsDeadLettered(t *testing.T) {
 }
 
 func TestDeadLetterRefusedFails(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{})
 	o := newOwner("Also-Bad")
 	e.add(t, o.item("Bad", "x", `{}`))
@@ -290,7 +281,6 @@ func TestDeadLetterRefusedFails(t *testing.T) {
 // refused, connections cut, whole requests answered 429 and 503, single
 // items answered 429. Every document ends up indexed exactly once.
 func TestOutagesAreRetried(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{FlushBytes: 2 << 10})
 	o := newOwner(e.prefix + "-dlq")
 	n := 0
@@ -349,7 +339,6 @@ func TestOutagesAreRetried(t *testing.T) {
 }
 
 func TestTooLargeIsSplit(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{FlushBytes: 64 << 10})
 	e.proxy.mu.Lock()
 	e.proxy.maxBody = 3000
@@ -375,7 +364,6 @@ func TestTooLargeIsSplit(t *testing.T) {
 // TestBackPressure: with Elasticsearch away, Add stops returning once the
 // budget is spent, and everything is written when it comes back.
 func TestBackPressure(t *testing.T) {
-	skipShort(t)
 	// Four workers each holding a batch of 1 KiB could take more than the
 	// 4 KiB budget: the budget is what stops Add.
 	const budget = 4 << 10
@@ -420,7 +408,6 @@ func TestBackPressure(t *testing.T) {
 }
 
 func TestAbandonAndClose(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{})
 	e.proxy.down()
 	revoked, kept := newOwner(e.prefix+"-dlq"), newOwner(e.prefix+"-dlq")
@@ -450,7 +437,6 @@ func TestAbandonAndClose(t *testing.T) {
 }
 
 func TestCloseSendsWhatIsGathered(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{FlushInterval: time.Hour})
 	o := newOwner(e.prefix + "-dlq")
 	for i := 0; i < 5; i++ {
@@ -467,7 +453,6 @@ func TestCloseSendsWhatIsGathered(t *testing.T) {
 }
 
 func TestFlush(t *testing.T) {
-	skipShort(t)
 	e := newEnv(t, Config{FlushInterval: time.Hour})
 	o := newOwner(e.prefix + "-dlq")
 	e.add(t, o.item(e.prefix, "a", `{}`))

@@ -60,12 +60,6 @@ func TestTemplates(t *testing.T) {
 	}
 }
 
-func skipShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Elasticsearch; skipped with -short")
-	}
-}
-
 func esRequest(t *testing.T, c *elasticsearch.Client, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
@@ -105,7 +99,6 @@ func dig(m any, path ...string) any {
 // long URL is accepted, and that a mapping conflict is refused as the
 // dead-letter path expects.
 func TestInstallAndMappings(t *testing.T) {
-	skipShort(t)
 	node := harness.SharedElasticsearch(t)
 	c, err := node.Client()
 	if err != nil {

@@ -38,9 +38,6 @@ func TestIDStable(t *testing.T) {
 
 func TestIDNoCollisions(t *testing.T) {
 	n := 1_000_000
-	if testing.Short() {
-		n = 100_000
-	}
 	seen := make(map[string]struct{}, n)
 	hosts := []string{"web-1", "web-2", "web-10"}
 	files := []string{"a", "b", "ab", "fp:deadbeef"}
