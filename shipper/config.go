@@ -68,6 +68,13 @@ type settings struct {
 			Bytes  config.ByteSize `yaml:"bytes"`
 		} `yaml:"mem"`
 	} `yaml:"queue"`
+
+	// MemoryLimit is the Go runtime's soft memory limit: near it the
+	// garbage collector runs more often, which keeps the resident size
+	// down. Default: twice queue.mem.bytes plus 16MiB, room for what the
+	// queue holds, the requests in flight and the read buffers; 0 turns
+	// it off. The GOMEMLIMIT environment variable wins over it.
+	MemoryLimit *config.ByteSize `yaml:"memory_limit"`
 }
 
 // defaultSettings are the settings with no config file: the inputs are
@@ -88,6 +95,7 @@ type resolved struct {
 	ShutdownTimeout time.Duration
 	QueueEvents     int
 	QueueBytes      int64
+	MemoryLimit     int64 // 0: none
 }
 
 // Validate checks the top-level keys; the sections check their own.
@@ -144,6 +152,10 @@ func (s *settings) resolve() (*resolved, error) {
 	}
 	if r.QueueBytes == 0 {
 		r.QueueBytes = defaultQueueBytes
+	}
+	r.MemoryLimit = 2*r.QueueBytes + 16<<20
+	if s.MemoryLimit != nil {
+		r.MemoryLimit = int64(*s.MemoryLimit) // config.ByteSize refuses negative sizes
 	}
 
 	ids := map[string]string{}

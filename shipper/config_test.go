@@ -218,8 +218,28 @@ http.port: 5066
 		o.Username != "shipper" || o.SASLMechanism != sarama.SASLTypeSCRAMSHA512 || o.Key == nil {
 		t.Fatalf("output = %+v", o)
 	}
-	if r.DataPath != "/var/lib/shipper" || r.RegistryFlush != 250*time.Millisecond || r.ShutdownTimeout != 20*time.Second || r.QueueEvents != 1000 {
+	if r.DataPath != "/var/lib/shipper" || r.RegistryFlush != 250*time.Millisecond || r.ShutdownTimeout != 20*time.Second || r.QueueEvents != 1000 ||
+		r.MemoryLimit != 2*defaultQueueBytes+16<<20 {
 		t.Fatalf("top level = %+v", r)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want int64
+	}{
+		{"queue.mem.bytes: 32MiB\n", 80 << 20},
+		{"memory_limit: 100MiB\n", 100 << 20},
+		{"memory_limit: 0\n", 0},
+	} {
+		_, r, err := loadText(t, "filebeat.inputs: [{paths: [/a]}]\n"+c.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.MemoryLimit != c.want {
+			t.Errorf("%q: memory limit %d, want %d", c.text, r.MemoryLimit, c.want)
+		}
 	}
 }
 
@@ -265,6 +285,8 @@ output.kafka:
 			[]string{"shipper.yml:1:1: output.kafka.enabled: the Kafka output is the shipper's only output"}},
 		{"bad topic format", "output.kafka.topic: '%{fields.x}'\n",
 			[]string{"shipper.yml:1:1: output.kafka.topic: output: format"}},
+		{"negative memory limit", "memory_limit: -1\n",
+			[]string{`shipper.yml:1:15: memory_limit: size "-1" is negative`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -61,6 +62,10 @@ func run(ctx context.Context, env *cli.Env, s *settings) error {
 	r, err := s.resolve()
 	if err != nil {
 		return err
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && r.MemoryLimit > 0 {
+		debug.SetMemoryLimit(r.MemoryLimit)
+		log.Debug("soft memory limit", "bytes", r.MemoryLimit)
 	}
 	host := s.Name
 	if host == "" {

@@ -321,17 +321,24 @@ func (c *consumer) waitRecords(what string, s *shipper, cond func([]record) bool
 	return recs
 }
 
-// createTopic makes a topic with n partitions.
-func createTopic(t *testing.T, bootstrap, topic string, partitions int32) {
+// adminClient returns an admin client of the brokers at bootstrap
+// (comma-separated), closed when the test ends.
+func adminClient(t *testing.T, bootstrap string) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// createTopic makes a topic with n partitions.
+func createTopic(t *testing.T, bootstrap, topic string, partitions int32) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+	if _, err := adminClient(t, bootstrap).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"logpipe/e2e/harness"
 	"logpipe/shipper/output"
 	"logpipe/shipper/publish"
@@ -70,6 +67,26 @@ func waitProgress(progress <-chan int, atLeast int) {
 	}
 }
 
+// runPipelined runs the output with small batches, so that several
+// requests are in flight at once, and a short backoff; the counter it
+// returns counts the events sent again.
+func runPipelined(t *testing.T, hosts []string, topic string) (*output.Kafka, func() map[any]int, *atomic.Int64) {
+	t.Helper()
+	retried := new(atomic.Int64)
+	hooks := output.Hooks{Retried: func(n int) { retried.Add(int64(n)) }}
+	out, acks := runOutputHooks(t, fmt.Sprintf(`
+kafka:
+  hosts: [%s]
+  topic: %s
+  compression: none
+  bulk_max_size: 25
+  bulk_flush_frequency: 1ms
+  backoff.init: 100ms
+  backoff.max: 1s
+`, strings.Join(hosts, ", "), topic), hooks)
+	return out, acks, retried
+}
+
 // checkFiles checks that recs hold every event of files 0..n-1 exactly
 // once, and each file's events in order within their partition.
 func checkFiles(t *testing.T, recs []record, files []string, n int) {
@@ -124,30 +141,13 @@ func TestProducerLeaderFailover(t *testing.T) {
 	}
 	defer k.Stop()
 	topic := topicName(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := adminClient(t, k.Bootstrap())
 	minISR := "2"
 	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": &minISR}, topic); err != nil {
 		t.Fatal(err)
 	}
 
-	// Small batches, so that several requests are in flight at once.
-	var retried atomic.Int64
-	hooks := output.Hooks{Retried: func(n int) { retried.Add(int64(n)) }}
-	out, acks := runOutputHooks(t, fmt.Sprintf(`
-kafka:
-  hosts: [%s]
-  topic: %s
-  compression: none
-  bulk_max_size: 25
-  bulk_flush_frequency: 1ms
-  backoff.init: 100ms
-  backoff.max: 1s
-`, strings.Join(k.Addrs(), ", "), topic), hooks)
+	out, acks, retried := runPipelined(t, k.Addrs(), topic)
 
 	files := []string{"/f/a", "/f/b", "/f/c", "/f/d", "/f/e", "/f/f"}
 	const perFile, run = 3000, 50
@@ -217,18 +217,7 @@ func TestProducerBrokerdKill(t *testing.T) {
 	defer func() { proc.Stop(10 * time.Second) }()
 	topic := topicName(t)
 	createTopic(t, opts.Addr, topic, 2)
-	var retried atomic.Int64
-	hooks := output.Hooks{Retried: func(n int) { retried.Add(int64(n)) }}
-	out, acks := runOutputHooks(t, fmt.Sprintf(`
-kafka:
-  hosts: [%s]
-  topic: %s
-  compression: none
-  bulk_max_size: 25
-  bulk_flush_frequency: 1ms
-  backoff.init: 100ms
-  backoff.max: 1s
-`, opts.Addr, topic), hooks)
+	out, acks, retried := runPipelined(t, []string{opts.Addr}, topic)
 
 	files := []string{"/g/a", "/g/b", "/g/c"}
 	const perFile, run = 4000, 40

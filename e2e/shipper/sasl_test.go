@@ -10,9 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"logpipe/e2e/harness"
 )
 
@@ -240,14 +237,9 @@ func saslGet(hostport, path string) (int, string, error) {
 // saslEndOffset returns the end offset of partition 0 of topic.
 func saslEndOffset(t *testing.T, bootstrap, topic string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	offs, err := adminClient(t, bootstrap).ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = offs.Error()
 	}
