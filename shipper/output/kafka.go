@@ -71,16 +71,15 @@ type Kafka struct {
 // message is one event handed to the producer. A batch's messages are
 // allocated together, so an event costs no allocation of its own.
 type message struct {
-	value     []byte
-	key       []byte
-	topic     string
-	batch     *sentBatch
-	index     int   // the event's index in its publish.Batch
-	end       int   // where value ends in the batch's buffer
-	size      int64 // of key and value
-	ts        int64 // the record's timestamp, Unix milliseconds
-	hash      uint32
-	partition int32
+	value []byte
+	key   []byte
+	topic string
+	batch *sentBatch
+	index int   // the event's index in its publish.Batch
+	end   int   // where value ends in the batch's buffer
+	size  int64 // of key and value
+	ts    int64 // the record's timestamp, Unix milliseconds
+	hash  uint32
 }
 
 // sentBatch is what the output keeps of a published batch until all its

@@ -52,10 +52,8 @@ type batch struct {
 	bytes int
 	// deadline is when an open batch is closed however full it is.
 	deadline time.Time
-	// order is the batch's place among its partition's batches; seq is the
-	// sequence number of its first record under the producer id pid.
+	// order is the batch's place among its partition's batches.
 	order uint64
-	seq   int32
 	rb    *sarama.RecordBatch
 	recs  *[]sarama.Record
 	ptrs  *[]*sarama.Record
@@ -190,8 +188,6 @@ type engine struct {
 
 	timer   *time.Timer
 	timerAt time.Time
-	// retried counts events being sent again, for the Retried hook.
-	retried int
 	// unhealthy says the health hook was last told of an error.
 	unhealthy bool
 }
@@ -389,7 +385,6 @@ func (e *engine) add(part *partState, m *message) {
 	}
 	*b.msgs = append(*b.msgs, m)
 	b.bytes += int(m.size) + batchRecordOverhead
-	m.partition = part.id
 }
 
 // close ends part's open batch: it gets its sequence numbers and records
@@ -437,8 +432,7 @@ func (e *engine) close(part *partState) {
 // number gives b the next sequence numbers of its partition under the
 // current producer id.
 func (e *engine) number(part *partState, b *batch) {
-	b.seq = part.nextSeq
-	b.rb.ProducerID, b.rb.ProducerEpoch, b.rb.FirstSequence = e.pid, e.epoch, b.seq
+	b.rb.ProducerID, b.rb.ProducerEpoch, b.rb.FirstSequence = e.pid, e.epoch, part.nextSeq
 	// Sequence numbers wrap around to 0 after the largest int32.
 	part.nextSeq = int32((int64(part.nextSeq) + int64(len(*b.msgs))) % (math.MaxInt32 + 1))
 }
@@ -520,19 +514,18 @@ func (e *engine) send(bs *brokerState) {
 			Timeout:      int32(e.k.s.BrokerTimeout / time.Millisecond),
 			Version:      e.version,
 		}
-		events := 0
+		events, retried := 0, 0
 		for _, b := range batches {
 			req.AddBatch(b.part.topic.name, b.part.id, b.rb)
 			events += len(*b.msgs)
 			if b.sent > 0 {
-				e.retried += len(*b.msgs)
+				retried += len(*b.msgs)
 			}
 			b.sent++
 		}
-		if e.retried > 0 && e.k.hooks.Retried != nil {
-			e.k.hooks.Retried(e.retried)
+		if retried > 0 && e.k.hooks.Retried != nil {
+			e.k.hooks.Retried(retried)
 		}
-		e.retried = 0
 		if e.k.hooks.Published != nil {
 			e.k.hooks.Published(events)
 		}
