@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"logpipe/e2e/harness"
 	"logpipe/shipper/output"
 	"logpipe/shipper/publish"
@@ -33,47 +35,74 @@ func publishRun(k *output.Kafka, file string, first, count int) error {
 	return k.Publish(ctx, b)
 }
 
-// publishAll publishes perFile events of each file, run at a time, on a
-// goroutine; it sends how far it has got on progress (without waiting),
-// and closes progress at the end.
-func publishAll(t *testing.T, k *output.Kafka, files []string, perFile, run int) <-chan int {
-	progress := make(chan int, 1)
+// publisher publishes perFile events of each file, run at a time, on a
+// goroutine. Halfway it stops until the test has done what it wants done
+// then (see midway); done is closed at the end.
+type publisher struct {
+	halfway chan struct{}
+	resume  chan struct{}
+	done    chan struct{}
+}
+
+func publishAll(t *testing.T, k *output.Kafka, files []string, perFile, run int) *publisher {
+	p := &publisher{halfway: make(chan struct{}), resume: make(chan struct{}), done: make(chan struct{})}
 	go func() {
-		defer close(progress)
+		defer close(p.done)
 		for n := 0; n < perFile; n += run {
+			if n == perFile/2 {
+				close(p.halfway)
+				<-p.resume
+			}
 			for _, f := range files {
 				if err := publishRun(k, f, n, run); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-			select {
-			case <-progress:
-			default:
-			}
-			progress <- n + run
 		}
 	}()
-	return progress
+	return p
 }
 
-// waitProgress waits until a publishAll has published atLeast events of
-// each file.
-func waitProgress(progress <-chan int, atLeast int) {
-	for n := range progress {
-		if n >= atLeast {
-			return
+// midway waits until half the events are published, runs kill, lets the
+// publisher go on and waits until the output has seen a request fail
+// (kill must make the broker refuse them), then runs restart and waits
+// until every event is published.
+func (p *publisher) midway(t *testing.T, c *outputCounts, kill, restart func()) {
+	t.Helper()
+	<-p.halfway
+	kill()
+	close(p.resume)
+	deadline := time.Now().Add(waitTime)
+	for c.failures.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no request failed after the broker was killed")
 		}
+		time.Sleep(pollInterval)
 	}
+	restart()
+	<-p.done
+}
+
+// outputCounts counts what the output's hooks report.
+type outputCounts struct {
+	retried  atomic.Int64 // events sent again
+	failures atomic.Int64 // problems reported to the health hook
 }
 
 // runPipelined runs the output with small batches, so that several
-// requests are in flight at once, and a short backoff; the counter it
-// returns counts the events sent again.
-func runPipelined(t *testing.T, hosts []string, topic string) (*output.Kafka, func() map[any]int, *atomic.Int64) {
+// requests are in flight at once, and a short backoff.
+func runPipelined(t *testing.T, hosts []string, topic string) (*output.Kafka, func() map[any]int, *outputCounts) {
 	t.Helper()
-	retried := new(atomic.Int64)
-	hooks := output.Hooks{Retried: func(n int) { retried.Add(int64(n)) }}
+	c := new(outputCounts)
+	hooks := output.Hooks{
+		Retried: func(n int) { c.retried.Add(int64(n)) },
+		Health: func(err error) {
+			if err != nil {
+				c.failures.Add(1)
+			}
+		},
+	}
 	out, acks := runOutputHooks(t, fmt.Sprintf(`
 kafka:
   hosts: [%s]
@@ -84,7 +113,7 @@ kafka:
   backoff.init: 100ms
   backoff.max: 1s
 `, strings.Join(hosts, ", "), topic), hooks)
-	return out, acks, retried
+	return out, acks, c
 }
 
 // checkFiles checks that recs hold every event of files 0..n-1 exactly
@@ -147,38 +176,52 @@ func TestProducerLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, acks, retried := runPipelined(t, k.Addrs(), topic)
+	out, acks, counts := runPipelined(t, k.Addrs(), topic)
 
 	files := []string{"/f/a", "/f/b", "/f/c", "/f/d", "/f/e", "/f/f"}
 	const perFile, run = 3000, 50
-	progress := publishAll(t, out, files, perFile, run)
-	waitProgress(progress, perFile/4)
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := md.Topics[topic].Partitions[0].Leader
+	pub := publishAll(t, out, files, perFile, run)
 	node := -1
-	for i := 0; i < k.Nodes(); i++ {
-		if k.NodeID(i) == leader {
-			node = i
+	pub.midway(t, counts, func() {
+		// The leader of a partition the files' hashes use.
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
 		}
-	}
-	if node < 0 {
-		t.Fatalf("leader %d of partition 0 is not a node of the cluster", leader)
-	}
-	k.KillNode(node)
-	t.Logf("killed node %d, leader of partition 0", leader)
-	waitProgress(progress, perFile*3/4)
-	if err := k.StartNode(ctx, node); err != nil {
-		t.Fatal(err)
-	}
-	waitProgress(progress, perFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := int32(-1)
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > 0 && part < 0 {
+				part = o.Partition
+			}
+		})
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader := md.Topics[topic].Partitions[part].Leader
+		for i := 0; i < k.Nodes(); i++ {
+			if k.NodeID(i) == leader {
+				node = i
+			}
+		}
+		if node < 0 {
+			t.Fatalf("leader %d of partition %d is not a node of the cluster", leader, part)
+		}
+		k.KillNode(node)
+		t.Logf("killed node %d, leader of partition %d", leader, part)
+	}, func() {
+		if err := k.StartNode(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+	})
 	drain(t, out)
-	if retried.Load() == 0 {
-		t.Fatal("no event was sent again: the kill came when nothing was in flight")
+	if counts.retried.Load() == 0 {
+		t.Fatal("no event was sent again after the broker was killed")
 	}
-	t.Logf("%d events sent again", retried.Load())
+	t.Logf("%d events sent again", counts.retried.Load())
 
 	if got := acks(); len(got) != len(files) {
 		t.Fatalf("acknowledgements for %d files, want %d", len(got), len(files))
@@ -217,20 +260,17 @@ func TestProducerBrokerdKill(t *testing.T) {
 	defer func() { proc.Stop(10 * time.Second) }()
 	topic := topicName(t)
 	createTopic(t, opts.Addr, topic, 2)
-	out, acks, retried := runPipelined(t, []string{opts.Addr}, topic)
+	out, acks, counts := runPipelined(t, []string{opts.Addr}, topic)
 
 	files := []string{"/g/a", "/g/b", "/g/c"}
 	const perFile, run = 4000, 40
-	progress := publishAll(t, out, files, perFile, run)
-	waitProgress(progress, perFile/2)
-	proc.Kill()
-	proc = start()
-	waitProgress(progress, perFile)
+	pub := publishAll(t, out, files, perFile, run)
+	pub.midway(t, counts, proc.Kill, func() { proc = start() })
 	drain(t, out)
-	if retried.Load() == 0 {
-		t.Fatal("no event was sent again: the kill came when nothing was in flight")
+	if counts.retried.Load() == 0 {
+		t.Fatal("no event was sent again after the broker was killed")
 	}
-	t.Logf("%d events sent again", retried.Load())
+	t.Logf("%d events sent again", counts.retried.Load())
 	got := acks()
 	for _, f := range files {
 		if got[f] != perFile {
