@@ -326,3 +326,29 @@ func TestOverridesAndLegacySpellings(t *testing.T) {
 		t.Fatalf("overrides: %+v %+v", r.Inputs, r.Output)
 	}
 }
+
+func TestPartitionKeys(t *testing.T) {
+	for _, c := range []struct {
+		text              string
+		partitioner       string
+		group             int
+		random, reachable bool
+		hashFields        int
+	}{
+		{"{}", "hash", 1, false, false, 0},
+		{"{partition.hash: {hash: [fields.a, fields.b], random: true, reachable_only: true}}", "hash", 1, true, true, 2},
+		{"{partition.round_robin: {group_events: 5}}", "round_robin", 5, false, false, 0},
+		{"{partition.random: {group_events: 3, reachable_only: true}}", "random", 3, false, true, 0},
+	} {
+		_, r, err := loadText(t, "filebeat.inputs: [{paths: [/a]}]\noutput.kafka: "+c.text+"\n")
+		if err != nil {
+			t.Fatalf("%s: %v", c.text, err)
+		}
+		o := r.Output
+		if o.Partitioner != c.partitioner || o.GroupEvents != c.group || o.HashRandom != c.random ||
+			o.ReachableOnly != c.reachable || len(o.HashFields) != c.hashFields {
+			t.Errorf("%s: got partitioner %s, group_events %d, random %t, reachable_only %t, hash fields %v",
+				c.text, o.Partitioner, o.GroupEvents, o.HashRandom, o.ReachableOnly, o.HashFields)
+		}
+	}
+}

@@ -197,6 +197,57 @@ func TestOutputPartitioning(t *testing.T) {
 				t.Fatalf("partitions used: %v", count)
 			}
 		})
+		t.Run("hash on a field, at random without it", func(t *testing.T) {
+			for _, random := range []bool{false, true} {
+				topic := topicName(t)
+				createTopic(t, b.bootstrap, topic, 3)
+				k, _ := runOutput(t, fmt.Sprintf("kafka: {hosts: [%q], topic: %s, partition.hash: {hash: [fields.user], random: %t}}", b.bootstrap, topic, random))
+				for i := 0; i < 90; i++ {
+					publishOne(t, k, testEvent("with", i, map[string]any{"user": "alice"}), "with", i)
+					publishOne(t, k, testEvent("without", i, nil), "without", i)
+				}
+				drain(t, k)
+				used := map[string]map[int32]bool{"with": {}, "without": {}}
+				for _, r := range waitConsumed(t, consume(t, b.bootstrap, topic), 180) {
+					used[r.Log.File.Path][r.Partition] = true
+				}
+				if len(used["with"]) != 1 {
+					t.Errorf("random %t: events hashed on one value went to partitions %v", random, used["with"])
+				}
+				// Without the field: one partition (the hash of nothing),
+				// or spread at random.
+				if spread := len(used["without"]); !random && spread != 1 || random && spread < 2 {
+					t.Errorf("random %t: events without the field went to partitions %v", random, used["without"])
+				}
+			}
+		})
+		t.Run("random keeps group_events together", func(t *testing.T) {
+			topic := topicName(t)
+			createTopic(t, b.bootstrap, topic, 3)
+			k, _ := runOutput(t, fmt.Sprintf("kafka: {hosts: [%q], topic: %s, partition.random: {group_events: 10}}", b.bootstrap, topic))
+			for i := 0; i < 300; i++ {
+				publishOne(t, k, testEvent("one-file", i, nil), "one", i)
+			}
+			drain(t, k)
+			group := map[int]map[int32]bool{}
+			used := map[int32]bool{}
+			for _, r := range waitConsumed(t, consume(t, b.bootstrap, topic), 300) {
+				g := int(r.Log.Offset) / 10
+				if group[g] == nil {
+					group[g] = map[int32]bool{}
+				}
+				group[g][r.Partition] = true
+				used[r.Partition] = true
+			}
+			for g, parts := range group {
+				if len(parts) != 1 {
+					t.Errorf("events %d-%d went to partitions %v", 10*g, 10*g+9, parts)
+				}
+			}
+			if len(used) < 2 {
+				t.Errorf("30 groups all went to partitions %v", used)
+			}
+		})
 	})
 }
 

@@ -98,19 +98,23 @@ type Config struct {
 type Partition struct {
 	// Hash sends events with the same hash to the same partition. Without
 	// Fields the hash is of the record key when Key is set, else of the
-	// file's identity, so each file's lines stay in order.
+	// file's identity, so each file's lines stay in order. With Random,
+	// an event lacking one of Fields goes to a random partition.
 	Hash *struct {
 		Fields        []string `yaml:"hash"`
 		Random        bool     `yaml:"random"`
 		ReachableOnly bool     `yaml:"reachable_only"`
 	} `yaml:"hash"`
 	// RoundRobin spreads events over the partitions in turn, GroupEvents
-	// (default 1) at a time.
+	// (default 1) at a time. ReachableOnly, here and in the others, picks
+	// only among partitions that have a leader; by default an event for a
+	// partition without one waits for it.
 	RoundRobin *struct {
 		ReachableOnly bool `yaml:"reachable_only"`
 		GroupEvents   int  `yaml:"group_events"`
 	} `yaml:"round_robin"`
-	// Random picks a partition at random for each event.
+	// Random picks a partition at random, GroupEvents (default 1) events
+	// at a time.
 	Random *struct {
 		ReachableOnly bool `yaml:"reachable_only"`
 		GroupEvents   int  `yaml:"group_events"`
@@ -124,6 +128,8 @@ type Settings struct {
 	Key                *Format
 	Partitioner        string // "hash", "round_robin" or "random"
 	HashFields         []string
+	HashRandom         bool // events lacking HashFields go to a random partition
+	ReachableOnly      bool // only partitions with a leader are picked
 	GroupEvents        int
 	RequiredAcks       sarama.RequiredAcks
 	Compression        sarama.CompressionCodec
@@ -212,6 +218,8 @@ func (c *Config) Resolve() (*Settings, error) {
 	if p := c.Partition.Hash; p != nil {
 		n++
 		s.HashFields = p.Fields
+		s.HashRandom = p.Random
+		s.ReachableOnly = p.ReachableOnly
 		for i, f := range p.Fields {
 			if _, err := ParseFormat("%{[" + f + "]}"); err != nil {
 				bad(fmt.Sprintf("partition.hash.hash[%d]", i), "%v", err)
@@ -221,6 +229,7 @@ func (c *Config) Resolve() (*Settings, error) {
 	if p := c.Partition.RoundRobin; p != nil {
 		n++
 		s.Partitioner = "round_robin"
+		s.ReachableOnly = p.ReachableOnly
 		if p.GroupEvents > 0 {
 			s.GroupEvents = p.GroupEvents
 		}
@@ -228,6 +237,10 @@ func (c *Config) Resolve() (*Settings, error) {
 	if p := c.Partition.Random; p != nil {
 		n++
 		s.Partitioner = "random"
+		s.ReachableOnly = p.ReachableOnly
+		if p.GroupEvents > 0 {
+			s.GroupEvents = p.GroupEvents
+		}
 	}
 	if n > 1 {
 		bad("partition", "set only one of hash, round_robin and random")

@@ -80,6 +80,8 @@ type message struct {
 	size  int64 // of key and value
 	ts    int64 // the record's timestamp, Unix milliseconds
 	hash  uint32
+	// anyPart says the hash could not be made: any partition will do.
+	anyPart bool
 }
 
 // sentBatch is what the output keeps of a published batch until all its
@@ -266,10 +268,16 @@ func (k *Kafka) Publish(ctx context.Context, b *publish.Batch) error {
 			case k.s.Partitioner != "hash":
 			case len(k.s.HashFields) > 0:
 				vals := make([]string, len(k.s.HashFields))
+				found := true
 				for i, f := range k.s.HashFields {
-					vals[i], _ = look(f)
+					var ok bool
+					vals[i], ok = look(f)
+					found = found && ok
 				}
 				m.hash = hash32(vals...)
+				// partition.hash.random: an event without the fields
+				// goes to a partition picked at random.
+				m.anyPart = !found && k.s.HashRandom
 			case key != nil:
 				m.hash = hash32(string(key))
 			}

@@ -88,7 +88,8 @@ type topicState struct {
 	writable []int32
 	// lookingUp says a metadata look-up for the topic is running.
 	lookingUp bool
-	// rr and count are the round-robin partitioner's place.
+	// rr and count are the round-robin and random partitioners' place:
+	// the partition (index) and how many events it has had in a row.
 	rr, count int
 }
 
@@ -344,28 +345,33 @@ func (e *engine) placeOne(m *message) bool {
 		e.lookUp(t)
 		return false
 	}
+	// The partitions to pick from: by default all of them (an event for
+	// a partition without a leader waits), with reachable_only those that
+	// have a leader, if any do.
+	n := len(t.parts)
+	pick := func(i int) int { return i }
+	if e.k.s.ReachableOnly && len(t.writable) > 0 {
+		n = len(t.writable)
+		pick = func(i int) int { return int(t.writable[i]) }
+	}
 	var p int
-	switch e.k.s.Partitioner {
-	case "hash":
-		p = int(m.hash % uint32(len(t.parts)))
-	case "random":
-		choices := t.writable
-		if len(choices) == 0 {
-			p = rand.IntN(len(t.parts))
-		} else {
-			p = int(choices[rand.IntN(len(choices))])
-		}
-	default:
+	switch {
+	case e.k.s.Partitioner == "hash" && !m.anyPart:
+		p = pick(int(m.hash % uint32(n)))
+	case e.k.s.Partitioner == "round_robin":
 		if t.count >= max(e.k.s.GroupEvents, 1) {
 			t.count = 0
 			t.rr++
 		}
 		t.count++
-		if len(t.writable) == 0 {
-			p = t.rr % len(t.parts)
-		} else {
-			p = int(t.writable[t.rr%len(t.writable)])
+		p = pick(t.rr % n)
+	default: // random, and hash.random for an event without a hash
+		if t.count >= max(e.k.s.GroupEvents, 1) || t.rr >= n {
+			t.count = 0
+			t.rr = rand.IntN(n)
 		}
+		t.count++
+		p = pick(t.rr)
 	}
 	e.add(t.parts[p], m)
 	return true
