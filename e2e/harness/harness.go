@@ -12,10 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,16 +61,66 @@ func CacheDir(sub string) (string, error) {
 	return dir, nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago. The
-// kernel picks it from the ephemeral range, so parallel test binaries do not
-// clash with each other or with well-known service ports.
+// FreePort returns a loopback TCP port that was free a moment ago, never
+// the same one twice in a process. It is picked at random below the
+// kernel's ephemeral range (net.ipv4.ip_local_port_range), where the
+// kernel takes the local ports of outgoing connections: a port from that
+// range may be taken by any client connection while the service meant to
+// listen on it is starting, or restarting after a stop.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("harness: free port: %w", err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	if lo, hi := portRange(); hi > lo {
+		for range 1000 {
+			p := lo + rand.IntN(hi-lo)
+			if portsGiven[p] {
+				continue
+			}
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				continue
+			}
+			l.Close()
+			portsGiven[p] = true
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	// No room below the ephemeral range: let the kernel pick.
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("harness: free port: %w", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !portsGiven[p] {
+			portsGiven[p] = true
+			return p, nil
+		}
+	}
+}
+
+var (
+	portMu     sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// portRange is where FreePort picks ports: from 20000 up to the start of
+// the ephemeral range, or an empty range when that starts lower.
+func portRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0, 0
+	}
+	return 20000, start
 }
 
 // Process is a service child process with its output captured to a log file.
