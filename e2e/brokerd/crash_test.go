@@ -4,9 +4,7 @@ package brokerd_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -22,20 +20,13 @@ import (
 var brokerdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "brokerd-e2e")
+	bins, err := harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd", Race: true})
 	if err != nil {
-		panic(err)
-	}
-	brokerdBin = filepath.Join(dir, "brokerd")
-	out, err := exec.Command("go", "build", "-race", "-o", brokerdBin, "logpipe/brokerd").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building brokerd: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	harness.StopAll()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	brokerdBin = bins[0]
+	harness.Main(m)
 }
 
 // node is a brokerd process on a fixed port and data directory.
@@ -46,23 +37,15 @@ type node struct {
 	proc *harness.Process
 }
 
-func startNode(t *testing.T, addr, dir string, extra ...string) *node {
+// startNode starts brokerd listening on addr with its data in dir and the
+// settings ("key=value") given, until the test ends.
+func startNode(t *testing.T, addr, dir string, settings ...string) *node {
 	t.Helper()
-	args := append([]string{"-E", "listeners=PLAINTEXT://" + addr, "-E", "log.dirs=" + dir, "-E", "group.initial.rebalance.delay.ms=0"}, extra...)
-	cmd := exec.Command(brokerdBin, args...)
-	p, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "..", "brokerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := harness.WaitFor(ctx, 20*time.Millisecond, p, func(context.Context) error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
+	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: dir,
+		Settings: append([]string{"group.initial.rebalance.delay.ms=0"}, settings...)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	n := &node{t: t, addr: addr, dir: dir, proc: p}

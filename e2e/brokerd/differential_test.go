@@ -213,7 +213,7 @@ func TestDifferentialAgainstKafka(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir := filepath.Join(t.TempDir(), "data")
-	startNode(t, addr, dir, "-E", "auto.create.topics.enable=false")
+	startNode(t, addr, dir, "auto.create.topics.enable=false")
 
 	want := scenario(t, k.Bootstrap())
 	got := scenario(t, addr)

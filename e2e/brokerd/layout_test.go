@@ -26,7 +26,7 @@ func TestKafkaToolsReadTheLog(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir := filepath.Join(t.TempDir(), "data")
-	n := startNode(t, addr, dir, "-E", "log.index.interval.bytes=256")
+	n := startNode(t, addr, dir, "log.index.interval.bytes=256")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	codecs := []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()}

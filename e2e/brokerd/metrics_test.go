@@ -21,7 +21,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	port, _ := harness.FreePort()
 	httpPort, _ := harness.FreePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	startNode(t, addr, filepath.Join(t.TempDir(), "data"), "-E", "http.enabled=true", "-E", "http.port="+strconv.Itoa(httpPort))
+	startNode(t, addr, filepath.Join(t.TempDir(), "data"), "http.enabled=true", "http.port="+strconv.Itoa(httpPort))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("metered"), kgo.AllowAutoTopicCreation(),

@@ -3,9 +3,6 @@ package loadgen_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -19,33 +16,22 @@ import (
 )
 
 var (
-	buildDir   string
 	buildOnce  sync.Once
 	brokerdBin string
 	buildErr   error
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	harness.StopAll()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
+// TestMain removes the built binary and stops what the tests started.
+func TestMain(m *testing.M) { harness.Main(m) }
 
 // brokerd builds the brokerd binary the first time a test needs it, so a
 // run that selects no test (go test -bench) builds nothing.
 func brokerd(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "loadgen-test"); buildErr != nil {
-			return
-		}
-		brokerdBin = filepath.Join(buildDir, "brokerd")
-		out, err := exec.Command("go", "build", "-o", brokerdBin, "logpipe/brokerd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building brokerd: %v\n%s", err, out)
+		var bins []string
+		if bins, buildErr = harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd"}); buildErr == nil {
+			brokerdBin = bins[0]
 		}
 	})
 	if buildErr != nil {
@@ -63,24 +49,13 @@ func startBrokerd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	dir := t.TempDir()
-	cmd := exec.Command(brokerd(t), "-E", "listeners=PLAINTEXT://"+addr, "-E", "log.dirs="+filepath.Join(dir, "data"))
-	p, err := harness.StartProcess("brokerd", cmd, filepath.Join(dir, "brokerd.log"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerd(t), Addr: addr, DataDir: filepath.Join(t.TempDir(), "data")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(10 * time.Second) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := harness.WaitFor(ctx, 20*time.Millisecond, p, func(context.Context) error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	return addr
 }
 
