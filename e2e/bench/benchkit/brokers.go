@@ -39,13 +39,9 @@ type Brokerd struct {
 // listener, the data folder and the overrides (brokerd.yml keys), and waits
 // until it answers Metadata.
 func StartBrokerd(ctx context.Context, bin string, overrides map[string]string) (*Brokerd, error) {
-	runDir, err := harness.CacheDir("run")
+	dir, err := WorkDir("bench-brokerd-")
 	if err != nil {
 		return nil, err
-	}
-	dir, err := os.MkdirTemp(runDir, "bench-brokerd-")
-	if err != nil {
-		return nil, fmt.Errorf("benchkit: %w", err)
 	}
 	port, err := harness.FreePort()
 	if err != nil {

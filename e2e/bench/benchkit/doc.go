@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"logpipe/e2e/harness"
 )
 
 // docPreamble starts a benchmarks document that does not exist yet.
@@ -161,4 +164,42 @@ func Main[O any](name string, parse func(args []string) (O, error), run func(ctx
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// Opening returns the start of a report section written by the benchmark
+// command cmd (its folder, such as "e2e/bench/cmd/shipperbench"): when it
+// ran and for how long, and the command line that reproduces it.
+func Opening(cmd string, started, finished time.Time, commandLine string) string {
+	return fmt.Sprintf("Written by `%s` on %s (%s of wall time); rerunning it replaces this section.\n\n"+
+		"Reproduce from the repository root, after `make deps` and `make build`:\n\n```sh\n%s\n```\n\n",
+		cmd, started.UTC().Format("2006-01-02 15:04 MST"), finished.Sub(started).Round(time.Second), commandLine)
+}
+
+// ListSection returns a "### heading" subsection listing items, or "" when
+// there are none.
+func ListSection(heading string, items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n", heading)
+	for _, it := range items {
+		fmt.Fprintf(&b, "- %s\n", it)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// WorkDir makes a new folder for one run under the repository's
+// .cache/run, its name starting with prefix.
+func WorkDir(prefix string) (string, error) {
+	runDir, err := harness.CacheDir("run")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(runDir, prefix)
+	if err != nil {
+		return "", fmt.Errorf("benchkit: %w", err)
+	}
+	return dir, nil
 }

@@ -111,10 +111,7 @@ func (r *report) markdown() string {
 	bd, kf := r.run("brokerd"), r.run("kafka")
 
 	w("%s\n\n", sectionHeading)
-	w("Written by `e2e/bench/cmd/brokerbench` on %s (%s of wall time); rerunning it replaces this section.\n\n",
-		r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
-	w("Reproduce from the repository root, after `make deps` and `make build`:\n\n")
-	w("```sh\n%s\n```\n\n", commandLine)
+	b.WriteString(benchkit.Opening("e2e/bench/cmd/brokerbench", r.started, r.finished, commandLine))
 
 	w("### Machine and versions\n\n")
 	m := r.machine
@@ -239,13 +236,7 @@ func (r *report) markdown() string {
 			}
 		}
 	}
-	if len(failures) > 0 {
-		w("### Failed steps\n\n")
-		for _, f := range failures {
-			w("- %s\n", f)
-		}
-		w("\n")
-	}
+	b.WriteString(benchkit.ListSection("Failed steps", failures))
 	return b.String()
 }
 

@@ -143,13 +143,9 @@ func run(ctx context.Context, o *options) error {
 			return fmt.Errorf("indexerbench: %s is missing (run `make build` first): %w", b, err)
 		}
 	}
-	runRoot, err := harness.CacheDir("run")
+	dir, err := benchkit.WorkDir("indexerbench-")
 	if err != nil {
 		return err
-	}
-	dir, err := os.MkdirTemp(runRoot, "indexerbench-")
-	if err != nil {
-		return fmt.Errorf("indexerbench: %w", err)
 	}
 	defer os.RemoveAll(dir)
 

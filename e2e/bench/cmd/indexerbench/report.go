@@ -201,10 +201,7 @@ func (r *report) markdown() string {
 	c, p := total(r.ceilings), total(r.pipelines)
 
 	w("%s\n\n", sectionHeading)
-	w("Written by `e2e/bench/cmd/indexerbench` on %s (%s of wall time); rerunning it replaces this section.\n\n",
-		r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
-	w("Reproduce from the repository root, after `make deps` and `make build`:\n\n")
-	w("```sh\n%s\n```\n\n", commandLine)
+	b.WriteString(benchkit.Opening("e2e/bench/cmd/indexerbench", r.started, r.finished, commandLine))
 
 	w("### Machine and versions\n\n")
 	w("- Machine: %d CPUs (%s), %s of memory, %s. Elasticsearch, brokerd, the indexer and this command all share them.\n", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel)

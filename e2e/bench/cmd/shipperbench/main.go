@@ -205,13 +205,9 @@ func run(ctx context.Context, o *options) error {
 		rep.kafka = kafkaJarVersion(ctx)
 	}
 
-	runDir, err := harness.CacheDir("run")
+	work, err := benchkit.WorkDir("shipperbench-")
 	if err != nil {
 		return err
-	}
-	work, err := os.MkdirTemp(runDir, "shipperbench-")
-	if err != nil {
-		return fmt.Errorf("shipperbench: %w", err)
 	}
 	if o.keep {
 		logf("work folder %s is kept", work)

@@ -202,10 +202,7 @@ func (r *report) markdown() string {
 	m := r.machine
 
 	w("%s\n\n", sectionHeading)
-	w("Written by `e2e/bench/cmd/shipperbench` on %s (%s of wall time); rerunning it replaces this section.\n\n",
-		r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
-	w("Reproduce from the repository root, after `make deps` and `make build`:\n\n")
-	w("```sh\n%s\n```\n\n", commandLine)
+	b.WriteString(benchkit.Opening("e2e/bench/cmd/shipperbench", r.started, r.finished, commandLine))
 
 	w("### Machine and versions\n\n")
 	w("- Machine: %d CPUs (%s), %s of memory, %s.\n", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel)
@@ -388,13 +385,7 @@ func (r *report) markdown() string {
 			}
 		}
 	}
-	if len(failures) > 0 {
-		w("### Failed runs\n\n")
-		for _, f := range failures {
-			w("- %s\n", f)
-		}
-		w("\n")
-	}
+	b.WriteString(benchkit.ListSection("Failed runs", failures))
 	return b.String()
 }
 
