@@ -80,17 +80,9 @@ func (c *checker) value(v []byte, i, depth int) (int, bool) {
 			if i, ok = c.value(v, i, depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(v, i)
-			if i >= len(v) {
-				return i, false
-			}
-			switch v[i] {
-			case ',':
-				i = skipSpace(v, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return i, false
+			var end bool
+			if i, end, ok = afterElement(v, i, ']'); end || !ok {
+				return i, ok
 			}
 		}
 	case ch == '"':
@@ -171,19 +163,27 @@ func (c *checker) object(v []byte, i, depth int) (int, bool) {
 		if depth == 0 && c.wantTop {
 			c.top = append(c.top, member{key: v[start:ks], val: v[vs:i]})
 		}
-		i = skipSpace(v, i)
-		if i >= len(v) {
-			return i, false
-		}
-		switch v[i] {
-		case ',':
-			i = skipSpace(v, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return i, false
+		var end bool
+		if i, end, ok = afterElement(v, i, '}'); end || !ok {
+			return i, ok
 		}
 	}
+}
+
+// afterElement reads what follows an element of an array or object at
+// v[i]: a comma (it returns the index of the next element), or closer, the
+// container's closing bracket (end: it returns the index past it).
+func afterElement(v []byte, i int, closer byte) (next int, end, ok bool) {
+	i = skipSpace(v, i)
+	switch {
+	case i >= len(v):
+		return i, false, false
+	case v[i] == ',':
+		return skipSpace(v, i+1), false, true
+	case v[i] == closer:
+		return i + 1, true, true
+	}
+	return i, false, false
 }
 
 // sameKey reports whether two raw JSON keys name the same member.
