@@ -46,7 +46,7 @@ func main() {
 
 func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	m := newMetrics(env)
-	b, err := broker.New(s.Broker, env.Log, m.brokerHooks())
+	b, err := broker.New(ctx, s.Broker, env.Log, m.brokerHooks())
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,9 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	select {
 	case <-ctx.Done():
 	case err = <-served:
+	case <-b.Failed():
+		err = b.Err()
+		env.Log.Error("stopping: this node cannot follow the cluster metadata", "err", err)
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

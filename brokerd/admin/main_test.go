@@ -71,7 +71,7 @@ func startBrokerd(t *testing.T) string {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	b, err := broker.New(cfg, log, broker.Hooks{})
+	b, err := broker.New(context.Background(), cfg, log, broker.Hooks{})
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)

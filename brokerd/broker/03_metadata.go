@@ -33,7 +33,7 @@ func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header,
 	}
 	cluster := img.ClusterID
 	resp.ClusterID = &cluster
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.meta.Leader()
 
 	var topics []*metadata.Topic
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)

@@ -18,7 +18,7 @@ func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.He
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	img := b.meta.Image()
 	resp.ClusterID = img.ClusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.meta.Leader()
 	resp.EndpointType = 1 // brokers
 	resp.ClusterAuthorizedOperations = math.MinInt32
 	for _, id := range img.BrokerIDs() {

@@ -25,6 +25,7 @@ import (
 
 	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/producers"
+	"logpipe/brokerd/quorum"
 	"logpipe/brokerd/storage"
 	"logpipe/brokerd/wire"
 )
@@ -45,7 +46,7 @@ type Hooks struct {
 type Broker struct {
 	cfg   Config
 	log   *slog.Logger
-	meta  metadata.Store
+	meta  *quorum.Store
 	hooks Hooks
 	now   func() time.Time
 
@@ -101,9 +102,11 @@ func (p *partition) signal() {
 // single-node partition's ISR is itself, so it is the log end.
 func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
 
-// New opens the broker's state: the metadata store in the first log
-// directory and every partition the metadata assigns to this node.
-func New(cfg Config, log *slog.Logger, hooks Hooks) (*Broker, error) {
+// New opens the broker's state: this node's replica of the metadata quorum
+// and every partition the metadata assigns to this node. It waits for the
+// quorum to elect a controller (at once for a quorum of one) until ctx
+// ends.
+func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -114,19 +117,20 @@ func New(cfg Config, log *slog.Logger, hooks Hooks) (*Broker, error) {
 			return nil, fmt.Errorf("broker: log dir: %w", err)
 		}
 	}
-	meta, err := metadata.OpenLocal(dirs[0])
+	b := &Broker{cfg: cfg, log: log, hooks: hooks, now: time.Now,
+		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
+	meta, err := b.openMetadata(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: log, meta: meta, hooks: hooks, now: time.Now,
-		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
+	b.meta = meta
 	if err := writeMetaProperties(dirs, meta.Image().ClusterID, cfg.NodeID); err != nil {
 		meta.Close()
 		return nil, err
 	}
-	me := metadata.Broker{ID: cfg.NodeID, Host: host, Port: port}
+	me := metadata.Broker{ID: cfg.NodeID, Host: host, Port: port, Rack: cfg.BrokerRack}
 	if cur, ok := meta.Image().Brokers[cfg.NodeID]; !ok || cur != me {
-		if err := meta.Propose(context.Background(), metadata.Record{RegisterBroker: &me}); err != nil {
+		if err := meta.Propose(ctx, metadata.Record{RegisterBroker: &me}); err != nil {
 			meta.Close()
 			return nil, err
 		}
@@ -139,22 +143,31 @@ func New(cfg Config, log *slog.Logger, hooks Hooks) (*Broker, error) {
 		b.closeAll()
 		return nil, err
 	}
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.housekeeping()
+	go b.watchMetadata()
 	return b, nil
 }
 
 // writeMetaProperties records the cluster and node ids in each log dir,
-// in the file and format Kafka's tools read.
+// in the file and format Kafka's tools read. A dir that names another
+// node or cluster is refused before any file is written.
 func writeMetaProperties(dirs []string, clusterID string, node int32) error {
+	for _, d := range dirs {
+		old, err := os.ReadFile(filepath.Join(d, "meta.properties"))
+		if err != nil {
+			continue
+		}
+		if id := propValue(string(old), "node.id"); id != "" && id != fmt.Sprint(node) {
+			return fmt.Errorf("broker: %s belongs to node %s, not node.id %d", d, id, node)
+		}
+		if id := propValue(string(old), "cluster.id"); id != "" && id != clusterID {
+			return fmt.Errorf("broker: %s belongs to cluster %s, but the metadata quorum is cluster %s; refusing to start (nothing was changed)", d, id, clusterID)
+		}
+	}
 	body := fmt.Sprintf("#\n#written by brokerd\nnode.id=%d\nversion=1\ncluster.id=%s\n", node, clusterID)
 	for _, d := range dirs {
 		path := filepath.Join(d, "meta.properties")
-		if old, err := os.ReadFile(path); err == nil {
-			if id := propValue(string(old), "node.id"); id != "" && id != fmt.Sprint(node) {
-				return fmt.Errorf("broker: %s belongs to node %s, not node.id %d", d, id, node)
-			}
-		}
 		tmp := path + ".tmp"
 		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 			return fmt.Errorf("broker: %w", err)

@@ -3,10 +3,13 @@ package broker
 import (
 	"fmt"
 	"net"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"logpipe/brokerd/quorum"
 	"logpipe/pipeline/config"
 )
 
@@ -14,9 +17,31 @@ import (
 // zero value is not usable, start from DefaultConfig.
 type Config struct {
 	NodeID int32 `yaml:"node.id"`
-	// Listeners is Kafka's listener list; brokerd serves the first
-	// PLAINTEXT listener ("PLAINTEXT://127.0.0.1:9092").
+	// ProcessRoles is Kafka's KRaft process.roles. brokerd runs combined
+	// nodes ("broker,controller", the default); a broker-only or
+	// controller-only node is not supported yet.
+	ProcessRoles string `yaml:"process.roles"`
+	// Listeners is Kafka's listener list; brokerd serves clients on the
+	// first PLAINTEXT listener ("PLAINTEXT://127.0.0.1:9092") and the
+	// metadata quorum on the listener controller.listener.names names.
 	Listeners string `yaml:"listeners"`
+	// ControllerQuorumVoters lists the metadata quorum's members,
+	// "1@host:9093,2@host:9193,3@host:9293", each a node.id and the
+	// address of its controller listener. Empty: a quorum of one, this
+	// node alone.
+	ControllerQuorumVoters string `yaml:"controller.quorum.voters"`
+	// ControllerListenerNames names the listener of the quorum (the first
+	// name is used); default CONTROLLER.
+	ControllerListenerNames string `yaml:"controller.listener.names"`
+	// InterBrokerListenerName names the listener other brokers reach this
+	// one on; default PLAINTEXT, the only one served.
+	InterBrokerListenerName string `yaml:"inter.broker.listener.name"`
+	// BrokerRack is the rack (or zone) of this node, for rack-aware
+	// replica placement; shown to clients in Metadata.
+	BrokerRack string `yaml:"broker.rack"`
+	// MetadataLogDir holds the metadata quorum's log and snapshots (in
+	// __cluster_metadata-0); empty: the first of log.dirs.
+	MetadataLogDir string `yaml:"metadata.log.dir"`
 	// AdvertisedListeners is what clients are told to connect to; empty
 	// means Listeners.
 	AdvertisedListeners string   `yaml:"advertised.listeners"`
@@ -113,6 +138,7 @@ func (c *Config) Validate() error {
 	if _, _, err := c.AdvertisedAddr(); err != nil {
 		bad("advertised.listeners", "%v", err)
 	}
+	c.validateQuorum(bad)
 	if len(c.Dirs()) == 0 {
 		bad("log.dirs", "at least one directory is needed")
 	}
@@ -197,13 +223,13 @@ func (c *Config) Dirs() []string {
 	return nil
 }
 
-// parseListener returns host and port of the PLAINTEXT (or first) entry of
-// a Kafka listener list.
-func parseListener(list string) (string, int32, error) {
+// parseListener returns host and port of the PLAINTEXT (or first that is
+// not the controller's) entry of a Kafka listener list.
+func parseListener(list, controller string) (string, int32, error) {
 	var first string
 	for _, l := range strings.Split(list, ",") {
 		l = strings.TrimSpace(l)
-		if l == "" {
+		if l == "" || controller != "" && strings.HasPrefix(strings.ToUpper(l), controller+"://") {
 			continue
 		}
 		if first == "" {
@@ -217,6 +243,20 @@ func parseListener(list string) (string, int32, error) {
 	if first == "" {
 		return "", 0, fmt.Errorf("no listener in %q", list)
 	}
+	return splitListener(first)
+}
+
+// namedListener returns host and port of the entry called name.
+func namedListener(list, name string) (string, int32, error) {
+	for _, l := range strings.Split(list, ",") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(strings.ToUpper(l), name+"://") {
+			return splitListener(l)
+		}
+	}
+	return "", 0, fmt.Errorf("no %s listener in %q", name, list)
+}
+
+func splitListener(first string) (string, int32, error) {
 	_, addr, ok := strings.Cut(first, "://")
 	if !ok {
 		return "", 0, fmt.Errorf("listener %q is not NAME://host:port", first)
@@ -232,15 +272,85 @@ func parseListener(list string) (string, int32, error) {
 	return host, int32(p), nil
 }
 
-// ListenAddr returns where to listen.
-func (c *Config) ListenAddr() (string, int32, error) { return parseListener(c.Listeners) }
+// ListenAddr returns where to listen for clients.
+func (c *Config) ListenAddr() (string, int32, error) {
+	return parseListener(c.Listeners, c.controllerListener())
+}
 
 // AdvertisedAddr returns the address given to clients.
 func (c *Config) AdvertisedAddr() (string, int32, error) {
 	if c.AdvertisedListeners == "" {
 		return c.ListenAddr()
 	}
-	return parseListener(c.AdvertisedListeners)
+	return parseListener(c.AdvertisedListeners, c.controllerListener())
+}
+
+// controllerListener is the name of the quorum's listener, upper case.
+func (c *Config) controllerListener() string {
+	first, _, _ := strings.Cut(c.ControllerListenerNames, ",")
+	if first = strings.ToUpper(strings.TrimSpace(first)); first == "" {
+		return "CONTROLLER"
+	}
+	return first
+}
+
+// ControllerAddr returns where the metadata quorum listens; ok is false
+// for a quorum of one, which needs no listener.
+func (c *Config) ControllerAddr() (host string, port int32, ok bool, err error) {
+	if strings.TrimSpace(c.ControllerQuorumVoters) == "" {
+		return "", 0, false, nil
+	}
+	host, port, err = namedListener(c.Listeners, c.controllerListener())
+	return host, port, err == nil, err
+}
+
+// Voters returns controller.quorum.voters parsed (nil for a quorum of
+// one).
+func (c *Config) Voters() ([]quorum.Voter, error) {
+	return quorum.ParseVoters(c.ControllerQuorumVoters)
+}
+
+// metadataDir is where the quorum keeps its log.
+func (c *Config) metadataDir() string {
+	d := c.MetadataLogDir
+	if d == "" {
+		d = c.Dirs()[0]
+	}
+	return filepath.Join(d, "__cluster_metadata-0")
+}
+
+// validateQuorum checks the KRaft keys.
+func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
+	roles := map[string]bool{}
+	for _, r := range strings.Split(c.ProcessRoles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			roles[r] = true
+		}
+	}
+	switch {
+	case len(roles) == 0, len(roles) == 2 && roles["broker"] && roles["controller"]:
+	case len(roles) == 1 && (roles["broker"] || roles["controller"]):
+		bad("process.roles", "%q: brokerd runs combined nodes only for now; use \"broker,controller\"", c.ProcessRoles)
+	default:
+		bad("process.roles", "want broker,controller, got %q", c.ProcessRoles)
+	}
+	if n := strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName)); n != "" && n != "PLAINTEXT" {
+		bad("inter.broker.listener.name", "only PLAINTEXT is served, got %q", c.InterBrokerListenerName)
+	}
+	voters, err := c.Voters()
+	if err != nil {
+		bad("controller.quorum.voters", "%v", err)
+		return
+	}
+	if len(voters) == 0 {
+		return
+	}
+	if !slices.ContainsFunc(voters, func(v quorum.Voter) bool { return v.ID == c.NodeID }) {
+		bad("controller.quorum.voters", "node.id %d is not one of the voters", c.NodeID)
+	}
+	if _, _, _, err := c.ControllerAddr(); err != nil {
+		bad("listeners", "%v (controller.listener.names names it; the voters reach this node there)", err)
+	}
 }
 
 func (c *Config) retention() time.Duration {

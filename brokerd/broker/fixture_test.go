@@ -58,7 +58,7 @@ func startBroker(t *testing.T, dir, addr string, change func(*broker.Config)) *t
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	b, err := broker.New(cfg, log, broker.Hooks{})
+	b, err := broker.New(context.Background(), cfg, log, broker.Hooks{})
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)

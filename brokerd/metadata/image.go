@@ -165,6 +165,11 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 	n.Offset = offset
 	switch {
 	case rec.SetClusterID != nil:
+		// The first cluster id sticks: two controllers that both saw
+		// none cannot give the cluster two.
+		if m.ClusterID != "" && m.ClusterID != *rec.SetClusterID {
+			return m.at(offset), fmt.Errorf("%w: cluster id is %s already", ErrInvalidRecord, m.ClusterID)
+		}
 		n.ClusterID = *rec.SetClusterID
 	case rec.ProducerIDs != nil:
 		blk := rec.ProducerIDs

@@ -107,7 +107,7 @@ func OpenLocal(dir string) (*Local, error) {
 	s.size = good
 	s.img.Store(img)
 	if img.ClusterID == "" {
-		id := newClusterID()
+		id := NewClusterID()
 		if err := s.Propose(context.Background(), Record{SetClusterID: &id}); err != nil {
 			f.Close()
 			return nil, err
@@ -116,7 +116,8 @@ func OpenLocal(dir string) (*Local, error) {
 	return s, nil
 }
 
-func newClusterID() string {
+// NewClusterID returns a new random cluster id in Kafka's form.
+func NewClusterID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])

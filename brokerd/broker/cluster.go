@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/quorum"
+)
+
+// openMetadata opens this node's replica of the metadata quorum and waits
+// until it serves a current image with a cluster id: a new cluster's first
+// controller names it; a node whose log dirs belong to another cluster is
+// refused. A node upgraded from the single-file metadata store of earlier
+// releases carries its image over into the quorum once.
+func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, error) {
+	cfg := b.cfg
+	voters, _ := cfg.Voters()
+	qc := quorum.Config{
+		NodeID:    cfg.NodeID,
+		Dir:       cfg.metadataDir(),
+		Voters:    voters,
+		ClusterID: func() string { return dirsClusterID(cfg.Dirs()) },
+		Log:       b.log.With("component", "quorum"),
+	}
+	if host, port, ok, _ := cfg.ControllerAddr(); ok {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+		if err != nil {
+			return nil, fmt.Errorf("broker: controller listener: %w", err)
+		}
+		qc.Listener = ln
+	}
+	store, err := quorum.Open(qc)
+	if err != nil {
+		if qc.Listener != nil {
+			qc.Listener.Close()
+		}
+		return nil, err
+	}
+	fail := func(err error) (*quorum.Store, error) {
+		store.Close()
+		return nil, err
+	}
+	if err := b.waitQuorum(ctx, store, func(s *quorum.Store) bool { return s.Leader() >= 0 }, store.WaitLeader); err != nil {
+		return fail(err)
+	}
+	if err := migrateLocal(ctx, store, cfg.Dirs()[0]); err != nil {
+		return fail(err)
+	}
+	if store.IsLeader() && store.Image().ClusterID == "" {
+		id := dirsClusterID(cfg.Dirs())
+		if id == "" {
+			id = metadata.NewClusterID()
+		}
+		err := store.Propose(ctx, metadata.Record{SetClusterID: &id})
+		if err != nil && !errors.Is(err, metadata.ErrInvalidRecord) && !errors.Is(err, quorum.ErrNotLeader) {
+			return fail(err)
+		}
+	}
+	hasID := func(s *quorum.Store) bool { return s.Image().ClusterID != "" }
+	if err := b.waitQuorum(ctx, store, hasID, func(ctx context.Context) error {
+		for !hasID(store) {
+			select {
+			case <-store.Changed():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	return store, nil
+}
+
+// waitQuorum runs wait until done holds, logging every few seconds while
+// it does not, and failing at once when a voter refuses this node as one
+// of another cluster.
+func (b *Broker) waitQuorum(ctx context.Context, s *quorum.Store, done func(*quorum.Store) bool, wait func(context.Context) error) error {
+	for !done(s) {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := wait(wctx)
+		cancel()
+		if ref := s.Refusal(); errors.Is(ref, quorum.ErrClusterMismatch) && !done(s) {
+			return fmt.Errorf("broker: refusing to start: %w", ref)
+		}
+		if err == nil || done(s) {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("broker: waiting for the metadata quorum: %w", ctx.Err())
+		}
+		b.log.Warn("waiting for the metadata quorum", "voters", b.cfg.ControllerQuorumVoters, "leader", s.Leader(), "err", err)
+	}
+	return nil
+}
+
+// migrateLocal carries the image of the single-file store of earlier
+// releases (metadata.LocalFile in dir) into a quorum that has none, then
+// renames the file so it is read only once.
+func migrateLocal(ctx context.Context, store *quorum.Store, dir string) error {
+	path := filepath.Join(dir, metadata.LocalFile)
+	if _, err := os.Stat(path); err != nil || !store.IsLeader() || store.Image().Offset >= 0 && store.Image().ClusterID != "" {
+		return nil
+	}
+	local, err := metadata.OpenLocal(dir)
+	if err != nil {
+		return err
+	}
+	recs := local.Image().Records()
+	local.Close()
+	if err := store.Propose(ctx, recs...); err != nil {
+		return fmt.Errorf("broker: moving %s into the metadata quorum: %w", path, err)
+	}
+	return os.Rename(path, path+".migrated")
+}
+
+// dirsClusterID returns the cluster id the log dirs' meta.properties name,
+// or "".
+func dirsClusterID(dirs []string) string {
+	for _, d := range dirs {
+		if b, err := os.ReadFile(filepath.Join(d, "meta.properties")); err == nil {
+			if id := propValue(string(b), "cluster.id"); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// watchMetadata brings the hosted partitions in line with the metadata
+// whenever it changes, whoever changed it.
+func (b *Broker) watchMetadata() {
+	defer b.wg.Done()
+	for {
+		changed := b.meta.Changed()
+		if err := b.reconcile(); err != nil {
+			b.log.Error("applying metadata", "err", err)
+		}
+		select {
+		case <-changed:
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// Failed is closed when this node cannot follow the metadata any more
+// (a record of a newer release); the process should stop.
+func (b *Broker) Failed() <-chan struct{} { return b.meta.Failed() }
+
+// Err says why Failed was closed.
+func (b *Broker) Err() error { return b.meta.Err() }

@@ -1,0 +1,444 @@
+// Package quorum is brokerd's replicated metadata store: the metadata
+// records (package metadata) are the commands of a Raft log kept by
+// hashicorp/raft, and every node applies the committed entries, in log
+// order, to its image. The Raft leader is the cluster's active controller.
+//
+// A node configured without voters runs a quorum of one over an in-memory
+// transport: the same code path as a cluster, with no network.
+//
+// On disk, in the metadata folder (Kafka's __cluster_metadata-0): raft.db
+// (bbolt: the Raft log and its term and vote) and snapshots/ (the image as
+// of an entry, so the log stays bounded and a node that was away catches
+// up from a snapshot).
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"logpipe/brokerd/metadata"
+)
+
+// Voter is one member of the quorum (an entry of controller.quorum.voters).
+type Voter struct {
+	ID int32
+	// Addr is host:port of the voter's controller listener.
+	Addr string
+}
+
+// Config configures a Store. Zero durations take the defaults below.
+type Config struct {
+	NodeID int32
+	// Dir holds the Raft log and snapshots.
+	Dir string
+	// Voters are the quorum's members, this node among them. Empty means
+	// a quorum of one, this node alone, with no network.
+	Voters []Voter
+	// Listener accepts the other voters' Raft connections; needed when
+	// Voters is not empty.
+	Listener net.Listener
+	// ClusterID returns the cluster id this node's data belongs to when
+	// the image has none yet (meta.properties); it may be nil.
+	ClusterID func() string
+	Log       *slog.Logger
+
+	// HeartbeatTimeout is how long a follower waits for the leader before
+	// it stands for election; ElectionTimeout how long a candidate waits
+	// for votes; LeaderLeaseTimeout how long a leader keeps leading
+	// without hearing from a majority.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is how many entries since the last snapshot make
+	// the next one; TrailingLogs how many entries a snapshot leaves in the
+	// log for followers that are a little behind.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+}
+
+// Defaults of Config. A leader that dies is replaced within about
+// HeartbeatTimeout plus ElectionTimeout (1–2 s with these), which is what
+// the broker's failover time is built on.
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultSnapshotThreshold  = 4096
+	DefaultTrailingLogs       = 1024
+	// soloTimeout is the heartbeat and election timeout of a quorum of
+	// one: there is nobody to wait for, only the first election.
+	soloTimeout = 50 * time.Millisecond
+)
+
+// ParseVoters parses controller.quorum.voters: "1@host:9093,2@host:9193".
+func ParseVoters(s string) ([]Voter, error) {
+	var out []Voter
+	seen := map[int32]bool{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(part, "@")
+		if !ok {
+			return nil, fmt.Errorf("quorum: voter %q is not id@host:port", part)
+		}
+		n, err := strconv.ParseInt(id, 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("quorum: voter %q: the id must be a node.id", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("quorum: voter %q: %v", part, err)
+		}
+		if seen[int32(n)] {
+			return nil, fmt.Errorf("quorum: voter id %d is listed twice", n)
+		}
+		seen[int32(n)] = true
+		out = append(out, Voter{ID: int32(n), Addr: addr})
+	}
+	return out, nil
+}
+
+// ErrNotLeader is returned by Propose on a node that is not the active
+// controller; NotLeaderError says which node is, if known.
+var ErrNotLeader = errors.New("quorum: this node is not the active controller")
+
+// NotLeaderError is ErrNotLeader with the leader's id (-1 if unknown).
+type NotLeaderError struct{ Leader int32 }
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader < 0 {
+		return ErrNotLeader.Error() + " (no controller is elected yet)"
+	}
+	return fmt.Sprintf("%v (node %d is)", ErrNotLeader, e.Leader)
+}
+
+// Unwrap makes errors.Is(err, ErrNotLeader) hold.
+func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// Store is a metadata.Store replicated by Raft.
+type Store struct {
+	cfg   Config
+	fsm   *fsm
+	raft  *raft.Raft
+	bolt  *raftboltdb.BoltStore
+	trans raft.Transport
+
+	mu      sync.Mutex
+	refusal error // the last handshake refused, by either side
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ metadata.Store = (*Store)(nil)
+
+// Open opens (creating if new) the store in cfg.Dir and starts its Raft
+// node. A new node bootstraps the quorum from cfg.Voters; every voter does
+// the same with the same list, and the first election makes the cluster.
+// Open returns at once: use WaitLeader, or watch Changed, for the quorum.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	solo := len(cfg.Voters) == 0
+	if solo {
+		cfg.Voters = []Voter{{ID: cfg.NodeID}}
+	}
+	me := -1
+	for i, v := range cfg.Voters {
+		if v.ID == cfg.NodeID {
+			me = i
+		}
+	}
+	if me < 0 {
+		return nil, fmt.Errorf("quorum: node.id %d is not one of the voters", cfg.NodeID)
+	}
+	if !solo && cfg.Listener == nil {
+		return nil, errors.New("quorum: a listener is needed for the other voters")
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "snapshots"), 0o755); err != nil {
+		return nil, fmt.Errorf("quorum: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
+	rc.HeartbeatTimeout = orDefault(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	rc.ElectionTimeout = orDefault(cfg.ElectionTimeout, DefaultElectionTimeout)
+	rc.LeaderLeaseTimeout = orDefault(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	if solo {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = soloTimeout, soloTimeout, soloTimeout
+	}
+	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, rc.HeartbeatTimeout)
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	if rc.SnapshotThreshold == 0 {
+		rc.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	rc.TrailingLogs = cfg.TrailingLogs
+	if rc.TrailingLogs == 0 {
+		rc.TrailingLogs = DefaultTrailingLogs
+	}
+	rc.Logger = newRaftLogger(cfg.Log)
+	rc.NoLegacyTelemetry = true
+
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("quorum: %s is in use by another process", cfg.Dir)
+		}
+		return nil, fmt.Errorf("quorum: opening the Raft log in %s: %w", cfg.Dir, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "snapshots"), 2, rc.Logger)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("quorum: %w", err)
+	}
+	s := &Store{cfg: cfg, fsm: newFSM(), bolt: bolt}
+	var servers []raft.Server
+	if solo {
+		addr, t := raft.NewInmemTransport("")
+		s.trans = t
+		servers = []raft.Server{{ID: rc.LocalID, Address: addr}}
+	} else {
+		stream := newStreamLayer(cfg.Listener, tcpAddr(cfg.Voters[me].Addr), s.clusterID, s.noteRefusal)
+		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: rc.Logger,
+		})
+		for _, v := range cfg.Voters {
+			servers = append(servers, raft.Server{ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: raft.ServerAddress(v.Addr)})
+		}
+	}
+	fail := func(err error) (*Store, error) {
+		if c, ok := s.trans.(io.Closer); ok {
+			c.Close()
+		}
+		bolt.Close()
+		return nil, err
+	}
+	exists, err := raft.HasExistingState(bolt, bolt, snaps)
+	if err != nil {
+		return fail(fmt.Errorf("quorum: %w", err))
+	}
+	if !exists {
+		if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, s.trans, raft.Configuration{Servers: servers}); err != nil {
+			return fail(fmt.Errorf("quorum: bootstrapping: %w", err))
+		}
+	}
+	r, err := raft.NewRaft(rc, s.fsm, bolt, bolt, snaps, s.trans)
+	if err != nil {
+		return fail(fmt.Errorf("quorum: %w", err))
+	}
+	s.raft = r
+	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func (s *Store) clusterID() string {
+	if id := s.fsm.img.Load().ClusterID; id != "" {
+		return id
+	}
+	if s.cfg.ClusterID != nil {
+		return s.cfg.ClusterID()
+	}
+	return ""
+}
+
+func (s *Store) noteRefusal(err error) {
+	s.mu.Lock()
+	s.refusal = err
+	s.mu.Unlock()
+	s.cfg.Log.Warn("metadata quorum connection refused", "err", err)
+}
+
+// Refusal returns the last refused handshake with another voter (nil if
+// none): a voter of another cluster, or one that takes this node for one.
+func (s *Store) Refusal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusal
+}
+
+// Image implements metadata.Store.
+func (s *Store) Image() *metadata.Image { return s.fsm.img.Load() }
+
+// Changed implements metadata.Store.
+func (s *Store) Changed() <-chan struct{} { return *s.fsm.changed.Load() }
+
+// Failed is closed when this node met a metadata entry it cannot apply
+// (written by a newer release); Err then says why. The node must stop.
+func (s *Store) Failed() <-chan struct{} { return s.fsm.fatalCh }
+
+// Err returns why the store failed, or nil.
+func (s *Store) Err() error { return s.fsm.failed() }
+
+// Propose implements metadata.Store. Only the leader proposes; elsewhere
+// it returns a *NotLeaderError at once. The records are one entry: they
+// are committed together or not at all.
+func (s *Store) Propose(ctx context.Context, recs ...metadata.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.fsm.failed(); err != nil {
+		return err
+	}
+	if s.raft.State() != raft.Leader {
+		return &NotLeaderError{Leader: s.Leader()}
+	}
+	b, err := metadata.EncodeEntry(recs)
+	if err != nil {
+		return err
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	f := s.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return &NotLeaderError{Leader: s.Leader()}
+		}
+		return fmt.Errorf("quorum: proposing: %w", err)
+	}
+	if a, ok := f.Response().(applied); ok {
+		return a.err
+	}
+	return nil
+}
+
+// Leader returns the node id of the active controller, or -1 if none is
+// known.
+func (s *Store) Leader() int32 {
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return -1
+	}
+	n, err := strconv.ParseInt(string(id), 10, 32)
+	if err != nil {
+		return -1
+	}
+	return int32(n)
+}
+
+// IsLeader reports whether this node is the active controller.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Status is a moment's view of this node's Raft state, for metrics.
+type Status struct {
+	Role        string // "leader", "follower", "candidate" or "shutdown"
+	Term        uint64
+	CommitIndex uint64
+	AppliedIdx  uint64
+	Leader      int32
+}
+
+// Status returns this node's Raft state.
+func (s *Store) Status() Status {
+	role := "follower"
+	switch s.raft.State() {
+	case raft.Leader:
+		role = "leader"
+	case raft.Candidate:
+		role = "candidate"
+	case raft.Shutdown:
+		role = "shutdown"
+	}
+	return Status{Role: role, Term: s.raft.CurrentTerm(), CommitIndex: s.raft.CommitIndex(),
+		AppliedIdx: s.raft.AppliedIndex(), Leader: s.Leader()}
+}
+
+// WaitLeader waits until a leader is elected and this node has applied
+// every entry committed before it learnt of that leader (so the image it
+// serves is current), or ctx ends.
+func (s *Store) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.Leader() >= 0 {
+			if s.IsLeader() {
+				// A new leader's own no-op entry commits what earlier
+				// terms left; Barrier waits for it to be applied here.
+				if err := s.raft.Barrier(5 * time.Second).Error(); err == nil {
+					return nil
+				}
+			} else if s.raft.AppliedIndex() >= s.raft.CommitIndex() && s.raft.CommitIndex() > 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.Failed():
+			return s.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// TransferLeadership asks another voter to take over as controller (a
+// controlled shutdown). It returns once that happened or failed.
+func (s *Store) TransferLeadership() error {
+	if !s.IsLeader() || len(s.cfg.Voters) < 2 {
+		return nil
+	}
+	return s.raft.LeadershipTransfer().Error()
+}
+
+// Close stops the Raft node and closes its files. Safe to call more than
+// once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if err := s.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, err)
+		}
+		if c, ok := s.trans.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+		errs = append(errs, s.bolt.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// newRaftLogger sends the Raft library's warnings and errors to log.
+func newRaftLogger(log *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   "raft",
+		Level:  hclog.Warn,
+		Output: slogWriter{log},
+	})
+}
+
+// slogWriter turns the Raft library's log lines into slog records.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := string(p)
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	w.log.Warn("metadata quorum", "raft", line)
+	return len(p), nil
+}
