@@ -143,3 +143,67 @@ func TestProducerIDBlocks(t *testing.T) {
 		t.Fatalf("stale block: %v", err)
 	}
 }
+
+func TestSnapshotRebuildsTheImage(t *testing.T) {
+	img := Empty("")
+	recs := []Record{
+		{SetClusterID: ptr("c")},
+		{RegisterBroker: &Broker{ID: 1, Host: "h", Port: 9092, Rack: "r1"}},
+		{RegisterBroker: &Broker{ID: 2, Host: "h", Port: 9192}},
+		{CreateTopic: topic("a", 3)},
+		{AlterConfigs: &AlterConfigs{Topic: "a", Set: map[string]string{"retention.ms": "5"}}},
+		{ChangePartition: &ChangePartition{Topic: "a", Partition: 1, State: Partition{Replicas: []int32{1, 2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 3, Epoch: 4}}},
+		{ProducerIDs: &ProducerIDBlock{Broker: 1, First: 0, Size: 1000}},
+	}
+	for i, r := range recs {
+		var err error
+		if img, err = img.Apply(int64(i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := img.EncodeSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(img) || got.Offset != img.Offset || got.TopicByID(img.Topic("a").ID) == nil {
+		t.Fatalf("decoded snapshot differs:\ngot  %+v\nwant %+v", got, img)
+	}
+	// A changed partition makes the images differ.
+	changed, _ := img.Apply(9, Record{ChangePartition: &ChangePartition{Topic: "a", Partition: 0, State: Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1}}})
+	if changed.Equal(img) {
+		t.Fatal("Equal missed a changed leader epoch")
+	}
+}
+
+func TestNewerFormatIsRefused(t *testing.T) {
+	for _, b := range []string{`{"v":2,"records":[]}`, `{"v":2,"offset":1,"records":[]}`} {
+		if _, err := DecodeEntry([]byte(b)); !errors.Is(err, ErrNewerFormat) {
+			t.Errorf("entry %s: got %v, want ErrNewerFormat", b, err)
+		}
+		if _, err := DecodeSnapshot([]byte(b)); !errors.Is(err, ErrNewerFormat) {
+			t.Errorf("snapshot %s: got %v, want ErrNewerFormat", b, err)
+		}
+	}
+	recs, err := DecodeEntry(mustEncode(t, Record{DeleteTopic: ptr("x")}))
+	if err != nil || len(recs) != 1 || *recs[0].DeleteTopic != "x" {
+		t.Fatalf("round trip: %v %v", recs, err)
+	}
+	if _, err := Empty("c").Apply(0, Record{SetClusterID: ptr("d")}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("a second cluster id: got %v, want ErrInvalidRecord", err)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func mustEncode(t *testing.T, recs ...Record) []byte {
+	t.Helper()
+	b, err := EncodeEntry(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
