@@ -63,6 +63,9 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	if p == nil {
 		return newAPIError(kerr.UnknownTopicOrPartition, "this broker does not host %s-%d", topic, rp.Partition)
 	}
+	if !p.leads.Load() {
+		return newAPIError(kerr.NotLeaderForPartition, "node %d does not lead %s-%d", b.cfg.NodeID, topic, rp.Partition)
+	}
 	t := b.meta.Image().Topic(topic)
 	if t == nil {
 		return newAPIError(kerr.UnknownTopicOrPartition, "topic %q was deleted", topic)

@@ -95,6 +95,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*wire.Splice
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !p.leads.Load():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch.Load():

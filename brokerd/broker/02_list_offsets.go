@@ -28,6 +28,8 @@ func handleListOffsets(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !p.leads.Load():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			case req.Version >= 4 && rp.CurrentLeaderEpoch > p.leaderEpoch.Load():

@@ -21,7 +21,7 @@ func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header,
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
 
 	img := b.meta.Image()
-	for _, id := range img.BrokerIDs() {
+	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port

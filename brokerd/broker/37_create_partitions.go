@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/controller"
 	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/wire"
 )
@@ -61,16 +62,16 @@ func (b *Broker) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 			assign = append(assign, append([]int32(nil), a.Replicas...))
 		}
 	} else {
-		brokers := img.BrokerIDs()
+		brokers := liveBrokers(img)
 		if int(rf) > len(brokers) {
 			return newAPIError(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", rf, len(brokers))
 		}
-		assign = placeReplicas(brokers, have, add, rf)
+		assign = controller.Place(brokers, rt.Topic, have, add, int(rf))
 	}
 	if validateOnly {
 		return nil
 	}
-	if err := b.propose(ctx, metadata.Record{AddPartitions: &metadata.AddPartitions{Topic: rt.Topic, Partitions: partitionsFor(assign)}}); err != nil {
+	if err := b.propose(ctx, metadata.Record{AddPartitions: &metadata.AddPartitions{Topic: rt.Topic, Partitions: controller.Partitions(assign)}}); err != nil {
 		return err
 	}
 	b.log.Info("added partitions", "topic", rt.Topic, "from", have, "to", rt.Count)

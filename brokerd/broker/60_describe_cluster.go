@@ -21,7 +21,7 @@ func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.He
 	resp.ControllerID = b.meta.Leader()
 	resp.EndpointType = 1 // brokers
 	resp.ClusterAuthorizedOperations = math.MinInt32
-	for _, id := range img.BrokerIDs() {
+	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port

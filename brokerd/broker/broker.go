@@ -60,6 +60,10 @@ type Broker struct {
 	ids idAllocator
 	// groups is the group coordinator state (groups.go).
 	groups groupState
+	// cp is the control plane: controller, registration, heartbeats
+	// (controlplane.go, lifecycle.go).
+	cp              controlPlane
+	registrationErr atomic.Pointer[registrationError]
 
 	quit     chan struct{}
 	wg       sync.WaitGroup
@@ -83,8 +87,10 @@ type partition struct {
 	// grew is closed and replaced after every append; fetch long polls
 	// wait on it.
 	grew atomic.Pointer[chan struct{}]
-	// leaderEpoch is the epoch this node leads the partition in.
+	// leaderEpoch is the partition's current leader epoch.
 	leaderEpoch atomic.Int32
+	// leads is whether this node is the partition's leader.
+	leads atomic.Bool
 	// producers is the idempotent producer state; appendMu guards it.
 	producers producers.State
 	// configs are the topic overrides the log was last configured with;
@@ -119,7 +125,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 	}
 	b := &Broker{cfg: cfg, log: log, hooks: hooks, now: time.Now,
 		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
-	meta, err := b.openMetadata(ctx)
+	b.cp.incarnation = newIncarnation()
+	b.cp.epoch.Store(-1)
+	meta, ctlLn, err := b.openMetadata(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -128,19 +136,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 		meta.Close()
 		return nil, err
 	}
-	me := metadata.Broker{ID: cfg.NodeID, Host: host, Port: port, Rack: cfg.BrokerRack}
-	if cur, ok := meta.Image().Brokers[cfg.NodeID]; !ok || cur != me {
-		if err := meta.Propose(ctx, metadata.Record{RegisterBroker: &me}); err != nil {
-			meta.Close()
-			return nil, err
-		}
+	if ctlLn != nil {
+		b.serveControllerListener(ctlLn)
+	}
+	b.wg.Add(2)
+	go b.runController()
+	go b.heartbeatLoop()
+	if err := b.waitUnfenced(ctx); err != nil {
+		b.stop()
+		return nil, err
 	}
 	if err := b.reconcile(); err != nil {
-		b.closeAll()
+		b.stop()
 		return nil, err
 	}
 	if err := b.startGroups(); err != nil {
-		b.closeAll()
+		b.stop()
 		return nil, err
 	}
 	b.wg.Add(2)
@@ -231,6 +242,7 @@ func (b *Broker) reconcile() error {
 			b.parts[k] = p
 		}
 		p.leaderEpoch.Store(t.Partitions[k.part].LeaderEpoch)
+		p.leads.Store(t.Partitions[k.part].Leader == b.cfg.NodeID)
 		if !maps.Equal(p.configs, t.Configs) {
 			if err := p.log.SetConfig(b.storageConfig(t.Configs)); err != nil {
 				errs = append(errs, fmt.Errorf("broker: configuring %s-%d: %w", k.topic, k.part, err))
@@ -362,13 +374,26 @@ func (b *Broker) enforceRetention() {
 	}
 }
 
-// Close stops background work and closes every log (flushing it) and the
-// metadata store. Call it after the wire server has drained.
+// Close is a controlled shutdown: the controller moves this node's
+// leadership to other brokers first (for at most the session timeout),
+// then background work stops and every log (flushed) and the metadata
+// store are closed. Call it after the wire server has drained.
 func (b *Broker) Close() error {
+	b.controlledShutdown(2 * b.cfg.sessionTimeout())
+	return b.stop()
+}
+
+// stop stops background work and closes everything, at once.
+func (b *Broker) stop() error {
 	var err error
 	b.stopOnce.Do(func() {
 		close(b.quit)
 		b.stopGroups()
+		if b.cp.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = b.cp.srv.Shutdown(ctx)
+			cancel()
+		}
 		b.wg.Wait()
 		err = b.closeAll()
 	})
@@ -387,6 +412,9 @@ func (b *Broker) closeAll() error {
 			errs = append(errs, err)
 		}
 		delete(b.parts, k)
+	}
+	if b.cp.client != nil {
+		b.cp.client.Close()
 	}
 	errs = append(errs, b.meta.Close())
 	return errors.Join(errs...)
@@ -411,26 +439,42 @@ func register(key, min, max int16, fn handlerFunc) {
 	handlers[key] = registration{min, max, fn}
 }
 
-// Versions implements wire.Handler from the registrations.
+// Versions implements wire.Handler from the registrations, for the client
+// listener: the controller's APIs are served on the controller listener
+// only.
 func (b *Broker) Versions(key int16) (int16, int16, bool) {
 	r, ok := handlers[key]
-	return r.min, r.max, ok
+	return r.min, r.max, ok && !controllerOnly[key]
 }
 
-// Handle implements wire.Handler.
+// Handle implements wire.Handler. A request that changes the metadata is
+// forwarded to the active controller when this node is not it.
 func (b *Broker) Handle(ctx context.Context, c *wire.Conn, h wire.Header, req kmsg.Request) (kmsg.Response, error) {
 	r, ok := handlers[h.APIKey]
-	if !ok {
+	if !ok || controllerOnly[h.APIKey] {
 		return nil, fmt.Errorf("broker: no handler for API %d", h.APIKey)
+	}
+	if forwarded[h.APIKey] && !b.meta.IsLeader() {
+		resp, err := b.forward(ctx, req)
+		if err != nil {
+			// Kafka answers with the request's error kind; a client
+			// retries on NOT_CONTROLLER.
+			b.log.Warn("forwarding to the controller", "request", kmsg.NameForKey(h.APIKey), "err", err)
+			return nil, err
+		}
+		return resp, nil
 	}
 	return r.fn(b, ctx, c, h, req)
 }
 
-// apiKeys lists the served APIs, sorted by key, for ApiVersions.
+// apiKeys lists the APIs served to clients, sorted by key, for
+// ApiVersions.
 func apiKeys() []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]int, 0, len(handlers))
 	for k := range handlers {
-		keys = append(keys, int(k))
+		if !controllerOnly[k] {
+			keys = append(keys, int(k))
+		}
 	}
 	sort.Ints(keys)
 	out := make([]kmsg.ApiVersionsResponseApiKey, 0, len(keys))

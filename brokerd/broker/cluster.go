@@ -19,7 +19,9 @@ import (
 // controller names it; a node whose log dirs belong to another cluster is
 // refused. A node upgraded from the single-file metadata store of earlier
 // releases carries its image over into the quorum once.
-func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, error) {
+//
+// For a cluster it also returns the controller listener's Kafka side.
+func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener, error) {
 	cfg := b.cfg
 	voters, _ := cfg.Voters()
 	qc := quorum.Config{
@@ -29,23 +31,24 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, error) {
 		ClusterID: func() string { return dirsClusterID(cfg.Dirs()) },
 		Log:       b.log.With("component", "quorum"),
 	}
+	var kafkaLn net.Listener
 	if host, port, ok, _ := cfg.ControllerAddr(); ok {
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
 		if err != nil {
-			return nil, fmt.Errorf("broker: controller listener: %w", err)
+			return nil, nil, fmt.Errorf("broker: controller listener (node %d's voter address): %w; is a node with node.id %d already running?", cfg.NodeID, err, cfg.NodeID)
 		}
-		qc.Listener = ln
+		qc.Listener, kafkaLn = quorum.SplitListener(ln)
 	}
 	store, err := quorum.Open(qc)
 	if err != nil {
 		if qc.Listener != nil {
 			qc.Listener.Close()
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	fail := func(err error) (*quorum.Store, error) {
+	fail := func(err error) (*quorum.Store, net.Listener, error) {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if err := b.waitQuorum(ctx, store, func(s *quorum.Store) bool { return s.Leader() >= 0 }, store.WaitLeader); err != nil {
 		return fail(err)
@@ -76,7 +79,7 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, error) {
 	}); err != nil {
 		return fail(err)
 	}
-	return store, nil
+	return store, kafkaLn, nil
 }
 
 // waitQuorum runs wait until done holds, logging every few seconds while

@@ -39,6 +39,22 @@ type Config struct {
 	// BrokerRack is the rack (or zone) of this node, for rack-aware
 	// replica placement; shown to clients in Metadata.
 	BrokerRack string `yaml:"broker.rack"`
+	// BrokerSessionTimeoutMs: a broker the controller has not heard from
+	// for this long is fenced and its partitions get new leaders.
+	BrokerSessionTimeoutMs int64 `yaml:"broker.session.timeout.ms"`
+	// BrokerHeartbeatIntervalMs is how often a broker heartbeats to the
+	// controller (and how often the controller checks sessions).
+	BrokerHeartbeatIntervalMs int64 `yaml:"broker.heartbeat.interval.ms"`
+	// UncleanLeaderElection lets a replica outside the ISR lead when no
+	// in-sync replica is alive, losing what only the ISR had.
+	UncleanLeaderElection bool `yaml:"unclean.leader.election.enable"`
+	// AutoLeaderRebalance moves leadership back to each partition's
+	// preferred replica every leader.imbalance.check.interval.seconds.
+	AutoLeaderRebalance         bool  `yaml:"auto.leader.rebalance.enable"`
+	LeaderImbalanceCheckSeconds int64 `yaml:"leader.imbalance.check.interval.seconds"`
+	// RequestTimeoutMs bounds a request between brokers (and acks=all
+	// waits, with replication).
+	RequestTimeoutMs int64 `yaml:"request.timeout.ms"`
 	// MetadataLogDir holds the metadata quorum's log and snapshots (in
 	// __cluster_metadata-0); empty: the first of log.dirs.
 	MetadataLogDir string `yaml:"metadata.log.dir"`
@@ -122,6 +138,11 @@ func DefaultConfig() Config {
 		ProducerIDExpirationMs:        86400000,
 		SocketRequestMaxBytes:         100 << 20,
 		ConnectionsMaxIdleMs:          600000,
+		BrokerSessionTimeoutMs:        2000,
+		BrokerHeartbeatIntervalMs:     250,
+		AutoLeaderRebalance:           true,
+		LeaderImbalanceCheckSeconds:   300,
+		RequestTimeoutMs:              30000,
 	}
 }
 
@@ -319,6 +340,18 @@ func (c *Config) metadataDir() string {
 	return filepath.Join(d, "__cluster_metadata-0")
 }
 
+func (c *Config) sessionTimeout() time.Duration {
+	return time.Duration(c.BrokerSessionTimeoutMs) * time.Millisecond
+}
+
+func (c *Config) heartbeatInterval() time.Duration {
+	return time.Duration(c.BrokerHeartbeatIntervalMs) * time.Millisecond
+}
+
+func (c *Config) requestTimeout() time.Duration {
+	return time.Duration(c.RequestTimeoutMs) * time.Millisecond
+}
+
 // validateQuorum checks the KRaft keys.
 func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 	roles := map[string]bool{}
@@ -334,6 +367,15 @@ func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 	default:
 		bad("process.roles", "want broker,controller, got %q", c.ProcessRoles)
 	}
+	if c.BrokerHeartbeatIntervalMs < 1 || c.BrokerSessionTimeoutMs < 2*c.BrokerHeartbeatIntervalMs {
+		bad("broker.session.timeout.ms", "must be at least twice broker.heartbeat.interval.ms (%d), which must be positive", c.BrokerHeartbeatIntervalMs)
+	}
+	if c.LeaderImbalanceCheckSeconds < 1 {
+		bad("leader.imbalance.check.interval.seconds", "must be at least 1")
+	}
+	if c.RequestTimeoutMs < 1 {
+		bad("request.timeout.ms", "must be positive")
+	}
 	if n := strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName)); n != "" && n != "PLAINTEXT" {
 		bad("inter.broker.listener.name", "only PLAINTEXT is served, got %q", c.InterBrokerListenerName)
 	}
@@ -348,8 +390,19 @@ func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 	if !slices.ContainsFunc(voters, func(v quorum.Voter) bool { return v.ID == c.NodeID }) {
 		bad("controller.quorum.voters", "node.id %d is not one of the voters", c.NodeID)
 	}
-	if _, _, _, err := c.ControllerAddr(); err != nil {
+	host, port, _, err := c.ControllerAddr()
+	if err != nil {
 		bad("listeners", "%v (controller.listener.names names it; the voters reach this node there)", err)
+		return
+	}
+	for _, v := range voters {
+		if v.ID != c.NodeID {
+			continue
+		}
+		vh, vp, _ := net.SplitHostPort(v.Addr)
+		if vp != strconv.Itoa(int(port)) || host != "" && host != "0.0.0.0" && host != "::" && vh != host {
+			bad("controller.quorum.voters", "node %d's voter address %s is not its controller listener %s", c.NodeID, v.Addr, net.JoinHostPort(host, strconv.Itoa(int(port))))
+		}
 	}
 }
 

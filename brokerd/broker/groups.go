@@ -179,7 +179,7 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*metadata.Topic, error
 	if t := b.meta.Image().Topic(offsetsTopic); t != nil {
 		return t, nil
 	}
-	rf := min(b.cfg.OffsetsTopicReplicationFactor, int16(len(b.meta.Image().BrokerIDs())))
+	rf := min(b.cfg.OffsetsTopicReplicationFactor, int16(len(b.meta.Image().LiveBrokerIDs())))
 	t, err := b.createTopic(ctx, topicSpec{
 		name:       offsetsTopic,
 		partitions: b.cfg.OffsetsTopicPartitions,

@@ -7,8 +7,8 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/producers"
 	"logpipe/brokerd/recordbatch"
 )
@@ -23,21 +23,24 @@ type idAllocator struct {
 	next, stop int64
 }
 
-// newProducerID returns an id no other producer got, on any broker, ever.
+// newProducerID returns an id no other producer got, on any broker, ever:
+// ids come in blocks that the active controller records in the metadata.
 func (b *Broker) newProducerID(ctx context.Context) (int64, error) {
 	a := &b.ids
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for a.next >= a.stop {
-		first := b.meta.Image().NextProducerID
-		err := b.meta.Propose(ctx, metadata.Record{ProducerIDs: &metadata.ProducerIDBlock{Broker: b.cfg.NodeID, First: first, Size: producerIDBlockSize}})
-		if errors.Is(err, metadata.ErrInvalidRecord) {
-			continue // another broker took that block first
-		}
+	if a.next >= a.stop {
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, b.cp.epoch.Load()
+		kresp, err := b.toController(ctx, req)
 		if err != nil {
 			return -1, err
 		}
-		a.next, a.stop = first, first+producerIDBlockSize
+		resp := kresp.(*kmsg.AllocateProducerIDsResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return -1, fmt.Errorf("broker: allocating producer ids: %w", err)
+		}
+		a.next, a.stop = resp.ProducerIDStart, resp.ProducerIDStart+int64(resp.ProducerIDLen)
 	}
 	id := a.next
 	a.next++

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/controller"
 	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/quorum"
 )
 
 // apiError is a Kafka error code with a message for the client.
@@ -40,6 +44,8 @@ func codeOf(err error) (int16, *string) {
 		return kerr.UnknownTopicOrPartition.Code, &m
 	case errors.Is(err, metadata.ErrInvalidPartitions):
 		return kerr.InvalidPartitions.Code, &m
+	case errors.Is(err, quorum.ErrNotLeader):
+		return kerr.NotController.Code, &m
 	}
 	return kerr.UnknownServerError.Code, &m
 }
@@ -53,26 +59,13 @@ type topicSpec struct {
 	configs    map[string]string
 }
 
-// placeReplicas assigns rf replicas to each of n new partitions, numbered
-// from first, spreading leaders over the brokers round robin.
-func placeReplicas(brokers []int32, first, n int32, rf int16) [][]int32 {
-	out := make([][]int32, n)
-	for i := int32(0); i < n; i++ {
-		rs := make([]int32, rf)
-		for j := int16(0); j < rf; j++ {
-			rs[j] = brokers[(int(first+i)+int(j))%len(brokers)]
-		}
-		out[i] = rs
+// liveBrokers returns the unfenced brokers, which new replicas go to.
+func liveBrokers(img *metadata.Image) []metadata.Broker {
+	var out []metadata.Broker
+	for _, id := range img.LiveBrokerIDs() {
+		out = append(out, img.Brokers[id])
 	}
 	return out
-}
-
-func partitionsFor(assign [][]int32) []metadata.Partition {
-	ps := make([]metadata.Partition, len(assign))
-	for i, rs := range assign {
-		ps[i] = metadata.Partition{Replicas: rs, ISR: append([]int32(nil), rs...), Leader: rs[0]}
-	}
-	return ps
 }
 
 // planTopic checks a spec against the current metadata and returns the
@@ -88,7 +81,7 @@ func (b *Broker) planTopic(s topicSpec) (*metadata.Topic, error) {
 	if err := checkTopicConfigs(s.configs); err != nil {
 		return nil, newAPIError(kerr.InvalidConfig, "%v", err)
 	}
-	brokers := img.BrokerIDs()
+	brokers := liveBrokers(img)
 	var assign [][]int32
 	if len(s.assignment) > 0 {
 		if s.partitions != -1 || s.rf != -1 {
@@ -128,13 +121,18 @@ func (b *Broker) planTopic(s topicSpec) (*metadata.Topic, error) {
 		if int(rf) > len(brokers) {
 			return nil, newAPIError(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", rf, len(brokers))
 		}
-		assign = placeReplicas(brokers, 0, n, rf)
+		assign = controller.Place(brokers, s.name, 0, n, int(rf))
 	}
-	return &metadata.Topic{Name: s.name, ID: metadata.NewUUID(), Partitions: partitionsFor(assign), Configs: s.configs}, nil
+	return &metadata.Topic{Name: s.name, ID: metadata.NewUUID(), Partitions: controller.Partitions(assign), Configs: s.configs}, nil
 }
 
-// createTopic plans and, unless validateOnly, creates a topic.
+// createTopic plans and, unless validateOnly, creates a topic: here on
+// the active controller, else by asking it (a topic created automatically
+// or __consumer_offsets), waiting until this node applied the creation.
 func (b *Broker) createTopic(ctx context.Context, s topicSpec, validateOnly bool) (*metadata.Topic, error) {
+	if !b.meta.IsLeader() {
+		return b.createTopicAtController(ctx, s, validateOnly)
+	}
 	t, err := b.planTopic(s)
 	if err != nil || validateOnly {
 		return t, err
@@ -168,4 +166,52 @@ func (b *Broker) autoCreate(ctx context.Context, name string, allowed bool) (*me
 		}
 	}
 	return t, err
+}
+
+func (b *Broker) createTopicAtController(ctx context.Context, s topicSpec, validateOnly bool) (*metadata.Topic, error) {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.ValidateOnly = validateOnly
+	req.TimeoutMillis = int32(b.cfg.requestTimeout() / time.Millisecond)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = s.name, s.partitions, s.rf
+	for p, rs := range s.assignment {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = p, rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	for k, v := range s.configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, &v
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	kresp, err := b.toController(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := kresp.(*kmsg.CreateTopicsResponse)
+	if len(resp.Topics) != 1 {
+		return nil, newAPIError(kerr.UnknownServerError, "the controller answered %d topics for one", len(resp.Topics))
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		msg := err.Error()
+		if m := resp.Topics[0].ErrorMessage; m != nil {
+			msg = *m
+		}
+		return nil, &apiError{err: err.(*kerr.Error), msg: msg}
+	}
+	if validateOnly {
+		return &metadata.Topic{Name: s.name, ID: metadata.UUID(resp.Topics[0].TopicID)}, nil
+	}
+	for {
+		changed := b.meta.Changed()
+		if t := b.meta.Image().Topic(s.name); t != nil {
+			return t, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, newAPIError(kerr.RequestTimedOut, "topic %q was created but this node has not seen it yet", s.name)
+		}
+	}
 }

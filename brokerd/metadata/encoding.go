@@ -75,6 +75,7 @@ func (m *Image) Records() []Record {
 		id := m.ClusterID
 		recs = append(recs, Record{SetClusterID: &id})
 	}
+	// Each broker keeps its epoch: the records carry it.
 	for _, id := range m.BrokerIDs() {
 		b := m.Brokers[id]
 		recs = append(recs, Record{RegisterBroker: &b})

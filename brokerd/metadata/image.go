@@ -49,6 +49,17 @@ type Broker struct {
 	Host string `json:"host"`
 	Port int32  `json:"port"`
 	Rack string `json:"rack,omitempty"`
+	// Incarnation is a random id the broker process picks at start; a
+	// registration with another incarnation is a new process.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Epoch is the broker epoch: the log offset of its registration.
+	// In a RegisterBroker record 0 means "this record's offset" (what a
+	// controller proposes); a snapshot's records carry the epoch kept.
+	// Heartbeats of an older epoch are refused.
+	Epoch int64 `json:"epoch"`
+	// Fenced brokers lead nothing and are in no ISR: they are registered
+	// but not (yet, or no longer) in contact with the controller.
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // Partition is the replica placement and leadership of one partition.
@@ -103,6 +114,23 @@ func (m *Image) TopicNames() []string {
 	return names
 }
 
+// Live reports whether broker id is registered and not fenced.
+func (m *Image) Live(id int32) bool {
+	b, ok := m.Brokers[id]
+	return ok && !b.Fenced
+}
+
+// LiveBrokerIDs returns the ids of the unfenced brokers, sorted.
+func (m *Image) LiveBrokerIDs() []int32 {
+	var ids []int32
+	for _, id := range m.BrokerIDs() {
+		if !m.Brokers[id].Fenced {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // BrokerIDs returns the registered broker ids, sorted.
 func (m *Image) BrokerIDs() []int32 {
 	ids := slices.Collect(maps.Keys(m.Brokers))
@@ -122,6 +150,16 @@ type Record struct {
 	// ProducerIDs hands a block of producer ids to a broker, so ids stay
 	// unique across brokers and restarts.
 	ProducerIDs *ProducerIDBlock `json:"producer_ids,omitempty"`
+	// FenceBroker fences or unfences a registered broker.
+	FenceBroker *BrokerFence `json:"fence_broker,omitempty"`
+}
+
+// BrokerFence fences (Fenced true) or unfences a broker of the given
+// epoch; a record for an older epoch is refused.
+type BrokerFence struct {
+	ID     int32 `json:"id"`
+	Epoch  int64 `json:"epoch"`
+	Fenced bool  `json:"fenced"`
 }
 
 // ProducerIDBlock is a range of producer ids given to one broker: First up
@@ -179,6 +217,18 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 		n.NextProducerID = blk.First + blk.Size
 	case rec.RegisterBroker != nil:
 		b := *rec.RegisterBroker
+		if b.Epoch == 0 {
+			b.Epoch = offset
+		}
+		n.Brokers = maps.Clone(m.Brokers)
+		n.Brokers[b.ID] = b
+	case rec.FenceBroker != nil:
+		f := rec.FenceBroker
+		b, ok := m.Brokers[f.ID]
+		if !ok || b.Epoch != f.Epoch {
+			return m.at(offset), fmt.Errorf("%w: broker %d of epoch %d is not registered", ErrInvalidRecord, f.ID, f.Epoch)
+		}
+		b.Fenced = f.Fenced
 		n.Brokers = maps.Clone(m.Brokers)
 		n.Brokers[b.ID] = b
 	case rec.CreateTopic != nil:

@@ -1,0 +1,227 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/controller"
+	"logpipe/brokerd/quorum"
+	"logpipe/brokerd/wire"
+)
+
+// The control plane of a node: while it leads the metadata quorum it runs
+// the active controller (package controller); every node, the
+// controller's own included, registers with the active controller and
+// heartbeats to it with Kafka's inter-broker APIs (BrokerRegistration,
+// BrokerHeartbeat, AllocateProducerIds, AlterPartition), which the
+// controller listener serves. Requests that change the metadata
+// (CreateTopics, DeleteTopics, …) reaching a node that is not the
+// controller are forwarded to it, as Kafka's brokers forward them.
+
+// controllerOnly are the APIs served only on the controller listener.
+var controllerOnly = map[int16]bool{56: true, 62: true, 63: true, 67: true}
+
+// forwarded are the client APIs a node that is not the active controller
+// forwards to it.
+var forwarded = map[int16]bool{19: true, 20: true, 33: true, 37: true, 44: true}
+
+// controlPlane is a node's control-plane state.
+type controlPlane struct {
+	// ctl is the active controller while this node leads the quorum.
+	ctl atomic.Pointer[controller.Controller]
+	// srv serves the controller listener's Kafka requests; nil for a
+	// quorum of one.
+	srv *wire.Server
+	ln  net.Listener
+
+	incarnation [16]byte
+	// epoch is this node's broker epoch, -1 until registered.
+	epoch atomic.Int64
+	// duplicateSince is when the controller first refused this node's
+	// registration as a duplicate (heartbeat loop only).
+	duplicateSince time.Time
+	// shuttingDown makes heartbeats ask for a controlled shutdown.
+	shuttingDown atomic.Bool
+
+	mu     sync.Mutex // guards client and clientTo
+	client *wire.Client
+	// clientTo is the node the client is connected to.
+	clientTo int32
+}
+
+// controllerView is the Kafka handler of the controller listener: the
+// controller APIs and the forwarded ones.
+type controllerView struct{ b *Broker }
+
+func (v controllerView) Versions(key int16) (int16, int16, bool) {
+	r, ok := handlers[key]
+	if !ok || !controllerOnly[key] && !forwarded[key] && key != 18 {
+		return 0, 0, false
+	}
+	return r.min, r.max, true
+}
+
+func (v controllerView) Handle(ctx context.Context, c *wire.Conn, h wire.Header, req kmsg.Request) (kmsg.Response, error) {
+	return handlers[h.APIKey].fn(v.b, ctx, c, h, req)
+}
+
+// serveControllerListener starts the controller listener's Kafka server.
+func (b *Broker) serveControllerListener(ln net.Listener) {
+	b.cp.ln = ln
+	b.cp.srv = &wire.Server{Handler: controllerView{b}, Log: b.log.With("listener", "controller")}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.cp.srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) {
+			b.log.Error("controller listener stopped", "err", err)
+		}
+	}()
+}
+
+// runController runs the active controller while this node leads the
+// quorum, ticking it every heartbeat interval.
+func (b *Broker) runController() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.heartbeatInterval())
+	defer t.Stop()
+	rebalanceEvery := time.Duration(b.cfg.LeaderImbalanceCheckSeconds) * time.Second
+	var lastRebalance time.Time
+	for {
+		switch ctl := b.cp.ctl.Load(); {
+		case b.meta.IsLeader() && ctl == nil:
+			b.log.Info("this node is the active controller")
+			b.cp.ctl.Store(controller.New(b.meta, controller.Config{
+				SessionTimeout:        b.cfg.sessionTimeout(),
+				UncleanLeaderElection: b.cfg.UncleanLeaderElection,
+				Self:                  b.cfg.NodeID,
+				SelfIncarnation:       fmt.Sprintf("%x", b.cp.incarnation),
+				Now:                   b.now,
+				Log:                   b.log.With("component", "controller"),
+			}))
+			lastRebalance = b.now()
+		case !b.meta.IsLeader() && ctl != nil:
+			b.log.Info("this node is no longer the active controller")
+			b.cp.ctl.Store(nil)
+		case ctl != nil:
+			rebalance := b.cfg.AutoLeaderRebalance && b.now().Sub(lastRebalance) >= rebalanceEvery
+			if rebalance {
+				lastRebalance = b.now()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := ctl.Tick(ctx, rebalance); err != nil && !errors.Is(err, quorum.ErrNotLeader) {
+				b.log.Warn("controller tick", "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// activeController returns the controller if this node is it, else an
+// error with NOT_CONTROLLER.
+func (b *Broker) activeController() (*controller.Controller, error) {
+	if c := b.cp.ctl.Load(); c != nil && b.meta.IsLeader() {
+		return c, nil
+	}
+	return nil, newAPIError(kerr.NotController, "node %d is not the active controller (node %d is)", b.cfg.NodeID, b.meta.Leader())
+}
+
+// forward sends a client's request to the active controller, at the
+// client's version, and returns the controller's answer.
+func (b *Broker) forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.requestTimeout())
+	defer cancel()
+	return b.sendToController(ctx, req)
+}
+
+// toController sends req to the active controller and returns its answer:
+// handled here when this node is the controller, else over the controller
+// listener of the node that is. It retries while no controller is known
+// or the connection fails, until ctx ends.
+func (b *Broker) toController(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	req.SetVersion(handlers[req.Key()].max)
+	return b.sendToController(ctx, req)
+}
+
+// sendToController is toController for a request whose version is set.
+func (b *Broker) sendToController(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	for {
+		resp, err := b.toControllerOnce(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("broker: %s to the controller: %w (last: %v)", kmsg.NameForKey(req.Key()), ctx.Err(), err)
+		case <-b.quit:
+			return nil, fmt.Errorf("broker: %s to the controller: stopping", kmsg.NameForKey(req.Key()))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (b *Broker) toControllerOnce(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	leader := b.meta.Leader()
+	if leader < 0 {
+		return nil, errors.New("no controller is elected")
+	}
+	if leader == b.cfg.NodeID {
+		return handlers[req.Key()].fn(b, ctx, nil, wire.Header{APIKey: req.Key(), APIVersion: req.GetVersion()}, req)
+	}
+	addr := b.voterAddr(leader)
+	if addr == "" {
+		return nil, fmt.Errorf("node %d is not a voter", leader)
+	}
+	b.cp.mu.Lock()
+	defer b.cp.mu.Unlock()
+	if b.cp.client != nil && b.cp.clientTo != leader {
+		b.cp.client.Close()
+		b.cp.client = nil
+	}
+	deadline := time.Now().Add(b.cfg.requestTimeout())
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if b.cp.client == nil {
+		c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), time.Until(deadline))
+		if err != nil {
+			return nil, err
+		}
+		b.cp.client, b.cp.clientTo = c, leader
+	}
+	resp, err := b.cp.client.Request(req, deadline)
+	if err != nil {
+		b.cp.client.Close()
+		b.cp.client = nil
+	}
+	return resp, err
+}
+
+func (b *Broker) voterAddr(id int32) string {
+	voters, _ := b.cfg.Voters()
+	for _, v := range voters {
+		if v.ID == id {
+			return v.Addr
+		}
+	}
+	return ""
+}
+
+func newIncarnation() [16]byte {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	return u
+}

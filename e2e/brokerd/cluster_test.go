@@ -1,0 +1,295 @@
+package brokerd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/e2e/harness"
+)
+
+// cluster is a set of brokerd processes forming one metadata quorum, each
+// a combined broker and controller, started from Kafka's KRaft keys only.
+type cluster struct {
+	t      *testing.T
+	addrs  []string // PLAINTEXT listeners, by node id - 1
+	ctls   []string // CONTROLLER listeners
+	dirs   []string
+	voters string
+	nodes  []*node
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, nodes: make([]*node, n)}
+	var voters []string
+	base := t.TempDir()
+	for i := range n {
+		p1, err1 := harness.FreePort()
+		p2, err2 := harness.FreePort()
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", p1))
+		c.ctls = append(c.ctls, fmt.Sprintf("127.0.0.1:%d", p2))
+		c.dirs = append(c.dirs, filepath.Join(base, fmt.Sprintf("node%d", i+1), "data"))
+		if err := os.MkdirAll(filepath.Dir(c.dirs[i]), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, c.ctls[i]))
+	}
+	c.voters = strings.Join(voters, ",")
+	// Each node waits for the quorum, so they start together.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.startErr(i)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// start starts node i+1 and returns once its client listener accepts,
+// which is after it joined the quorum and was unfenced.
+func (c *cluster) start(i int) {
+	c.t.Helper()
+	if err := c.startErr(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cluster) startErr(i int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Settings: []string{
+		"group.initial.rebalance.delay.ms=0",
+		fmt.Sprintf("node.id=%d", i+1),
+		"process.roles=broker,controller",
+		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", c.addrs[i], c.ctls[i]),
+		"controller.listener.names=CONTROLLER",
+		"controller.quorum.voters=" + c.voters,
+	}})
+	if err != nil {
+		return fmt.Errorf("node %d: %w", i+1, err)
+	}
+	c.nodes[i] = &node{t: c.t, addr: c.addrs[i], dir: c.dirs[i], proc: p}
+	c.t.Cleanup(func() { p.Stop(10 * time.Second) })
+	return nil
+}
+
+func (c *cluster) admin(nodes ...int) *kadm.Client {
+	var seeds []string
+	for _, i := range nodes {
+		seeds = append(seeds, c.addrs[i])
+	}
+	if len(seeds) == 0 {
+		seeds = c.addrs
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// waitMeta polls Metadata from node i until cond holds.
+func (c *cluster) waitMeta(ctx context.Context, i int, what string, cond func(kadm.Metadata) bool) kadm.Metadata {
+	c.t.Helper()
+	adm := c.admin(i)
+	var last kadm.Metadata
+	var lastErr error
+	for {
+		m, err := adm.Metadata(ctx)
+		if err == nil && cond(m) {
+			return m
+		}
+		last, lastErr = m, err
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("waiting for %s: %v; last metadata from node %d: brokers %v, controller %d, topics %v (err %v)", what, ctx.Err(), i+1, last.Brokers.NodeIDs(), last.Controller, last.Topics.Names(), lastErr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func leadersOf(td kadm.TopicDetail) map[int32]int {
+	out := map[int32]int{}
+	for _, p := range td.Partitions {
+		out[p.Leader]++
+	}
+	return out
+}
+
+// TestClusterFromConfigs starts three nodes from KRaft configs alone and
+// checks that they form one cluster: every node lists the three brokers
+// and the same controller, topics created through any node (forwarded to
+// the controller) spread their leaders over all three, and records
+// produced to partitions led by different nodes are read back.
+func TestClusterFromConfigs(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var controller int32 = -1
+	for i := range 3 {
+		m := c.waitMeta(ctx, i, "three brokers and a controller", func(m kadm.Metadata) bool {
+			return len(m.Brokers) == 3 && m.Controller >= 1
+		})
+		if controller >= 0 && m.Controller != controller {
+			t.Fatalf("node %d names controller %d, another node named %d", i+1, m.Controller, controller)
+		}
+		controller = m.Controller
+	}
+	// Through a node that is not the controller.
+	via := int(controller) % 3
+	adm := c.admin(via)
+	for _, rf := range []int16{1, 3} {
+		name := fmt.Sprintf("rf%d", rf)
+		r, err := adm.CreateTopic(ctx, 6, rf, nil, name)
+		if err != nil || r.Err != nil {
+			t.Fatalf("create %s through node %d: %v %v", name, via+1, err, r.Err)
+		}
+		m := c.waitMeta(ctx, via, name+" with leaders", func(m kadm.Metadata) bool {
+			td, ok := m.Topics[name]
+			return ok && len(td.Partitions) == 6 && leadersOf(td)[-1] == 0
+		})
+		td := m.Topics[name]
+		if l := leadersOf(td); len(l) != 3 || l[1] != 2 || l[2] != 2 || l[3] != 2 {
+			t.Errorf("%s: leaders %v, want two partitions led by each of the three nodes", name, l)
+		}
+		for _, p := range td.Partitions {
+			if len(p.Replicas) != int(rf) || len(p.ISR) != int(rf) {
+				t.Errorf("%s-%d: replicas %v, ISR %v; want %d of each", name, p.Partition, p.Replicas, p.ISR, rf)
+			}
+		}
+	}
+	// Records to every partition of rf1 (led by all three nodes) come back.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("rf1"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 600
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "rf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Errorf("end offset of rf1-%d: %v", o.Partition, o.Err)
+		}
+		total += o.Offset
+	})
+	if total != n {
+		t.Fatalf("rf1 holds %d records, want %d", total, n)
+	}
+}
+
+// TestClusterControllerFailover kills the active controller with SIGKILL:
+// the two others elect a new one, which fences the dead node; its
+// single-replica partitions are offline until it returns, then it leads
+// them again with its records.
+func TestClusterControllerFailover(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m := c.waitMeta(ctx, 0, "a controller", func(m kadm.Metadata) bool { return len(m.Brokers) == 3 && m.Controller >= 1 })
+	old := int(m.Controller) - 1
+	adm := c.admin()
+	if r, err := adm.CreateTopic(ctx, 3, 1, nil, "t"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	m = c.waitMeta(ctx, 0, "t with leaders", func(m kadm.Metadata) bool {
+		return len(m.Topics["t"].Partitions) == 3 && leadersOf(m.Topics["t"])[-1] == 0
+	})
+	var onOld int32 = -1
+	for _, p := range m.Topics["t"].Partitions {
+		if p.Leader == int32(old+1) {
+			onOld = p.Partition
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if onOld < 0 {
+		t.Fatalf("node %d leads no partition of t: %+v", old+1, m.Topics["t"].Partitions)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Partition: onOld, Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	c.nodes[old].proc.Kill()
+	other := (old + 1) % 3
+	m = c.waitMeta(ctx, other, "a new controller and the dead node fenced", func(m kadm.Metadata) bool {
+		return m.Controller >= 1 && m.Controller != int32(old+1) && len(m.Brokers) == 2
+	})
+	if p := m.Topics["t"].Partitions[onOld]; p.Leader != -1 {
+		t.Errorf("t-%d after its only replica died: leader %d, want none", onOld, p.Leader)
+	}
+	// The metadata can still change: a topic is created.
+	if r, err := c.admin(other).CreateTopic(ctx, 2, 1, nil, "after"); err != nil || r.Err != nil {
+		t.Fatalf("create after the failover: %v %v", err, r.Err)
+	}
+
+	c.start(old)
+	m = c.waitMeta(ctx, old, "the node back, leading again", func(m kadm.Metadata) bool {
+		return len(m.Brokers) == 3 && m.Topics["t"].Partitions != nil && leadersOf(m.Topics["t"])[-1] == 0 && len(m.Topics["after"].Partitions) == 2
+	})
+	cons, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"t": {onOld: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	fs := cons.PollFetches(ctx)
+	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "before" {
+		m, _ := c.admin().Metadata(context.Background())
+		t.Fatalf("t-%d after the restart: %d records (errors %v), want the one written before; metadata %+v\nrestarted node's log:\n%s", onOld, len(recs), fs.Errors(), m.Topics["t"].Partitions[onOld], c.nodes[old].proc.Tail(4000))
+	}
+}
+
+// TestClusterRefusesADuplicateNode starts a fourth process claiming node 2's
+// id: it does not start, and says why.
+func TestClusterRefusesADuplicateNode(t *testing.T) {
+	c := newCluster(t, 3)
+	port, err := harness.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := filepath.Join(t.TempDir(), "data")
+	_, err = harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: dir, Settings: []string{
+		"node.id=2",
+		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", addr, c.ctls[1]),
+		"controller.quorum.voters=" + c.voters,
+	}})
+	if err == nil || !strings.Contains(err.Error(), "is a node with node.id 2 already running?") {
+		t.Fatalf("a second node 2: got %v, want a refusal naming node.id 2", err)
+	}
+}
