@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"math/rand/v2"
 	"testing"
 )
 
@@ -86,42 +85,6 @@ func TestTrackerForgetIgnoresOldTickets(t *testing.T) {
 	}
 	if off, _ := tr.Ack(n); off != 3 {
 		t.Fatal("new ticket")
-	}
-}
-
-// TestTrackerRandomOrder acknowledges many events in random order and
-// checks after each ack that the offset is the end of the longest fully
-// acknowledged prefix.
-func TestTrackerRandomOrder(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	var tr Tracker
-	const n = 5000
-	tickets := make([]Ticket, n)
-	ends := make([]int64, n)
-	end := int64(0)
-	for i := range tickets {
-		end += int64(1 + r.IntN(200))
-		ends[i] = end
-		tickets[i] = tr.Publish("f", end)
-	}
-	done := make([]bool, n)
-	prefix := 0
-	for _, i := range r.Perm(n) {
-		tr.Ack(tickets[i])
-		done[i] = true
-		for prefix < n && done[prefix] {
-			prefix++
-		}
-		want := int64(0)
-		if prefix > 0 {
-			want = ends[prefix-1]
-		}
-		if got := tr.Acked("f"); got != want {
-			t.Fatalf("after acking %d: offset %d, want %d", i, got, want)
-		}
-		if tr.Pending("f") != n-prefix {
-			t.Fatalf("pending %d, want %d", tr.Pending("f"), n-prefix)
-		}
 	}
 }
 
