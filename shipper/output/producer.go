@@ -1,6 +1,7 @@
 package output
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -660,7 +661,7 @@ func (e *engine) acked(b *batch) {
 // once the batches in flight have answered and a backoff has passed.
 func (e *engine) failed(b *batch, err error) {
 	p := b.part
-	i, _ := slices.BinarySearchFunc(p.ready, b.order, func(x *batch, o uint64) int { return cmpUint(x.order, o) })
+	i, _ := slices.BinarySearchFunc(p.ready, b.order, func(x *batch, o uint64) int { return cmp.Compare(x.order, o) })
 	p.ready = slices.Insert(p.ready, i, b)
 	if e.needsNewPID(p, b, err) {
 		e.resetting = true
@@ -894,14 +895,4 @@ func initProducerID(client sarama.Client, conf *sarama.Config) (int64, int16, er
 		return 0, 0, fmt.Errorf("broker %s: %w", b.Addr(), err)
 	}
 	return resp.ProducerID, resp.ProducerEpoch, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
