@@ -138,19 +138,11 @@ func (o *testOutput) end(t *testing.T) {
 // waitFor polls cond, under the output's lock, until it holds.
 func (o *testOutput) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	waitFor(t, what, func() bool {
 		o.mu.Lock()
-		ok := cond()
-		o.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited a minute for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer o.mu.Unlock()
+		return cond()
+	})
 }
 
 // engineGoroutines returns the stacks of the goroutines that run the
@@ -212,17 +204,11 @@ func TestRunLeavesNoLookupBehind(t *testing.T) {
 	o.waitFor(t, "a failed look-up of bad/name", func() bool { return o.failed["bad/name"] > 0 })
 
 	stopBroker()
-	deadline := time.Now().Add(time.Minute)
-	for lookUpGoroutines() <= 16 {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d look-ups running with the broker gone, want more than 16", lookUpGoroutines())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "more than 16 look-ups running", func() bool { return lookUpGoroutines() > 16 })
 	o.end(t)
 	// The look-ups end within their retries (well under a second); what is
 	// left after that waits for an engine that is gone.
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		left := engineGoroutines()
 		if len(left) == 0 {
