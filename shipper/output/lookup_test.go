@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,47 +15,48 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"logpipe/brokerd/broker"
-	"logpipe/brokerd/wire"
+	"logpipe/e2e/harness"
 	"logpipe/pipeline/config"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/publish"
 )
 
-// startBroker runs a real brokerd broker on a loopback port and returns
-// its address and a function that stops it (called again when the test
-// ends, it does nothing). autoCreate lets it create topics on request.
-func startBroker(t *testing.T, autoCreate bool) (addr string, stop func()) {
+func TestMain(m *testing.M) { harness.Main(m) }
+
+// brokerdBin is the brokerd binary, built once for the package's tests.
+var brokerdBin = sync.OnceValues(func() (string, error) {
+	paths, err := harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd"})
+	if err != nil {
+		return "", err
+	}
+	return paths[0], nil
+})
+
+// startBroker runs a brokerd node with settings (each "key=value") on a
+// loopback port, and returns its address and a function that stops it
+// (called again when the test ends, it does nothing).
+func startBroker(t *testing.T, settings ...string) (addr string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	bin, err := brokerdBin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := broker.DefaultConfig()
-	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
-	cfg.LogDirs = []string{t.TempDir()}
-	cfg.AutoCreateTopics = autoCreate
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := broker.New(cfg, log, broker.Hooks{})
+	port, err := harness.FreePort()
 	if err != nil {
-		ln.Close()
 		t.Fatal(err)
 	}
-	srv := &wire.Server{Handler: b, Log: log}
-	go srv.Serve(ln)
+	addr = "127.0.0.1:" + strconv.Itoa(port)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: bin, Addr: addr, DataDir: filepath.Join(dir, "data"), Settings: settings})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-			if err := b.Close(); err != nil {
-				t.Errorf("closing the broker: %v", err)
-			}
-		})
-	}
+	stop = func() { once.Do(func() { p.Stop(10 * time.Second) }) }
 	t.Cleanup(stop)
-	return ln.Addr().String(), stop
+	return addr, stop
 }
 
 // testOutput is a Kafka output running until the test ends, with what
@@ -187,7 +189,7 @@ func lookUpGoroutines() int {
 // or a backoff that ends, after the engine has exited must not wait for
 // it.
 func TestRunLeavesNoLookupBehind(t *testing.T) {
-	addr, stopBroker := startBroker(t, true)
+	addr, stopBroker := startBroker(t)
 	const topics = 40
 	retries := 5
 	c := Config{Hosts: []string{addr}, Topic: "%{[fields.topic]}"}
@@ -231,7 +233,7 @@ func TestRunLeavesNoLookupBehind(t *testing.T) {
 // not exist yet: its look-up fails, and is tried again after a backoff
 // until the topic is created; then the event is delivered.
 func TestMissingTopicIsLookedUpAgain(t *testing.T) {
-	addr, _ := startBroker(t, false)
+	addr, _ := startBroker(t, "auto.create.topics.enable=false")
 	c := Config{Hosts: []string{addr}, Topic: "%{[fields.topic]}"}
 	c.Backoff.Init = config.Duration(5 * time.Millisecond)
 	o := startOutput(t, c)
