@@ -49,28 +49,22 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 }
 
-// The configuration of issue 4, verbatim.
-const issueConfig = `filebeat.prospectors:
-- type: log
-  enabled: true
-  paths:
-    - /var/log/httpd/access_log
-  tags: ["access"]
-- type: log
-  enabled: true
-  paths:
-    - /var/log/httpd/error_log
-  tags: ["error"]
-output.kafka:
-  enabled: true
-  hosts: ["10.0.0.10:9092","10.0.0.11:9092","10.0.0.12:9092"]
-  topic: "httpd"
-`
+// httpdConfig is a Filebeat configuration for httpd's access and error
+// logs, verbatim as a user gave it (issue 4). e2e/shipper runs it too.
+func httpdConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "httpd.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
-func TestIssueConfigVerbatim(t *testing.T) {
+func TestHTTPDConfigVerbatim(t *testing.T) {
+	httpd := httpdConfig(t)
 	for _, variant := range []struct{ name, text string }{
-		{"prospectors", issueConfig},
-		{"inputs filestream", strings.NewReplacer("filebeat.prospectors", "filebeat.inputs", "type: log", "type: filestream").Replace(issueConfig)},
+		{"prospectors", httpd},
+		{"inputs filestream", strings.NewReplacer("filebeat.prospectors", "filebeat.inputs", "type: log", "type: filestream").Replace(httpd)},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
 			_, r, err := loadText(t, variant.text)

@@ -58,6 +58,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"logpipe/indexer/document"
+	"logpipe/pipeline/event"
 )
 
 // Result is how an item settled.
@@ -406,7 +407,7 @@ func (s *Sink) work() {
 // worker sends batches, one at a time, until each item settles.
 type worker struct {
 	s   *Sink
-	buf bytes.Buffer
+	buf []byte
 }
 
 func (w *worker) process(pending []*Item) {
@@ -510,21 +511,15 @@ func (e *itemError) text() (typ, reason string) {
 // calls for a backoff before the next; items not returned have settled.
 func (w *worker) attempt(items []*Item) (retry []*Item, failed bool) {
 	s := w.s
-	w.buf.Reset()
+	w.buf = w.buf[:0]
 	for _, it := range items {
-		w.buf.WriteString(`{"create":{"_index":`)
-		writeJSONString(&w.buf, it.Index)
-		w.buf.WriteString(`,"_id":`)
-		writeJSONString(&w.buf, it.ID)
-		w.buf.WriteString("}}\n")
-		w.buf.Write(it.Body)
-		w.buf.WriteByte('\n')
+		w.buf = AppendCreate(w.buf, it.Index, it.ID, it.Body)
 	}
-	size := w.buf.Len()
+	size := len(w.buf)
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := s.cfg.Client.Bulk(bytes.NewReader(w.buf.Bytes()),
+	res, err := s.cfg.Client.Bulk(bytes.NewReader(w.buf),
 		s.cfg.Client.Bulk.WithContext(ctx),
 		s.cfg.Client.Bulk.WithFilterPath(filterPath...))
 	var body []byte
@@ -677,21 +672,15 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("bulk: Elasticsearch answered %d %s: %s", e.code, http.StatusText(e.code), b)
 }
 
-// writeJSONString writes s as a JSON string.
-func writeJSONString(b *bytes.Buffer, s string) {
-	simple := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		b.WriteByte('"')
-		b.WriteString(s)
-		b.WriteByte('"')
-		return
-	}
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+// AppendCreate appends to dst the two lines of a bulk request that create
+// a document, as the sink sends them: the action, naming the index and the
+// document's id, and the document's JSON body.
+func AppendCreate(dst []byte, index, id string, body []byte) []byte {
+	dst = append(dst, `{"create":{"_index":`...)
+	dst = event.AppendString(dst, index)
+	dst = append(dst, `,"_id":`...)
+	dst = event.AppendString(dst, id)
+	dst = append(dst, "}}\n"...)
+	dst = append(dst, body...)
+	return append(dst, '\n')
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -495,5 +496,78 @@ func TestAllSucceeded(t *testing.T) {
 		if got := allSucceeded([]byte(c.body), c.n); got != c.want {
 			t.Errorf("allSucceeded(%s, %d) = %v, want %v", c.body, c.n, got, c.want)
 		}
+	}
+}
+
+// escapedIDs are document ids that JSON must escape, or that a careless
+// escaper would mangle.
+var escapedIDs = []string{
+	`quote"d`, `back\slash`, "tab\tand\nnewline", "ctl\x01\x1f", "é日本", "<&>", "line\u2028sep", "plain-id",
+}
+
+func TestAppendCreate(t *testing.T) {
+	for _, id := range append(escapedIDs, "bad\xffutf8") {
+		buf := AppendCreate([]byte("before\n"), "logs-"+id, id, []byte(`{"n":1}`))
+		lines := strings.Split(string(buf), "\n")
+		if len(lines) != 4 || lines[0] != "before" || lines[2] != `{"n":1}` || lines[3] != "" {
+			t.Fatalf("AppendCreate(%q): got lines %q, want before, the action, the body and nothing after", id, lines)
+		}
+		var action struct {
+			Create struct {
+				Index string `json:"_index"`
+				ID    string `json:"_id"`
+			} `json:"create"`
+		}
+		if err := json.Unmarshal([]byte(lines[1]), &action); err != nil {
+			t.Fatalf("AppendCreate(%q): action %s: %v", id, lines[1], err)
+		}
+		want := strings.ToValidUTF8(id, "\uFFFD")
+		if action.Create.ID != want || action.Create.Index != "logs-"+want {
+			t.Errorf("AppendCreate(%q): got index %q id %q, want %q and %q", id, action.Create.Index, action.Create.ID, "logs-"+want, want)
+		}
+	}
+}
+
+// TestIDsThatNeedEscaping indexes documents whose ids JSON must escape and
+// finds each in Elasticsearch under its id.
+func TestIDsThatNeedEscaping(t *testing.T) {
+	e := newEnv(t, Config{})
+	o := newOwner(e.prefix + "-dlq")
+	want := map[string]int{}
+	for i, id := range escapedIDs {
+		e.add(t, o.item(e.prefix, id, fmt.Sprintf(`{"n":%d}`, i)))
+		want[id] = i
+	}
+	if got := tally(o.waitSettled(t, len(escapedIDs))); got[Indexed] != len(escapedIDs) {
+		t.Fatalf("got results %v, want %d indexed", got, len(escapedIDs))
+	}
+	if c := e.count(t, e.prefix); c != len(escapedIDs) {
+		t.Fatalf("got %d documents, want %d", c, len(escapedIDs))
+	}
+	res, err := e.es.Search(e.es.Search.WithIndex(e.prefix), e.es.Search.WithSize(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var found struct {
+		Hits struct {
+			Hits []struct {
+				ID     string `json:"_id"`
+				Source struct {
+					N int `json:"n"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(body, &found); err != nil || res.StatusCode != 200 {
+		t.Fatalf("search: %s %s", res.Status(), body)
+	}
+	got := map[string]int{}
+	for _, h := range found.Hits.Hits {
+		got[h.ID] = h.Source.N
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("got documents (id: n) %#v, want %#v", got, want)
 	}
 }

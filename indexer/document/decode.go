@@ -14,6 +14,7 @@ package document
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -335,14 +336,7 @@ func text(b []byte) string {
 }
 
 // HasTag reports whether the event carries tag.
-func (ev *Event) HasTag(tag string) bool {
-	for _, t := range ev.Tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
-}
+func (ev *Event) HasTag(tag string) bool { return slices.Contains(ev.Tags, tag) }
 
 // AddTag adds tag unless the event has it already.
 func (ev *Event) AddTag(tag string) {

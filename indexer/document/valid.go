@@ -10,6 +10,15 @@ import (
 // unchecked, and refuses nesting deeper than 10,000), in one pass with no
 // state-machine calls per byte: every record goes through it before its
 // members are read.
+//
+// It is kept instead of encoding/json.Valid because it is clearly faster
+// on what the indexer reads, although the same pass also finds repeated
+// keys and (for Decode) the top-level members, which json.Valid does not:
+// BenchmarkValidJSON, median of 5 runs on a 2-core AMD EPYC (Go 1.26),
+// shipper events of 350 to 430 bytes: an access line 549 ns against
+// 1583 ns (2.9 times as fast), an error line 584 against 1904 ns (3.3
+// times), a line with escapes and non-ASCII text 692 against 1441 ns (2.1
+// times).
 func validJSON(v []byte) bool {
 	ok, _ := checkJSON(v)
 	return ok

@@ -9,14 +9,16 @@
 // commit would lose that record. A Tracker holds the records in the order they
 // were received and allows a commit up to the first one still unacknowledged.
 //
-// It is a pure core: no I/O, no clock, no goroutines and no locking; the
-// caller serialises access.
+// The ordering itself is pipeline/contiguous's; this package adds what is
+// particular to Kafka offsets. Like it, it is a pure core: no I/O, no
+// clock, no goroutines and no locking; the caller serialises access.
 package offsets
 
 import (
 	"errors"
 	"fmt"
-	"sort"
+
+	"logpipe/pipeline/contiguous"
 )
 
 // ErrOrder is matched by the error Add returns for an offset that is not
@@ -35,20 +37,12 @@ var ErrUnknown = errors.New("offsets: offset is not pending")
 // leave gaps, and a gap holds no record to wait for. The zero value is not
 // usable; call New.
 type Tracker struct {
-	// pending holds the received offsets from the oldest unacknowledged one
-	// on, in increasing order. Invariant: pending is empty or pending[0] is
-	// not done.
-	pending []entry
-	// next is the offset to commit when nothing is pending: one past the
-	// last offset added, or the start offset before any was added.
-	next int64
+	// records holds one item per record, its value the record's offset;
+	// its Reached value is one below the offset to commit when no record
+	// is pending (start-1 before any record has been acknowledged).
+	records contiguous.Tracker
 	// last is the highest offset added, or -1.
 	last int64
-}
-
-type entry struct {
-	offset int64
-	done   bool
 }
 
 // New returns a tracker for a partition whose consumption starts at offset
@@ -56,7 +50,9 @@ type entry struct {
 // "newest" and "oldest" markers) means no committable offset is known until
 // the first record arrives.
 func New(start int64) *Tracker {
-	return &Tracker{next: start, last: -1}
+	t := &Tracker{last: -1}
+	t.records.Start(start - 1)
+	return t
 }
 
 // Add records that offset was received and is now waiting for its
@@ -66,34 +62,22 @@ func (t *Tracker) Add(offset int64) error {
 		return fmt.Errorf("%w: %d after %d", ErrOrder, offset, t.last)
 	}
 	t.last = offset
-	t.pending = append(t.pending, entry{offset: offset})
+	t.records.Add(offset, false)
 	return nil
 }
 
 // Ack records that every document of the record at offset is acknowledged
 // (or dead-lettered). It reports whether the committable offset moved.
 func (t *Tracker) Ack(offset int64) (bool, error) {
-	i := sort.Search(len(t.pending), func(i int) bool { return t.pending[i].offset >= offset })
-	if i == len(t.pending) || t.pending[i].offset != offset || t.pending[i].done {
+	seq, ok := t.records.Find(offset)
+	if !ok {
 		return false, fmt.Errorf("%w: %d", ErrUnknown, offset)
 	}
-	t.pending[i].done = true
-	if i != 0 {
-		return false, nil
+	moved, ok := t.records.Ack(seq)
+	if !ok {
+		return false, fmt.Errorf("%w: %d", ErrUnknown, offset)
 	}
-	n := 0
-	for n < len(t.pending) && t.pending[n].done {
-		n++
-	}
-	t.pending = t.pending[n:]
-	if len(t.pending) == 0 {
-		t.next = t.last + 1
-		// Let go of a large backing array once it has drained.
-		if cap(t.pending) > 1024 {
-			t.pending = nil
-		}
-	}
-	return true, nil
+	return moved, nil
 }
 
 // Committable returns the offset to commit for the partition: the offset of
@@ -102,16 +86,13 @@ func (t *Tracker) Ack(offset int64) (bool, error) {
 // consumer resuming there loses nothing. It returns -1 when nothing may be
 // committed yet (a negative start and no record added).
 func (t *Tracker) Committable() int64 {
-	if len(t.pending) > 0 {
-		return t.pending[0].offset
+	if oldest, ok := t.records.Oldest(); ok {
+		return oldest
 	}
-	if t.next < 0 {
-		return -1
-	}
-	return t.next
+	return max(t.records.Reached()+1, -1)
 }
 
 // Pending returns how many records added are not known to be committable:
 // those unacknowledged, and acknowledged ones held behind an older
 // unacknowledged record.
-func (t *Tracker) Pending() int { return len(t.pending) }
+func (t *Tracker) Pending() int { return t.records.Pending() }

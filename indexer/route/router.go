@@ -3,6 +3,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -138,12 +139,7 @@ func (c *compiled) make(d *document.Doc) Target {
 func (c *compiled) match(d *document.Doc) bool {
 	s := &c.spec
 	if s.Tag != "" {
-		for _, t := range d.Tags {
-			if t == s.Tag {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(d.Tags, s.Tag)
 	}
 	raw, ok := document.Lookup(d.Body, c.path)
 	if ok && string(raw) == "null" {

@@ -202,6 +202,47 @@ func (r *rig) waitMessages(want ...string) {
 	})
 }
 
+// waitSettled waits until every file in the rig's folder that pattern
+// matches is known to the registry under its path and acknowledged to its
+// end, with no event in flight. Then no line is left to read, and the
+// harvesters must have read n lines, as many as events arrived: a line
+// read twice (a file taken for a new one) shows in the count.
+func (r *rig) waitSettled(pattern string, n int) {
+	r.t.Helper()
+	var why string
+	r.waitFor("every file read to its end and acknowledged", func() bool {
+		paths, err := filepath.Glob(r.path(pattern))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		acked := map[string]int64{}
+		for _, e := range r.reg.Entries() {
+			acked[e.Path] = max(acked[e.Path], e.Offset)
+		}
+		for _, p := range paths {
+			fi, err := os.Stat(p)
+			if err != nil {
+				why = err.Error()
+				return false
+			}
+			if off, ok := acked[p]; !ok || off != fi.Size() {
+				why = fmt.Sprintf("%s has %d bytes, acknowledged %d (known: %v)", p, fi.Size(), off, ok)
+				return false
+			}
+		}
+		for _, st := range r.reg.States("") {
+			if info := r.reg.Info(st); info.Pending > 0 {
+				why = fmt.Sprintf("%d events of %s in flight", info.Pending, info.Path)
+				return false
+			}
+		}
+		return true
+	})
+	if lines, _, _ := r.hooks.get(); lines != n || len(r.out.snapshot()) != n {
+		r.t.Fatalf("got %d lines read and %d events, want %d of each (last wait: %s)", lines, len(r.out.snapshot()), n, why)
+	}
+}
+
 func appendFile(t *testing.T, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -326,7 +367,7 @@ func TestRestartResumes(t *testing.T) {
 	r2.waitFor("lines 15 and 16", func() bool { return len(r2.out.messages()) >= 2 })
 	appendFile(t, r.path("b.log"), numbered(17, 17))
 	r2.waitFor("line 17", func() bool { return len(r2.out.messages()) >= 3 })
-	time.Sleep(200 * time.Millisecond) // let any duplicate show up
+	r2.waitSettled("*.log", 3)
 	checkNumbered(t, r2.out.snapshot(), 15, 17)
 }
 
@@ -357,7 +398,7 @@ func TestRenameRotation(t *testing.T) {
 		n += 5
 	}
 	r.waitFor("every line", func() bool { return hasNumbered(r.out.snapshot(), n) })
-	time.Sleep(300 * time.Millisecond)
+	r.waitSettled("access_log*", n)
 	checkNumbered(t, r.out.snapshot(), 1, n)
 }
 
@@ -396,7 +437,7 @@ func TestCopyTruncateWithCopyMatched(t *testing.T) {
 	appendFile(t, log, numbered(n+1, n+3))
 	n += 3
 	r.waitFor("every line", func() bool { return hasNumbered(r.out.snapshot(), n) })
-	time.Sleep(300 * time.Millisecond)
+	r.waitSettled("access_log*", n)
 	checkNumbered(t, r.out.snapshot(), 1, n)
 }
 

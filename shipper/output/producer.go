@@ -1,6 +1,7 @@
 package output
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,8 +87,12 @@ type topicState struct {
 	// writable are the partitions with a leader, for the partitioners
 	// that may pick any partition.
 	writable []int32
-	// lookingUp says a metadata look-up for the topic is running.
+	// lookingUp says a metadata look-up for the topic is running, or
+	// waits for lookAgain.
 	lookingUp bool
+	// lookAgain, when set, is when a look-up that found no partitions is
+	// tried again.
+	lookAgain time.Time
 	// rr and count are the round-robin and random partitioners' place:
 	// the partition (index) and how many events it has had in a row.
 	rr, count int
@@ -186,6 +191,9 @@ type engine struct {
 	lookups chan metaAnswer
 	pids    chan producerID
 	senders sync.WaitGroup
+	// done is closed when run returns: the goroutines that answer on
+	// lookups and pids stop waiting then.
+	done chan struct{}
 
 	timer   *time.Timer
 	timerAt time.Time
@@ -215,6 +223,7 @@ func newEngine(k *Kafka, client sarama.Client, conf *sarama.Config) *engine {
 		answers:     make(chan answer, 256),
 		lookups:     make(chan metaAnswer, 16),
 		pids:        make(chan producerID, 1),
+		done:        make(chan struct{}),
 		timer:       time.NewTimer(time.Hour),
 	}
 	e.timer.Stop()
@@ -249,6 +258,7 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 // from the brokers until ctx ends, then waits up to closeWait for the
 // requests in flight.
 func (e *engine) run(ctx context.Context, closeWait time.Duration) {
+	defer close(e.done)
 	if e.idempotent && e.pid < 0 {
 		e.resetting = true // a producer id is still wanted
 	}
@@ -453,6 +463,14 @@ func (e *engine) pump(now time.Time) {
 		}
 	}
 	for _, t := range e.topics {
+		if !t.lookAgain.IsZero() {
+			if !now.Before(t.lookAgain) {
+				t.lookAgain, t.lookingUp = time.Time{}, false
+				e.lookUp(t)
+			} else {
+				soon(t.lookAgain)
+			}
+		}
 		for _, p := range t.parts {
 			if p.open != nil {
 				if !now.Before(p.open.deadline) {
@@ -660,7 +678,7 @@ func (e *engine) acked(b *batch) {
 // once the batches in flight have answered and a backoff has passed.
 func (e *engine) failed(b *batch, err error) {
 	p := b.part
-	i, _ := slices.BinarySearchFunc(p.ready, b.order, func(x *batch, o uint64) int { return cmpUint(x.order, o) })
+	i, _ := slices.BinarySearchFunc(p.ready, b.order, func(x *batch, o uint64) int { return cmp.Compare(x.order, o) })
 	p.ready = slices.Insert(p.ready, i, b)
 	if e.needsNewPID(p, b, err) {
 		e.resetting = true
@@ -746,7 +764,10 @@ func (e *engine) lookUp(t *topicState) {
 				}
 			}
 		}
-		e.lookups <- l
+		select {
+		case e.lookups <- l:
+		case <-e.done:
+		}
 	}()
 }
 
@@ -756,10 +777,6 @@ func (e *engine) lookUp(t *topicState) {
 func (e *engine) looked(l metaAnswer) {
 	t := l.topic
 	t.lookingUp = false
-	if l.err == errRetryLookup {
-		e.lookUp(t)
-		return
-	}
 	now := time.Now()
 	if l.err != nil {
 		e.problem(fmt.Errorf("output: cannot look up topic %q: %w", t.name, l.err))
@@ -772,9 +789,10 @@ func (e *engine) looked(l metaAnswer) {
 			}
 		}
 		if len(t.parts) == 0 {
-			// Events wait for the topic: look again after a backoff.
+			// Events wait for the topic: pump looks again after a
+			// backoff.
 			t.lookingUp = true
-			time.AfterFunc(e.k.s.BackoffInit, func() { e.lookups <- metaAnswer{topic: t, err: errRetryLookup} })
+			t.lookAgain = now.Add(e.k.s.BackoffInit)
 		}
 		return
 	}
@@ -812,9 +830,6 @@ func (e *engine) looked(l metaAnswer) {
 	}
 }
 
-// errRetryLookup marks the timer event that starts a look-up again.
-var errRetryLookup = errors.New("look the topic up again")
-
 // placeWaiting places the events that waited for their topic, in order,
 // until one must wait again.
 func (e *engine) placeWaiting() {
@@ -835,10 +850,19 @@ func (e *engine) askPID() {
 	wait := e.pidWait
 	go func() {
 		if wait > 0 {
-			time.Sleep(wait)
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-e.done:
+				return
+			}
 		}
 		id, epoch, err := initProducerID(client, conf)
-		e.pids <- producerID{id: id, epoch: epoch, err: err}
+		select {
+		case e.pids <- producerID{id: id, epoch: epoch, err: err}:
+		case <-e.done:
+		}
 	}()
 }
 
@@ -894,14 +918,4 @@ func initProducerID(client sarama.Client, conf *sarama.Config) (int64, int16, er
 		return 0, 0, fmt.Errorf("broker %s: %w", b.Addr(), err)
 	}
 	return resp.ProducerID, resp.ProducerEpoch, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -395,12 +395,9 @@ func (r *Registry) Run(ctx context.Context, every time.Duration) error {
 		}
 		last = time.Now()
 		if err := r.Flush(); err != nil {
+			// Flush marked the registry changed again: the next turn
+			// tries again once the interval has passed.
 			r.log.Error("cannot write the registry; will try again", "path", r.path, "err", err)
-			// Retry on the next tick even without a new change.
-			select {
-			case r.changed <- struct{}{}:
-			default:
-			}
 		}
 	}
 }

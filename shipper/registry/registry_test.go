@@ -1,11 +1,15 @@
 package registry
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"logpipe/shipper/fileid"
@@ -101,4 +105,86 @@ func TestLookup(t *testing.T) {
 	if !r2.Remove(got) || r2.Len() != 1 {
 		t.Fatal("remove")
 	}
+}
+
+// TestRunWritesAtMostOncePerInterval drives Run on synctest's clock, with
+// an interval of a second: a change is written at once; changes within
+// the interval after a write wait for its end and are written together; a
+// failed write is tried again an interval later without a new change; and
+// Run writes what is left when it stops.
+func TestRunWritesAtMostOncePerInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "data")
+		path := filepath.Join(data, "registry.json")
+		var mu sync.Mutex
+		var writes []error
+		r, err := Open(path, slog.New(slog.DiscardHandler), Hooks{Written: func(err error, _ time.Duration) {
+			mu.Lock()
+			writes = append(writes, err)
+			mu.Unlock()
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		ran := make(chan error, 1)
+		go func() { ran <- r.Run(ctx, time.Second) }()
+
+		// expect waits until Run is idle and checks how many writes it
+		// has made, whether the last failed, and the offset on disk.
+		expect := func(when string, n int, failed bool, offset int64) {
+			t.Helper()
+			synctest.Wait()
+			mu.Lock()
+			got := slices.Clone(writes)
+			mu.Unlock()
+			if len(got) != n || (n > 0 && (got[n-1] != nil) != failed) {
+				t.Fatalf("%s: got writes %v, want %d, the last failed: %v", when, got, n, failed)
+			}
+			if failed {
+				return
+			}
+			entries, err := Load(path)
+			if err != nil || len(entries) != 1 || entries[0].Offset != offset {
+				t.Fatalf("%s: got entries %+v (%v) on disk, want one at offset %d", when, entries, err, offset)
+			}
+		}
+
+		now := time.Now()
+		st := r.Create(fileid.Observed{Dev: 1, Ino: 10, Head: head("line one\n")}, "n", "/l/a", "in", 0, now, now)
+		expect("a first change", 1, false, 0)
+
+		a, b := r.Publish(st, 10), r.Publish(st, 20)
+		r.Ack(a)
+		expect("a change right after a write", 1, false, 0)
+		time.Sleep(500 * time.Millisecond)
+		r.Ack(b)
+		expect("another change within the interval", 1, false, 0)
+		time.Sleep(500 * time.Millisecond)
+		expect("the interval's end", 2, false, 20)
+
+		// Saving fails while the registry's folder cannot be made.
+		if err := os.RemoveAll(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(data, []byte("in the way"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		r.Ack(r.Publish(st, 30))
+		expect("a change that cannot be written", 3, true, 0)
+		if err := os.Remove(data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		expect("an interval after the failure, with no new change", 4, false, 30)
+
+		r.Ack(r.Publish(st, 40))
+		expect("a change within the interval", 4, false, 30)
+		stop()
+		if err := <-ran; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		expect("Run's end", 5, false, 40)
+	})
 }

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"math/rand/v2"
 	"testing"
 )
 
@@ -89,42 +88,6 @@ func TestTrackerForgetIgnoresOldTickets(t *testing.T) {
 	}
 }
 
-// TestTrackerRandomOrder acknowledges many events in random order and
-// checks after each ack that the offset is the end of the longest fully
-// acknowledged prefix.
-func TestTrackerRandomOrder(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	var tr Tracker
-	const n = 5000
-	tickets := make([]Ticket, n)
-	ends := make([]int64, n)
-	end := int64(0)
-	for i := range tickets {
-		end += int64(1 + r.IntN(200))
-		ends[i] = end
-		tickets[i] = tr.Publish("f", end)
-	}
-	done := make([]bool, n)
-	prefix := 0
-	for _, i := range r.Perm(n) {
-		tr.Ack(tickets[i])
-		done[i] = true
-		for prefix < n && done[prefix] {
-			prefix++
-		}
-		want := int64(0)
-		if prefix > 0 {
-			want = ends[prefix-1]
-		}
-		if got := tr.Acked("f"); got != want {
-			t.Fatalf("after acking %d: offset %d, want %d", i, got, want)
-		}
-		if tr.Pending("f") != n-prefix {
-			t.Fatalf("pending %d, want %d", tr.Pending("f"), n-prefix)
-		}
-	}
-}
-
 // TestTrackerPublishAll publishes batches with skipped events among them,
 // after a single event, and acknowledges them out of order: the offset
 // moves over skipped events as soon as everything before them is
@@ -162,4 +125,23 @@ func TestTrackerPublishAll(t *testing.T) {
 	if tr.Acked("f") != 180 || tr.Pending("f") != 0 {
 		t.Fatalf("skips alone: offset %d, pending %d", tr.Acked("f"), tr.Pending("f"))
 	}
+}
+
+// BenchmarkTrackerBatch publishes events of one file a batch at a time,
+// as a harvester does, and acknowledges each batch in order with one
+// pending behind it, as the output does; it reports the time per event.
+func BenchmarkTrackerBatch(b *testing.B) {
+	const batch = 1024
+	var tr Tracker
+	end := int64(0)
+	var prev Span
+	for b.Loop() {
+		span := tr.PublishAll("f", batch, func(i int) (int64, bool) { return end + int64(i+1)*100, false })
+		end += batch * 100
+		for i := range prev.Len() {
+			tr.Ack(prev.Ticket(i))
+		}
+		prev = span
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"logpipe/indexer/bulk"
 	"logpipe/indexer/document"
 	"logpipe/indexer/httpdlog"
 	"logpipe/indexer/route"
@@ -61,15 +62,9 @@ func newSpool(dir string, flushBytes int) (*spool, error) {
 // index and id lengths when it decides that a request is full.
 const sinkItemOverhead = 48
 
-// add appends one create item, as the indexer's sink writes it.
+// add appends one create item, written by the indexer's sink's own code.
 func (s *spool) add(index, id string, body []byte) error {
-	s.cur.WriteString(`{"create":{"_index":`)
-	writeJSON(&s.cur, index)
-	s.cur.WriteString(`,"_id":`)
-	writeJSON(&s.cur, id)
-	s.cur.WriteString("}}\n")
-	s.cur.Write(body)
-	s.cur.WriteByte('\n')
+	s.cur.Write(bulk.AppendCreate(s.cur.AvailableBuffer(), index, id, body))
 	s.curItems++
 	s.curSize += len(body) + len(index) + len(id) + sinkItemOverhead
 	s.docs++
@@ -121,11 +116,6 @@ func (s *spool) close() {
 	s.f.Close()
 	os.Remove(name)
 	s.f = nil
-}
-
-func writeJSON(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
 }
 
 // docMaker turns event values into the indexer's documents with the

@@ -1,7 +1,6 @@
 package shipper_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,25 +10,19 @@ import (
 	"logpipe/pipeline/event"
 )
 
-// issueConfig is the configuration of issue 4, verbatim.
-const issueConfig = `filebeat.prospectors:
-- type: log
-  enabled: true
-  paths:
-    - /var/log/httpd/access_log
-  tags: ["access"]
-- type: log
-  enabled: true
-  paths:
-    - /var/log/httpd/error_log
-  tags: ["error"]
-output.kafka:
-  enabled: true
-  hosts: ["10.0.0.10:9092","10.0.0.11:9092","10.0.0.12:9092"]
-  topic: "httpd"
-`
+// httpdConfig returns a Filebeat configuration for httpd's access and
+// error logs, verbatim as a user gave it (issue 4); shipper's unit tests
+// load it too.
+func httpdConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "shipper", "testdata", "httpd.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
-// pointAt rewrites the issue's config for a test: hosts at the test broker
+// pointAt rewrites httpdConfig for a test: hosts at the test broker
 // and the two log paths into dir (the test does not write to /var/log),
 // and the topic to a fresh one. Everything else stays as written.
 func pointAt(config, dir, bootstrap, topic string) string {
@@ -49,10 +42,14 @@ const errorLines = `[Sat Nov 21 10:00:02.123456 2026] [core:error] [pid 1234] [c
 [Sat Nov 21 10:00:03.000000 2026] [mpm_event:notice] [pid 1:tid 1] AH00489: Apache/2.4.58 configured
 `
 
-func TestIssueConfig(t *testing.T) {
+// TestHTTPDConfig runs the shipper on httpdConfig, in both spellings: the
+// lines of both logs, those there at start and one appended, arrive tagged,
+// with stable ids, and the registry holds both files' sizes after SIGTERM.
+func TestHTTPDConfig(t *testing.T) {
+	httpd := httpdConfig(t)
 	for _, variant := range []struct{ name, config string }{
-		{"prospectors-log", issueConfig},
-		{"inputs-filestream", strings.NewReplacer("filebeat.prospectors", "filebeat.inputs", "type: log", "type: filestream").Replace(issueConfig)},
+		{"prospectors-log", httpd},
+		{"inputs-filestream", strings.NewReplacer("filebeat.prospectors", "filebeat.inputs", "type: log", "type: filestream").Replace(httpd)},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
 			forEachBroker(t, func(t *testing.T, b broker) {
@@ -114,42 +111,4 @@ func TestIssueConfig(t *testing.T) {
 			})
 		})
 	}
-}
-
-// TestMultilineStackTrace joins a Java stack trace in an error log into
-// one event.
-func TestMultilineStackTrace(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, b broker) {
-		dir := t.TempDir()
-		topic := topicName(t)
-		errlog := filepath.Join(dir, "error_log")
-		trace := "[Sat Nov 21 10:00:00 2026] [proxy:error] [pid 7] backend said:\n" +
-			"java.lang.IllegalStateException: connection pool exhausted\n" +
-			"\tat com.example.db.Pool.take(Pool.java:88)\n" +
-			"\tat com.example.web.Handler.handle(Handler.java:42)\n" +
-			"Caused by: java.util.concurrent.TimeoutException\n" +
-			"\t... 12 more\n"
-		appendFile(t, errlog, trace+"[Sat Nov 21 10:00:01 2026] [core:notice] [pid 7] next\n")
-		c := consume(t, b.bootstrap, topic)
-		s := startShipper(t, dir, fmt.Sprintf(`
-filebeat.inputs:
-- type: log
-  paths: [%s]
-  tags: [error]
-  multiline.pattern: '^\['
-  multiline.negate: true
-  multiline.match: after
-  multiline.timeout: 500ms
-output.kafka:
-  hosts: [%q]
-  topic: %s
-`, errlog, b.bootstrap, topic))
-		recs := c.waitRecords("two events", s, func(r []record) bool { return len(r) == 2 })
-		if recs[0].Message != strings.TrimSuffix(trace, "\n") || strings.Join(recs[0].Log.Flags, ",") != "multiline" {
-			t.Fatalf("first event %q flags %v", recs[0].Message, recs[0].Log.Flags)
-		}
-		if recs[1].Log.Offset != int64(len(trace)) {
-			t.Fatalf("second event at %d", recs[1].Log.Offset)
-		}
-	})
 }
