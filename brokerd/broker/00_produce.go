@@ -154,6 +154,6 @@ func (b *Broker) appendAsLeader(p *partition, batch []byte, h recordbatch.Header
 		}
 		p.producers.Update(h.ProducerID, h.ProducerEpoch, m)
 	}
-	p.signal()
+	p.notify()
 	return base, last, false, nil
 }
