@@ -87,6 +87,15 @@ func sendFetch(ctx context.Context, cl *kgo.Client, req *kmsg.FetchRequest) <-ch
 	return done
 }
 
+// pollUntilBlocked sends a long poll of partition 0 of topic from offset 0
+// with cl and returns once the fetch blocks, as counted by waits.
+func pollUntilBlocked(t *testing.T, cl *kgo.Client, topic string, waits *atomic.Int64) <-chan fetchResult {
+	t.Helper()
+	done := sendFetch(ctxT(t), cl, longPoll(topic, 0))
+	waitFor(t, "the fetch to block", func() bool { return waits.Load() >= 1 })
+	return done
+}
+
 // awaitFetch returns the fetch's response, failing the test if it has not
 // come within 30 s (the fetch itself would wait an hour).
 func awaitFetch(t *testing.T, done <-chan fetchResult, what string) *kmsg.FetchResponse {
@@ -169,10 +178,8 @@ func longPollSetup(t *testing.T, topic string, hooks wire.Hooks) (tb *testBroker
 func TestLongPollAnswersAppend(t *testing.T) {
 	waits := countWaits(t)
 	_, fetcher, producer := longPollSetup(t, "lp-append", wire.Hooks{})
-	ctx := ctxT(t)
-	done := sendFetch(ctx, fetcher, longPoll("lp-append", 0))
-	waitFor(t, "the fetch to wait", func() bool { return waits.Load() >= 1 })
-	produceOne(t, ctx, producer, "lp-append")
+	done := pollUntilBlocked(t, fetcher, "lp-append", waits)
+	produceOne(t, ctxT(t), producer, "lp-append")
 	wantRecords(t, awaitFetch(t, done, "fetch blocked before the append"), 1)
 }
 
@@ -219,10 +226,8 @@ func TestReadyFetchDoesNotWait(t *testing.T) {
 func TestTopicDeletionEndsLongPoll(t *testing.T) {
 	waits := countWaits(t)
 	_, fetcher, producer := longPollSetup(t, "lp-deleted", wire.Hooks{})
-	ctx := ctxT(t)
-	done := sendFetch(ctx, fetcher, longPoll("lp-deleted", 0))
-	waitFor(t, "the fetch to wait", func() bool { return waits.Load() >= 1 })
-	if _, err := kadm.NewClient(producer).DeleteTopic(ctx, "lp-deleted"); err != nil {
+	done := pollUntilBlocked(t, fetcher, "lp-deleted", waits)
+	if _, err := kadm.NewClient(producer).DeleteTopic(ctxT(t), "lp-deleted"); err != nil {
 		t.Fatal(err)
 	}
 	p := onePartition(t, awaitFetch(t, done, "fetch of a topic deleted during its wait"))
@@ -246,8 +251,7 @@ func TestDisconnectEndsLongPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := sendFetch(ctxT(t), leaving, longPoll("lp-gone", 0))
-	waitFor(t, "the fetch to wait", func() bool { return waits.Load() >= 1 })
+	done := pollUntilBlocked(t, leaving, "lp-gone", waits)
 	leaving.Close()
 	waitWithin(t, 10*time.Second, "the fetch handler to end after its client disconnected", func() bool { return fetches.Load() == 1 })
 	<-done
