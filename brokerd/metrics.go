@@ -20,6 +20,7 @@ type metrics struct {
 	bytesIn, bytesOut, messagesIn *prometheus.CounterVec
 	requests                      *prometheus.HistogramVec
 	requestErrors, errorCodes     *prometheus.CounterVec
+	requestPanics                 *prometheus.CounterVec
 	connections                   prometheus.Gauge
 	rebalances                    prometheus.Counter
 }
@@ -31,12 +32,13 @@ func newMetrics(env *cli.Env) *metrics {
 		bytesOut:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_bytes_out_total", Help: "Record batch bytes returned to fetchers."}, []string{"topic"}),
 		requests:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brokerd_request_duration_seconds", Help: "Time to handle a request, by API.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"api"}),
 		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_requests_failed_total", Help: "Requests that closed their connection, by API."}, []string{"api"}),
+		requestPanics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_request_panics_total", Help: "Requests whose handling panicked (the connection was closed; the stack is in the log), by API."}, []string{"api"}),
 		errorCodes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_response_errors_total", Help: "Kafka error codes returned in responses, by API and code."}, []string{"api", "code"}),
 		connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "brokerd_connections", Help: "Open client connections."}),
 		rebalances:    prometheus.NewCounter(prometheus.CounterOpts{Name: "brokerd_group_rebalances_total", Help: "Completed consumer group rebalances."}),
 	}
 	if env.Telemetry != nil {
-		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.errorCodes, m.connections, m.rebalances)
+		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.requestPanics, m.errorCodes, m.connections, m.rebalances)
 	}
 	return m
 }
@@ -52,6 +54,7 @@ func (m *metrics) wireHooks() wire.Hooks {
 				m.requestErrors.WithLabelValues(api).Inc()
 			}
 		},
+		Panic: func(key, _ int16) { m.requestPanics.WithLabelValues(kmsg.NameForKey(key)).Inc() },
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,9 +67,18 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	if !p.leads.Load() {
 		return newAPIError(kerr.NotLeaderForPartition, "node %d does not lead %s-%d", b.cfg.NodeID, topic, rp.Partition)
 	}
+	if hook := afterProducePartition.Load(); hook != nil {
+		(*hook)(topic, rp.Partition)
+	}
+	// The hosted partition and the metadata image are read at different
+	// moments: the topic may have been deleted and re-created with fewer
+	// partitions in between.
 	t := b.meta.Image().Topic(topic)
 	if t == nil {
 		return newAPIError(kerr.UnknownTopicOrPartition, "topic %q was deleted", topic)
+	}
+	if int(rp.Partition) >= len(t.Partitions) {
+		return newAPIError(kerr.UnknownTopicOrPartition, "topic %q was re-created with %d partitions", topic, len(t.Partitions))
 	}
 	if req.Acks == -1 {
 		minISR, _ := b.effectiveTopicConfig(t.Configs, "min.insync.replicas")
@@ -128,6 +138,10 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	return nil
 }
 
+// afterProducePartition, when set (by tests only), is called by a produce
+// between finding the hosted partition and reading the topic's metadata.
+var afterProducePartition atomic.Pointer[func(topic string, partition int32)]
+
 // appendAsLeader appends one batch (whose header is h) to a hosted
 // partition and wakes its fetchers. For an idempotent producer the
 // sequence is checked first, under the same lock as the append; a retried
@@ -157,6 +171,6 @@ func (b *Broker) appendAsLeader(p *partition, batch []byte, h recordbatch.Header
 		}
 		p.producers.Update(h.ProducerID, h.ProducerEpoch, m)
 	}
-	p.signal()
+	p.notify()
 	return base, last, false, nil
 }

@@ -18,8 +18,8 @@ import (
 // tells clients to send full requests. Records are never decoded nor
 // copied into memory: each partition's records field is a wire.Splice of
 // a segment file's range, which the connection sends with sendfile(2). A
-// fetch with fewer than min_bytes ready waits up to max_wait_ms for an
-// append to any partition it asked for.
+// fetch with fewer than min_bytes ready and no partition in error waits up
+// to max_wait_ms for a change of any partition it asked for (fetchwait.go).
 func init() { register(1, 4, 12, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
@@ -29,47 +29,50 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 	if maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
+	// As Kafka does, answer at once with enough data, with an error in any
+	// partition, or when the time is up (or the connection or the broker
+	// is closing).
+	answer := func(total int, failed bool) bool {
+		return failed || total >= int(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil
+	}
+	// Data that is already there is answered without registering a wait.
+	resp, total, failed := b.fetchOnce(req, maxBytes, nil)
+	if answer(total, failed) {
+		return resp, nil
+	}
+	resp.Done(false)
+	wait := &fetchWait{w: newWaiter()}
+	defer wait.release()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	for {
-		resp, total, waits := b.fetchOnce(req, maxBytes)
-		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) {
+		// fetchOnce registers the wait on each partition before reading
+		// it, so a change made at any moment after the read began wakes
+		// the select below, even one made before the select is reached.
+		resp, total, failed = b.fetchOnce(req, maxBytes, wait)
+		if answer(total, failed) {
 			return resp, nil
 		}
 		resp.Done(false)
-		timer := time.NewTimer(time.Until(deadline))
-		woke := make(chan struct{})
-		stop := make(chan struct{})
-		for _, w := range waits {
-			go func(w <-chan struct{}) {
-				select {
-				case <-w:
-					select {
-					case woke <- struct{}{}:
-					default:
-					}
-				case <-stop:
-				}
-			}(w)
+		if hook := beforeFetchWait.Load(); hook != nil {
+			(*hook)()
 		}
 		select {
-		case <-woke:
+		case <-wait.w:
 		case <-timer.C:
 		case <-ctx.Done():
 		case <-b.quit:
-		}
-		close(stop)
-		timer.Stop()
-		if ctx.Err() != nil {
-			resp, _, _ := b.fetchOnce(req, maxBytes)
-			return resp, nil
+			deadline = time.Now()
 		}
 	}
 }
 
 // fetchOnce builds a response from what is there now. It returns the
-// bytes of records included and the channels that signal growth of the
-// partitions read. The response holds the segment files it reads until its
-// Done runs, which also counts the bytes sent.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*wire.SplicedResponse, int, []<-chan struct{}) {
+// bytes of records included and whether any partition is answered with an
+// error. If wait is not nil, it is registered on each partition read
+// before the partition is read. The response holds the segment files it
+// reads until its Done runs, which also counts the bytes sent.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWait) (*wire.SplicedResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	var reads []storage.ReadResult
 	var topics []string // of each read
@@ -81,8 +84,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*wire.Splice
 			}
 		}
 	}}
-	total := 0
-	var waits []<-chan struct{}
+	total, failed := 0, false
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -102,7 +104,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*wire.Splice
 			case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch.Load():
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				waits = append(waits, *p.grew.Load())
+				if wait != nil {
+					wait.add(p)
+				}
 				limit := int(rp.PartitionMaxBytes)
 				if left := int(maxBytes) - total; left < limit {
 					limit = left
@@ -148,9 +152,10 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32) (*wire.Splice
 				topics = append(topics, rt.Topic)
 			}
 			b.countError("Fetch", sp.ErrorCode)
+			failed = failed || sp.ErrorCode != 0
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return out, total, waits
+	return out, total, failed
 }

@@ -84,9 +84,9 @@ type partition struct {
 	// appendMu serialises appends, so that checks made before an append
 	// (producer sequences) hold when it happens.
 	appendMu sync.Mutex
-	// grew is closed and replaced after every append; fetch long polls
-	// wait on it.
-	grew atomic.Pointer[chan struct{}]
+	// watchers are the long-polling fetches waiting for the partition to
+	// change (fetchwait.go).
+	watchers watchers
 	// leaderEpoch is the partition's current leader epoch.
 	leaderEpoch atomic.Int32
 	// leads is whether this node is the partition's leader.
@@ -96,12 +96,6 @@ type partition struct {
 	// configs are the topic overrides the log was last configured with;
 	// Broker.mu guards it.
 	configs map[string]string
-}
-
-func (p *partition) signal() {
-	ch := make(chan struct{})
-	old := p.grew.Swap(&ch)
-	close(*old)
 }
 
 // highWatermark is the offset below which records are committed. A
@@ -220,7 +214,7 @@ func (b *Broker) reconcile() error {
 			if err := p.log.Delete(); err != nil {
 				errs = append(errs, err)
 			}
-			p.signal()
+			p.drop()
 		}
 	}
 	for k, t := range want {
@@ -232,8 +226,6 @@ func (b *Broker) reconcile() error {
 				continue
 			}
 			p = &partition{topic: k.topic, index: k.part, log: l, configs: t.Configs}
-			ch := make(chan struct{})
-			p.grew.Store(&ch)
 			if err := p.loadProducerState(); err != nil {
 				l.Close()
 				errs = append(errs, err)

@@ -256,12 +256,19 @@ type shard struct {
 // call runs fn in the shard and waits for its answer.
 func (s *shard) call(ctx context.Context, always bool, fn func(now time.Time, ref any) kmsg.Response) (kmsg.Response, error) {
 	o := op{fn: fn, ref: make(chan kmsg.Response, 1), always: always}
+	// A request read before its client went away (a LeaveGroup or an
+	// OffsetCommit sent just before closing) is still carried out when
+	// the shard has room for it, although its context is cancelled.
 	select {
 	case s.ops <- o:
-	case <-s.done:
-		return nil, errNotCoordinator
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		select {
+		case s.ops <- o:
+		case <-s.done:
+			return nil, errNotCoordinator
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	select {
 	case r := <-o.ref:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,7 +29,13 @@ const DefaultMaxRequestBytes = 100 << 20
 // handled. A nil response with a nil error sends nothing (Produce with
 // acks=0). A non-nil error closes the connection: use it only where Kafka
 // would drop the client too; problems of a partition or group go back
-// inside the response as Kafka error codes.
+// inside the response as Kafka error codes. A panic closes the connection
+// too, and only it.
+//
+// The context passed to Handle is the connection's: it ends when the
+// client disconnects (or sends something that closes the connection), when
+// an earlier request closed the connection, and at Shutdown, so that long
+// polls and group waits end with their client.
 type Handler interface {
 	// Versions returns the range of versions served for key; ok is false
 	// for an API that is not served at all.
@@ -45,6 +52,9 @@ type Hooks struct {
 	// Request is called after each request with its handling time and the
 	// error that closed the connection, if any.
 	Request func(key, version int16, took time.Duration, err error)
+	// Panic is called when handling a request panicked; the connection is
+	// closed and Request is called too, with an ErrHandlerPanic error.
+	Panic func(key, version int16)
 }
 
 // Server accepts Kafka protocol connections and dispatches their requests.
@@ -59,7 +69,8 @@ type Server struct {
 	// IdleTimeout closes connections that send nothing for this long
 	// (connections.max.idle.ms); 0 means never.
 	IdleTimeout time.Duration
-	// DecodeTimeout bounds the decoding of one request body; 0 means
+	// DecodeTimeout bounds the decoding of one request body: a connection
+	// whose request takes longer is closed (see watchDecodes); 0 means
 	// DefaultDecodeTimeout.
 	DecodeTimeout time.Duration
 
@@ -72,6 +83,8 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	once      sync.Once
+	// start is the origin of Conn.decodeStart's clock.
+	start time.Time
 }
 
 func (s *Server) init() {
@@ -85,6 +98,12 @@ func (s *Server) init() {
 		if s.MaxRequestBytes <= 0 {
 			s.MaxRequestBytes = DefaultMaxRequestBytes
 		}
+		if s.DecodeTimeout <= 0 {
+			s.DecodeTimeout = DefaultDecodeTimeout
+		}
+		s.start = time.Now()
+		s.wg.Add(1)
+		go s.watchDecodes()
 	})
 }
 
@@ -128,6 +147,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		c := &Conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+		c.ctx, c.cancel = context.WithCancel(s.ctx)
 		s.mu.Lock()
 		if s.shutdown.Load() {
 			s.mu.Unlock()
@@ -177,37 +197,68 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // DefaultDecodeTimeout bounds the decoding of one request body.
 const DefaultDecodeTimeout = 5 * time.Second
 
-// ErrDecodeTimeout is returned when a request body took longer than the
+// ErrDecodeTimeout closes a connection whose request took longer than the
 // server's DecodeTimeout to decode.
 var ErrDecodeTimeout = errors.New("wire: decoding the request took too long")
 
-// readBody decodes a request body with kmsg, giving up after the decode
-// timeout. kmsg trusts the count of a tagged-field section: a few bytes
-// claiming billions of tags make it loop for many seconds after the input
-// is exhausted. Such a request closes its connection when the time is up;
-// the decoding goroutine finishes on its own and is counted meanwhile in
-// OverdueDecodes.
-func (s *Server) readBody(req kmsg.Request, body []byte) error {
-	timeout := s.DecodeTimeout
-	if timeout <= 0 {
-		timeout = DefaultDecodeTimeout
-	}
-	done := make(chan error, 1)
-	go func() { done <- req.ReadFrom(body) }()
-	t := time.NewTimer(timeout)
+// ErrHandlerPanic closes a connection whose request made the handler (or
+// the writing of its response) panic.
+var ErrHandlerPanic = errors.New("wire: handler panicked")
+
+// Decoding is bounded by a deadline that one goroutine per server checks,
+// not by a goroutine and a timer per request. kmsg (v1.15.0) trusts the
+// count of a tagged-field section: a few bytes claiming up to 2^32 tags
+// make it loop for minutes after the input is exhausted, although the
+// request is refused in the end. Array lengths are checked against the
+// bytes left, but a tag count cannot be checked before decoding without
+// knowing where each structure of each request version ends, which only
+// kmsg's generated code knows. So readLoop decodes in the connection's own
+// goroutine and marks the decode's start in Conn.decodeStart;
+// watchDecodes, every quarter of DecodeTimeout, closes the socket of every
+// connection whose decode is overdue, so the client is answered by a
+// closed connection at once and other clients are unaffected. The decoding
+// goroutine finishes its loop on its own, counted meanwhile in
+// OverdueDecodes, then ends its connection.
+
+// watchDecodes closes the connections whose request decoding has lasted
+// longer than DecodeTimeout, until Shutdown.
+func (s *Server) watchDecodes() {
+	defer s.wg.Done()
+	t := time.NewTicker(max(s.DecodeTimeout/4, time.Millisecond))
 	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-		s.overdue.Add(1)
-		go func() {
-			<-done
-			s.overdue.Add(-1)
-		}()
-		return ErrDecodeTimeout
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.clock()
+		s.mu.Lock()
+		for c := range s.conns {
+			since := c.decodeStart.Load()
+			if since <= 0 || time.Duration(now-since) < s.DecodeTimeout {
+				continue
+			}
+			s.overdue.Add(1)
+			if !c.decodeStart.CompareAndSwap(since, overdueDecode) {
+				s.overdue.Add(-1) // it ended meanwhile
+				continue
+			}
+			c.closed.Store(true)
+			c.cancel()
+			c.nc.Close()
+			s.Log.Info("closing connection", "remote", c.remote, "reason", ErrDecodeTimeout)
+		}
+		s.mu.Unlock()
 	}
 }
+
+// clock returns the time since the server started, never 0.
+func (s *Server) clock() int64 { return int64(time.Since(s.start)) + 1 }
+
+// overdueDecode is Conn.decodeStart's value once watchDecodes has closed
+// the connection for that decode.
+const overdueDecode = -1
 
 // OverdueDecodes returns how many request decodings are still running
 // after their connection was closed for taking too long.
@@ -219,6 +270,13 @@ type Conn struct {
 	nc     net.Conn
 	remote string
 	closed atomic.Bool
+	// ctx is given to the handler; cancel ends it when the connection
+	// closes or stops reading.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// decodeStart is the server clock when the request being decoded
+	// started decoding, 0 when none is, or overdueDecode.
+	decodeStart atomic.Int64
 }
 
 // RemoteAddr returns the client's address.
@@ -253,6 +311,9 @@ func (c *Conn) serve() {
 		c.process(reqs)
 	}()
 	err := c.readLoop(reqs)
+	// Nothing more is read: whatever is still being handled or queued
+	// sees its context end, as the client is gone or going.
+	c.cancel()
 	close(reqs)
 	<-procDone
 	c.nc.Close()
@@ -301,7 +362,12 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			}
 			return fmt.Errorf("wire: reading a %d-byte frame: %w", size, err)
 		}
+		c.decodeStart.Store(s.clock())
 		d, err := c.decode(frame)
+		if c.decodeStart.Swap(0) == overdueDecode {
+			s.overdue.Add(-1)
+			return ErrDecodeTimeout
+		}
 		if err != nil {
 			return err
 		}
@@ -341,7 +407,7 @@ func (c *Conn) decode(frame []byte) (decoded, error) {
 	if err != nil {
 		return decoded{}, err
 	}
-	if err := c.srv.readBody(req, body); err != nil {
+	if err := req.ReadFrom(body); err != nil {
 		return decoded{}, fmt.Errorf("wire: malformed %s v%d request body: %w", kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
 	return decoded{h: h, req: req}, nil
@@ -367,59 +433,81 @@ func (c *Conn) process(reqs <-chan decoded) {
 			continue // drain without handling
 		}
 		start := time.Now()
-		var resp kmsg.Response
-		var err error
-		if d.req == nil {
-			resp = c.unsupportedAPIVersions()
-		} else {
-			resp, err = s.Handler.Handle(s.ctx, c, d.h, d.req)
-		}
-		if sr, ok := resp.(*SplicedResponse); ok && err != nil {
-			sr.release(false)
-		}
-		if err == nil && resp != nil {
-			if d.req != nil {
-				resp.SetVersion(d.h.APIVersion)
-			}
-			if out == nil {
-				out = getOutBuffers(c.nc)
-			}
-			bw := out.bw
-			buf := appendResponseHeader(out.buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
-			buf = resp.AppendTo(buf)
-			buf = finishFrame(buf, 0)
-			var werr error
-			if sr, ok := resp.(*SplicedResponse); ok {
-				var pieces []piece
-				if pieces, werr = splitSpliced(buf, sr.Splices, resp.IsFlexible()); werr == nil {
-					werr = writeSpliced(bw, c.nc, pieces)
-				}
-				sr.release(werr == nil)
-			} else {
-				_, werr = bw.Write(buf)
-			}
-			out.buf = buf
-			if werr != nil {
-				err = werr
-			} else if len(reqs) == 0 {
-				// Flush when nothing else is queued; pipelined requests
-				// share a write.
-				err = bw.Flush()
-				out.put()
-				out = nil
-			}
+		err := c.respond(d, &out)
+		if err == nil && out != nil && len(reqs) == 0 {
+			// Flush when nothing else is queued; pipelined requests
+			// share a write.
+			err = out.bw.Flush()
+			out.put()
+			out = nil
 		}
 		if s.Hooks.Request != nil {
 			s.Hooks.Request(d.h.APIKey, d.h.APIVersion, time.Since(start), err)
 		}
 		if err != nil {
-			if !s.shutdown.Load() {
+			if !s.shutdown.Load() && !errors.Is(err, ErrHandlerPanic) {
 				s.Log.Info("closing connection", "remote", c.remote, "request", d.h.String(), "reason", err)
 			}
 			c.closed.Store(true)
+			c.cancel()
 			c.nc.Close()
 		}
 	}
+}
+
+// respond handles one request and writes its response into *out, taking
+// buffers from the pool if it has none. A panic on the way is recovered,
+// logged with its stack, counted, and returned as an ErrHandlerPanic
+// error, which closes the connection.
+func (c *Conn) respond(d decoded, out **outBuffers) (err error) {
+	s := c.srv
+	var resp kmsg.Response
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if sr, ok := resp.(*SplicedResponse); ok {
+			sr.release(false)
+		}
+		err = fmt.Errorf("%w: %v", ErrHandlerPanic, v)
+		s.Log.Error("request panicked; closing the connection", "remote", c.remote, "request", d.h.String(), "panic", v, "stack", string(debug.Stack()))
+		if s.Hooks.Panic != nil {
+			s.Hooks.Panic(d.h.APIKey, d.h.APIVersion)
+		}
+	}()
+	if d.req == nil {
+		resp = c.unsupportedAPIVersions()
+	} else {
+		resp, err = s.Handler.Handle(c.ctx, c, d.h, d.req)
+	}
+	if err != nil || resp == nil {
+		if sr, ok := resp.(*SplicedResponse); ok {
+			sr.release(false)
+		}
+		return err
+	}
+	if d.req != nil {
+		resp.SetVersion(d.h.APIVersion)
+	}
+	if *out == nil {
+		*out = getOutBuffers(c.nc)
+	}
+	o := *out
+	buf := appendResponseHeader(o.buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
+	buf = resp.AppendTo(buf)
+	buf = finishFrame(buf, 0)
+	o.buf = buf
+	if sr, ok := resp.(*SplicedResponse); ok {
+		var pieces []piece
+		if pieces, err = splitSpliced(buf, sr.Splices, resp.IsFlexible()); err == nil {
+			err = writeSpliced(o.bw, c.nc, pieces)
+		}
+		sr.release(err == nil)
+		return err
+	}
+	_, err = o.bw.Write(buf)
+	return err
 }
 
 // outBuffers are a connection's write buffer and response encoding buffer

@@ -49,11 +49,11 @@ type SplicedResponse struct {
 	Done    func(sent bool)
 }
 
-// release runs Done once.
+// release runs Done once, even if Done panics.
 func (r *SplicedResponse) release(sent bool) {
-	if r.Done != nil {
-		r.Done(sent)
+	if done := r.Done; done != nil {
 		r.Done = nil
+		done(sent)
 	}
 }
 
