@@ -80,12 +80,22 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	if int(rp.Partition) >= len(t.Partitions) {
 		return newAPIError(kerr.UnknownTopicOrPartition, "topic %q was re-created with %d partitions", topic, len(t.Partitions))
 	}
+	minISR := 0
 	if req.Acks == -1 {
-		minISR, _ := b.effectiveTopicConfig(t.Configs, "min.insync.replicas")
-		n, _ := strconv.Atoi(minISR)
-		if isr := len(t.Partitions[rp.Partition].ISR); isr < n {
-			return newAPIError(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, min.insync.replicas is %d", topic, rp.Partition, isr, n)
+		v, _ := b.effectiveTopicConfig(t.Configs, "min.insync.replicas")
+		minISR, _ = strconv.Atoi(v)
+		if isr := len(t.Partitions[rp.Partition].ISR); isr < minISR {
+			return newAPIError(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, min.insync.replicas is %d", topic, rp.Partition, isr, minISR)
 		}
+	}
+	// acks=all is answered once the ISR has the records: once the high
+	// watermark passed them.
+	epoch := p.leaderEpoch.Load()
+	replicated := func(last int64) error {
+		if req.Acks != -1 {
+			return nil
+		}
+		return b.awaitReplicated(ctx, p, last, epoch, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond, minISR)
 	}
 	if len(rp.Records) == 0 {
 		return newAPIError(kerr.CorruptMessage, "no record batches")
@@ -109,7 +119,7 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	if dup {
 		sp.BaseOffset = base
 		sp.LogStartOffset = p.log.LogStartOffset()
-		return nil
+		return replicated(last)
 	}
 	if err != nil {
 		// Refusals with a Kafka code of their own first (producer state),
@@ -135,7 +145,7 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	if b.hooks.BytesIn != nil {
 		b.hooks.BytesIn(topic, int64(len(rp.Records)), last-base+1)
 	}
-	return nil
+	return replicated(last)
 }
 
 // afterProducePartition, when set (by tests only), is called by a produce
@@ -171,6 +181,6 @@ func (b *Broker) appendAsLeader(p *partition, batch []byte, h recordbatch.Header
 		}
 		p.producers.Update(h.ProducerID, h.ProducerEpoch, m)
 	}
-	p.notify()
+	b.advanced(p)
 	return base, last, false, nil
 }

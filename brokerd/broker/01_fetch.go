@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,6 +35,10 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 	// is closing).
 	answer := func(total int, failed bool) bool {
 		return failed || total >= int(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil
+	}
+	if req.ReplicaID >= 0 {
+		// A follower: the offsets it asks for are its log end offsets.
+		b.replicaFetched(req)
 	}
 	// Data that is already there is answered without registering a wait.
 	resp, total, failed := b.fetchOnce(req, maxBytes, nil)
@@ -99,6 +104,10 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWa
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case !p.leads.Load():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case req.ReplicaID >= 0 && req.Version >= 12 && rp.LastFetchedEpoch >= 0 && b.diverged(p, rp, &sp):
+				// The follower's log parted from this one: it truncates
+				// first (DivergingEpoch says where), so answer at once.
+				failed = true
 			case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch.Load():
@@ -126,7 +135,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWa
 				if total > 0 {
 					limit = max(limit, 1)
 				}
-				rr, err := p.log.ReadUpTo(rp.FetchOffset, max(limit, 1), hw)
+				upTo := hw
+				if req.ReplicaID >= 0 {
+					upTo = math.MaxInt64 // followers read to the log end
+				}
+				rr, err := p.log.ReadUpTo(rp.FetchOffset, max(limit, 1), upTo)
 				if err != nil {
 					if errors.Is(err, storage.ErrOffsetOutOfRange) {
 						sp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -158,4 +171,32 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWa
 		resp.Topics = append(resp.Topics, st)
 	}
 	return out, total, failed
+}
+
+// replicaFetched records a follower's fetch offsets on the partitions it
+// fetches that this node leads.
+func (b *Broker) replicaFetched(req *kmsg.FetchRequest) {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if p := b.partition(rt.Topic, rp.Partition); p != nil && p.leads.Load() {
+				b.followerFetched(p, req.ReplicaID, rp.FetchOffset)
+			}
+		}
+	}
+}
+
+// diverged reports whether a follower whose last batch has leader epoch
+// rp.LastFetchedEpoch and whose log ends at rp.FetchOffset holds records
+// this log does not; it then sets where the logs part: the end of the
+// largest epoch both know.
+func (b *Broker) diverged(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition) bool {
+	epoch, end := p.log.EndOffsetForEpoch(rp.LastFetchedEpoch)
+	if epoch == rp.LastFetchedEpoch && end >= rp.FetchOffset {
+		return false
+	}
+	sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = epoch, end
+	sp.HighWatermark = p.highWatermark()
+	sp.LastStableOffset = sp.HighWatermark
+	sp.LogStartOffset = p.log.LogStartOffset()
+	return true
 }

@@ -26,6 +26,7 @@ import (
 	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/producers"
 	"logpipe/brokerd/quorum"
+	"logpipe/brokerd/replica"
 	"logpipe/brokerd/storage"
 	"logpipe/brokerd/wire"
 )
@@ -40,6 +41,9 @@ type Hooks struct {
 	ErrorCode func(api string, code int16)
 	// Rebalanced counts completed consumer group rebalances.
 	Rebalanced func(group string)
+	// ISRChange counts ISR changes this node proposed as a leader:
+	// shrinks and expansions.
+	ISRChange func(shrink bool)
 }
 
 // Broker serves Kafka requests for one node.
@@ -64,6 +68,10 @@ type Broker struct {
 	// (controlplane.go, lifecycle.go).
 	cp              controlPlane
 	registrationErr atomic.Pointer[registrationError]
+	// fetchers replicate the partitions this node follows (fetcher.go).
+	fetchers fetchers
+	// hwCheckpoint is the high watermarks read at start (checkpoint.go).
+	hwCheckpoint map[tp]int64
 
 	quit     chan struct{}
 	wg       sync.WaitGroup
@@ -91,6 +99,18 @@ type partition struct {
 	leaderEpoch atomic.Int32
 	// leads is whether this node is the partition's leader.
 	leads atomic.Bool
+	// hw is the high watermark: records below it are committed (in
+	// every ISR member) and may be read by consumers.
+	hw atomic.Int64
+	// replMu guards role and leader (replication.go).
+	replMu sync.Mutex
+	// role is the partition's state in the metadata as last applied.
+	role role
+	// leader is the replication state while this node leads, else nil.
+	leader *replica.Leader
+	// fetchLag is, on a follower, how far its log end was behind the
+	// leader's high watermark at its last fetch.
+	fetchLag atomic.Int64
 	// producers is the idempotent producer state; appendMu guards it.
 	producers producers.State
 	// configs are the topic overrides the log was last configured with;
@@ -98,9 +118,8 @@ type partition struct {
 	configs map[string]string
 }
 
-// highWatermark is the offset below which records are committed. A
-// single-node partition's ISR is itself, so it is the log end.
-func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
+// highWatermark is the offset below which records are committed.
+func (p *partition) highWatermark() int64 { return p.hw.Load() }
 
 // New opens the broker's state: this node's replica of the metadata quorum
 // and every partition the metadata assigns to this node. It waits for the
@@ -120,6 +139,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 	b := &Broker{cfg: cfg, log: log, hooks: hooks, now: time.Now,
 		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
 	b.cp.incarnation = newIncarnation()
+	b.fetchers.b = b
+	b.hwCheckpoint = readHWCheckpoints(dirs)
 	b.cp.epoch.Store(-1)
 	meta, ctlLn, err := b.openMetadata(ctx)
 	if err != nil {
@@ -148,9 +169,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 		b.stop()
 		return nil, err
 	}
-	b.wg.Add(2)
+	b.wg.Add(4)
 	go b.housekeeping()
 	go b.watchMetadata()
+	go b.checkISRs()
+	go b.checkpointHWs()
 	return b, nil
 }
 
@@ -215,6 +238,7 @@ func (b *Broker) reconcile() error {
 				errs = append(errs, err)
 			}
 			p.drop()
+			b.fetchers.remove(p)
 		}
 	}
 	for k, t := range want {
@@ -226,6 +250,7 @@ func (b *Broker) reconcile() error {
 				continue
 			}
 			p = &partition{topic: k.topic, index: k.part, log: l, configs: t.Configs}
+			p.hw.Store(min(b.checkpointedHW(k), l.LogEndOffset()))
 			if err := p.loadProducerState(); err != nil {
 				l.Close()
 				errs = append(errs, err)
@@ -233,8 +258,7 @@ func (b *Broker) reconcile() error {
 			}
 			b.parts[k] = p
 		}
-		p.leaderEpoch.Store(t.Partitions[k.part].LeaderEpoch)
-		p.leads.Store(t.Partitions[k.part].Leader == b.cfg.NodeID)
+		b.applyRole(p, t.Partitions[k.part])
 		if !maps.Equal(p.configs, t.Configs) {
 			if err := p.log.SetConfig(b.storageConfig(t.Configs)); err != nil {
 				errs = append(errs, fmt.Errorf("broker: configuring %s-%d: %w", k.topic, k.part, err))

@@ -52,6 +52,9 @@ type Config struct {
 	// preferred replica every leader.imbalance.check.interval.seconds.
 	AutoLeaderRebalance         bool  `yaml:"auto.leader.rebalance.enable"`
 	LeaderImbalanceCheckSeconds int64 `yaml:"leader.imbalance.check.interval.seconds"`
+	// ReplicaLagTimeMaxMs: a follower that has not caught up with its
+	// leader for this long leaves the ISR.
+	ReplicaLagTimeMaxMs int64 `yaml:"replica.lag.time.max.ms"`
 	// RequestTimeoutMs bounds a request between brokers (and acks=all
 	// waits, with replication).
 	RequestTimeoutMs int64 `yaml:"request.timeout.ms"`
@@ -143,6 +146,7 @@ func DefaultConfig() Config {
 		AutoLeaderRebalance:           true,
 		LeaderImbalanceCheckSeconds:   300,
 		RequestTimeoutMs:              30000,
+		ReplicaLagTimeMaxMs:           30000,
 	}
 }
 
@@ -348,6 +352,10 @@ func (c *Config) heartbeatInterval() time.Duration {
 	return time.Duration(c.BrokerHeartbeatIntervalMs) * time.Millisecond
 }
 
+func (c *Config) replicaLagMax() time.Duration {
+	return time.Duration(c.ReplicaLagTimeMaxMs) * time.Millisecond
+}
+
 func (c *Config) requestTimeout() time.Duration {
 	return time.Duration(c.RequestTimeoutMs) * time.Millisecond
 }
@@ -372,6 +380,9 @@ func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 	}
 	if c.LeaderImbalanceCheckSeconds < 1 {
 		bad("leader.imbalance.check.interval.seconds", "must be at least 1")
+	}
+	if c.ReplicaLagTimeMaxMs < 1 {
+		bad("replica.lag.time.max.ms", "must be positive")
 	}
 	if c.RequestTimeoutMs < 1 {
 		bad("request.timeout.ms", "must be positive")

@@ -1,0 +1,366 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/producers"
+	"logpipe/brokerd/recordbatch"
+	"logpipe/brokerd/storage"
+	"logpipe/brokerd/wire"
+)
+
+// A follower replicates its partitions with one fetcher per leader: one
+// goroutine and one connection that fetch every partition it follows from
+// that leader, as Kafka's replica fetcher threads do. Each Fetch carries
+// the follower's id (replica_id), its log end offset (fetch_offset) and
+// the epoch of its last batch (last_fetched_epoch): the leader answers with
+// the records after it, its high watermark, or, when the follower's log
+// diverged from its own (a returning old leader's unreplicated tail), the
+// point where they part (diverging_epoch), and the follower truncates to
+// it before it fetches again.
+
+// fetchers are a node's replica fetchers, one per leader.
+type fetchers struct {
+	b  *Broker
+	mu sync.Mutex
+	// by is the fetcher of each leader; a fetcher ends when it has no
+	// partition left.
+	by map[int32]*fetcher
+}
+
+// follow makes p fetched from leader at leaderEpoch, moving it from
+// another fetcher if needed.
+func (fs *fetchers) follow(p *partition, leader, epoch int32) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for id, f := range fs.by {
+		if id != leader {
+			f.remove(p)
+		}
+	}
+	if fs.by == nil {
+		fs.by = map[int32]*fetcher{}
+	}
+	f := fs.by[leader]
+	if f == nil || f.ended() {
+		f = &fetcher{b: fs.b, leader: leader, parts: map[*partition]int32{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		fs.by[leader] = f
+		fs.b.wg.Add(1)
+		go f.run()
+	}
+	f.add(p, epoch)
+}
+
+// remove stops fetching p.
+func (fs *fetchers) remove(p *partition) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, f := range fs.by {
+		f.remove(p)
+	}
+}
+
+// fetcher fetches from one leader.
+type fetcher struct {
+	b      *Broker
+	leader int32
+
+	mu sync.Mutex
+	// parts are the partitions fetched, with the leader epoch they follow.
+	parts map[*partition]int32
+	wake  chan struct{}
+	done  chan struct{}
+}
+
+func (f *fetcher) add(p *partition, epoch int32) {
+	f.mu.Lock()
+	f.parts[p] = epoch
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fetcher) remove(p *partition) {
+	f.mu.Lock()
+	delete(f.parts, p)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// replicaFetchWait is how long a follower's fetch waits at the leader for
+// new records (Kafka's replica.fetch.wait.max.ms default).
+const replicaFetchWait = 500 * time.Millisecond
+
+func (f *fetcher) run() {
+	b := f.b
+	defer b.wg.Done()
+	defer close(f.done)
+	var client *wire.Client
+	defer func() {
+		if client != nil {
+			client.Close()
+		}
+	}()
+	backoff := time.Duration(0)
+	for {
+		if backoff > 0 {
+			select {
+			case <-b.quit:
+				return
+			case <-time.After(backoff):
+			}
+		}
+		f.mu.Lock()
+		parts := make(map[*partition]int32, len(f.parts))
+		for p, e := range f.parts {
+			parts[p] = e
+		}
+		f.mu.Unlock()
+		if len(parts) == 0 {
+			select {
+			case <-b.quit:
+				return
+			case <-f.wake:
+				continue
+			case <-time.After(time.Minute):
+				// Nobody to fetch for a while: end; follow starts a new
+				// fetcher when needed.
+				f.b.fetchers.mu.Lock()
+				f.mu.Lock()
+				idle := len(f.parts) == 0
+				if idle && f.b.fetchers.by[f.leader] == f {
+					delete(f.b.fetchers.by, f.leader)
+				}
+				f.mu.Unlock()
+				f.b.fetchers.mu.Unlock()
+				if idle {
+					return
+				}
+				continue
+			}
+		}
+		select {
+		case <-b.quit:
+			return
+		default:
+		}
+		if client == nil {
+			addr := b.brokerAddr(f.leader)
+			if addr == "" {
+				backoff = 200 * time.Millisecond
+				continue
+			}
+			c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d-replica", b.cfg.NodeID), b.cfg.requestTimeout())
+			if err != nil {
+				b.log.Debug("replica fetcher: connecting to the leader", "leader", f.leader, "err", err)
+				backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
+				continue
+			}
+			client = c
+		}
+		req, order := f.request(parts)
+		kresp, err := client.Request(req, time.Now().Add(replicaFetchWait+b.cfg.requestTimeout()))
+		if err != nil {
+			client.Close()
+			client = nil
+			b.log.Debug("replica fetcher: fetching from the leader", "leader", f.leader, "err", err)
+			backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
+			continue
+		}
+		backoff = 0
+		if !f.handle(kresp.(*kmsg.FetchResponse), order, parts) {
+			backoff = 100 * time.Millisecond
+		}
+	}
+}
+
+// request builds one Fetch for the partitions.
+func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[string]map[int32]*partition) {
+	b := f.b
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.ReplicaID = b.cfg.NodeID
+	req.MaxWaitMillis = int32(replicaFetchWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = 10 << 20
+	req.SessionEpoch = -1
+	order := map[string]map[int32]*partition{}
+	byTopic := map[string]int{}
+	for p, epoch := range parts {
+		i, ok := byTopic[p.topic]
+		if !ok {
+			i = len(req.Topics)
+			byTopic[p.topic] = i
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = p.topic
+			req.Topics = append(req.Topics, t)
+			order[p.topic] = map[int32]*partition{}
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = p.index
+		rp.CurrentLeaderEpoch = epoch
+		rp.FetchOffset = p.log.LogEndOffset()
+		rp.LastFetchedEpoch = -1
+		if e, ok := p.log.LatestEpoch(); ok {
+			rp.LastFetchedEpoch = e
+		}
+		rp.LogStartOffset = -1
+		rp.PartitionMaxBytes = 1 << 20
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		order[p.topic][p.index] = p
+	}
+	return req, order
+}
+
+// handle applies a Fetch response; it returns false if no partition made
+// progress and none is waiting at the leader (so the loop backs off).
+func (f *fetcher) handle(resp *kmsg.FetchResponse, order map[string]map[int32]*partition, parts map[*partition]int32) bool {
+	b := f.b
+	progress := false
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		b.log.Debug("replica fetcher", "leader", f.leader, "err", err)
+		return false
+	}
+	for _, t := range resp.Topics {
+		for _, sp := range t.Partitions {
+			p := order[t.Topic][sp.Partition]
+			if p == nil {
+				continue
+			}
+			f.mu.Lock()
+			epoch, still := f.parts[p]
+			f.mu.Unlock()
+			if !still || epoch != parts[p] {
+				continue // moved meanwhile
+			}
+			ok, err := f.apply(p, &sp)
+			if err != nil {
+				b.log.Warn("replica fetcher", "topic", p.topic, "partition", p.index, "leader", f.leader, "err", err)
+			}
+			progress = progress || ok
+		}
+	}
+	return progress || len(resp.Topics) > 0
+}
+
+// apply takes one partition's answer: truncation, records, high watermark.
+func (f *fetcher) apply(p *partition, sp *kmsg.FetchResponseTopicPartition) (bool, error) {
+	switch err := kerr.ErrorForCode(sp.ErrorCode); {
+	case err == nil:
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		// Behind the leader's log start (retention): start over there.
+		// Ahead of the leader's end (only after an unclean election):
+		// cut back to its high watermark.
+		p.appendMu.Lock()
+		defer p.appendMu.Unlock()
+		var terr error
+		if p.log.LogEndOffset() < sp.LogStartOffset {
+			terr = p.log.TruncateFullyAndStartAt(sp.LogStartOffset)
+		} else if sp.HighWatermark >= 0 {
+			terr = p.log.TruncateTo(sp.HighWatermark)
+		}
+		if terr == nil {
+			terr = p.reloadProducerState()
+		}
+		return terr == nil, terr
+	default:
+		// Not the leader (yet), another epoch: the metadata will say.
+		return false, nil
+	}
+	if sp.DivergingEpoch.Epoch >= 0 || sp.DivergingEpoch.EndOffset >= 0 {
+		end := sp.DivergingEpoch.EndOffset
+		if end < 0 {
+			// The leader knows no epoch as old as this log's: keep what
+			// was committed, fetch the rest again.
+			end = p.hw.Load()
+		}
+		p.appendMu.Lock()
+		defer p.appendMu.Unlock()
+		if end < p.log.LogEndOffset() {
+			f.b.log.Info("truncating a diverged log", "topic", p.topic, "partition", p.index, "from", p.log.LogEndOffset(), "to", end, "leader_epoch", sp.DivergingEpoch.Epoch)
+			if err := p.log.TruncateTo(end); err != nil {
+				return false, err
+			}
+			if err := p.reloadProducerState(); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if len(sp.RecordBatches) > 0 {
+		p.appendMu.Lock()
+		err := p.log.AppendAsFollower(sp.RecordBatches)
+		if err == nil {
+			p.trackProducers(sp.RecordBatches)
+		}
+		p.appendMu.Unlock()
+		if err != nil {
+			if errors.Is(err, storage.ErrUnexpectedOffset) {
+				return false, nil // a fetch answered for an older position
+			}
+			return false, err
+		}
+		if f.b.hooks.BytesIn != nil {
+			f.b.hooks.BytesIn(p.topic, int64(len(sp.RecordBatches)), 0)
+		}
+	}
+	leo := p.log.LogEndOffset()
+	if sp.HighWatermark >= 0 {
+		p.hw.Store(min(sp.HighWatermark, leo))
+	}
+	if sp.HighWatermark >= 0 {
+		p.fetchLag.Store(max(sp.HighWatermark-leo, 0))
+	}
+	p.notify()
+	return len(sp.RecordBatches) > 0, nil
+}
+
+// trackProducers updates the idempotent producer state with batches a
+// follower appended, so that it can check sequences when it leads.
+// appendMu is held.
+func (p *partition) trackProducers(batches []byte) {
+	for rest := batches; len(rest) > 0; {
+		batch, r, err := recordbatch.Next(rest)
+		if err != nil {
+			return
+		}
+		rest = r
+		if h, err := recordbatch.ParseHeader(batch); err == nil && h.HasProducerID() && h.BaseSequence >= 0 {
+			p.producers.Update(h.ProducerID, h.ProducerEpoch, batchMeta(h))
+		}
+	}
+}
+
+// reloadProducerState rebuilds the producer state after a truncation.
+// appendMu is held.
+func (p *partition) reloadProducerState() error {
+	p.producers = producers.State{}
+	return p.loadProducerState()
+}
+
+// brokerAddr returns a registered broker's client address.
+func (b *Broker) brokerAddr(id int32) string {
+	br, ok := b.meta.Image().Brokers[id]
+	if !ok {
+		return ""
+	}
+	return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
+}
