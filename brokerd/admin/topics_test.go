@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 func TestHelpAndUsage(t *testing.T) {
@@ -35,7 +35,7 @@ func TestHelpAndUsage(t *testing.T) {
 
 func TestUnreachableBroker(t *testing.T) {
 	// A port that was free a moment ago: nothing answers there.
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

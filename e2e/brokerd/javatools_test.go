@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // TestJavaClientTools drives the brokerd binary with Apache Kafka's own
@@ -20,7 +20,7 @@ import (
 // describe, alter and delete a topic, change its config, produce keyed
 // lines, consume them in a group, and describe the group's offsets.
 func TestJavaClientTools(t *testing.T) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestJavaClientTools(t *testing.T) {
 	defer cancel()
 	tool := func(stdin, class string, args ...string) string {
 		t.Helper()
-		cmd, err := harness.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", addr}, args...)...)
+		cmd, err := devstack.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", addr}, args...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestJavaClientTools(t *testing.T) {
 		t.Fatalf("describe after alter:\n%s", out)
 	}
 	tool("", topics, "--delete", "--topic", "java")
-	if err := harness.WaitFor(ctx, 200*time.Millisecond, nil, func(context.Context) error {
+	if err := devstack.WaitFor(ctx, 200*time.Millisecond, nil, func(context.Context) error {
 		if out := tool("", topics, "--list"); strings.Contains(out, "java\n") {
 			return fmt.Errorf("java still listed:\n%s", out)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"logpipe/e2e/harness"
 	"logpipe/indexer/document"
+	"logpipe/internal/devstack"
 )
 
 // workload is a set of shipper-shaped events and the documents they must
@@ -246,7 +247,7 @@ func TestExactlyOnceAcrossKills(t *testing.T) {
 
 // exactlyOnceAcrossKills runs TestExactlyOnceAcrossKills against one
 // broker.
-func exactlyOnceAcrossKills(t *testing.T, node *harness.Elasticsearch, b broker, events, kills int) {
+func exactlyOnceAcrossKills(t *testing.T, node *devstack.Elasticsearch, b broker, events, kills int) {
 	es := newES(t, node)
 	topic := "httpd-exactly-once-" + b.name
 	createTopic(t, b, topic, 4)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // faultRun is what the fault tests start from: the shared Elasticsearch
@@ -16,7 +17,7 @@ import (
 // of group read; prefix names the test's indices.
 type faultRun struct {
 	t                    *testing.T
-	node                 *harness.Elasticsearch
+	node                 *devstack.Elasticsearch
 	es                   *esClient
 	b                    broker
 	topic, group, prefix string
@@ -137,7 +138,7 @@ func TestElasticsearchOutage(t *testing.T) {
 	for m := range members {
 		member = m
 	}
-	baseRSS, _ := harness.RSS(ix.proc.Pid())
+	baseRSS, _ := devstack.RSS(ix.proc.Pid())
 
 	stopped := time.Now()
 	node.Stop()
@@ -158,7 +159,7 @@ func TestElasticsearchOutage(t *testing.T) {
 	// the membership.
 	peakRSS, peakHeld := int64(0), 0.0
 	for time.Since(stopped) < 30*time.Second {
-		if rss, err := harness.RSS(ix.proc.Pid()); err == nil && rss > peakRSS {
+		if rss, err := devstack.RSS(ix.proc.Pid()); err == nil && rss > peakRSS {
 			peakRSS = rss
 		}
 		if held := ix.metric("logpipe_indexer_in_flight_bytes"); held > peakHeld {

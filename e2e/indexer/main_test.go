@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 	"logpipe/pipeline/event"
 )
 
@@ -52,9 +53,9 @@ func binaries(t *testing.T) {
 	t.Helper()
 	bins.once.Do(func() {
 		paths, err := harness.BuildPrograms(
-			harness.Program{Package: "logpipe/indexer", Race: true},
-			harness.Program{Package: "logpipe/indexer"},
-			harness.Program{Package: "logpipe/brokerd"},
+			devstack.Program{Package: "logpipe/indexer", Race: true},
+			devstack.Program{Package: "logpipe/indexer"},
+			devstack.Program{Package: "logpipe/brokerd"},
 		)
 		if err != nil {
 			bins.err = err
@@ -95,14 +96,14 @@ func startBroker(t *testing.T, name string) broker {
 func startBrokerd(t *testing.T) broker {
 	t.Helper()
 	binaries(t)
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: bins.broker, Addr: addr, DataDir: filepath.Join(t.TempDir(), "data"),
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: bins.broker, Addr: addr, DataDir: filepath.Join(t.TempDir(), "data"),
 		Settings: []string{"group.initial.rebalance.delay.ms=0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +225,7 @@ type indexer struct {
 	cfg  string
 	bin  string
 	args []string
-	proc *harness.Process
+	proc *devstack.Process
 	http string
 	log  string
 	runs int
@@ -252,7 +253,7 @@ func startIndexerBin(t *testing.T, bin, config string, extra ...string) *indexer
 
 func (ix *indexer) start() {
 	ix.t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		ix.t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func (ix *indexer) start() {
 	ix.log = filepath.Join(ix.dir, fmt.Sprintf("indexer-%d.log", ix.runs))
 	args := append([]string{"-c", ix.cfg, "-E", "http.enabled=true", "-E", "http.port=" + strconv.Itoa(port),
 		"-E", "logging.level=debug"}, ix.args...)
-	p, err := harness.StartProcess("indexer", exec.Command(ix.bin, args...), ix.log)
+	p, err := devstack.StartProcess("indexer", exec.Command(ix.bin, args...), ix.log)
 	if err != nil {
 		ix.t.Fatal(err)
 	}
@@ -290,14 +291,14 @@ func (ix *indexer) waitFor(what string, check func() error) {
 	ix.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	if err := harness.WaitFor(ctx, pollInterval, ix.proc, func(context.Context) error { return check() }); err != nil {
+	if err := devstack.WaitFor(ctx, pollInterval, ix.proc, func(context.Context) error { return check() }); err != nil {
 		ix.t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
 // metrics scrapes /metrics into a map from series (name and labels, as
 // printed) to value.
-func (ix *indexer) metrics() (map[string]float64, error) { return harness.ScrapeMetrics(ix.http) }
+func (ix *indexer) metrics() (map[string]float64, error) { return devstack.ScrapeMetrics(ix.http) }
 
 // metric returns one series' value (0 when absent).
 func (ix *indexer) metric(series string) float64 {
@@ -330,7 +331,7 @@ type esClient struct {
 	c *elasticsearch.Client
 }
 
-func newES(t *testing.T, node *harness.Elasticsearch) *esClient {
+func newES(t *testing.T, node *devstack.Elasticsearch) *esClient {
 	t.Helper()
 	c, err := node.Client()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // TestSASL runs the indexer against Apache Kafka's SASL_PLAINTEXT listener
@@ -62,12 +63,12 @@ func TestSASL(t *testing.T) {
 kafka.username: %[2]q
 kafka.password: %[3]q
 kafka.sasl.mechanism: SCRAM-SHA-512
-`, prefix, harness.KafkaSCRAM512User, password))
+`, prefix, devstack.KafkaSCRAM512User, password))
 	}
 	pattern := prefix + "_*"
 
 	// A wrong password: the login is refused, the log and /readyz say so.
-	bad := startIndexer(t, cfg(harness.KafkaSCRAM512Password+"-wrong"))
+	bad := startIndexer(t, cfg(devstack.KafkaSCRAM512Password+"-wrong"))
 	bad.waitFor("the indexer to log the refused login", func() error {
 		log, err := os.ReadFile(bad.log)
 		if err != nil {
@@ -90,7 +91,7 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 	bad.stop()
 
 	// The right password: every event, once, where its tag routes it.
-	ix := startIndexer(t, cfg(harness.KafkaSCRAM512Password))
+	ix := startIndexer(t, cfg(devstack.KafkaSCRAM512Password))
 	waitCount(t, es, ix, pattern, events)
 	waitCommitted(t, plain, group, topic)
 	ix.waitFor("/readyz to report ready", ix.ready)

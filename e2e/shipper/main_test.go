@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/registry"
 )
@@ -34,9 +35,9 @@ var (
 
 func TestMain(m *testing.M) {
 	paths, err := harness.BuildPrograms(
-		harness.Program{Package: "logpipe/shipper", Race: true},
-		harness.Program{Package: "logpipe/shipper"},
-		harness.Program{Package: "logpipe/brokerd"},
+		devstack.Program{Package: "logpipe/shipper", Race: true},
+		devstack.Program{Package: "logpipe/shipper"},
+		devstack.Program{Package: "logpipe/brokerd"},
 	)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -88,18 +89,18 @@ func forEachBroker(t *testing.T, f func(t *testing.T, b broker)) {
 // temporary folder; extra are more -E settings.
 func startBrokerd(t *testing.T, extra ...string) broker {
 	t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir := t.TempDir()
 	var mu sync.Mutex
-	var proc *harness.Process
+	var proc *devstack.Process
 	start := func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 		defer cancel()
-		p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: filepath.Join(dir, "data"),
+		p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: filepath.Join(dir, "data"),
 			Settings: append([]string{"num.partitions=1"}, extra...)})
 		if err != nil {
 			t.Fatal(err)
@@ -127,7 +128,7 @@ type shipper struct {
 	t    *testing.T
 	dir  string // holds config, data, log
 	cfg  string
-	proc *harness.Process
+	proc *devstack.Process
 	log  string
 	http string // host:port of /metrics
 	// wrap runs the binary through a command (such as setpriv), if set.
@@ -155,7 +156,7 @@ func startShipperBin(t *testing.T, bin, dir, config string, extra ...string) *sh
 
 func (s *shipper) start(bin string, extra ...string) {
 	s.t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func (s *shipper) start(bin string, extra ...string) {
 	if len(s.wrap) > 0 {
 		cmd = exec.Command(s.wrap[0], append(append(s.wrap[1:len(s.wrap):len(s.wrap)], bin), args...)...)
 	}
-	p, err := harness.StartProcess("shipper", cmd, s.log)
+	p, err := devstack.StartProcess("shipper", cmd, s.log)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -184,13 +185,13 @@ func (s *shipper) waitFor(what string, check func() error) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	if err := harness.WaitFor(ctx, pollInterval, s.proc, func(context.Context) error { return check() }); err != nil {
+	if err := devstack.WaitFor(ctx, pollInterval, s.proc, func(context.Context) error { return check() }); err != nil {
 		s.t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
 // metrics scrapes /metrics into name{labels} -> value.
-func (s *shipper) metrics() (map[string]float64, error) { return harness.ScrapeMetrics(s.http) }
+func (s *shipper) metrics() (map[string]float64, error) { return devstack.ScrapeMetrics(s.http) }
 
 // metric returns one metric, failing the test if it cannot be read.
 func (s *shipper) metric(name string) float64 {

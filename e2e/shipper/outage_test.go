@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // outage is how long the broker is away under load.
@@ -90,7 +91,7 @@ queue.mem.bytes: 4MiB
 	var early, half, late int64
 	for time.Since(outStart) < outage {
 		time.Sleep(250 * time.Millisecond)
-		r, err := harness.RSS(s.proc.Pid())
+		r, err := devstack.RSS(s.proc.Pid())
 		if err != nil {
 			t.Fatal(err)
 		}

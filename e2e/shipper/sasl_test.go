@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // TestSASL ships an httpd access log through the SASL_PLAINTEXT listener
@@ -22,7 +23,7 @@ import (
 // with the right password, it must deliver every line exactly once.
 func TestSASL(t *testing.T) {
 	k := harness.SharedKafka(t)
-	for _, u := range harness.KafkaSASLUsers() {
+	for _, u := range devstack.KafkaSASLUsers() {
 		t.Run(u.Mechanism, func(t *testing.T) { testSASL(t, k, u) })
 	}
 }
@@ -35,7 +36,7 @@ func saslAccessLine(mechanism string, n int) string {
 		n%250+1, n/60%60, n%60, strings.ToLower(mechanism), n, 1000+n)
 }
 
-func testSASL(t *testing.T, k *harness.Kafka, u harness.KafkaSASLUser) {
+func testSASL(t *testing.T, k *devstack.Kafka, u devstack.KafkaSASLUser) {
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {
@@ -159,7 +160,7 @@ shutdown_timeout: 2s
 	end := saslEndOffset(t, k.Bootstrap(), topic)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	if err := harness.WaitFor(ctx, pollInterval, nil, func(context.Context) error {
+	if err := devstack.WaitFor(ctx, pollInterval, nil, func(context.Context) error {
 		if n := len(c.records()); int64(n) < end {
 			return fmt.Errorf("%d of the topic's %d records consumed", n, end)
 		}

@@ -1,12 +1,15 @@
-// Package harness starts the real services that logpipe's tests and local
-// runs talk to: an Elasticsearch 8 node and Apache Kafka brokers, both run
-// from jars fetched from Maven Central by the project's own pom files.
+// Package devstack runs the real services of logpipe's development stack:
+// an Elasticsearch 8 node and Apache Kafka brokers, both run from jars
+// fetched from Maven Central by the project's own pom files, and this
+// module's own programs (brokerd). It finds the repository's deploy/ and
+// .cache/ folders, picks free ports and builds commands.
 //
-// A test binary that needs a service asks for it once (see SharedElasticsearch
-// and SharedKafka) and wraps its TestMain with Main, which stops every service
-// the binary started when the tests end. Services run as child processes of
-// the test binary in their own process group and are killed if it dies.
-package harness
+// Services run as child processes in their own process group and are
+// killed if the process that started them dies. devstack does not import
+// testing: `make run` (e2e/cmd/stack) and the benchmark commands use it
+// as they are, and tests use it through e2e/harness, which adds services
+// shared by every test of a test binary.
+package devstack
 
 import (
 	"context"
@@ -21,17 +24,18 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
+
+	"logpipe/internal/await"
 )
 
 // RepoRoot returns the directory holding logpipe's go.mod, found by walking
 // up from the working directory. Tests run in their package directory, so
-// this is how the harness finds deploy/ and .cache/.
+// this is how devstack finds deploy/ and .cache/ from there.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -41,7 +45,7 @@ func RepoRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("harness: no logpipe go.mod with deploy/maven above the working directory")
+			return "", errors.New("devstack: no logpipe go.mod with deploy/maven above the working directory")
 		}
 		dir = parent
 	}
@@ -56,7 +60,7 @@ func CacheDir(sub string) (string, error) {
 	}
 	dir := filepath.Join(root, ".cache", sub)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	return dir, nil
 }
@@ -89,7 +93,7 @@ func FreePort() (int, error) {
 	for {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, fmt.Errorf("harness: free port: %w", err)
+			return 0, fmt.Errorf("devstack: free port: %w", err)
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		l.Close()
@@ -140,14 +144,14 @@ type Process struct {
 func StartProcess(name string, cmd *exec.Cmd, logPath string) (*Process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("harness: %s log: %w", name, err)
+		return nil, fmt.Errorf("devstack: %s log: %w", name, err)
 	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("harness: start %s: %w", name, err)
+		return nil, fmt.Errorf("devstack: start %s: %w", name, err)
 	}
 	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -219,61 +223,42 @@ func tailFile(path string, n int64) string {
 	return string(buf)
 }
 
-// WaitFor calls check every interval until it returns nil, ctx ends, or
-// proc (if not nil) exits. It returns the last check error on timeout.
+// Alive returns nil while the process runs; once it has ended, an error
+// that says how, with the end of its log. It suits await.While.
+func (p *Process) Alive() error { return p.ended(nil) }
+
+// ended is Alive with the last error of a wait on the process, if any, in
+// the message.
+func (p *Process) ended(last error) error {
+	exited, err := p.Exited()
+	if !exited {
+		return nil
+	}
+	waited := ""
+	if last != nil {
+		waited = fmt.Sprintf(" before it was ready (the last check said: %v)", last)
+	}
+	return fmt.Errorf("devstack: %s exited%s: %v; log %s:\n%s", p.Name, waited, err, p.LogPath, p.Tail(4000))
+}
+
+// WaitFor calls check every interval until it returns nil or ctx ends,
+// giving up at once if proc (when not nil) exits first. Its errors hold the
+// last check's error and, with proc, the end of proc's log.
 func WaitFor(ctx context.Context, interval time.Duration, proc *Process, check func(context.Context) error) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var last error
-	for {
-		if last = check(ctx); last == nil {
-			return nil
+	err := await.Poll(ctx, interval, func(ctx context.Context) error {
+		err := check(ctx)
+		if err != nil && proc != nil {
+			if gone := proc.ended(err); gone != nil {
+				return await.Stop(gone)
+			}
 		}
+		return err
+	})
+	if _, timedOut := errors.AsType[*await.TimeoutError](err); timedOut {
 		if proc != nil {
-			if exited, err := proc.Exited(); exited {
-				return fmt.Errorf("harness: %s exited before it was ready (%v); log %s:\n%s", proc.Name, err, proc.LogPath, proc.Tail(4000))
-			}
+			return fmt.Errorf("devstack: %s not ready: %w; log %s:\n%s", proc.Name, err, proc.LogPath, proc.Tail(4000))
 		}
-		select {
-		case <-ctx.Done():
-			if proc != nil {
-				return fmt.Errorf("harness: %s not ready: %v (last check: %v); log %s:\n%s", proc.Name, ctx.Err(), last, proc.LogPath, proc.Tail(4000))
-			}
-			return fmt.Errorf("harness: not ready: %v (last check: %v)", ctx.Err(), last)
-		case <-t.C:
-		}
+		return fmt.Errorf("devstack: not ready: %w", err)
 	}
-}
-
-var (
-	cleanupMu sync.Mutex
-	cleanups  []func()
-)
-
-// atExit registers f to run when Main's tests have finished.
-func atExit(f func()) {
-	cleanupMu.Lock()
-	defer cleanupMu.Unlock()
-	cleanups = append(cleanups, f)
-}
-
-// StopAll stops every shared service this process started, newest first.
-func StopAll() {
-	cleanupMu.Lock()
-	fs := cleanups
-	cleanups = nil
-	cleanupMu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
-}
-
-// Main runs the tests of a package and then stops the shared services they
-// started. Use it as the body of TestMain:
-//
-//	func TestMain(m *testing.M) { harness.Main(m) }
-func Main(m *testing.M) {
-	code := m.Run()
-	StopAll()
-	os.Exit(code)
+	return err
 }
