@@ -125,6 +125,18 @@ func While(alive func() error) Option {
 	return func(s *settings) { s.while = append(s.while, alive) }
 }
 
+// Options makes one Option of several, applied in order: a test package's
+// usual way of waiting, such as
+//
+//	var settle = await.Options(await.Within(2*time.Minute), await.Every(200*time.Millisecond))
+func Options(opts ...Option) Option {
+	return func(s *settings) {
+		for _, o := range opts {
+			o(s)
+		}
+	}
+}
+
 // Eventually calls check until it returns nil. If it still fails once the
 // wait's time is up, or a While condition ends the wait, Eventually fails t
 // with a message that names what was awaited (what, such as "the topic to

@@ -169,3 +169,22 @@ func TestEventuallyWhileOnlyAfterAFailedCheck(t *testing.T) {
 		t.Errorf("Eventually failed on a passing check: %s", r.msg)
 	}
 }
+
+func TestOptionsAppliesEveryOption(t *testing.T) {
+	calls, consulted := 0, 0
+	alive := func() error { consulted++; return nil }
+	gone := func() error { return errors.New("the second While") }
+	r := eventually("nothing", func() error { calls++; return await.NotYet("no", "yes") },
+		await.Options(await.Within(time.Minute), await.While(alive), await.While(gone)))
+	if !r.failed {
+		t.Fatal("Eventually passed on a check that never does")
+	}
+	if calls != 1 || consulted != 1 {
+		t.Errorf("checks and first While: got %d and %d, want 1 and 1", calls, consulted)
+	}
+	for _, want := range []string{"got no, want yes", "the second While"} {
+		if !strings.Contains(r.msg, want) {
+			t.Errorf("message: got %q, want it to hold %q", r.msg, want)
+		}
+	}
+}
