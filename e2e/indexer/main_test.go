@@ -29,17 +29,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 	"logpipe/pipeline/event"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
-// Time limits: generous, two shared cores also run the JVMs.
-const (
-	waitTime     = 3 * time.Minute
-	pollInterval = 50 * time.Millisecond
-)
+// Time limit of a wait: generous, two shared cores also run the JVMs.
+const waitTime = 3 * time.Minute
+
+// patient is how the tests wait for the pipeline to do something.
+var patient = await.Options(await.Within(waitTime), await.Every(50*time.Millisecond))
 
 // The binaries, built once per test run: the indexer with the race
 // detector, the indexer without it (for memory figures), and brokerd.
@@ -248,6 +249,11 @@ func startIndexerBin(t *testing.T, bin, config string, extra ...string) *indexer
 		t.Fatal(err)
 	}
 	ix.start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the end of the indexer's log %s:\n%s", ix.log, ix.proc.Tail(8000))
+		}
+	})
 	return ix
 }
 
@@ -268,10 +274,10 @@ func (ix *indexer) start() {
 	}
 	ix.proc = p
 	ix.t.Cleanup(func() { p.Stop(30 * time.Second) })
-	ix.waitFor("the metrics server", func() error {
+	await.Eventually(ix.t, "the metrics server", func() error {
 		_, err := ix.metrics()
 		return err
-	})
+	}, ix.alive())
 }
 
 // kill ends the indexer with SIGKILL, as kill -9 does.
@@ -285,16 +291,9 @@ func (ix *indexer) stop() {
 	}
 }
 
-// waitFor polls check until it returns nil, failing the test with the
-// indexer's log if the indexer exits or waitTime passes.
-func (ix *indexer) waitFor(what string, check func() error) {
-	ix.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := devstack.WaitFor(ctx, pollInterval, ix.proc, func(context.Context) error { return check() }); err != nil {
-		ix.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
+// alive is how the tests wait on the indexer: patiently, and failing at
+// once, with its log, if it exits.
+func (ix *indexer) alive() await.Option { return await.Options(patient, await.While(ix.proc.Alive)) }
 
 // metrics scrapes /metrics into a map from series (name and labels, as
 // printed) to value.
@@ -451,37 +450,23 @@ func field(src map[string]any, path string) any {
 	return cur
 }
 
-// waitCount polls until the indices matching pattern hold want documents,
-// failing if they hold more or never get there.
+// waitCount waits until the indices matching pattern hold want documents,
+// failing at once if they hold more, or if ix (when not nil) exits.
 func waitCount(t *testing.T, es *esClient, ix *indexer, pattern string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	last := -1
-	for {
-		n := es.count(pattern)
-		if n == want {
-			return
-		}
-		if n > want {
-			t.Fatalf("%s holds %d documents, more than the %d expected", pattern, n, want)
-		}
-		if ix != nil {
-			if exited, err := ix.proc.Exited(); exited {
-				t.Fatalf("indexer exited (%v) with %d of %d documents in %s; log:\n%s", err, n, want, pattern, ix.proc.Tail(8000))
-			}
-		}
-		if time.Now().After(deadline) {
-			tail := ""
-			if ix != nil {
-				tail = ix.proc.Tail(8000)
-			}
-			t.Fatalf("%s holds %d documents after %v, want %d; indexer log:\n%s", pattern, n, waitTime, want, tail)
-		}
-		if n != last {
-			last = n
-		}
-		time.Sleep(200 * time.Millisecond)
+	opt := patient
+	if ix != nil {
+		opt = ix.alive()
 	}
+	await.Eventually(t, fmt.Sprintf("%s to hold %d documents", pattern, want), func() error {
+		switch n := es.count(pattern); {
+		case n > want:
+			return await.Stop(fmt.Errorf("%s holds %d documents, more than the %d expected", pattern, n, want))
+		case n < want:
+			return await.NotYet(n, want)
+		}
+		return nil
+	}, opt)
 }
 
 // config returns an indexer configuration for a test: the broker, topic and

@@ -1,7 +1,6 @@
 package indexer_test
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
 
@@ -69,7 +69,7 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 
 	// A wrong password: the login is refused, the log and /readyz say so.
 	bad := startIndexer(t, cfg(devstack.KafkaSCRAM512Password+"-wrong"))
-	bad.waitFor("the indexer to log the refused login", func() error {
+	await.Eventually(t, "the indexer to log the refused login", func() error {
 		log, err := os.ReadFile(bad.log)
 		if err != nil {
 			return err
@@ -80,8 +80,8 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 				return nil
 			}
 		}
-		return errors.New("no warning about the failed SASL login yet")
-	})
+		return await.NotYet("no warning about it in the log", "a WARN line saying SASL Authentication failed")
+	}, bad.alive())
 	if err := bad.ready(); err == nil || !strings.Contains(err.Error(), "/readyz 503") {
 		t.Errorf("indexer with a wrong password: /readyz %v, want 503", err)
 	}
@@ -94,7 +94,7 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 	ix := startIndexer(t, cfg(devstack.KafkaSCRAM512Password))
 	waitCount(t, es, ix, pattern, events)
 	waitCommitted(t, plain, group, topic)
-	ix.waitFor("/readyz to report ready", ix.ready)
+	await.Eventually(t, "/readyz to report ready", ix.ready, ix.alive())
 	got := map[string]string{} // _id -> index
 	for _, h := range es.docs(pattern, true) {
 		if h.ID != field(h.Source, "event.id") {
