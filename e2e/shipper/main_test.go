@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/registry"
@@ -47,11 +48,11 @@ func TestMain(m *testing.M) {
 	harness.Main(m)
 }
 
-// Time limits. Generous: two shared cores also run JVMs.
-const (
-	waitTime     = 2 * time.Minute
-	pollInterval = 50 * time.Millisecond
-)
+// Time limit of a wait. Generous: two shared cores also run JVMs.
+const waitTime = 2 * time.Minute
+
+// patient is how the tests wait for a shipper or a broker to do something.
+var patient = await.Options(await.Within(waitTime), await.Every(50*time.Millisecond))
 
 // broker is a Kafka-protocol broker under test.
 type broker struct {
@@ -61,13 +62,6 @@ type broker struct {
 	// address and data, for outage tests.
 	stop  func()
 	start func(t *testing.T)
-}
-
-// brokers returns the shared Apache Kafka and a fresh brokerd, so a test
-// can run against each.
-func brokers(t *testing.T) []broker {
-	t.Helper()
-	return []broker{{name: "kafka", bootstrap: harness.SharedKafka(t).Bootstrap()}, startBrokerd(t)}
 }
 
 // forEachBroker runs f as a subtest against each broker.
@@ -171,24 +165,24 @@ func (s *shipper) start(bin string, extra ...string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	if s.proc == nil {
+		s.t.Cleanup(func() {
+			if s.t.Failed() {
+				s.t.Logf("the end of the shipper's log %s:\n%s", s.log, s.proc.Tail(8000))
+			}
+		})
+	}
 	s.proc = p
 	s.t.Cleanup(func() { p.Stop(20 * time.Second) })
-	s.waitFor("the metrics server", func() error {
+	await.Eventually(s.t, "the metrics server", func() error {
 		_, err := s.metrics()
 		return err
-	})
+	}, s.alive())
 }
 
-// waitFor polls check until it returns nil, failing the test with the
-// shipper's log if the shipper exits or waitTime passes.
-func (s *shipper) waitFor(what string, check func() error) {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := devstack.WaitFor(ctx, pollInterval, s.proc, func(context.Context) error { return check() }); err != nil {
-		s.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
+// alive is how the tests wait on the shipper: patiently, and failing at
+// once, with its log, if it exits.
+func (s *shipper) alive() await.Option { return await.Options(patient, await.While(s.proc.Alive)) }
 
 // metrics scrapes /metrics into name{labels} -> value.
 func (s *shipper) metrics() (map[string]float64, error) { return devstack.ScrapeMetrics(s.http) }
@@ -294,12 +288,12 @@ func (c *consumer) distinctLines() int {
 // waitLines waits until lines 1..total have all been consumed.
 func (c *consumer) waitLines(s *shipper, total int) {
 	c.t.Helper()
-	s.waitFor(fmt.Sprintf("all %d lines", total), func() error {
+	await.Eventually(c.t, fmt.Sprintf("all %d lines", total), func() error {
 		if n := c.distinctLines(); n < total {
-			return fmt.Errorf("%d distinct lines so far", n)
+			return await.NotYet(fmt.Sprintf("%d distinct lines", n), total)
 		}
 		return nil
-	})
+	}, s.alive())
 }
 
 func (c *consumer) records() []record {
@@ -308,17 +302,17 @@ func (c *consumer) records() []record {
 	return append([]record(nil), c.recs...)
 }
 
-// waitRecords waits until cond holds for the records consumed so far.
+// waitRecords waits until cond holds for the records consumed so far,
+// what describing them.
 func (c *consumer) waitRecords(what string, s *shipper, cond func([]record) bool) []record {
 	c.t.Helper()
 	var recs []record
-	s.waitFor(what, func() error {
-		recs = c.records()
-		if cond(recs) {
-			return nil
+	await.Eventually(c.t, what, func() error {
+		if recs = c.records(); !cond(recs) {
+			return await.NotYet(fmt.Sprintf("%d records", len(recs)), what)
 		}
-		return fmt.Errorf("%d records so far", len(recs))
-	})
+		return nil
+	}, s.alive())
 	return recs
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
 
@@ -73,12 +74,12 @@ queue.mem.bytes: 4MiB
 	}()
 	defer func() { stopWriting(); wg.Wait() }()
 
-	s.waitFor("events to flow", func() error {
-		if s.metric("shipper_events_acked_total") < 1000 {
-			return fmt.Errorf("not yet")
+	await.Eventually(t, "events to flow", func() error {
+		if n := s.metric("shipper_events_acked_total"); n < 1000 {
+			return await.NotYet(fmt.Sprintf("%v acknowledged", n), "at least 1000")
 		}
 		return nil
-	})
+	}, s.alive())
 	b.stop()
 	outStart := time.Now()
 	sizeAtStop := w.sizeLocked()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 	"logpipe/shipper/output"
 	"logpipe/shipper/publish"
@@ -73,13 +74,12 @@ func (p *publisher) midway(t *testing.T, c *outputCounts, kill, restart func()) 
 	<-p.halfway
 	kill()
 	close(p.resume)
-	deadline := time.Now().Add(waitTime)
-	for c.failures.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no request failed after the broker was killed")
+	await.Eventually(t, "a request to fail after the broker was killed", func() error {
+		if c.failures.Load() == 0 {
+			return await.NotYet("no failure", "a failure reported to the health hook")
 		}
-		time.Sleep(pollInterval)
-	}
+		return nil
+	}, patient)
 	restart()
 	<-p.done
 }
