@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
 
@@ -111,12 +112,10 @@ func TestJavaClientTools(t *testing.T) {
 		t.Fatalf("describe after alter:\n%s", out)
 	}
 	tool("", topics, "--delete", "--topic", "java")
-	if err := devstack.WaitFor(ctx, 200*time.Millisecond, nil, func(context.Context) error {
+	await.Eventually(t, "the deleted topic to leave the list", func() error {
 		if out := tool("", topics, "--list"); strings.Contains(out, "java\n") {
-			return fmt.Errorf("java still listed:\n%s", out)
+			return await.NotYet(fmt.Sprintf("%q", out), "a list without java")
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}, await.Every(200*time.Millisecond))
 }
