@@ -258,13 +258,7 @@ func (k *Kafka) Bootstrap() string { return strings.Join(k.Addrs(), ",") }
 
 // Addrs returns the PLAINTEXT host:port of every node, index i for node i,
 // whether or not the node is running now.
-func (k *Kafka) Addrs() []string {
-	out := make([]string, len(k.nodes))
-	for i, n := range k.nodes {
-		out[i] = n.addr()
-	}
-	return out
-}
+func (k *Kafka) Addrs() []string { return k.eachNode((*kafkaNode).addr) }
 
 // SASLBootstrap returns the SASL_PLAINTEXT addresses of all nodes joined by
 // commas. Clients must authenticate there as one of KafkaSASLUsers, with
@@ -274,10 +268,13 @@ func (k *Kafka) SASLBootstrap() string { return strings.Join(k.SASLAddrs(), ",")
 
 // SASLAddrs returns the SASL_PLAINTEXT host:port of every node, index i
 // for node i, whether or not the node is running now.
-func (k *Kafka) SASLAddrs() []string {
+func (k *Kafka) SASLAddrs() []string { return k.eachNode((*kafkaNode).saslAddr) }
+
+// eachNode returns f of every node, index i for node i.
+func (k *Kafka) eachNode(f func(*kafkaNode) string) []string {
 	out := make([]string, len(k.nodes))
 	for i, n := range k.nodes {
-		out[i] = n.saslAddr()
+		out[i] = f(n)
 	}
 	return out
 }
@@ -309,12 +306,7 @@ func (k *Kafka) Pid(i int) int {
 // shutdown), killing it if it takes longer than 30 seconds. A stopped node
 // is left alone.
 func (k *Kafka) StopNode(i int) {
-	n := k.node(i)
-	k.mu.Lock()
-	p := n.proc
-	n.proc = nil
-	k.mu.Unlock()
-	if p != nil {
+	if p := k.take(i); p != nil {
 		p.Stop(kafkaStopGrace)
 	}
 }
@@ -322,19 +314,25 @@ func (k *Kafka) StopNode(i int) {
 // KillNode kills node i with SIGKILL, as a crash would, and waits for it to
 // be gone. A stopped node is left alone.
 func (k *Kafka) KillNode(i int) {
-	n := k.node(i)
-	k.mu.Lock()
-	p := n.proc
-	n.proc = nil
-	k.mu.Unlock()
-	if p != nil {
+	if p := k.take(i); p != nil {
 		p.Kill()
 	}
 }
 
+// take marks node i stopped and returns its process, nil if it had none.
+func (k *Kafka) take(i int) *Process {
+	n := k.node(i)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := n.proc
+	n.proc = nil
+	return p
+}
+
 // StartNode starts stopped node i again on its own folder and ports and
 // waits until it answers, its metadata lists every running node, itself
-// included, and its SASL_PLAINTEXT listener admits every account. Starting a running node is an error.
+// included, and its SASL_PLAINTEXT listener admits every account. Starting
+// a running node is an error.
 func (k *Kafka) StartNode(ctx context.Context, i int) error {
 	n := k.node(i)
 	k.mu.Lock()
