@@ -31,11 +31,16 @@ func Jars(ctx context.Context, name string) (string, error) {
 	}
 	sum := sha256.New()
 	sum.Write(pomBytes)
-	// Sources compiled by the pom (a launcher class) are part of its identity.
+	// Sources compiled by the pom (a launcher class) are part of its
+	// identity: their paths inside the repository and their contents, so
+	// that checkouts of the same sources (git worktrees sharing .cache)
+	// agree.
 	_ = filepath.WalkDir(filepath.Join(root, "deploy", "maven", name, "src"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
-			if b, rerr := os.ReadFile(p); rerr == nil {
-				sum.Write([]byte(p))
+			rel, rerr := filepath.Rel(root, p)
+			b, ferr := os.ReadFile(p)
+			if rerr == nil && ferr == nil {
+				sum.Write([]byte(rel))
 				sum.Write(b)
 			}
 		}
