@@ -17,7 +17,7 @@ import (
 
 // TestJavaClientTools drives the brokerd binary with Apache Kafka's own
 // command-line tools (the Java admin client, producer and consumer of
-// Kafka 3.9.1, from the harness's jars), as an operator would: create,
+// Kafka 3.9.1, from the jars devstack fetches), as an operator would: create,
 // describe, alter and delete a topic, change its config, produce keyed
 // lines, consume them in a group, and describe the group's offsets.
 func TestJavaClientTools(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 
 // TestKafkaToolsReadTheLog writes batches in every codec through the
 // brokerd binary, stops it, and has Kafka's own DumpLogSegments (from the
-// Kafka jars of the harness) check the segment, offset index and time index
+// Kafka jars devstack fetches) check the segment, offset index and time index
 // files.
 func TestKafkaToolsReadTheLog(t *testing.T) {
 	port, err := devstack.FreePort()

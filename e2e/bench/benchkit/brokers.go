@@ -88,7 +88,7 @@ func (s *Brokerd) Stop() {
 type Kafka struct{ k *devstack.Kafka }
 
 // StartKafka starts a one-node Kafka (KRaft combined mode) with heapMB of
-// JVM heap on a fresh folder, with properties added to the harness's
+// JVM heap on a fresh folder, with properties added to devstack's
 // server.properties.
 func StartKafka(ctx context.Context, heapMB int, properties map[string]string) (*Kafka, error) {
 	sctx, cancel := context.WithTimeout(ctx, 6*time.Minute)

@@ -27,7 +27,7 @@ type broker struct {
 	srv  benchkit.Broker
 }
 
-// kafkaOverrides put back Kafka's shipped defaults where the harness
+// kafkaOverrides put back Kafka's shipped defaults where devstack
 // chose smaller values for tests.
 var kafkaOverrides = map[string]string{
 	"num.network.threads":          "3",
