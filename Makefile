@@ -9,6 +9,11 @@ LDFLAGS := -X logpipe/pipeline/cli.Version=$(VERSION)
 FUZZTIME ?= 20000x
 # Packages tested in parallel (each test binary starts its own services).
 TESTP   ?= 2
+# Installed by deploy/deps.sh.
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+# Commands that must not link the testing package: what `make run`, `make
+# es` and `make kafka` run, and the benchmark commands built on devstack.
+NOTESTING := ./e2e/cmd/stack ./e2e/bench/cmd/brokerbench ./e2e/bench/cmd/shipperbench
 
 .PHONY: all build test run bench lint fmt deps es kafka fuzz clean
 
@@ -51,11 +56,18 @@ kafka: deps
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./e2e/fuzz.sh
 
-## lint: gofmt must list nothing, go vet must pass
+## lint: gofmt must list nothing, go.mod and go.sum must be tidy, go vet and staticcheck must pass, and the commands in NOTESTING must not link the testing package
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
+	@test -x "$(STATICCHECK)" || { echo "lint: no staticcheck at $(STATICCHECK); run make deps"; exit 1; }
+	$(STATICCHECK) ./...
+	@for c in $(NOTESTING); do \
+		deps=$$($(GO) list -deps $$c) || exit 1; \
+		if echo "$$deps" | grep -qx testing; then echo "lint: $$c links the testing package"; exit 1; fi; \
+	done
 
 ## fmt: gofmt every Go file
 fmt:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make run` need and a fresh machine may lack:
 # Debian packages (Kafka clients used by the tests, a JDK and Maven for the
-# real Elasticsearch and Apache Kafka), Go modules, and the services' jars
-# from Maven Central (cached in .cache/jars). Safe to run again: it only
-# installs what is missing. A prerequisite that cannot be installed stops
-# the build with a message saying what is missing.
+# real Elasticsearch and Apache Kafka), Go modules, staticcheck, and the
+# services' jars from Maven Central (cached in .cache/jars). Safe to run
+# again: it only installs what is missing. A prerequisite that cannot be
+# installed stops the build with a message saying what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,17 @@ if [[ -z "$java_major" || "$java_major" -lt 17 ]]; then
 fi
 
 go mod download
+
+# staticcheck, which `make lint` runs: a Go command, installed into
+# $(go env GOPATH)/bin, where the Makefile looks for it. v0.8.2 is
+# staticcheck 2026.2.2, built for Go 1.26.
+staticcheck_version=v0.8.2
+gobin="$(go env GOPATH)/bin"
+if [[ "$("$gobin/staticcheck" -version 2>/dev/null)" != *"(${staticcheck_version#v})" ]]; then
+	echo "deps: installing staticcheck $staticcheck_version"
+	GOBIN="$gobin" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+
 # Fetch the jars of the test services now, once, rather than from several
 # test binaries at the same time.
 go run ./e2e/cmd/stack fetch

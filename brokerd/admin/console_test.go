@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"logpipe/internal/await"
 )
 
 func TestConsoleRoundTrip(t *testing.T) {
@@ -139,13 +141,13 @@ func TestConsoleInterrupt(t *testing.T) {
 		if _, err := io.WriteString(pw, "one\ntwo\nthree\n"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "the topic to hold the three lines", func() error {
 			r := run(t, tg, "console-consumer", "--topic", topic, "--from-beginning", "--timeout-ms", "1000")
-			if r.stdout != "one\ntwo\nthree\n" {
-				return fmt.Errorf("the topic holds %q", r.stdout)
+			if want := "one\ntwo\nthree\n"; r.stdout != want {
+				return await.NotYet(fmt.Sprintf("%q", r.stdout), fmt.Sprintf("%q", want))
 			}
 			return nil
-		})
+		}, settle)
 		prod.stop(t).ok(t)
 
 		if !tg.groups {
@@ -154,12 +156,12 @@ func TestConsoleInterrupt(t *testing.T) {
 		}
 		group := uniq("admin-interrupt-group")
 		cons := start(t, tg, strings.NewReader(""), "console-consumer", "--topic", topic, "--group", group, "--from-beginning")
-		eventually(t, settleTimeout, func() error {
-			if got := cons.stdout.String(); got != "one\ntwo\nthree\n" {
-				return fmt.Errorf("the consumer printed %q", got)
+		await.Eventually(t, "the group consumer to print the three lines", func() error {
+			if got, want := cons.stdout.String(), "one\ntwo\nthree\n"; got != want {
+				return await.NotYet(fmt.Sprintf("%q", got), fmt.Sprintf("%q", want))
 			}
 			return nil
-		})
+		}, settle)
 		cons.stop(t).ok(t, "Processed a total of 3 messages\n")
 		if got := committed(describeGroupJSON(t, tg, group), topic, 1); got[0] != 3 {
 			t.Fatalf("committed %v after the interrupt, want [3]", got)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/internal/await"
 )
 
 // produceTo writes n records to one partition of topic with a real
@@ -69,12 +71,12 @@ func TestConsumerGroups(t *testing.T) {
 		if n := len(r.lines()); n != 10 {
 			t.Fatalf("consumed %d records, want 10", n)
 		}
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "the group to be listed", func() error {
 			if names := run(t, tg, "consumer-groups", "--list").ok(t).lines(); !slices.Contains(names, group) {
-				return fmt.Errorf("group not listed: %q", names)
+				return await.NotYet(fmt.Sprintf("%q", names), "a list with "+group)
 			}
 			return nil
-		})
+		}, settle)
 		var listed []listedGroup
 		run(t, tg, "consumer-groups", "--list", "--output", "json").ok(t).decode(t, &listed)
 		if i := slices.IndexFunc(listed, func(g listedGroup) bool { return g.Group == group }); i < 0 || listed[i].State != "Empty" {
@@ -135,13 +137,13 @@ func TestConsumerGroups(t *testing.T) {
 				member.PollFetches(pollCtx)
 			}
 		}()
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "the group to be Stable with its member assigned", func() error {
 			g := describeGroupJSON(t, tg, group)
 			if g.State != "Stable" || len(g.Members) != 1 || len(g.Members[0].Assignment) != 1 {
-				return fmt.Errorf("group state %s with members %+v", g.State, g.Members)
+				return await.NotYet(fmt.Sprintf("%s with members %+v", g.State, g.Members), "Stable with one member assigned one topic")
 			}
 			return nil
-		})
+		}, settle)
 		g = describeGroupJSON(t, tg, group)
 		m := g.Members[0]
 		if m.ClientID != "admin-test-member" || m.Host == "" || m.MemberID == "" || g.ProtocolType != "consumer" || g.AssignmentStrategy == "" ||
@@ -167,12 +169,12 @@ func TestConsumerGroups(t *testing.T) {
 		stopPolling()
 		<-polled
 		member.Close()
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "the group to be Empty after its member left", func() error {
 			if g := describeGroupJSON(t, tg, group); g.State != "Empty" {
-				return fmt.Errorf("group state %s after the member left", g.State)
+				return await.NotYet(g.State, "Empty")
 			}
 			return nil
-		})
+		}, settle)
 
 		// Resets: a dry run by default, then executed.
 		r = run(t, tg, "consumer-groups", "--reset-offsets", "--group", group, "--topic", topic, "--to-earliest").ok(t, "brokerd consumer-groups: WARN: no --execute, so this is a dry run and nothing was changed (add --dry-run to say so)\n")
@@ -215,12 +217,12 @@ func TestConsumerGroups(t *testing.T) {
 		if r.stdout != fmt.Sprintf("Deletion of requested consumer groups ('%s') was successful.\n", group) {
 			t.Errorf("delete printed %q", r.stdout)
 		}
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "the deleted group to leave the list", func() error {
 			if names := run(t, tg, "consumer-groups", "--list").ok(t).lines(); slices.Contains(names, group) {
-				return fmt.Errorf("group still listed after delete")
+				return await.NotYet(fmt.Sprintf("%q", names), "a list without "+group)
 			}
 			return nil
-		})
+		}, settle)
 		run(t, tg, "consumer-groups", "--delete", "--group", group).fails(t, 1, `GROUP_ID_NOT_FOUND`)
 		var deleted []deletedGroup
 		run(t, tg, "consumer-groups", "--delete", "--group", partial, "--output", "json").ok(t).decode(t, &deleted)

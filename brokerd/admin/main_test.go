@@ -23,16 +23,16 @@ import (
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/wire"
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
-// Time limits of the tests. Generous: two shared cores run JVMs.
-const (
-	commandTimeout = 2 * time.Minute // one admin command
-	settleTimeout  = time.Minute     // metadata or group state to settle
-	pollInterval   = 200 * time.Millisecond
-)
+// Time limit of one admin command. Generous: two shared cores run JVMs.
+const commandTimeout = 2 * time.Minute
+
+// settle is how the tests wait for metadata or group state to settle.
+var settle = await.Options(await.Within(time.Minute), await.Every(200*time.Millisecond))
 
 // target is a broker the subcommands run against.
 type target struct {
@@ -207,23 +207,6 @@ func (r result) lines() []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
-}
-
-// eventually calls fn until it returns nil, failing the test with fn's
-// last error once timeout has passed.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(pollInterval)
-	}
 }
 
 // uniq returns a name no other test uses, for topics and groups on the

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 func TestHelpAndUsage(t *testing.T) {
@@ -35,7 +36,7 @@ func TestHelpAndUsage(t *testing.T) {
 
 func TestUnreachableBroker(t *testing.T) {
 	// A port that was free a moment ago: nothing answers there.
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +63,13 @@ func TestTopics(t *testing.T) {
 		}
 
 		// --list, text and json.
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "both topics to be listed", func() error {
 			names := run(t, tg, "topics", "--list").ok(t).lines()
 			if !slices.Contains(names, topic) || !slices.Contains(names, other) {
-				return fmt.Errorf("list is %q", names)
+				return await.NotYet(fmt.Sprintf("%q", names), fmt.Sprintf("a list with %s and %s", topic, other))
 			}
 			return nil
-		})
+		}, settle)
 		var listed []listedTopic
 		run(t, tg, "topics", "--list", "--output", "json").ok(t).decode(t, &listed)
 		i := slices.IndexFunc(listed, func(l listedTopic) bool { return l.Name == topic })
@@ -112,20 +113,21 @@ func TestTopics(t *testing.T) {
 		if r.stdout != fmt.Sprintf("Topic %s now has 5 partitions.\n", topic) {
 			t.Errorf("alter printed %q", r.stdout)
 		}
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "5 partitions after --alter --partitions 5", func() error {
 			if d := describeTopic(t, tg, topic); d.PartitionCount != 5 {
-				return fmt.Errorf("%d partitions after --alter --partitions 5", d.PartitionCount)
+				return await.NotYet(d.PartitionCount, 5)
 			}
 			return nil
-		})
+		}, settle)
 		run(t, tg, "topics", "--alter", "--topic", topic, "--partitions", "2").fails(t, 1, `INVALID_PARTITIONS`)
 		run(t, tg, "topics", "--alter", "--topic", topic, "--config", "cleanup.policy=compact", "--delete-config", "retention.ms").ok(t)
-		eventually(t, settleTimeout, func() error {
-			if d := describeTopic(t, tg, topic); !maps.Equal(d.Configs, map[string]string{"cleanup.policy": "compact"}) {
-				return fmt.Errorf("configs after alter: %v", d.Configs)
+		await.Eventually(t, "the altered configs", func() error {
+			want := map[string]string{"cleanup.policy": "compact"}
+			if d := describeTopic(t, tg, topic); !maps.Equal(d.Configs, want) {
+				return await.NotYet(d.Configs, want)
 			}
 			return nil
-		})
+		}, settle)
 		var altered alteredTopic
 		run(t, tg, "topics", "--alter", "--topic", topic, "--config", "retention.ms=60000", "--output", "json").ok(t).decode(t, &altered)
 		if !altered.Exists || altered.ConfigsSet["retention.ms"] != "60000" || altered.Partitions != nil {
@@ -139,12 +141,12 @@ func TestTopics(t *testing.T) {
 		if r := run(t, tg, "topics", "--delete", "--topic", topic).ok(t); r.stdout != "Deleted topic "+topic+".\n" {
 			t.Errorf("delete printed %q", r.stdout)
 		}
-		eventually(t, settleTimeout, func() error {
+		await.Eventually(t, "the deleted topic to leave the list", func() error {
 			if names := run(t, tg, "topics", "--list").ok(t).lines(); slices.Contains(names, topic) {
-				return fmt.Errorf("%s still listed after delete", topic)
+				return await.NotYet(fmt.Sprintf("%q", names), "a list without "+topic)
 			}
 			return nil
-		})
+		}, settle)
 		run(t, tg, "topics", "--describe", "--topic", topic).fails(t, 1, `topic ".*" does not exist`)
 		run(t, tg, "topics", "--delete", "--topic", topic).fails(t, 1, `UNKNOWN_TOPIC_OR_PARTITION`)
 		run(t, tg, "topics", "--delete", "--topic", topic, "--if-exists").ok(t)
@@ -161,16 +163,16 @@ func TestTopics(t *testing.T) {
 func describeTopic(t *testing.T, tg *target, topic string) describedTopic {
 	t.Helper()
 	var out []describedTopic
-	eventually(t, settleTimeout, func() error {
+	await.Eventually(t, "topic "+topic+" to be described", func() error {
 		r := run(t, tg, "topics", "--describe", "--topic", topic, "--output", "json")
 		if r.code != 0 {
-			return fmt.Errorf("exit %d: %s", r.code, r.stderr)
+			return await.NotYet(fmt.Sprintf("exit status %d: %s", r.code, r.stderr), "exit status 0")
 		}
 		r.decode(t, &out)
 		if len(out) != 1 || out[0].Name != topic {
-			return fmt.Errorf("described %+v", out)
+			return await.NotYet(fmt.Sprintf("%+v", out), "that one topic")
 		}
 		return nil
-	})
+	}, settle)
 	return out[0]
 }

@@ -15,6 +15,7 @@ import (
 
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/wire"
+	"logpipe/internal/await"
 )
 
 // testBroker is a real broker behind a real wire server on a loopback
@@ -42,11 +43,10 @@ func startBroker(t *testing.T, dir, addr string, change func(*broker.Config)) *t
 		addr = "127.0.0.1:0"
 	}
 	var ln net.Listener
-	var err error
-	waitWithin(t, 10*time.Second, "listening on "+addr, func() bool {
+	await.Eventually(t, "listening on "+addr, func() (err error) {
 		ln, err = net.Listen("tcp", addr)
-		return err == nil
-	})
+		return err
+	}, await.Within(10*time.Second))
 	cfg := broker.DefaultConfig()
 	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
 	cfg.LogDirs = []string{dir}
@@ -138,24 +138,3 @@ func ctxT(t *testing.T) context.Context { return ctxWithin(t, 60*time.Second) }
 
 // grpCtx is the context of a group test: two minutes.
 func grpCtx(t *testing.T) context.Context { return ctxWithin(t, 2*time.Minute) }
-
-// waitWithin polls cond until it holds, failing the test once within has
-// passed.
-func waitWithin(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
-// waitFor polls cond until it holds, for at most a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	waitWithin(t, 60*time.Second, what, cond)
-}

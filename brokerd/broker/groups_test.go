@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/internal/await"
 )
 
 func grpCreateTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32) {
@@ -83,6 +85,16 @@ func (s *grpSeen) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.by)
+}
+
+// reached is a check for await.Eventually: at least n values were seen.
+func (s *grpSeen) reached(n int) func() error {
+	return func() error {
+		if got := s.len(); got < n {
+			return await.NotYet(got, fmt.Sprintf("at least %d", n))
+		}
+		return nil
+	}
 }
 
 func (s *grpSeen) count(member string) int {
@@ -194,6 +206,16 @@ func grpDescribe(t *testing.T, adm *kadm.Client, group string) kadm.DescribedGro
 	return d
 }
 
+// grpState is a check for await.Eventually: group is in state want.
+func grpState(t *testing.T, adm *kadm.Client, group, want string) func() error {
+	return func() error {
+		if got := grpDescribe(t, adm, group).State; got != want {
+			return await.NotYet(got, want)
+		}
+		return nil
+	}
+}
+
 // grpAssigned returns, per member id, how many partitions of topic it
 // was assigned.
 func grpAssigned(d kadm.DescribedGroup, topic string) map[string]int {
@@ -215,25 +237,26 @@ func grpAssigned(d kadm.DescribedGroup, topic string) map[string]int {
 func grpWaitStable(t *testing.T, adm *kadm.Client, group, topic string, n, per int) kadm.DescribedGroup {
 	t.Helper()
 	var d kadm.DescribedGroup
-	waitWithin(t, 60*time.Second, fmt.Sprintf("%s stable with %d members", group, n), func() bool {
+	want := fmt.Sprintf("Stable, %d members with %d partitions each", n, per)
+	await.Eventually(t, fmt.Sprintf("%s stable with %d members", group, n), func() error {
 		ds, err := adm.DescribeGroups(grpCtx(t), group)
 		if err != nil {
-			return false
+			return err
 		}
 		d = ds[group]
-		if d.Err != nil || d.State != "Stable" || len(d.Members) != n {
-			return false
+		if d.Err != nil {
+			return d.Err
 		}
 		a := grpAssigned(d, topic)
-		if len(a) != n {
-			return false
+		if d.State != "Stable" || len(d.Members) != n || len(a) != n {
+			return await.NotYet(fmt.Sprintf("%s, %d members, partitions per member %v", d.State, len(d.Members), a), want)
 		}
 		for _, c := range a {
 			if c != per {
-				return false
+				return await.NotYet(fmt.Sprintf("partitions per member %v", a), want)
 			}
 		}
-		return true
+		return nil
 	})
 	return d
 }
@@ -242,18 +265,20 @@ func grpWaitStable(t *testing.T, adm *kadm.Client, group, topic string, n, per i
 // partition of topic is want.
 func grpWaitCommitted(t *testing.T, adm *kadm.Client, group, topic string, partitions int32, want int64) {
 	t.Helper()
-	waitWithin(t, 60*time.Second, fmt.Sprintf("%s committed %d on every partition", group, want), func() bool {
+	await.Eventually(t, fmt.Sprintf("%s committed %d on every partition", group, want), func() error {
 		os, err := adm.FetchOffsets(grpCtx(t), group)
-		if err != nil || os.Error() != nil {
-			return false
+		if err != nil {
+			return err
+		}
+		if err := os.Error(); err != nil {
+			return err
 		}
 		for p := int32(0); p < partitions; p++ {
-			o, ok := os.Lookup(topic, p)
-			if !ok || o.At != want {
-				return false
+			if o, ok := os.Lookup(topic, p); !ok || o.At != want {
+				return await.NotYet(fmt.Sprintf("partition %d at %d (committed: %v)", p, o.At, ok), want)
 			}
 		}
-		return true
+		return nil
 	})
 }
 
@@ -276,7 +301,7 @@ func TestGroupFranzGoMembersShareAndRebalance(t *testing.T) {
 	}
 
 	grpProduce(t, gb.addr, topic, 0, 300, 6)
-	waitWithin(t, 60*time.Second, "300 records consumed", func() bool { return seen.len() >= 300 })
+	await.Eventually(t, "300 records consumed", seen.reached(300))
 	grpWaitCommitted(t, adm, group, topic, 6, 50)
 	seen.check(t, 0, 300)
 	for _, m := range []*grpMember{a, b, c} {
@@ -290,7 +315,7 @@ func TestGroupFranzGoMembersShareAndRebalance(t *testing.T) {
 	c.stop()
 	grpWaitStable(t, adm, group, topic, 2, 3)
 	grpProduce(t, gb.addr, topic, 300, 300, 6)
-	waitWithin(t, 60*time.Second, "600 records consumed", func() bool { return seen.len() >= 600 })
+	await.Eventually(t, "600 records consumed", seen.reached(600))
 	grpWaitCommitted(t, adm, group, topic, 6, 100)
 	seen.check(t, 0, 600)
 	if seen.count("c") != 100 || seen.count("a")+seen.count("b") != 500 {
@@ -307,7 +332,7 @@ func TestGroupAdminWithKadm(t *testing.T) {
 	grpProduce(t, gb.addr, topic, 0, 30, 3)
 	seen := newGrpSeen()
 	m := grpConsume(t, gb.addr, group, topic, "solo", seen, kgo.Balancers(kgo.RoundRobinBalancer()))
-	waitWithin(t, 60*time.Second, "30 records", func() bool { return seen.len() >= 30 })
+	await.Eventually(t, "30 records", seen.reached(30))
 	grpWaitCommitted(t, adm, group, topic, 3, 10)
 	seen.check(t, 0, 30)
 	// An offset for a topic the group does not consume.
@@ -357,7 +382,7 @@ func TestGroupAdminWithKadm(t *testing.T) {
 	}
 
 	m.stop()
-	waitWithin(t, 30*time.Second, "group empty", func() bool { return grpDescribe(t, adm, group).State == "Empty" })
+	await.Eventually(t, "group empty", grpState(t, adm, group, "Empty"), await.Within(30*time.Second))
 	if ls, err := adm.ListGroups(ctx, "empty"); err != nil || len(ls) != 1 {
 		t.Fatalf("empty filter: %v %v", ls, err)
 	}
@@ -498,7 +523,7 @@ func TestGroupSaramaStaticMembers(t *testing.T) {
 		t.Fatalf("described %+v", d)
 	}
 	grpProduce(t, gb.addr, topic, 0, 80, 4)
-	waitWithin(t, 60*time.Second, "80 records", func() bool { return seen.len() >= 80 })
+	await.Eventually(t, "80 records", seen.reached(80))
 	grpWaitCommitted(t, adm, group, topic, 4, 20)
 	seen.check(t, 0, 80)
 
@@ -507,18 +532,28 @@ func TestGroupSaramaStaticMembers(t *testing.T) {
 	sessions := h1.sessions()
 	stop2()
 	h2, _ := grpSaramaMember(t, gb.addr, group, topic, "s2", seen)
-	waitWithin(t, 30*time.Second, "s2 replaced", func() bool {
+	await.Eventually(t, "s2 replaced", func() error {
 		d := grpDescribe(t, adm, group)
+		s2 := "none"
 		for _, m := range d.Members {
 			if m.InstanceID != nil && *m.InstanceID == "s2" {
-				return m.MemberID != inst["s2"] && d.State == "Stable" && len(d.Members) == 2
+				s2 = m.MemberID
 			}
 		}
-		return false
-	})
-	waitWithin(t, 30*time.Second, "s2 consuming", func() bool { return h2.sessions() > 0 })
+		if s2 == "none" || s2 == inst["s2"] || d.State != "Stable" || len(d.Members) != 2 {
+			return await.NotYet(fmt.Sprintf("%s with %d members, s2 is member %s", d.State, len(d.Members), s2),
+				fmt.Sprintf("Stable with 2 members, s2 a member other than %s", inst["s2"]))
+		}
+		return nil
+	}, await.Within(30*time.Second))
+	await.Eventually(t, "s2 consuming", func() error {
+		if n := h2.sessions(); n == 0 {
+			return await.NotYet("no sessions", "at least one")
+		}
+		return nil
+	}, await.Within(30*time.Second))
 	grpProduce(t, gb.addr, topic, 80, 40, 4)
-	waitWithin(t, 60*time.Second, "120 records", func() bool { return seen.len() >= 120 })
+	await.Eventually(t, "120 records", seen.reached(120))
 	grpWaitCommitted(t, adm, group, topic, 4, 30)
 	seen.check(t, 0, 120)
 	if got := h1.sessions(); got != sessions {
@@ -537,10 +572,10 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	grpProduce(t, gb.addr, topic, 0, 30, 3)
 	seen := newGrpSeen()
 	m := grpConsume(t, gb.addr, group, topic, "first", seen, kgo.Balancers(kgo.RangeBalancer()))
-	waitWithin(t, 60*time.Second, "30 records", func() bool { return seen.len() >= 30 })
+	await.Eventually(t, "30 records", seen.reached(30))
 	grpWaitCommitted(t, adm, group, topic, 3, 10)
 	m.stop()
-	waitWithin(t, 30*time.Second, "group empty", func() bool { return grpDescribe(t, adm, group).State == "Empty" })
+	await.Eventually(t, "group empty", grpState(t, adm, group, "Empty"), await.Within(30*time.Second))
 	gb.stop()
 
 	gb2, adm2 := grpStartAdmin(t, dir, "")
@@ -553,7 +588,7 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	}
 	grpProduce(t, gb2.addr, topic, 30, 30, 3)
 	m2 := grpConsume(t, gb2.addr, group, topic, "second", seen, kgo.Balancers(kgo.RangeBalancer()))
-	waitWithin(t, 60*time.Second, "60 records", func() bool { return seen.len() >= 60 })
+	await.Eventually(t, "60 records", seen.reached(60))
 	grpWaitCommitted(t, adm2, group, topic, 3, 20)
 	seen.check(t, 0, 60)
 	if seen.count("second") != 30 {
@@ -571,7 +606,7 @@ func TestGroupMembersSurviveRestart(t *testing.T) {
 	grpConsume(t, gb.addr, group, topic, "m", seen, kgo.SessionTimeout(20*time.Second))
 	d := grpWaitStable(t, adm, group, topic, 1, 2)
 	grpProduce(t, gb.addr, topic, 0, 20, 2)
-	waitWithin(t, 60*time.Second, "20 records", func() bool { return seen.len() >= 20 })
+	await.Eventually(t, "20 records", seen.reached(20))
 	grpWaitCommitted(t, adm, group, topic, 2, 10)
 
 	// Restart on the same address while the member runs: the group
@@ -583,7 +618,7 @@ func TestGroupMembersSurviveRestart(t *testing.T) {
 		t.Fatalf("after restart %+v, before %+v", d2, d)
 	}
 	grpProduce(t, gb2.addr, topic, 20, 20, 2)
-	waitWithin(t, 60*time.Second, "40 records", func() bool { return seen.len() >= 40 })
+	await.Eventually(t, "40 records", seen.reached(40))
 	grpWaitCommitted(t, adm2, group, topic, 2, 20)
 	seen.check(t, 0, 40)
 }
@@ -784,9 +819,12 @@ func TestGroupProtocolVersions(t *testing.T) {
 	grpWant(t, "join v4 without id", need.ErrorCode, kerr.MemberIDRequired)
 	jg4.MemberID = need.MemberID
 	c2.send(jg4, 4)
-	waitWithin(t, 10*time.Second, "rebalance announced", func() bool {
-		return c1.do(hb, 0).(*kmsg.HeartbeatResponse).ErrorCode == kerr.RebalanceInProgress.Code
-	})
+	await.Eventually(t, "rebalance announced", func() error {
+		if code := c1.do(hb, 0).(*kmsg.HeartbeatResponse).ErrorCode; code != kerr.RebalanceInProgress.Code {
+			return await.NotYet(kerr.ErrorForCode(code), kerr.RebalanceInProgress)
+		}
+		return nil
+	}, await.Within(10*time.Second))
 	dg := kmsg.NewPtrDescribeGroupsRequest()
 	dg.Groups = []string{"raw"}
 	if d := c1.do(dg, 0).(*kmsg.DescribeGroupsResponse).Groups[0]; d.State != "PreparingRebalance" || len(d.Members) != 2 || len(d.Members[0].MemberAssignment) != 0 {

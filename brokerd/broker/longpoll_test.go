@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/recordbatch"
 	"logpipe/brokerd/wire"
+	"logpipe/internal/await"
 )
 
 // hourLong is the max wait of the long polls below: a fetch that sleeps
@@ -92,7 +94,12 @@ func sendFetch(ctx context.Context, cl *kgo.Client, req *kmsg.FetchRequest) <-ch
 func pollUntilBlocked(t *testing.T, cl *kgo.Client, topic string, waits *atomic.Int64) <-chan fetchResult {
 	t.Helper()
 	done := sendFetch(ctxT(t), cl, longPoll(topic, 0))
-	waitFor(t, "the fetch to block", func() bool { return waits.Load() >= 1 })
+	await.Eventually(t, "the fetch to block", func() error {
+		if n := waits.Load(); n < 1 {
+			return await.NotYet(fmt.Sprintf("%d waits", n), "at least 1")
+		}
+		return nil
+	})
 	return done
 }
 
@@ -253,6 +260,11 @@ func TestDisconnectEndsLongPoll(t *testing.T) {
 	}
 	done := pollUntilBlocked(t, leaving, "lp-gone", waits)
 	leaving.Close()
-	waitWithin(t, 10*time.Second, "the fetch handler to end after its client disconnected", func() bool { return fetches.Load() == 1 })
+	await.Eventually(t, "the fetch handler to end after its client disconnected", func() error {
+		if n := fetches.Load(); n != 1 {
+			return await.NotYet(fmt.Sprintf("%d fetches ended", n), "1")
+		}
+		return nil
+	}, await.Within(10*time.Second))
 	<-done
 }

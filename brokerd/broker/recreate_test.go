@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/group"
 	"logpipe/brokerd/wire"
+	"logpipe/internal/await"
 )
 
 // produceTo is an acks=all produce of one record to one partition.
@@ -129,13 +131,23 @@ func TestProduceDuringTopicRecreation(t *testing.T) {
 	}()
 	defer func() { stop(); wg.Wait() }()
 	recreate(6)
-	waitFor(t, "the producer to write", func() bool { return written.Load() > 0 })
+	await.Eventually(t, "the producer to write", func() error {
+		if written.Load() == 0 {
+			return await.NotYet("nothing written", "a record written")
+		}
+		return nil
+	})
 	for i := range 6 {
 		recreate(int32(1 + 5*(i%2)))
 		served("after a re-creation")
 	}
 	before := written.Load()
-	waitFor(t, "the producer to write after the last re-creation", func() bool { return written.Load() > before })
+	await.Eventually(t, "the producer to write after the last re-creation", func() error {
+		if n := written.Load(); n <= before {
+			return await.NotYet(fmt.Sprintf("%d written", n), fmt.Sprintf("more than %d", before))
+		}
+		return nil
+	})
 	served("at the end")
 	if got := panics.Load(); got != 0 {
 		t.Fatalf("%d requests panicked, want 0", got)

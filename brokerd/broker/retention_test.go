@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/brokerd/broker"
+	"logpipe/internal/await"
 )
 
 func TestRetentionBySizeAndAlteredConfig(t *testing.T) {
@@ -35,11 +36,16 @@ func TestRetentionBySizeAndAlteredConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var start int64
-	waitFor(t, "the log start offset to move", func() bool {
-		starts, _ := adm.ListStartOffsets(ctx, "ret")
+	await.Eventually(t, "the log start offset to move", func() error {
+		starts, err := adm.ListStartOffsets(ctx, "ret")
+		if err != nil {
+			return err
+		}
 		s, _ := starts.Lookup("ret", 0)
-		start = s.Offset
-		return start > 0
+		if start = s.Offset; start <= 0 {
+			return await.NotYet(start, "above 0")
+		}
+		return nil
 	})
 	// What is left is readable from the new start.
 	got := consumeAll(t, cb.addr, "ret", int(100-start))
@@ -69,10 +75,15 @@ func TestRetentionByTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "segments older than retention.ms to be deleted", func() bool {
-		starts, _ := adm.ListStartOffsets(ctx, "old")
-		s, _ := starts.Lookup("old", 0)
-		return s.Offset >= 25
+	await.Eventually(t, "segments older than retention.ms to be deleted", func() error {
+		starts, err := adm.ListStartOffsets(ctx, "old")
+		if err != nil {
+			return err
+		}
+		if s, _ := starts.Lookup("old", 0); s.Offset < 25 {
+			return await.NotYet(fmt.Sprintf("log start offset %d", s.Offset), "25 or more")
+		}
+		return nil
 	})
 }
 
@@ -102,7 +113,7 @@ func TestCompactedTopicKeepsLastValuePerKey(t *testing.T) {
 	// the end stays keys*rounds+1 while the records in between thin out.
 	var last map[string]string
 	var n int
-	waitFor(t, "compaction to keep one value per key", func() bool {
+	await.Eventually(t, "compaction to keep one value per key", func() error {
 		c := clClient(t, cb.addr, kgo.ConsumeTopics("compact"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		defer c.Close()
 		last, n = map[string]string{}, 0
@@ -117,7 +128,10 @@ func TestCompactedTopicKeepsLastValuePerKey(t *testing.T) {
 				done = done || r.Offset == keys*rounds
 			}
 		}
-		return n == keys+1
+		if n != keys+1 {
+			return await.NotYet(fmt.Sprintf("%d records", n), fmt.Sprintf("%d: one per key, and the record that rolled the segment", keys+1))
+		}
+		return nil
 	})
 	for k := 0; k < keys; k++ {
 		if v := last[fmt.Sprint("k", k)]; !strings.HasPrefix(v, fmt.Sprintf("v%d-", rounds-1)) {

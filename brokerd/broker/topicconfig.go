@@ -165,26 +165,26 @@ func (b *Broker) storageConfig(overrides map[string]string) storage.Config {
 	atoi := func(name string) int64 { n, _ := strconv.ParseInt(get(name), 10, 64); return n }
 	sc := storage.Config{
 		SegmentBytes:       atoi("segment.bytes"),
-		SegmentMs:          parseMs(get("segment.ms")),
+		SegmentAge:         parseMs(get("segment.ms")),
 		RetentionBytes:     atoi("retention.bytes"),
 		IndexIntervalBytes: int(atoi("index.interval.bytes")),
 		MaxMessageBytes:    int(atoi("max.message.bytes")),
 		CleanupPolicy:      get("cleanup.policy"),
-		DeleteRetentionMs:  parseMs(get("delete.retention.ms")),
-		MinCompactionLagMs: parseMs(get("min.compaction.lag.ms")),
+		DeleteRetention:    parseMs(get("delete.retention.ms")),
+		MinCompactionLag:   parseMs(get("min.compaction.lag.ms")),
 		LogAppendTime:      get("message.timestamp.type") == "LogAppendTime",
 		TimestampBeforeMax: parseMs(get("message.timestamp.before.max.ms")),
 		TimestampAfterMax:  parseMs(get("message.timestamp.after.max.ms")),
 	}
 	if r := atoi("retention.ms"); r < 0 {
-		sc.RetentionMs = -1
+		sc.Retention = -1
 	} else {
-		sc.RetentionMs = parseMs(get("retention.ms"))
+		sc.Retention = parseMs(get("retention.ms"))
 	}
 	if n := atoi("flush.messages"); n != math.MaxInt64 {
 		sc.FlushMessages = n
 	}
-	sc.FlushMs = parseMs(get("flush.ms"))
+	sc.FlushInterval = parseMs(get("flush.ms"))
 	if sc.IndexIntervalBytes == 0 {
 		sc.IndexIntervalBytes = 1
 	}

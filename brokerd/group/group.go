@@ -704,9 +704,7 @@ func (g *Group) renameMember(m *member, id string) {
 	if m.instanceID != nil {
 		g.static[*m.instanceID] = id
 	}
-	if _, ok := g.pendingSync[old]; ok {
-		delete(g.pendingSync, old)
-	}
+	delete(g.pendingSync, old)
 }
 
 func (g *Group) maybePrepareRebalance(now time.Time) {

@@ -87,7 +87,7 @@ func (l *Log) Compact(now time.Time, highWatermark int64) (CompactStats, error) 
 	}
 	var segs []*segment
 	var uppers []int64
-	lagMs := l.cfg.MinCompactionLagMs.Milliseconds()
+	lagMs := l.cfg.MinCompactionLag.Milliseconds()
 	for i := 0; i < len(l.segs)-1; i++ {
 		s, upper := l.segs[i], l.segs[i+1].base
 		if upper > highWatermark || (lagMs > 0 && s.maxTS > nowMs-lagMs) {
@@ -128,7 +128,7 @@ func (l *Log) Compact(now time.Time, highWatermark int64) (CompactStats, error) 
 	}
 
 	// Pass 2: clean group by group.
-	tombstoneHorizon := nowMs - l.cfg.DeleteRetentionMs.Milliseconds()
+	tombstoneHorizon := nowMs - l.cfg.DeleteRetention.Milliseconds()
 	for i := 0; i < len(segs); {
 		j := i + 1
 		total := segs[i].size

@@ -13,7 +13,7 @@ import (
 )
 
 func compactConfig(clk *fakeClock) Config {
-	return Config{Clock: clk.Now, SegmentBytes: 1500, IndexIntervalBytes: 200, CleanupPolicy: PolicyCompact, DeleteRetentionMs: time.Hour}
+	return Config{Clock: clk.Now, SegmentBytes: 1500, IndexIntervalBytes: 200, CleanupPolicy: PolicyCompact, DeleteRetention: time.Hour}
 }
 
 // writeRounds writes rounds of updates to keys k0..k9 (value "r<round>"),

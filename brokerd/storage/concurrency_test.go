@@ -19,7 +19,7 @@ func TestConcurrentWriterReadersCleaner(t *testing.T) {
 	clk := newClock()
 	l := openLog(t, partitionDir(t), Config{
 		Clock: clk.Now, SegmentBytes: 3000, IndexIntervalBytes: 256,
-		CleanupPolicy: PolicyCompactDelete, RetentionBytes: 30000, RetentionMs: -1,
+		CleanupPolicy: PolicyCompactDelete, RetentionBytes: 30000, Retention: -1,
 	})
 	defer l.Close()
 

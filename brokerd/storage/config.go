@@ -11,11 +11,11 @@ import (
 // Kafka's defaults for the topic settings Config mirrors.
 const (
 	DefaultSegmentBytes       = 1 << 30 // segment.bytes: 1 GiB
-	DefaultSegmentMs          = 7 * 24 * time.Hour
-	DefaultRetentionMs        = 7 * 24 * time.Hour // retention.ms (log.retention.hours=168)
+	DefaultSegmentAge         = 7 * 24 * time.Hour
+	DefaultRetention          = 7 * 24 * time.Hour // retention.ms (log.retention.hours=168)
 	DefaultIndexIntervalBytes = 4096               // index.interval.bytes
 	DefaultMaxMessageBytes    = 1048588            // max.message.bytes
-	DefaultDeleteRetentionMs  = 24 * time.Hour     // delete.retention.ms
+	DefaultDeleteRetention    = 24 * time.Hour     // delete.retention.ms
 )
 
 // Cleanup policies (cleanup.policy).
@@ -33,14 +33,14 @@ type Config struct {
 	// would take it past this size. Default 1 GiB; at most 2^31-1 because
 	// index positions are 32-bit.
 	SegmentBytes int64
-	// SegmentMs is segment.ms: a non-empty segment is rolled once this long
+	// SegmentAge is segment.ms: a non-empty segment is rolled once this long
 	// has passed since its first append (by the broker's clock). Default
 	// 7 days.
-	SegmentMs time.Duration
-	// RetentionMs is retention.ms: with the delete policy, a segment whose
+	SegmentAge time.Duration
+	// Retention is retention.ms: with the delete policy, a segment whose
 	// newest timestamp is older than this is deleted. Default 7 days;
 	// negative means keep forever.
-	RetentionMs time.Duration
+	Retention time.Duration
 	// RetentionBytes is retention.bytes: with the delete policy, the oldest
 	// segments are deleted while the log would stay at least this large
 	// without them. Zero or negative means no limit (Kafka's default -1).
@@ -55,21 +55,21 @@ type Config struct {
 	// FlushMessages is flush.messages: fsync after this many records.
 	// Zero (the default, like Kafka's Long.MAX_VALUE) never forces a flush.
 	FlushMessages int64
-	// FlushMs is flush.ms: fsync when an append finds the last flush older
+	// FlushInterval is flush.ms: fsync when an append finds the last flush older
 	// than this. Zero (the default) never forces a flush. Durability then
 	// comes from replication and acks; segments are fsynced when rolled
 	// and when the log is closed, as in Kafka.
-	FlushMs time.Duration
+	FlushInterval time.Duration
 	// CleanupPolicy is cleanup.policy: PolicyDelete (default),
 	// PolicyCompact or PolicyCompactDelete.
 	CleanupPolicy string
-	// DeleteRetentionMs is delete.retention.ms: how long the cleaner keeps
+	// DeleteRetention is delete.retention.ms: how long the cleaner keeps
 	// a tombstone (a record with a null value) after its batch's newest
 	// timestamp. Default 1 day.
-	DeleteRetentionMs time.Duration
-	// MinCompactionLagMs is min.compaction.lag.ms: segments holding a
+	DeleteRetention time.Duration
+	// MinCompactionLag is min.compaction.lag.ms: segments holding a
 	// timestamp newer than this are not compacted yet. Default 0.
-	MinCompactionLagMs time.Duration
+	MinCompactionLag time.Duration
 	// LogAppendTime is message.timestamp.type=LogAppendTime: the leader
 	// stamps each batch with its own clock. Default false (CreateTime).
 	LogAppendTime bool
@@ -89,11 +89,11 @@ func (c Config) withDefaults() Config {
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = DefaultSegmentBytes
 	}
-	if c.SegmentMs == 0 {
-		c.SegmentMs = DefaultSegmentMs
+	if c.SegmentAge == 0 {
+		c.SegmentAge = DefaultSegmentAge
 	}
-	if c.RetentionMs == 0 {
-		c.RetentionMs = DefaultRetentionMs
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
 	}
 	if c.RetentionBytes == 0 {
 		c.RetentionBytes = -1
@@ -107,8 +107,8 @@ func (c Config) withDefaults() Config {
 	if c.CleanupPolicy == "" {
 		c.CleanupPolicy = PolicyDelete
 	}
-	if c.DeleteRetentionMs == 0 {
-		c.DeleteRetentionMs = DefaultDeleteRetentionMs
+	if c.DeleteRetention == 0 {
+		c.DeleteRetention = DefaultDeleteRetention
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -128,8 +128,8 @@ func (c Config) Validate() error {
 	} else if c.SegmentBytes != 0 && c.SegmentBytes < 61 {
 		bad("segment.bytes %d is smaller than one batch header", c.SegmentBytes)
 	}
-	if c.SegmentMs < 0 {
-		bad("segment.ms %v is negative", c.SegmentMs)
+	if c.SegmentAge < 0 {
+		bad("segment.ms %v is negative", c.SegmentAge)
 	}
 	if c.IndexIntervalBytes < 0 {
 		bad("index.interval.bytes %d is negative", c.IndexIntervalBytes)
@@ -140,14 +140,14 @@ func (c Config) Validate() error {
 	if c.FlushMessages < 0 {
 		bad("flush.messages %d is negative", c.FlushMessages)
 	}
-	if c.FlushMs < 0 {
-		bad("flush.ms %v is negative", c.FlushMs)
+	if c.FlushInterval < 0 {
+		bad("flush.ms %v is negative", c.FlushInterval)
 	}
-	if c.DeleteRetentionMs < 0 {
-		bad("delete.retention.ms %v is negative", c.DeleteRetentionMs)
+	if c.DeleteRetention < 0 {
+		bad("delete.retention.ms %v is negative", c.DeleteRetention)
 	}
-	if c.MinCompactionLagMs < 0 {
-		bad("min.compaction.lag.ms %v is negative", c.MinCompactionLagMs)
+	if c.MinCompactionLag < 0 {
+		bad("min.compaction.lag.ms %v is negative", c.MinCompactionLag)
 	}
 	if c.TimestampBeforeMax < 0 || c.TimestampAfterMax < 0 {
 		bad("message.timestamp.before/after.max.ms must not be negative")

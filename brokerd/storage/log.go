@@ -637,7 +637,7 @@ func (l *Log) appendLocked(batches []byte, hs []recordbatch.Header, nowMs int64)
 	l.unflushed += records
 	now := time.UnixMilli(nowMs)
 	if (l.cfg.FlushMessages > 0 && l.unflushed >= l.cfg.FlushMessages) ||
-		(l.cfg.FlushMs > 0 && now.Sub(l.lastFlush) >= l.cfg.FlushMs) {
+		(l.cfg.FlushInterval > 0 && now.Sub(l.lastFlush) >= l.cfg.FlushInterval) {
 		return l.flushLocked(now)
 	}
 	return nil
@@ -664,7 +664,7 @@ func (l *Log) shouldRoll(s *segment, size, last, nowMs int64) bool {
 	if s.size+size > l.cfg.SegmentBytes {
 		return true
 	}
-	return s.rollBase >= 0 && nowMs-s.rollBase >= l.cfg.SegmentMs.Milliseconds()
+	return s.rollBase >= 0 && nowMs-s.rollBase >= l.cfg.SegmentAge.Milliseconds()
 }
 
 // rollLocked closes the active segment (final time index entry, fsync of

@@ -238,7 +238,7 @@ func TestSegmentRollsAndFileNames(t *testing.T) {
 
 func TestSegmentRollByTime(t *testing.T) {
 	clk := newClock()
-	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, SegmentMs: time.Hour})
+	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, SegmentAge: time.Hour})
 	defer func() { l.Close() }()
 	mustAppend(t, l, valueBatch(t, recordbatch.CodecNone, 0, 1, 10, t0.UnixMilli()), 0, clk.Now())
 	clk.Advance(59 * time.Minute)
@@ -255,7 +255,7 @@ func TestSegmentRollByTime(t *testing.T) {
 	dir := l.Dir()
 	l.Close()
 	clk.Advance(30 * time.Minute)
-	l = openLog(t, dir, Config{Clock: clk.Now, SegmentMs: time.Hour})
+	l = openLog(t, dir, Config{Clock: clk.Now, SegmentAge: time.Hour})
 	mustAppend(t, l, valueBatch(t, recordbatch.CodecNone, 3, 1, 10, t0.UnixMilli()), 0, clk.Now())
 	if n := len(l.SegmentBases()); n != 2 {
 		t.Fatalf("%d segments 30 minutes after the first append", n)
@@ -536,7 +536,7 @@ func TestAppendAsFollowerCopiesLeader(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	err := Config{SegmentBytes: -1, FlushMs: -1, CleanupPolicy: "shred", IndexIntervalBytes: -2}.Validate()
+	err := Config{SegmentBytes: -1, FlushInterval: -1, CleanupPolicy: "shred", IndexIntervalBytes: -2}.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}

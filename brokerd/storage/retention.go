@@ -75,7 +75,7 @@ func (l *Log) deleteOldSegmentsLocked(nowMs, highWatermark int64, byRetention bo
 	}
 	sizeLimited := byRetention && l.cfg.RetentionBytes >= 0
 	excess := total - l.cfg.RetentionBytes
-	timeLimited := byRetention && l.cfg.RetentionMs >= 0
+	timeLimited := byRetention && l.cfg.Retention >= 0
 	k := 0
 	for i, s := range l.segs {
 		last := i == len(l.segs)-1
@@ -88,7 +88,7 @@ func (l *Log) deleteOldSegmentsLocked(nowMs, highWatermark int64, byRetention bo
 		}
 		del := upper <= l.logStart
 		if !del && timeLimited {
-			del = nowMs-s.largestTimestamp() > l.cfg.RetentionMs.Milliseconds()
+			del = nowMs-s.largestTimestamp() > l.cfg.Retention.Milliseconds()
 		}
 		if !del && sizeLimited {
 			del = excess-s.size >= 0

@@ -63,7 +63,7 @@ func TestRetentionBySize(t *testing.T) {
 func TestRetentionByTime(t *testing.T) {
 	clk := newClock()
 	sz := int64(len(valueBatch(t, recordbatch.CodecNone, 10, 1, 200, t0.UnixMilli())))
-	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, SegmentBytes: 4 * sz, RetentionMs: time.Hour})
+	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, SegmentBytes: 4 * sz, Retention: time.Hour})
 	defer l.Close()
 	// Ten segments, each one minute newer than the previous.
 	for i := 0; i < 40; i++ {
@@ -106,7 +106,7 @@ func TestRetentionByTime(t *testing.T) {
 
 func TestRetentionOffForCompactPolicy(t *testing.T) {
 	clk := newClock()
-	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, SegmentBytes: 1000, RetentionMs: time.Minute, RetentionBytes: 100, CleanupPolicy: PolicyCompact})
+	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, SegmentBytes: 1000, Retention: time.Minute, RetentionBytes: 100, CleanupPolicy: PolicyCompact})
 	defer l.Close()
 	for i := 0; i < 20; i++ {
 		mustAppend(t, l, valueBatch(t, recordbatch.CodecNone, i, 1, 200, t0.UnixMilli()), 0, clk.Now())
@@ -120,7 +120,7 @@ func TestRetentionOffForCompactPolicy(t *testing.T) {
 func TestDeleteRecordsBefore(t *testing.T) {
 	clk := newClock()
 	dir := partitionDir(t)
-	cfg := Config{Clock: clk.Now, SegmentBytes: 1000, RetentionMs: -1}
+	cfg := Config{Clock: clk.Now, SegmentBytes: 1000, Retention: -1}
 	l := openLog(t, dir, cfg)
 	defer func() { l.Close() }()
 	for i := 0; i < 30; i++ {
@@ -346,7 +346,7 @@ func TestLeaderEpochAPI(t *testing.T) {
 
 func TestFlushPolicy(t *testing.T) {
 	clk := newClock()
-	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, FlushMessages: 5, FlushMs: time.Minute})
+	l := openLog(t, partitionDir(t), Config{Clock: clk.Now, FlushMessages: 5, FlushInterval: time.Minute})
 	defer l.Close()
 	mustAppend(t, l, valueBatch(t, recordbatch.CodecNone, 0, 3, 10, t0.UnixMilli()), 0, clk.Now())
 	if l.unflushed != 3 {

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // cluster is a set of brokerd processes forming one metadata quorum, each
@@ -34,8 +34,8 @@ func newCluster(t *testing.T, n int) *cluster {
 	var voters []string
 	base := t.TempDir()
 	for i := range n {
-		p1, err1 := harness.FreePort()
-		p2, err2 := harness.FreePort()
+		p1, err1 := devstack.FreePort()
+		p2, err2 := devstack.FreePort()
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}
@@ -77,7 +77,7 @@ func (c *cluster) start(i int) {
 func (c *cluster) startErr(i int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Settings: []string{
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Settings: []string{
 		"group.initial.rebalance.delay.ms=0",
 		fmt.Sprintf("node.id=%d", i+1),
 		"process.roles=broker,controller",
@@ -276,7 +276,7 @@ func TestClusterControllerFailover(t *testing.T) {
 // id: it does not start, and says why.
 func TestClusterRefusesADuplicateNode(t *testing.T) {
 	c := newCluster(t, 3)
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestClusterRefusesADuplicateNode(t *testing.T) {
 	defer cancel()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dir := filepath.Join(t.TempDir(), "data")
-	_, err = harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: dir, Settings: []string{
+	_, err = devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: dir, Settings: []string{
 		"node.id=2",
 		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", addr, c.ctls[1]),
 		"controller.quorum.voters=" + c.voters,

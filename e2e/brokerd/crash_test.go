@@ -15,12 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 var brokerdBin string
 
 func TestMain(m *testing.M) {
-	bins, err := harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd", Race: true})
+	bins, err := harness.BuildPrograms(devstack.Program{Package: "logpipe/brokerd", Race: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -34,7 +35,7 @@ type node struct {
 	t    *testing.T
 	addr string
 	dir  string
-	proc *harness.Process
+	proc *devstack.Process
 }
 
 // startNode starts brokerd listening on addr with its data in dir and the
@@ -43,7 +44,7 @@ func startNode(t *testing.T, addr, dir string, settings ...string) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: dir,
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: dir,
 		Settings: append([]string{"group.initial.rebalance.delay.ms=0"}, settings...)})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func startNode(t *testing.T, addr, dir string, settings ...string) *node {
 // there, offsets are contiguous, and the idempotent producers' records are
 // not duplicated although they retried through the crash.
 func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func endOffset(t *testing.T, addr, topic string) int64 {
 // TestSigtermDrainsAndExitsCleanly stops brokerd with SIGTERM: it exits 0,
 // leaves every log marked as cleanly shut down, and restarts with the data.
 func TestSigtermDrainsAndExitsCleanly(t *testing.T) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

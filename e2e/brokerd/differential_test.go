@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"logpipe/brokerd/recordbatch"
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // observations collects what a client sees of one scenario, as text, so
@@ -201,13 +201,13 @@ func oneBatch() []byte {
 func TestDifferentialAgainstKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	k, err := harness.StartKafka(ctx, harness.KafkaOptions{Properties: map[string]string{"auto.create.topics.enable": "false", "delete.topic.enable": "true"}})
+	k, err := devstack.StartKafka(ctx, devstack.KafkaOptions{Properties: map[string]string{"auto.create.topics.enable": "false", "delete.topic.enable": "true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer k.Stop()
 
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

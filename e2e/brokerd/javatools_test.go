@@ -11,16 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 // TestJavaClientTools drives the brokerd binary with Apache Kafka's own
 // command-line tools (the Java admin client, producer and consumer of
-// Kafka 3.9.1, from the harness's jars), as an operator would: create,
+// Kafka 3.9.1, from the jars devstack fetches), as an operator would: create,
 // describe, alter and delete a topic, change its config, produce keyed
 // lines, consume them in a group, and describe the group's offsets.
 func TestJavaClientTools(t *testing.T) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestJavaClientTools(t *testing.T) {
 	defer cancel()
 	tool := func(stdin, class string, args ...string) string {
 		t.Helper()
-		cmd, err := harness.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", addr}, args...)...)
+		cmd, err := devstack.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", addr}, args...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,12 +112,10 @@ func TestJavaClientTools(t *testing.T) {
 		t.Fatalf("describe after alter:\n%s", out)
 	}
 	tool("", topics, "--delete", "--topic", "java")
-	if err := harness.WaitFor(ctx, 200*time.Millisecond, nil, func(context.Context) error {
+	await.Eventually(t, "the deleted topic to leave the list", func() error {
 		if out := tool("", topics, "--list"); strings.Contains(out, "java\n") {
-			return fmt.Errorf("java still listed:\n%s", out)
+			return await.NotYet(fmt.Sprintf("%q", out), "a list without java")
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}, await.Every(200*time.Millisecond))
 }

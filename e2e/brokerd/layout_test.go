@@ -12,15 +12,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // TestKafkaToolsReadTheLog writes batches in every codec through the
 // brokerd binary, stops it, and has Kafka's own DumpLogSegments (from the
-// Kafka jars of the harness) check the segment, offset index and time index
+// Kafka jars devstack fetches) check the segment, offset index and time index
 // files.
 func TestKafkaToolsReadTheLog(t *testing.T) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestKafkaToolsReadTheLog(t *testing.T) {
 
 func dumpLogSegments(t *testing.T, ctx context.Context, args ...string) string {
 	t.Helper()
-	cmd, err := harness.KafkaToolCommand(ctx, "kafka.tools.DumpLogSegments", args...)
+	cmd, err := devstack.KafkaToolCommand(ctx, "kafka.tools.DumpLogSegments", args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,14 +12,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // TestMetricsEndpoint scrapes the brokerd binary's /metrics after some
 // traffic and checks the series operators rely on.
 func TestMetricsEndpoint(t *testing.T) {
-	port, _ := harness.FreePort()
-	httpPort, _ := harness.FreePort()
+	port, _ := devstack.FreePort()
+	httpPort, _ := devstack.FreePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startNode(t, addr, filepath.Join(t.TempDir(), "data"), "http.enabled=true", "http.port="+strconv.Itoa(httpPort))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

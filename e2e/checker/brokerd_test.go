@@ -14,25 +14,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
 // startBrokerd builds brokerd and runs one node for the test.
-func startBrokerd(t *testing.T) (string, *harness.Process) {
+func startBrokerd(t *testing.T) (string, *devstack.Process) {
 	t.Helper()
-	bins, err := harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd"})
+	bins, err := harness.BuildPrograms(devstack.Program{Package: "logpipe/brokerd"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: bins[0], Addr: addr,
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: bins[0], Addr: addr,
 		DataDir: filepath.Join(t.TempDir(), "data"), Settings: []string{"group.initial.rebalance.delay.ms=0"}})
 	if err != nil {
 		t.Fatal(err)

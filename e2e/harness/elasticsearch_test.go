@@ -1,4 +1,4 @@
-package harness
+package harness_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -16,26 +15,10 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-)
 
-// esRSS returns the resident set size of a process in MiB, read from /proc,
-// or -1 if it cannot be read.
-func esRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				if kb, err := strconv.Atoi(f[0]); err == nil {
-					return kb / 1024
-				}
-			}
-		}
-	}
-	return -1
-}
+	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
+)
 
 // esDecode checks that an esapi call succeeded with one of the wanted
 // statuses (any 2xx if none) and decodes its JSON body into out (if not nil).
@@ -144,10 +127,10 @@ func esIndexEvent(t *testing.T, c *elasticsearch.Client, index, id string, ev es
 
 func TestElasticsearchBulkGetSearch(t *testing.T) {
 	start := time.Now()
-	es := SharedElasticsearch(t)
+	es := harness.SharedElasticsearch(t)
 	t.Logf("shared elasticsearch at %s ready after %v (includes Maven on a cold cache); JVM RSS %d MiB",
-		es.URL, time.Since(start).Round(time.Millisecond), esRSS(es.Pid()))
-	if again := SharedElasticsearch(t); again != es {
+		es.URL, time.Since(start).Round(time.Millisecond), rssMiB(es.Pid()))
+	if again := harness.SharedElasticsearch(t); again != es {
 		t.Fatalf("SharedElasticsearch returned a second node %s after %s", again.URL, es.URL)
 	}
 
@@ -260,13 +243,13 @@ func TestElasticsearchBulkGetSearch(t *testing.T) {
 func TestElasticsearchRestartKeepsDocuments(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	es, err := StartElasticsearch(ctx, ElasticsearchOptions{ClusterName: "logpipe-restart", HeapMB: 384})
+	es, err := devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{ClusterName: "logpipe-restart", HeapMB: 384})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(es.Close)
 	t.Logf("elasticsearch at %s (dir %s) started in %v; JVM RSS %d MiB",
-		es.URL, es.Dir, time.Since(start).Round(time.Millisecond), esRSS(es.Pid()))
+		es.URL, es.Dir, time.Since(start).Round(time.Millisecond), rssMiB(es.Pid()))
 	defer func() {
 		if t.Failed() {
 			t.Logf("elasticsearch log tail:\n%s", es.LogTail(6000))

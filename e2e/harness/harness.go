@@ -1,249 +1,31 @@
-// Package harness starts the real services that logpipe's tests and local
-// runs talk to: an Elasticsearch 8 node and Apache Kafka brokers, both run
-// from jars fetched from Maven Central by the project's own pom files.
+// Package harness gives logpipe's tests the real services of
+// internal/devstack in the form tests want them: an Elasticsearch node and
+// an Apache Kafka cluster shared by every test of a test binary (see
+// SharedElasticsearch and SharedKafka), and this module's programs built
+// once per test binary (BuildPrograms).
 //
-// A test binary that needs a service asks for it once (see SharedElasticsearch
-// and SharedKafka) and wraps its TestMain with Main, which stops every service
-// the binary started when the tests end. Services run as child processes of
-// the test binary in their own process group and are killed if it dies.
+// A test binary that uses them wraps its TestMain with Main, which stops
+// every shared service and removes every build when the tests end. The
+// launchers themselves live in devstack, which does not import testing, so
+// that `make run` and the benchmark commands use them as they are.
 package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"logpipe/internal/devstack"
 )
 
-// RepoRoot returns the directory holding logpipe's go.mod, found by walking
-// up from the working directory. Tests run in their package directory, so
-// this is how the harness finds deploy/ and .cache/.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("harness: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "deploy", "maven")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("harness: no logpipe go.mod with deploy/maven above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// CacheDir returns <repo>/.cache/<sub>, creating it. The folder is
-// git-ignored and survives between runs so jars are downloaded once.
-func CacheDir(sub string) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, ".cache", sub)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("harness: %w", err)
-	}
-	return dir, nil
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago, never
-// the same one twice in a process. It is picked at random below the
-// kernel's ephemeral range (net.ipv4.ip_local_port_range), where the
-// kernel takes the local ports of outgoing connections: a port from that
-// range may be taken by any client connection while the service meant to
-// listen on it is starting, or restarting after a stop.
-func FreePort() (int, error) {
-	portMu.Lock()
-	defer portMu.Unlock()
-	if lo, hi := portRange(); hi > lo {
-		for range 1000 {
-			p := lo + rand.IntN(hi-lo)
-			if portsGiven[p] {
-				continue
-			}
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				continue
-			}
-			l.Close()
-			portsGiven[p] = true
-			return p, nil
-		}
-	}
-	// No room below the ephemeral range: let the kernel pick.
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("harness: free port: %w", err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !portsGiven[p] {
-			portsGiven[p] = true
-			return p, nil
-		}
-	}
-}
-
-var (
-	portMu     sync.Mutex
-	portsGiven = map[int]bool{}
+// How long a shared service may take to start, fetching its jars included.
+const (
+	sharedElasticsearchTimeout = 13 * time.Minute
+	sharedKafkaTimeout         = 6 * time.Minute
 )
-
-// portRange is where FreePort picks ports: from 20000 up to the start of
-// the ephemeral range, or an empty range when that starts lower.
-func portRange() (lo, hi int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0, 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 1 {
-		return 0, 0
-	}
-	start, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 0, 0
-	}
-	return 20000, start
-}
-
-// Process is a service child process with its output captured to a log file.
-type Process struct {
-	Name    string // a short name used in errors
-	LogPath string // where stdout and stderr go
-
-	cmd      *exec.Cmd
-	done     chan struct{}
-	waitErr  error
-	stopOnce sync.Once
-}
-
-// StartProcess starts cmd in its own process group with stdout and stderr
-// appended to logPath. The child gets SIGKILL if the starting process dies
-// (Linux parent-death signal), so an aborted test run leaves no JVM behind.
-func StartProcess(name string, cmd *exec.Cmd, logPath string) (*Process, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("harness: %s log: %w", name, err)
-	}
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("harness: start %s: %w", name, err)
-	}
-	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// Exited reports whether the process has ended, and how.
-func (p *Process) Exited() (bool, error) {
-	select {
-	case <-p.done:
-		return true, p.waitErr
-	default:
-		return false, nil
-	}
-}
-
-// Pid returns the operating system's id of the process.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// Stop sends SIGTERM to the process group, waits up to grace, then kills the
-// group. It is safe to call more than once.
-func (p *Process) Stop(grace time.Duration) {
-	p.stopOnce.Do(func() {
-		pgid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-p.done
-		}
-	})
-}
-
-// Kill sends SIGKILL to the process group at once and waits for it to end,
-// as `kill -9` would. It is safe to call more than once.
-func (p *Process) Kill() {
-	p.stopOnce.Do(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	})
-}
-
-// Tail returns the last n bytes of the process log, for error messages.
-func (p *Process) Tail(n int64) string {
-	return tailFile(p.LogPath, n)
-}
-
-func tailFile(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := st.Size() - n
-	if off < 0 {
-		off = 0
-	}
-	buf := make([]byte, st.Size()-off)
-	_, _ = f.ReadAt(buf, off)
-	return string(buf)
-}
-
-// WaitFor calls check every interval until it returns nil, ctx ends, or
-// proc (if not nil) exits. It returns the last check error on timeout.
-func WaitFor(ctx context.Context, interval time.Duration, proc *Process, check func(context.Context) error) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var last error
-	for {
-		if last = check(ctx); last == nil {
-			return nil
-		}
-		if proc != nil {
-			if exited, err := proc.Exited(); exited {
-				return fmt.Errorf("harness: %s exited before it was ready (%v); log %s:\n%s", proc.Name, err, proc.LogPath, proc.Tail(4000))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if proc != nil {
-				return fmt.Errorf("harness: %s not ready: %v (last check: %v); log %s:\n%s", proc.Name, ctx.Err(), last, proc.LogPath, proc.Tail(4000))
-			}
-			return fmt.Errorf("harness: not ready: %v (last check: %v)", ctx.Err(), last)
-		case <-t.C:
-		}
-	}
-}
 
 var (
 	cleanupMu sync.Mutex
@@ -257,7 +39,8 @@ func atExit(f func()) {
 	cleanups = append(cleanups, f)
 }
 
-// StopAll stops every shared service this process started, newest first.
+// StopAll stops every shared service this process started and removes
+// its builds, newest first.
 func StopAll() {
 	cleanupMu.Lock()
 	fs := cleanups
@@ -276,4 +59,84 @@ func Main(m *testing.M) {
 	code := m.Run()
 	StopAll()
 	os.Exit(code)
+}
+
+// BuildPrograms builds each program (see devstack.BuildPrograms) into a new
+// temporary folder and returns the binaries' paths, in the order of progs.
+// The folder is readable and searchable by every user, so that a test may
+// run a binary as another user; StopAll (and so Main) removes it. It may be
+// called from TestMain before Main.
+func BuildPrograms(progs ...devstack.Program) ([]string, error) {
+	dir, err := os.MkdirTemp("", "logpipe-bin-")
+	if err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	paths, err := devstack.BuildPrograms(dir, progs...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	atExit(func() { os.RemoveAll(dir) })
+	return paths, nil
+}
+
+// shared starts a service once per test binary and hands the same one, or
+// the same start error, to every caller.
+type shared[S any] struct {
+	once sync.Once
+	s    S
+	err  error
+}
+
+// get starts the service with start on the first call and registers stop
+// to run when Main's tests end. A start failure fails every caller's test.
+func (sh *shared[S]) get(tb testing.TB, name string, timeout time.Duration,
+	start func(context.Context) (S, error), stop func(S)) S {
+	tb.Helper()
+	sh.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		sh.s, sh.err = start(ctx)
+		if sh.err == nil {
+			atExit(func() { stop(sh.s) })
+		}
+	})
+	if sh.err != nil {
+		tb.Fatalf("harness: shared %s: %v", name, sh.err)
+	}
+	return sh.s
+}
+
+var (
+	esShared    shared[*devstack.Elasticsearch]
+	kafkaShared shared[*devstack.Kafka]
+)
+
+// SharedElasticsearch returns the node shared by every test of this test
+// binary, starting it on the first call. A start failure fails every caller
+// with the same error; it never skips. The node is closed when Main's tests
+// end. Tests that Stop or Kill it must Start it again before they return.
+func SharedElasticsearch(tb testing.TB) *devstack.Elasticsearch {
+	tb.Helper()
+	return esShared.get(tb, "Elasticsearch", sharedElasticsearchTimeout,
+		func(ctx context.Context) (*devstack.Elasticsearch, error) {
+			return devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{})
+		},
+		(*devstack.Elasticsearch).Close)
+}
+
+// SharedKafka returns the single-node cluster shared by every test of this
+// test binary, starting it on the first call. It is stopped when Main's
+// tests end. If it cannot start, every caller fails with the same error.
+func SharedKafka(tb testing.TB) *devstack.Kafka {
+	tb.Helper()
+	return kafkaShared.get(tb, "Kafka", sharedKafkaTimeout,
+		func(ctx context.Context) (*devstack.Kafka, error) {
+			return devstack.StartKafka(ctx, devstack.KafkaOptions{})
+		},
+		(*devstack.Kafka).Stop)
 }

@@ -1,4 +1,4 @@
-package harness
+package harness_test
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -22,28 +21,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
-)
 
-// kafkaRSS returns the resident set size of a process in MiB, read from
-// /proc, or -1 if it cannot be read.
-func kafkaRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, err := strconv.Atoi(f[0])
-				if err == nil {
-					return kb / 1024
-				}
-			}
-		}
-	}
-	return -1
-}
+	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
+)
 
 // kafkaTopicName returns a topic name unique to this test run.
 func kafkaTopicName(t *testing.T) string {
@@ -52,9 +34,9 @@ func kafkaTopicName(t *testing.T) string {
 
 func TestKafkaSaramaRoundTrip(t *testing.T) {
 	start := time.Now()
-	k := SharedKafka(t)
+	k := harness.SharedKafka(t)
 	t.Logf("shared kafka at %s ready after %v (more if the jars were fetched or another test started it); broker RSS %d MiB",
-		k.Bootstrap(), time.Since(start).Round(time.Millisecond), kafkaRSS(k.Pid(0)))
+		k.Bootstrap(), time.Since(start).Round(time.Millisecond), rssMiB(k.Pid(0)))
 
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_9_0_0
@@ -76,20 +58,16 @@ func TestKafkaSaramaRoundTrip(t *testing.T) {
 	}
 	// Kafka answers CreateTopics before every broker's metadata has the
 	// topic, so a listing right after may not show it yet.
-	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer lcancel()
-	if err := WaitFor(lctx, 50*time.Millisecond, nil, func(context.Context) error {
+	await.Eventually(t, "the new topic to be listed with 2 partitions", func() error {
 		topics, err := admin.ListTopics()
 		if err != nil {
 			return fmt.Errorf("list topics: %w", err)
 		}
 		if d, ok := topics[topic]; !ok || d.NumPartitions != 2 {
-			return fmt.Errorf("topic %s listed as %+v (present %v), want 2 partitions", topic, d, ok)
+			return await.NotYet(fmt.Sprintf("%+v (listed: %v)", d, ok), "2 partitions")
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}, await.Within(30*time.Second), await.Every(50*time.Millisecond))
 
 	client, err := sarama.NewClient(k.Addrs(), cfg)
 	if err != nil {
@@ -97,17 +75,13 @@ func TestKafkaSaramaRoundTrip(t *testing.T) {
 	}
 	defer client.Close()
 	// The new topic's partitions get leaders a moment after creation.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := WaitFor(ctx, 200*time.Millisecond, nil, func(context.Context) error {
+	await.Eventually(t, "partition 1 of the new topic to have a leader", func() error {
 		if err := client.RefreshMetadata(topic); err != nil {
 			return err
 		}
 		_, err := client.Leader(topic, 1)
 		return err
-	}); err != nil {
-		t.Fatalf("topic %s never got a leader: %v", topic, err)
-	}
+	}, await.Every(200*time.Millisecond))
 
 	producer, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
@@ -208,7 +182,7 @@ func kafkaRun(t *testing.T, stdin string, name string, args ...string) string {
 
 func TestKafkaKcat(t *testing.T) {
 	kcat := kafkaKcat(t)
-	k := SharedKafka(t)
+	k := harness.SharedKafka(t)
 	topic := kafkaTopicName(t)
 
 	// The topic does not exist: producing creates it (auto.create.topics.enable).
@@ -281,14 +255,14 @@ func TestKafkaThreeNodeFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	k, err := StartKafka(ctx, KafkaOptions{Nodes: 3, HeapMB: 384})
+	k, err := devstack.StartKafka(ctx, devstack.KafkaOptions{Nodes: 3, HeapMB: 384})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer k.Stop()
-	var rss []int
+	var rss []int64
 	for i := 0; i < k.Nodes(); i++ {
-		rss = append(rss, kafkaRSS(k.Pid(i)))
+		rss = append(rss, rssMiB(k.Pid(i)))
 	}
 	t.Logf("3-node kafka at %s ready after %v; RSS MiB per broker %v", k.Bootstrap(), time.Since(start).Round(time.Millisecond), rss)
 	if k.Nodes() != 3 || len(strings.Split(k.Bootstrap(), ",")) != 3 {
@@ -309,7 +283,7 @@ func TestKafkaThreeNodeFailover(t *testing.T) {
 		t.Fatalf("brokers %v, want [1 2 3]", ids)
 	}
 	// Each node has its own SASL listener, and its metadata lists them all.
-	scram := KafkaSASLUsers()[2]
+	scram := devstack.KafkaSASLUsers()[2]
 	for i, addr := range k.SASLAddrs() {
 		brokers, err := kafkaSASLMetadata(ctx, addr, scram, scram.SASL())
 		if err != nil {
@@ -330,21 +304,19 @@ func TestKafkaThreeNodeFailover(t *testing.T) {
 	}
 	all := []int32{1, 2, 3}
 	var leaders map[int32]int32
-	if err := WaitFor(ctx, 200*time.Millisecond, nil, func(ctx context.Context) error {
+	await.Eventually(t, "every replica of the topic with replication factor 3 in sync", func() error {
 		isr, l, err := kafkaISR(ctx, adm, topic)
 		if err != nil {
 			return err
 		}
 		for p := int32(0); p < 3; p++ {
 			if !slices.Equal(isr[p], all) || l[p] < 0 {
-				return fmt.Errorf("partition %d: leader %d isr %v", p, l[p], isr[p])
+				return await.NotYet(fmt.Sprintf("partition %d led by %d with ISR %v", p, l[p], isr[p]), fmt.Sprintf("a leader and ISR %v", all))
 			}
 		}
 		leaders = l
 		return nil
-	}); err != nil {
-		t.Fatalf("topic with replication factor 3 never fully in sync: %v", err)
-	}
+	}, await.Within(3*time.Minute), await.Every(200*time.Millisecond))
 
 	prod, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
 	if err != nil {
@@ -416,39 +388,35 @@ func TestKafkaThreeNodeFailover(t *testing.T) {
 	consumeAll(60)
 
 	// The survivors took over: no partition is led by the dead node.
-	if err := WaitFor(ctx, 200*time.Millisecond, nil, func(ctx context.Context) error {
+	await.Eventually(t, fmt.Sprintf("dead node %d to lead no partition and leave every ISR", k.NodeID(victim)), func() error {
 		isr, l, err := kafkaISR(ctx, adm, topic)
 		if err != nil {
 			return err
 		}
 		for p, leader := range l {
 			if leader == k.NodeID(victim) || leader < 0 || slices.Contains(isr[p], k.NodeID(victim)) {
-				return fmt.Errorf("partition %d: leader %d isr %v", p, leader, isr[p])
+				return await.NotYet(fmt.Sprintf("partition %d led by %d with ISR %v", p, leader, isr[p]), fmt.Sprintf("a leader other than %d, not in the ISR", k.NodeID(victim)))
 			}
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("dead node %d still leads or is in sync: %v", k.NodeID(victim), err)
-	}
+	}, await.Within(3*time.Minute), await.Every(200*time.Millisecond))
 
 	restarted := time.Now()
 	if err := k.StartNode(ctx, victim); err != nil {
 		t.Fatalf("restart node %d: %v", k.NodeID(victim), err)
 	}
-	if err := WaitFor(ctx, 200*time.Millisecond, nil, func(ctx context.Context) error {
+	await.Eventually(t, fmt.Sprintf("node %d to rejoin every ISR", k.NodeID(victim)), func() error {
 		isr, _, err := kafkaISR(ctx, adm, topic)
 		if err != nil {
 			return err
 		}
 		for p := int32(0); p < 3; p++ {
 			if !slices.Equal(isr[p], all) {
-				return fmt.Errorf("partition %d isr %v", p, isr[p])
+				return await.NotYet(fmt.Sprintf("partition %d with ISR %v", p, isr[p]), fmt.Sprintf("ISR %v", all))
 			}
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("node %d never rejoined every ISR: %v", k.NodeID(victim), err)
-	}
+	}, await.Within(3*time.Minute), await.Every(200*time.Millisecond))
 	t.Logf("node %d back in every ISR %v after restart", k.NodeID(victim), time.Since(restarted).Round(time.Millisecond))
 	if err := k.StartNode(ctx, victim); err == nil {
 		t.Errorf("StartNode on a running node succeeded")
@@ -462,13 +430,13 @@ func TestKafkaThreeNodeFailover(t *testing.T) {
 }
 
 func TestKafkaPerformanceTools(t *testing.T) {
-	k := SharedKafka(t)
+	k := harness.SharedKafka(t)
 	topic := kafkaTopicName(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run := func(class string, args ...string) string {
 		t.Helper()
-		cmd, err := KafkaToolCommand(ctx, class, args...)
+		cmd, err := devstack.KafkaToolCommand(ctx, class, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -502,7 +470,7 @@ func TestKafkaPerformanceTools(t *testing.T) {
 // u with mechanism mech, which brokers there are, and returns them as node
 // id -> host:port. The request goes to that one broker, with no retries, so
 // a refused login is the error returned.
-func kafkaSASLMetadata(ctx context.Context, addr string, u KafkaSASLUser, mech sasl.Mechanism) (map[int32]string, error) {
+func kafkaSASLMetadata(ctx context.Context, addr string, u devstack.KafkaSASLUser, mech sasl.Mechanism) (map[int32]string, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.DialTimeout(5 * time.Second)}
 	if mech != nil {
 		opts = append(opts, kgo.SASL(mech))
@@ -532,14 +500,14 @@ func kafkaSASLMetadata(ctx context.Context, addr string, u KafkaSASLUser, mech s
 // back there; wrong passwords, another account's mechanism and no SASL at
 // all are refused.
 func TestKafkaSASL(t *testing.T) {
-	k := SharedKafka(t)
+	k := harness.SharedKafka(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if len(k.SASLAddrs()) != k.Nodes() || k.SASLBootstrap() == k.Bootstrap() {
 		t.Fatalf("SASLAddrs %v, Addrs %v", k.SASLAddrs(), k.Addrs())
 	}
 	mechs := map[string]bool{}
-	for _, u := range KafkaSASLUsers() {
+	for _, u := range devstack.KafkaSASLUsers() {
 		mechs[u.Mechanism] = true
 	}
 	if len(mechs) != 3 || !mechs["PLAIN"] || !mechs["SCRAM-SHA-256"] || !mechs["SCRAM-SHA-512"] {
@@ -556,7 +524,7 @@ func TestKafkaSASL(t *testing.T) {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 
-	for _, u := range KafkaSASLUsers() {
+	for _, u := range devstack.KafkaSASLUsers() {
 		t.Run(u.Mechanism, func(t *testing.T) {
 			// The listener's metadata names the brokers' SASL addresses,
 			// so a client that starts there stays there.
@@ -611,20 +579,20 @@ func TestKafkaSASL(t *testing.T) {
 	}
 
 	t.Run("refused", func(t *testing.T) {
-		users := KafkaSASLUsers()
+		users := devstack.KafkaSASLUsers()
 		plainU, s256, s512 := users[0], users[1], users[2]
-		wrong := func(u KafkaSASLUser) KafkaSASLUser { u.Password += "-wrong"; return u }
+		wrong := func(u devstack.KafkaSASLUser) devstack.KafkaSASLUser { u.Password += "-wrong"; return u }
 		for _, c := range []struct {
 			name string
-			as   KafkaSASLUser // whose name and password are sent, with as.Mechanism
+			as   devstack.KafkaSASLUser // whose name and password are sent, with as.Mechanism
 		}{
 			{"PLAIN wrong password", wrong(plainU)},
 			{"SCRAM-SHA-256 wrong password", wrong(s256)},
 			{"SCRAM-SHA-512 wrong password", wrong(s512)},
-			{"PLAIN account with SCRAM-SHA-512", KafkaSASLUser{Mechanism: "SCRAM-SHA-512", Name: plainU.Name, Password: plainU.Password}},
-			{"SCRAM-SHA-512 account with PLAIN", KafkaSASLUser{Mechanism: "PLAIN", Name: s512.Name, Password: s512.Password}},
-			{"SCRAM-SHA-256 account with SCRAM-SHA-512", KafkaSASLUser{Mechanism: "SCRAM-SHA-512", Name: s256.Name, Password: s256.Password}},
-			{"unknown account", KafkaSASLUser{Mechanism: "SCRAM-SHA-256", Name: "nobody", Password: s256.Password}},
+			{"PLAIN account with SCRAM-SHA-512", devstack.KafkaSASLUser{Mechanism: "SCRAM-SHA-512", Name: plainU.Name, Password: plainU.Password}},
+			{"SCRAM-SHA-512 account with PLAIN", devstack.KafkaSASLUser{Mechanism: "PLAIN", Name: s512.Name, Password: s512.Password}},
+			{"SCRAM-SHA-256 account with SCRAM-SHA-512", devstack.KafkaSASLUser{Mechanism: "SCRAM-SHA-512", Name: s256.Name, Password: s256.Password}},
+			{"unknown account", devstack.KafkaSASLUser{Mechanism: "SCRAM-SHA-256", Name: "nobody", Password: s256.Password}},
 		} {
 			brokers, err := kafkaSASLMetadata(ctx, k.SASLAddrs()[0], c.as, c.as.SASL())
 			if !errors.Is(err, kerr.SaslAuthenticationFailed) {
@@ -632,11 +600,11 @@ func TestKafkaSASL(t *testing.T) {
 			}
 		}
 		// A client that does not authenticate at all gets no answer.
-		if brokers, err := kafkaSASLMetadata(ctx, k.SASLAddrs()[0], KafkaSASLUser{Name: "(none)"}, nil); err == nil {
+		if brokers, err := kafkaSASLMetadata(ctx, k.SASLAddrs()[0], devstack.KafkaSASLUser{Name: "(none)"}, nil); err == nil {
 			t.Errorf("metadata without SASL on the SASL listener answered %v", brokers)
 		}
 		// The plaintext listener still serves clients that do not log in.
-		if _, err := kafkaSASLMetadata(ctx, k.Addrs()[0], KafkaSASLUser{Name: "(none)"}, nil); err != nil {
+		if _, err := kafkaSASLMetadata(ctx, k.Addrs()[0], devstack.KafkaSASLUser{Name: "(none)"}, nil); err != nil {
 			t.Errorf("PLAINTEXT listener: %v", err)
 		}
 	})

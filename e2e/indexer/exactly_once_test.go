@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 
 	"logpipe/e2e/harness"
 	"logpipe/indexer/document"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 // workload is a set of shipper-shaped events and the documents they must
@@ -170,55 +173,45 @@ func (e *esClient) liveCount(pattern string) int {
 	return c.Count
 }
 
-// waitDocs polls until the indices matching pattern hold at least n
-// documents, failing if the indexer exits or the time runs out.
+// waitDocs waits until the indices matching pattern hold at least n
+// documents, failing at once if the indexer exits.
 func waitDocs(t *testing.T, es *esClient, ix *indexer, pattern string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		got := es.liveCount(pattern)
-		if got >= n {
-			return
+	await.Eventually(t, fmt.Sprintf("%s to hold %d documents", pattern, n), func() error {
+		if got := es.liveCount(pattern); got < n {
+			return await.NotYet(got, fmt.Sprintf("at least %d", n))
 		}
-		if exited, err := ix.proc.Exited(); exited {
-			t.Fatalf("indexer exited (%v) with %d of %d documents in %s; log:\n%s", err, got, n, pattern, ix.proc.Tail(8000))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %d documents after %v, want at least %d; indexer log:\n%s", pattern, got, waitTime, n, ix.proc.Tail(8000))
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return nil
+	}, ix.alive())
 }
 
-// waitCommitted polls until the group's committed offsets reach the end of
+// waitCommitted waits until the group's committed offsets reach the end of
 // every partition of topic.
 func waitCommitted(t *testing.T, b broker, group, topic string) {
 	t.Helper()
 	adm := admin(t, b)
-	deadline := time.Now().Add(waitTime)
-	for {
+	await.Eventually(t, fmt.Sprintf("group %s to commit every partition of %s to its end", group, topic), func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ends, err1 := adm.ListEndOffsets(ctx, topic)
-		committed, err2 := adm.FetchOffsets(ctx, group)
-		cancel()
-		behind := -1
-		if err1 == nil && err2 == nil {
-			behind = 0
-			ends.Each(func(o kadm.ListedOffset) {
-				c, ok := committed.Lookup(topic, o.Partition)
-				if !ok || c.At < o.Offset {
-					behind++
-				}
-			})
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return err
 		}
-		if behind == 0 {
-			return
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: %d partitions of %s not committed to their end (%v %v)", group, behind, topic, err1, err2)
+		var behind []string
+		ends.Each(func(o kadm.ListedOffset) {
+			if c, ok := committed.Lookup(topic, o.Partition); !ok || c.At < o.Offset {
+				behind = append(behind, fmt.Sprintf("%d at %d of %d", o.Partition, c.At, o.Offset))
+			}
+		})
+		if len(behind) > 0 {
+			return await.NotYet("partitions behind: "+strings.Join(behind, ", "), "none behind")
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	}, patient)
 }
 
 // TestExactlyOnceAcrossKills is the scenario: it produces 200,000
@@ -246,7 +239,7 @@ func TestExactlyOnceAcrossKills(t *testing.T) {
 
 // exactlyOnceAcrossKills runs TestExactlyOnceAcrossKills against one
 // broker.
-func exactlyOnceAcrossKills(t *testing.T, node *harness.Elasticsearch, b broker, events, kills int) {
+func exactlyOnceAcrossKills(t *testing.T, node *devstack.Elasticsearch, b broker, events, kills int) {
 	es := newES(t, node)
 	topic := "httpd-exactly-once-" + b.name
 	createTopic(t, b, topic, 4)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 // faultRun is what the fault tests start from: the shared Elasticsearch
@@ -16,7 +18,7 @@ import (
 // of group read; prefix names the test's indices.
 type faultRun struct {
 	t                    *testing.T
-	node                 *harness.Elasticsearch
+	node                 *devstack.Elasticsearch
 	es                   *esClient
 	b                    broker
 	topic, group, prefix string
@@ -65,15 +67,15 @@ func (f *faultRun) checkExact(want map[string][]string) {
 // all of the topic's partitions, n, and the group is stable.
 func (f *faultRun) waitHoldsAll(ix *indexer, n int) {
 	f.t.Helper()
-	ix.waitFor("the remaining indexer to hold every partition", func() error {
+	await.Eventually(f.t, "the remaining indexer to hold every partition", func() error {
 		members, state := groupMembers(f.t, f.b, f.group, f.topic)
 		for _, parts := range members {
 			if len(parts) == n && state == "Stable" {
 				return nil
 			}
 		}
-		return fmt.Errorf("group %s: %v", state, members)
-	})
+		return await.NotYet(fmt.Sprintf("%s with members %v", state, members), fmt.Sprintf("Stable with a member holding %d partitions", n))
+	}, ix.alive())
 }
 
 // groupMembers returns the member ids of group and the partitions of topic
@@ -128,7 +130,7 @@ func TestElasticsearchOutage(t *testing.T) {
 
 	recs := p.send(w.values[:before], part)
 	f.waitIndexed(ix, w.head(before).expected(topic, recs))
-	ix.waitFor("readiness", ix.ready)
+	await.Eventually(t, "readiness", ix.ready, ix.alive())
 	members, state := groupMembers(t, b, group, topic)
 	if len(members) != 1 || state != "Stable" {
 		t.Fatalf("group %s: %v members, state %s", group, members, state)
@@ -137,7 +139,7 @@ func TestElasticsearchOutage(t *testing.T) {
 	for m := range members {
 		member = m
 	}
-	baseRSS, _ := harness.RSS(ix.proc.Pid())
+	baseRSS, _ := devstack.RSS(ix.proc.Pid())
 
 	stopped := time.Now()
 	node.Stop()
@@ -147,18 +149,18 @@ func TestElasticsearchOutage(t *testing.T) {
 			node.Start(context.Background())
 		}
 	})
-	ix.waitFor("/readyz to report Elasticsearch away", func() error {
+	await.Eventually(t, "/readyz to report Elasticsearch away", func() error {
 		if err := ix.ready(); err == nil || !strings.Contains(err.Error(), "elasticsearch") {
-			return fmt.Errorf("readyz: %v", err)
+			return await.NotYet(fmt.Sprintf("/readyz %v", err), "a /readyz error naming elasticsearch")
 		}
 		return nil
-	})
+	}, ix.alive())
 	recs = append(recs, p.send(w.values[before:], func(i int) int32 { return part(before + i) })...)
 	// Hold the node down for 30 s, watching memory, the amount in flight and
 	// the membership.
 	peakRSS, peakHeld := int64(0), 0.0
 	for time.Since(stopped) < 30*time.Second {
-		if rss, err := harness.RSS(ix.proc.Pid()); err == nil && rss > peakRSS {
+		if rss, err := devstack.RSS(ix.proc.Pid()); err == nil && rss > peakRSS {
 			peakRSS = rss
 		}
 		if held := ix.metric("logpipe_indexer_in_flight_bytes"); held > peakHeld {
@@ -203,7 +205,7 @@ func TestElasticsearchOutage(t *testing.T) {
 	want := w.expected(topic, recs)
 	f.waitIndexed(ix, want)
 	f.checkExact(want)
-	ix.waitFor("readiness after the outage", ix.ready)
+	await.Eventually(t, "readiness after the outage", ix.ready, ix.alive())
 	waitCommitted(t, b, group, topic)
 	if members, _ := groupMembers(t, b, group, topic); len(members) != 1 {
 		t.Errorf("members after the outage: %v", members)
@@ -312,20 +314,21 @@ func TestTwoIndexersShareAGroup(t *testing.T) {
 		part := func(i int) int32 { return int32(i % 4) }
 		cfg := f.splitConfig(f.node.URL, "")
 		a := startIndexer(t, cfg)
-		a.waitFor("the first indexer to join", a.ready)
+		await.Eventually(t, "the first indexer to join", a.ready, a.alive())
 		bx := startIndexer(t, cfg)
-		a.waitFor("both indexers to hold two partitions each", func() error {
+		await.Eventually(t, "both indexers to hold two partitions each", func() error {
 			members, state := groupMembers(t, b, group, topic)
+			want := "Stable with 2 members holding 2 partitions each"
 			if len(members) != 2 || state != "Stable" {
-				return fmt.Errorf("group %s: %v", state, members)
+				return await.NotYet(fmt.Sprintf("%s with members %v", state, members), want)
 			}
 			for m, parts := range members {
 				if len(parts) != 2 {
-					return fmt.Errorf("member %s holds %v", m, parts)
+					return await.NotYet(fmt.Sprintf("member %s holding %v", m, parts), want)
 				}
 			}
 			return nil
-		})
+		}, a.alive())
 		p := newProducer(t, b, topic)
 		recs := p.send(w.values[:first], part)
 		f.waitIndexed(a, w.head(first).expected(topic, recs))
@@ -366,14 +369,14 @@ func TestRebalanceDuringOutage(t *testing.T) {
 	part := func(i int) int32 { return int32(i % 4) }
 	cfg := f.splitConfig(proxy.URL(), "kafka.drain_timeout: 3s\n")
 	a := startIndexer(t, cfg)
-	a.waitFor("the first indexer to join", a.ready)
+	await.Eventually(t, "the first indexer to join", a.ready, a.alive())
 	bx := startIndexer(t, cfg)
-	a.waitFor("both indexers to share the partitions", func() error {
+	await.Eventually(t, "both indexers to share the partitions", func() error {
 		if members, state := groupMembers(t, b, group, topic); len(members) != 2 || state != "Stable" {
-			return fmt.Errorf("group %s: %v", state, members)
+			return await.NotYet(fmt.Sprintf("%s with members %v", state, members), "Stable with 2 members")
 		}
 		return nil
-	})
+	}, a.alive())
 	p := newProducer(t, b, topic)
 	recs := p.send(w.values[:first], part)
 	f.waitIndexed(a, w.head(first).expected(topic, recs))
@@ -382,12 +385,12 @@ func TestRebalanceDuringOutage(t *testing.T) {
 	proxy.down()
 	recs = append(recs, p.send(w.values[first:], func(i int) int32 { return part(first + i) })...)
 	series := fmt.Sprintf(`logpipe_indexer_records_consumed_total{topic=%q}`, topic)
-	bx.waitFor("the leaving indexer to read records it cannot index", func() error {
+	await.Eventually(t, "the leaving indexer to read records it cannot index", func() error {
 		if n := bx.metric(`logpipe_indexer_in_flight_documents`); n == 0 {
-			return fmt.Errorf("nothing in flight (%v read)", bx.metric(series))
+			return await.NotYet(fmt.Sprintf("nothing in flight (%v read)", bx.metric(series)), "documents in flight")
 		}
 		return nil
-	})
+	}, bx.alive())
 	bx.stop()
 	log, _ := os.ReadFile(bx.log)
 	if !strings.Contains(string(log), "records still unacknowledged when letting the partition go") {

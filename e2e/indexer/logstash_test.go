@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 )
 
 // TestLogstashBehaviour runs the indexer with its defaults (the Logstash
@@ -101,12 +102,12 @@ func TestLogstashBehaviour(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("documents by index:\n got %v\nwant %v", got, want)
 		}
-		ix.waitFor("the dropped event to be counted", func() error {
+		await.Eventually(t, "the dropped event to be counted", func() error {
 			if v := ix.metric(fmt.Sprintf(`logpipe_indexer_events_unrouted_total{topic=%q}`, topic)); v != 1 {
-				return fmt.Errorf("unrouted %v", v)
+				return await.NotYet(fmt.Sprintf("%v unrouted", v), "1 unrouted")
 			}
 			return nil
-		})
+		}, ix.alive())
 		if v := ix.metric(fmt.Sprintf(`logpipe_indexer_records_consumed_total{topic=%q}`, topic)); v != float64(len(evs)) {
 			t.Errorf("records consumed %v, want %d", v, len(evs))
 		}

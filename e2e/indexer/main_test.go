@@ -29,16 +29,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 	"logpipe/pipeline/event"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
-// Time limits: generous, two shared cores also run the JVMs.
-const (
-	waitTime     = 3 * time.Minute
-	pollInterval = 50 * time.Millisecond
-)
+// Time limit of a wait: generous, two shared cores also run the JVMs.
+const waitTime = 3 * time.Minute
+
+// patient is how the tests wait for the pipeline to do something.
+var patient = await.Options(await.Within(waitTime), await.Every(50*time.Millisecond))
 
 // The binaries, built once per test run: the indexer with the race
 // detector, the indexer without it (for memory figures), and brokerd.
@@ -52,9 +54,9 @@ func binaries(t *testing.T) {
 	t.Helper()
 	bins.once.Do(func() {
 		paths, err := harness.BuildPrograms(
-			harness.Program{Package: "logpipe/indexer", Race: true},
-			harness.Program{Package: "logpipe/indexer"},
-			harness.Program{Package: "logpipe/brokerd"},
+			devstack.Program{Package: "logpipe/indexer", Race: true},
+			devstack.Program{Package: "logpipe/indexer"},
+			devstack.Program{Package: "logpipe/brokerd"},
 		)
 		if err != nil {
 			bins.err = err
@@ -95,14 +97,14 @@ func startBroker(t *testing.T, name string) broker {
 func startBrokerd(t *testing.T) broker {
 	t.Helper()
 	binaries(t)
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: bins.broker, Addr: addr, DataDir: filepath.Join(t.TempDir(), "data"),
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: bins.broker, Addr: addr, DataDir: filepath.Join(t.TempDir(), "data"),
 		Settings: []string{"group.initial.rebalance.delay.ms=0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +226,7 @@ type indexer struct {
 	cfg  string
 	bin  string
 	args []string
-	proc *harness.Process
+	proc *devstack.Process
 	http string
 	log  string
 	runs int
@@ -247,12 +249,17 @@ func startIndexerBin(t *testing.T, bin, config string, extra ...string) *indexer
 		t.Fatal(err)
 	}
 	ix.start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the end of the indexer's log %s:\n%s", ix.log, ix.proc.Tail(8000))
+		}
+	})
 	return ix
 }
 
 func (ix *indexer) start() {
 	ix.t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		ix.t.Fatal(err)
 	}
@@ -261,16 +268,16 @@ func (ix *indexer) start() {
 	ix.log = filepath.Join(ix.dir, fmt.Sprintf("indexer-%d.log", ix.runs))
 	args := append([]string{"-c", ix.cfg, "-E", "http.enabled=true", "-E", "http.port=" + strconv.Itoa(port),
 		"-E", "logging.level=debug"}, ix.args...)
-	p, err := harness.StartProcess("indexer", exec.Command(ix.bin, args...), ix.log)
+	p, err := devstack.StartProcess("indexer", exec.Command(ix.bin, args...), ix.log)
 	if err != nil {
 		ix.t.Fatal(err)
 	}
 	ix.proc = p
 	ix.t.Cleanup(func() { p.Stop(30 * time.Second) })
-	ix.waitFor("the metrics server", func() error {
+	await.Eventually(ix.t, "the metrics server", func() error {
 		_, err := ix.metrics()
 		return err
-	})
+	}, ix.alive())
 }
 
 // kill ends the indexer with SIGKILL, as kill -9 does.
@@ -284,20 +291,13 @@ func (ix *indexer) stop() {
 	}
 }
 
-// waitFor polls check until it returns nil, failing the test with the
-// indexer's log if the indexer exits or waitTime passes.
-func (ix *indexer) waitFor(what string, check func() error) {
-	ix.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := harness.WaitFor(ctx, pollInterval, ix.proc, func(context.Context) error { return check() }); err != nil {
-		ix.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
+// alive is how the tests wait on the indexer: patiently, and failing at
+// once, with its log, if it exits.
+func (ix *indexer) alive() await.Option { return await.Options(patient, await.While(ix.proc.Alive)) }
 
 // metrics scrapes /metrics into a map from series (name and labels, as
 // printed) to value.
-func (ix *indexer) metrics() (map[string]float64, error) { return harness.ScrapeMetrics(ix.http) }
+func (ix *indexer) metrics() (map[string]float64, error) { return devstack.ScrapeMetrics(ix.http) }
 
 // metric returns one series' value (0 when absent).
 func (ix *indexer) metric(series string) float64 {
@@ -330,7 +330,7 @@ type esClient struct {
 	c *elasticsearch.Client
 }
 
-func newES(t *testing.T, node *harness.Elasticsearch) *esClient {
+func newES(t *testing.T, node *devstack.Elasticsearch) *esClient {
 	t.Helper()
 	c, err := node.Client()
 	if err != nil {
@@ -450,37 +450,23 @@ func field(src map[string]any, path string) any {
 	return cur
 }
 
-// waitCount polls until the indices matching pattern hold want documents,
-// failing if they hold more or never get there.
+// waitCount waits until the indices matching pattern hold want documents,
+// failing at once if they hold more, or if ix (when not nil) exits.
 func waitCount(t *testing.T, es *esClient, ix *indexer, pattern string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	last := -1
-	for {
-		n := es.count(pattern)
-		if n == want {
-			return
-		}
-		if n > want {
-			t.Fatalf("%s holds %d documents, more than the %d expected", pattern, n, want)
-		}
-		if ix != nil {
-			if exited, err := ix.proc.Exited(); exited {
-				t.Fatalf("indexer exited (%v) with %d of %d documents in %s; log:\n%s", err, n, want, pattern, ix.proc.Tail(8000))
-			}
-		}
-		if time.Now().After(deadline) {
-			tail := ""
-			if ix != nil {
-				tail = ix.proc.Tail(8000)
-			}
-			t.Fatalf("%s holds %d documents after %v, want %d; indexer log:\n%s", pattern, n, waitTime, want, tail)
-		}
-		if n != last {
-			last = n
-		}
-		time.Sleep(200 * time.Millisecond)
+	opt := patient
+	if ix != nil {
+		opt = ix.alive()
 	}
+	await.Eventually(t, fmt.Sprintf("%s to hold %d documents", pattern, want), func() error {
+		switch n := es.count(pattern); {
+		case n > want:
+			return await.Stop(fmt.Errorf("%s holds %d documents, more than the %d expected", pattern, n, want))
+		case n < want:
+			return await.NotYet(n, want)
+		}
+		return nil
+	}, opt)
 }
 
 // config returns an indexer configuration for a test: the broker, topic and

@@ -1,7 +1,6 @@
 package indexer_test
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 // TestSASL runs the indexer against Apache Kafka's SASL_PLAINTEXT listener
@@ -62,13 +63,13 @@ func TestSASL(t *testing.T) {
 kafka.username: %[2]q
 kafka.password: %[3]q
 kafka.sasl.mechanism: SCRAM-SHA-512
-`, prefix, harness.KafkaSCRAM512User, password))
+`, prefix, devstack.KafkaSCRAM512User, password))
 	}
 	pattern := prefix + "_*"
 
 	// A wrong password: the login is refused, the log and /readyz say so.
-	bad := startIndexer(t, cfg(harness.KafkaSCRAM512Password+"-wrong"))
-	bad.waitFor("the indexer to log the refused login", func() error {
+	bad := startIndexer(t, cfg(devstack.KafkaSCRAM512Password+"-wrong"))
+	await.Eventually(t, "the indexer to log the refused login", func() error {
 		log, err := os.ReadFile(bad.log)
 		if err != nil {
 			return err
@@ -79,8 +80,8 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 				return nil
 			}
 		}
-		return errors.New("no warning about the failed SASL login yet")
-	})
+		return await.NotYet("no warning about it in the log", "a WARN line saying SASL Authentication failed")
+	}, bad.alive())
 	if err := bad.ready(); err == nil || !strings.Contains(err.Error(), "/readyz 503") {
 		t.Errorf("indexer with a wrong password: /readyz %v, want 503", err)
 	}
@@ -90,10 +91,10 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 	bad.stop()
 
 	// The right password: every event, once, where its tag routes it.
-	ix := startIndexer(t, cfg(harness.KafkaSCRAM512Password))
+	ix := startIndexer(t, cfg(devstack.KafkaSCRAM512Password))
 	waitCount(t, es, ix, pattern, events)
 	waitCommitted(t, plain, group, topic)
-	ix.waitFor("/readyz to report ready", ix.ready)
+	await.Eventually(t, "/readyz to report ready", ix.ready, ix.alive())
 	got := map[string]string{} // _id -> index
 	for _, h := range es.docs(pattern, true) {
 		if h.ID != field(h.Source, "event.id") {

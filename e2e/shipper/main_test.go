@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/registry"
 )
@@ -34,9 +36,9 @@ var (
 
 func TestMain(m *testing.M) {
 	paths, err := harness.BuildPrograms(
-		harness.Program{Package: "logpipe/shipper", Race: true},
-		harness.Program{Package: "logpipe/shipper"},
-		harness.Program{Package: "logpipe/brokerd"},
+		devstack.Program{Package: "logpipe/shipper", Race: true},
+		devstack.Program{Package: "logpipe/shipper"},
+		devstack.Program{Package: "logpipe/brokerd"},
 	)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -46,11 +48,11 @@ func TestMain(m *testing.M) {
 	harness.Main(m)
 }
 
-// Time limits. Generous: two shared cores also run JVMs.
-const (
-	waitTime     = 2 * time.Minute
-	pollInterval = 50 * time.Millisecond
-)
+// Time limit of a wait. Generous: two shared cores also run JVMs.
+const waitTime = 2 * time.Minute
+
+// patient is how the tests wait for a shipper or a broker to do something.
+var patient = await.Options(await.Within(waitTime), await.Every(50*time.Millisecond))
 
 // broker is a Kafka-protocol broker under test.
 type broker struct {
@@ -60,13 +62,6 @@ type broker struct {
 	// address and data, for outage tests.
 	stop  func()
 	start func(t *testing.T)
-}
-
-// brokers returns the shared Apache Kafka and a fresh brokerd, so a test
-// can run against each.
-func brokers(t *testing.T) []broker {
-	t.Helper()
-	return []broker{{name: "kafka", bootstrap: harness.SharedKafka(t).Bootstrap()}, startBrokerd(t)}
 }
 
 // forEachBroker runs f as a subtest against each broker.
@@ -88,18 +83,18 @@ func forEachBroker(t *testing.T, f func(t *testing.T, b broker)) {
 // temporary folder; extra are more -E settings.
 func startBrokerd(t *testing.T, extra ...string) broker {
 	t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir := t.TempDir()
 	var mu sync.Mutex
-	var proc *harness.Process
+	var proc *devstack.Process
 	start := func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 		defer cancel()
-		p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: filepath.Join(dir, "data"),
+		p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: addr, DataDir: filepath.Join(dir, "data"),
 			Settings: append([]string{"num.partitions=1"}, extra...)})
 		if err != nil {
 			t.Fatal(err)
@@ -127,7 +122,7 @@ type shipper struct {
 	t    *testing.T
 	dir  string // holds config, data, log
 	cfg  string
-	proc *harness.Process
+	proc *devstack.Process
 	log  string
 	http string // host:port of /metrics
 	// wrap runs the binary through a command (such as setpriv), if set.
@@ -155,7 +150,7 @@ func startShipperBin(t *testing.T, bin, dir, config string, extra ...string) *sh
 
 func (s *shipper) start(bin string, extra ...string) {
 	s.t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -166,31 +161,31 @@ func (s *shipper) start(bin string, extra ...string) {
 	if len(s.wrap) > 0 {
 		cmd = exec.Command(s.wrap[0], append(append(s.wrap[1:len(s.wrap):len(s.wrap)], bin), args...)...)
 	}
-	p, err := harness.StartProcess("shipper", cmd, s.log)
+	p, err := devstack.StartProcess("shipper", cmd, s.log)
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	if s.proc == nil {
+		s.t.Cleanup(func() {
+			if s.t.Failed() {
+				s.t.Logf("the end of the shipper's log %s:\n%s", s.log, s.proc.Tail(8000))
+			}
+		})
+	}
 	s.proc = p
 	s.t.Cleanup(func() { p.Stop(20 * time.Second) })
-	s.waitFor("the metrics server", func() error {
+	await.Eventually(s.t, "the metrics server", func() error {
 		_, err := s.metrics()
 		return err
-	})
+	}, s.alive())
 }
 
-// waitFor polls check until it returns nil, failing the test with the
-// shipper's log if the shipper exits or waitTime passes.
-func (s *shipper) waitFor(what string, check func() error) {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := harness.WaitFor(ctx, pollInterval, s.proc, func(context.Context) error { return check() }); err != nil {
-		s.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
+// alive is how the tests wait on the shipper: patiently, and failing at
+// once, with its log, if it exits.
+func (s *shipper) alive() await.Option { return await.Options(patient, await.While(s.proc.Alive)) }
 
 // metrics scrapes /metrics into name{labels} -> value.
-func (s *shipper) metrics() (map[string]float64, error) { return harness.ScrapeMetrics(s.http) }
+func (s *shipper) metrics() (map[string]float64, error) { return devstack.ScrapeMetrics(s.http) }
 
 // metric returns one metric, failing the test if it cannot be read.
 func (s *shipper) metric(name string) float64 {
@@ -293,12 +288,12 @@ func (c *consumer) distinctLines() int {
 // waitLines waits until lines 1..total have all been consumed.
 func (c *consumer) waitLines(s *shipper, total int) {
 	c.t.Helper()
-	s.waitFor(fmt.Sprintf("all %d lines", total), func() error {
+	await.Eventually(c.t, fmt.Sprintf("all %d lines", total), func() error {
 		if n := c.distinctLines(); n < total {
-			return fmt.Errorf("%d distinct lines so far", n)
+			return await.NotYet(fmt.Sprintf("%d distinct lines", n), total)
 		}
 		return nil
-	})
+	}, s.alive())
 }
 
 func (c *consumer) records() []record {
@@ -307,17 +302,17 @@ func (c *consumer) records() []record {
 	return append([]record(nil), c.recs...)
 }
 
-// waitRecords waits until cond holds for the records consumed so far.
+// waitRecords waits until cond holds for the records consumed so far,
+// what describing them.
 func (c *consumer) waitRecords(what string, s *shipper, cond func([]record) bool) []record {
 	c.t.Helper()
 	var recs []record
-	s.waitFor(what, func() error {
-		recs = c.records()
-		if cond(recs) {
-			return nil
+	await.Eventually(c.t, what, func() error {
+		if recs = c.records(); !cond(recs) {
+			return await.NotYet(fmt.Sprintf("%d records", len(recs)), what)
 		}
-		return fmt.Errorf("%d records so far", len(recs))
-	})
+		return nil
+	}, s.alive())
 	return recs
 }
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"logpipe/internal/await"
 )
 
 // TestMetrics checks the shipper's Prometheus metrics against what it did.
@@ -38,30 +40,30 @@ registry.flush: 100ms
 		"shipper_queue_events":                                  0,
 		"shipper_registry_files":                                1,
 	}
-	s.waitFor("the metrics", func() error {
+	await.Eventually(t, "the metrics", func() error {
 		m, err := s.metrics()
 		if err != nil {
 			return err
 		}
 		for k, v := range want {
 			if m[k] != v {
-				return fmt.Errorf("%s = %v, want %v", k, m[k], v)
+				return await.NotYet(fmt.Sprintf("%s %v", k, m[k]), v)
 			}
 		}
-		if m[`shipper_registry_writes_total{result="ok"}`] < 1 || m[`shipper_registry_writes_total{result="error"}`] != 0 {
-			return fmt.Errorf("registry writes %v", m)
+		if ok, failed := m[`shipper_registry_writes_total{result="ok"}`], m[`shipper_registry_writes_total{result="error"}`]; ok < 1 || failed != 0 {
+			return await.NotYet(fmt.Sprintf("%v registry writes, %v failed", ok, failed), "at least one, none failed")
 		}
 		return nil
-	})
+	}, s.alive())
 	// Bytes behind follow the file while the broker has not acknowledged.
 	b.stop()
 	appendFile(t, path, "GET /c\n")
-	s.waitFor("bytes behind to show the new line", func() error {
+	await.Eventually(t, "bytes behind to show the new line", func() error {
 		if v := s.metric(fmt.Sprintf(`shipper_file_bytes_behind{path=%q}`, path)); v != 7 {
-			return fmt.Errorf("bytes behind %v", v)
+			return await.NotYet(v, 7)
 		}
 		return nil
-	})
+	}, s.alive())
 	if _, err := os.Stat(filepath.Join(dir, "data", "registry", "shipper.json")); err != nil {
 		t.Fatal(err)
 	}

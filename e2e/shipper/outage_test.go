@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 // outage is how long the broker is away under load.
@@ -72,12 +74,12 @@ queue.mem.bytes: 4MiB
 	}()
 	defer func() { stopWriting(); wg.Wait() }()
 
-	s.waitFor("events to flow", func() error {
-		if s.metric("shipper_events_acked_total") < 1000 {
-			return fmt.Errorf("not yet")
+	await.Eventually(t, "events to flow", func() error {
+		if n := s.metric("shipper_events_acked_total"); n < 1000 {
+			return await.NotYet(fmt.Sprintf("%v acknowledged", n), "at least 1000")
 		}
 		return nil
-	})
+	}, s.alive())
 	b.stop()
 	outStart := time.Now()
 	sizeAtStop := w.sizeLocked()
@@ -90,7 +92,7 @@ queue.mem.bytes: 4MiB
 	var early, half, late int64
 	for time.Since(outStart) < outage {
 		time.Sleep(250 * time.Millisecond)
-		r, err := harness.RSS(s.proc.Pid())
+		r, err := devstack.RSS(s.proc.Pid())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"logpipe/internal/await"
 	"logpipe/pipeline/config"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/output"
@@ -109,17 +110,14 @@ func drain(t *testing.T, k *output.Kafka) {
 // waitConsumed waits for n records without a shipper process to watch.
 func waitConsumed(t *testing.T, c *consumer, n int) []record {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		recs := c.records()
-		if len(recs) >= n {
-			return recs
+	var recs []record
+	await.Eventually(t, fmt.Sprintf("%d records to be consumed", n), func() error {
+		if recs = c.records(); len(recs) < n {
+			return await.NotYet(len(recs), fmt.Sprintf("at least %d", n))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records consumed", len(recs), n)
-		}
-		time.Sleep(pollInterval)
-	}
+		return nil
+	}, patient)
+	return recs
 }
 
 func TestOutputCompression(t *testing.T) {

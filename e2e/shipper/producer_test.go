@@ -11,7 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 	"logpipe/shipper/output"
 	"logpipe/shipper/publish"
 )
@@ -73,13 +74,12 @@ func (p *publisher) midway(t *testing.T, c *outputCounts, kill, restart func()) 
 	<-p.halfway
 	kill()
 	close(p.resume)
-	deadline := time.Now().Add(waitTime)
-	for c.failures.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no request failed after the broker was killed")
+	await.Eventually(t, "a request to fail after the broker was killed", func() error {
+		if c.failures.Load() == 0 {
+			return await.NotYet("no failure", "a failure reported to the health hook")
 		}
-		time.Sleep(pollInterval)
-	}
+		return nil
+	}, patient)
 	restart()
 	<-p.done
 }
@@ -164,7 +164,7 @@ func checkFiles(t *testing.T, recs []record, files []string, n int) {
 func TestProducerLeaderFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTime)
 	defer cancel()
-	k, err := harness.StartKafka(ctx, harness.KafkaOptions{Nodes: 3, HeapMB: 384})
+	k, err := devstack.StartKafka(ctx, devstack.KafkaOptions{Nodes: 3, HeapMB: 384})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,16 +241,16 @@ func TestProducerLeaderFailover(t *testing.T) {
 // event is acknowledged once and is in the topic once, each file's events
 // in order.
 func TestProducerBrokerdKill(t *testing.T) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := harness.BrokerdOptions{Bin: brokerdBin, Addr: fmt.Sprintf("127.0.0.1:%d", port), DataDir: filepath.Join(t.TempDir(), "data"),
+	opts := devstack.BrokerdOptions{Bin: brokerdBin, Addr: fmt.Sprintf("127.0.0.1:%d", port), DataDir: filepath.Join(t.TempDir(), "data"),
 		Settings: []string{"num.partitions=2"}}
-	start := func() *harness.Process {
+	start := func() *devstack.Process {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 		defer cancel()
-		p, err := harness.StartBrokerd(ctx, opts)
+		p, err := devstack.StartBrokerd(ctx, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"logpipe/internal/await"
 )
 
 // writer appends numbered lines to a log file at a steady rate, as a web
@@ -131,19 +133,16 @@ func (w *writer) size() int64 {
 
 // waitSize waits until the live file holds at least n bytes.
 func (w *writer) waitSize(n int64) {
-	deadline := time.Now().Add(waitTime)
-	for {
+	w.t.Helper()
+	await.Eventually(w.t, fmt.Sprintf("%s to grow to %d bytes", w.path, n), func() error {
 		w.mu.Lock()
 		sz := w.size()
 		w.mu.Unlock()
-		if sz >= n {
-			return
+		if sz < n {
+			return await.NotYet(sz, fmt.Sprintf("at least %d", n))
 		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("%s stays at %d bytes", w.path, sz)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	}, await.Within(waitTime), await.Every(10*time.Millisecond))
 }
 
 func inode(t *testing.T, path string) uint64 {
@@ -235,21 +234,21 @@ func TestRotationTorture(t *testing.T) {
 		// lives).
 		w.waitSize(300)
 		w.mu.Lock() // the writer pauses: the file stays short
-		s.waitFor("the shipper to open the recreated file", func() error {
+		await.Eventually(t, "the shipper to open the recreated file", func() error {
 			if !holds(s.proc.Pid(), path) {
-				return fmt.Errorf("not open")
+				return await.NotYet("not open", "open")
 			}
 			return nil
-		})
+		}, s.alive())
 		old := inode(t, path)
 		os.Remove(path)
 		w.f.Close()
-		s.waitFor("the shipper to let the deleted file go", func() error {
+		await.Eventually(t, "the shipper to let the deleted file go", func() error {
 			if holdsDeleted(s.proc.Pid(), path) {
-				return fmt.Errorf("still open")
+				return await.NotYet("still open", "closed")
 			}
 			return nil
-		})
+		}, s.alive())
 		reused := false
 		for i := 0; i < 200 && !reused; i++ {
 			probe := filepath.Join(logs, fmt.Sprintf("probe-%d", i))

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 )
 
 // TestSASL ships an httpd access log through the SASL_PLAINTEXT listener
@@ -22,7 +24,7 @@ import (
 // with the right password, it must deliver every line exactly once.
 func TestSASL(t *testing.T) {
 	k := harness.SharedKafka(t)
-	for _, u := range harness.KafkaSASLUsers() {
+	for _, u := range devstack.KafkaSASLUsers() {
 		t.Run(u.Mechanism, func(t *testing.T) { testSASL(t, k, u) })
 	}
 }
@@ -35,7 +37,7 @@ func saslAccessLine(mechanism string, n int) string {
 		n%250+1, n/60%60, n%60, strings.ToLower(mechanism), n, 1000+n)
 }
 
-func testSASL(t *testing.T, k *harness.Kafka, u harness.KafkaSASLUser) {
+func testSASL(t *testing.T, k *devstack.Kafka, u devstack.KafkaSASLUser) {
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {
@@ -84,7 +86,7 @@ shutdown_timeout: 2s
 
 	// A wrong password: refused, said so, not ready, nothing acknowledged.
 	bad := startShipper(t, dir, config(u.Password+"-wrong"))
-	bad.waitFor("the shipper to log the refused login", func() error {
+	await.Eventually(t, "the shipper to log the refused login", func() error {
 		warnings, err := saslWarnings(bad.log)
 		if err != nil {
 			return err
@@ -95,26 +97,26 @@ shutdown_timeout: 2s
 				return nil
 			}
 		}
-		return fmt.Errorf("no warning about the failed SASL login among %d: %s", len(warnings), strings.Join(warnings, "\n"))
-	})
-	bad.waitFor("/readyz to name the refused login", func() error {
+		return await.NotYet(fmt.Sprintf("%d warnings: %s", len(warnings), strings.Join(warnings, "\n")), "one saying SASL Authentication failed")
+	}, bad.alive())
+	await.Eventually(t, "/readyz to name the refused login", func() error {
 		code, body, err := saslGet(bad.http, "/readyz")
 		if err != nil {
 			return err
 		}
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "SASL Authentication failed") {
-			return fmt.Errorf("/readyz %d %q", code, body)
+			return await.NotYet(fmt.Sprintf("%d %q", code, body), "503 naming SASL Authentication failed")
 		}
 		return nil
-	})
+	}, bad.alive())
 	// The lines were read and offered to the output, which could not
 	// send them.
-	bad.waitFor("the lines to be read", func() error {
+	await.Eventually(t, "the lines to be read", func() error {
 		if n := bad.metric("shipper_lines_read_total"); n < float64(len(want)) {
-			return fmt.Errorf("%v lines read", n)
+			return await.NotYet(fmt.Sprintf("%v lines read", n), len(want))
 		}
 		return nil
-	})
+	}, bad.alive())
 	if n := bad.metric("shipper_events_acked_total"); n != 0 {
 		t.Errorf("%v events acknowledged with a wrong password", n)
 	}
@@ -137,36 +139,32 @@ shutdown_timeout: 2s
 	c.waitRecords(fmt.Sprintf("the first %d lines", len(want)), good, func(r []record) bool { return len(r) >= len(want) })
 	write(41, 60)
 	c.waitRecords(fmt.Sprintf("all %d lines", len(want)), good, func(r []record) bool { return len(r) >= len(want) })
-	good.waitFor("/readyz to report ready", func() error {
+	await.Eventually(t, "/readyz to report ready", func() error {
 		code, body, err := saslGet(good.http, "/readyz")
 		if err != nil {
 			return err
 		}
 		if code != http.StatusOK {
-			return fmt.Errorf("/readyz %d %q", code, body)
+			return await.NotYet(fmt.Sprintf("%d %q", code, body), http.StatusOK)
 		}
 		return nil
-	})
-	good.waitFor("every line to be acknowledged", func() error {
+	}, good.alive())
+	await.Eventually(t, "every line to be acknowledged", func() error {
 		if n := good.metric("shipper_events_acked_total"); n != float64(len(want)) {
-			return fmt.Errorf("%v of %d events acknowledged", n, len(want))
+			return await.NotYet(fmt.Sprintf("%v acknowledged", n), len(want))
 		}
 		return nil
-	})
+	}, good.alive())
 	good.stop()
 
 	// Read the topic to its end, then check each line is there once.
 	end := saslEndOffset(t, k.Bootstrap(), topic)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := harness.WaitFor(ctx, pollInterval, nil, func(context.Context) error {
+	await.Eventually(t, "every record of the topic to be consumed", func() error {
 		if n := len(c.records()); int64(n) < end {
-			return fmt.Errorf("%d of the topic's %d records consumed", n, end)
+			return await.NotYet(n, end)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	}, patient)
 	recs := c.records()
 	if end != int64(len(want)) {
 		t.Errorf("the topic holds %d records for %d lines", end, len(want))

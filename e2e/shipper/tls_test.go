@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/internal/await"
 )
 
 // tlsFront terminates TLS in front of a plaintext broker: brokerd has no
@@ -136,11 +138,11 @@ output.kafka:
 	bdir := filepath.Join(dir, "bad")
 	os.Mkdir(bdir, 0o755)
 	bad := startShipper(t, bdir, strings.Replace(config, caPath, otherCA, 1))
-	bad.waitFor("a certificate error in the log", func() error {
+	await.Eventually(t, "a certificate error in the log", func() error {
 		log, _ := os.ReadFile(bad.log)
 		if !logHas(string(log), "level=WARN", "cannot reach Kafka", "certificate signed by unknown authority") {
-			return fmt.Errorf("not yet")
+			return await.NotYet("no such warning in the log", "a WARN line: cannot reach Kafka, certificate signed by unknown authority")
 		}
 		return nil
-	})
+	}, bad.alive())
 }

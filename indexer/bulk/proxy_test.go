@@ -48,14 +48,15 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{t: t, addr: ln.Addr().String(), rp: httputil.NewSingleHostReverseProxy(u), ln: ln}
+	p := &faultProxy{t: t, addr: ln.Addr().String(), ln: ln}
+	p.rp = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+		// Answers are read and rewritten here, so ask the node for
+		// plain ones.
+		r.Out.Header.Del("Accept-Encoding")
+	}}
 	p.rp.ModifyResponse = p.modify
-	// Answers are read and rewritten here, so ask the node for plain ones.
-	direct := p.rp.Director
-	p.rp.Director = func(r *http.Request) {
-		direct(r)
-		r.Header.Del("Accept-Encoding")
-	}
 	p.srv = &http.Server{Handler: p}
 	go p.srv.Serve(ln)
 	t.Cleanup(func() { p.srv.Close() })
@@ -94,12 +95,6 @@ func (p *faultProxy) up() {
 	p.ln = ln
 	p.srv = &http.Server{Handler: p}
 	go p.srv.Serve(ln)
-}
-
-func (p *faultProxy) bulkCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.bulks
 }
 
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -112,21 +112,6 @@ func isLevelStruct(t reflect.Type) bool {
 	return t.PkgPath() != "time"
 }
 
-// keys lists every full key below s, for suggestions.
-func (s *schema) keys() []string {
-	var out []string
-	var walk func(*schema)
-	walk = func(n *schema) {
-		for _, c := range n.children {
-			out = append(out, c.name)
-			walk(c)
-		}
-	}
-	walk(s)
-	sort.Strings(out)
-	return out
-}
-
 // childNames lists the immediate child keys of s.
 func (s *schema) childNames() []string {
 	out := make([]string, 0, len(s.children))

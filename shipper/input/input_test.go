@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"logpipe/internal/await"
 	"logpipe/pipeline/config"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/multiline"
@@ -181,25 +183,70 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitFor polls cond until it holds or waitTime passes.
-func (r *rig) waitFor(what string, cond func() bool) {
-	r.t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("timed out waiting for %s; got messages %q", what, r.out.messages())
+// The checks below are for await.Eventually.
+
+// messagesAre is a check: the messages received are exactly want, in order.
+func (r *rig) messagesAre(want ...string) func() error {
+	return func() error {
+		if got := r.out.messages(); !slices.Equal(got, want) {
+			return await.NotYet(fmt.Sprintf("%q", got), fmt.Sprintf("%q", want))
 		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
 	}
 }
 
-// waitMessages waits until the messages received are exactly want, in
-// order.
-func (r *rig) waitMessages(want ...string) {
-	r.t.Helper()
-	r.waitFor(fmt.Sprintf("messages %q", want), func() bool {
-		return strings.Join(r.out.messages(), "|") == strings.Join(want, "|")
-	})
+// messageCount is a check: n messages have been received.
+func (r *rig) messageCount(n int) func() error {
+	return func() error {
+		if got := r.out.messages(); len(got) != n {
+			return await.NotYet(fmt.Sprintf("%d messages %q", len(got), got), fmt.Sprintf("%d messages", n))
+		}
+		return nil
+	}
+}
+
+// hasLines is a check: lines from..to (see numbered) have all been
+// received, whatever else has been.
+func (r *rig) hasLines(from, to int) func() error {
+	return func() error {
+		seen := map[int]bool{}
+		for _, e := range r.out.snapshot() {
+			var n int
+			if _, err := fmt.Sscanf(e.Message, "line %d", &n); err == nil {
+				seen[n] = true
+			}
+		}
+		var missing []int
+		for i := from; i <= to; i++ {
+			if !seen[i] {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) > 0 {
+			return await.NotYet(fmt.Sprintf("%d of them missing, the first line %d", len(missing), missing[0]), fmt.Sprintf("lines %d to %d", from, to))
+		}
+		return nil
+	}
+}
+
+// registryHolds is a check: the registry knows n files.
+func (r *rig) registryHolds(n int) func() error {
+	return func() error {
+		if got := r.reg.Len(); got != n {
+			return await.NotYet(fmt.Sprintf("%d files", got), fmt.Sprintf("%d files", n))
+		}
+		return nil
+	}
+}
+
+// harvesting is a check: n files are open for reading.
+func (r *rig) harvesting(n int) func() error {
+	return func() error {
+		if _, _, got := r.hooks.get(); got != n {
+			return await.NotYet(fmt.Sprintf("%d open", got), fmt.Sprintf("%d open", n))
+		}
+		return nil
+	}
 }
 
 // waitSettled waits until every file in the rig's folder that pattern
@@ -209,11 +256,10 @@ func (r *rig) waitMessages(want ...string) {
 // read twice (a file taken for a new one) shows in the count.
 func (r *rig) waitSettled(pattern string, n int) {
 	r.t.Helper()
-	var why string
-	r.waitFor("every file read to its end and acknowledged", func() bool {
+	await.Eventually(r.t, "every file read to its end and acknowledged", func() error {
 		paths, err := filepath.Glob(r.path(pattern))
 		if err != nil {
-			r.t.Fatal(err)
+			return await.Stop(err)
 		}
 		acked := map[string]int64{}
 		for _, e := range r.reg.Entries() {
@@ -222,24 +268,21 @@ func (r *rig) waitSettled(pattern string, n int) {
 		for _, p := range paths {
 			fi, err := os.Stat(p)
 			if err != nil {
-				why = err.Error()
-				return false
+				return err
 			}
 			if off, ok := acked[p]; !ok || off != fi.Size() {
-				why = fmt.Sprintf("%s has %d bytes, acknowledged %d (known: %v)", p, fi.Size(), off, ok)
-				return false
+				return await.NotYet(fmt.Sprintf("%s acknowledged to %d (known: %v)", p, off, ok), fmt.Sprintf("%d bytes", fi.Size()))
 			}
 		}
 		for _, st := range r.reg.States("") {
 			if info := r.reg.Info(st); info.Pending > 0 {
-				why = fmt.Sprintf("%d events of %s in flight", info.Pending, info.Path)
-				return false
+				return await.NotYet(fmt.Sprintf("%d events of %s in flight", info.Pending, info.Path), "none in flight")
 			}
 		}
-		return true
-	})
+		return nil
+	}, await.Within(waitTime))
 	if lines, _, _ := r.hooks.get(); lines != n || len(r.out.snapshot()) != n {
-		r.t.Fatalf("got %d lines read and %d events, want %d of each (last wait: %s)", lines, len(r.out.snapshot()), n, why)
+		r.t.Fatalf("got %d lines read and %d events, want %d of each", lines, len(r.out.snapshot()), n)
 	}
 }
 
@@ -300,31 +343,15 @@ func checkNumbered(t *testing.T, events []event.Event, from, to int) {
 	}
 }
 
-func hasNumbered(events []event.Event, to int) bool {
-	seen := map[int]bool{}
-	for _, e := range events {
-		var n int
-		if _, err := fmt.Sscanf(e.Message, "line %d", &n); err == nil {
-			seen[n] = true
-		}
-	}
-	for i := 1; i <= to; i++ {
-		if !seen[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestReadsExistingAndNewLines(t *testing.T) {
 	r := newRig(t)
 	appendFile(t, r.path("access_log"), "one\r\ntwo\n")
 	r.start(r.settings(Config{Paths: []string{"access_log"}, Tags: []string{"access"}, Fields: map[string]any{"log_topic": "t"}}))
-	r.waitMessages("one", "two")
+	await.Eventually(t, "the messages to be exactly these", r.messagesAre("one", "two"), await.Within(waitTime))
 	appendFile(t, r.path("access_log"), "three\npart")
-	r.waitMessages("one", "two", "three")
+	await.Eventually(t, "the messages to be exactly these", r.messagesAre("one", "two", "three"), await.Within(waitTime))
 	appendFile(t, r.path("access_log"), "ial\n")
-	r.waitMessages("one", "two", "three", "partial")
+	await.Eventually(t, "the messages to be exactly these", r.messagesAre("one", "two", "three", "partial"), await.Within(waitTime))
 
 	evs := r.out.snapshot()
 	e := evs[1]
@@ -351,11 +378,11 @@ func TestRestartResumes(t *testing.T) {
 	in := Config{Paths: []string{"*.log"}, TailFiles: true}
 	r.start(r.settings(in))
 	// The first scan must have seen a.log before it grows.
-	r.waitFor("a.log found", func() bool { return r.reg.Len() == 1 })
+	await.Eventually(t, "a.log found", r.registryHolds(1), await.Within(waitTime))
 	appendFile(t, r.path("a.log"), numbered(11, 12))
-	r.waitFor("lines 11 and 12", func() bool { return len(r.out.messages()) == 2 })
+	await.Eventually(t, "lines 11 and 12", r.hasLines(11, 12), await.Within(waitTime))
 	appendFile(t, r.path("b.log"), numbered(13, 14)) // appears later: from its start
-	r.waitFor("b.log", func() bool { return len(r.out.messages()) == 4 })
+	await.Eventually(t, "b.log", r.hasLines(13, 14), await.Within(waitTime))
 	checkNumbered(t, r.out.snapshot(), 11, 14)
 	r.stop()
 
@@ -364,9 +391,9 @@ func TestRestartResumes(t *testing.T) {
 	r2.dir, r2.regPath = r.dir, r.regPath
 	in.Paths = []string{"*.log"}
 	r2.start(r2.settings(in))
-	r2.waitFor("lines 15 and 16", func() bool { return len(r2.out.messages()) >= 2 })
+	await.Eventually(t, "lines 15 and 16", r2.hasLines(15, 16), await.Within(waitTime))
 	appendFile(t, r.path("b.log"), numbered(17, 17))
-	r2.waitFor("line 17", func() bool { return len(r2.out.messages()) >= 3 })
+	await.Eventually(t, "line 17", r2.hasLines(17, 17), await.Within(waitTime))
 	r2.waitSettled("*.log", 3)
 	checkNumbered(t, r2.out.snapshot(), 15, 17)
 }
@@ -397,7 +424,7 @@ func TestRenameRotation(t *testing.T) {
 		appendFile(t, log, numbered(n+1, n+5))
 		n += 5
 	}
-	r.waitFor("every line", func() bool { return hasNumbered(r.out.snapshot(), n) })
+	await.Eventually(t, "every line", r.hasLines(1, n), await.Within(waitTime))
 	r.waitSettled("access_log*", n)
 	checkNumbered(t, r.out.snapshot(), 1, n)
 }
@@ -430,13 +457,13 @@ func TestCopyTruncateWithCopyMatched(t *testing.T) {
 		n += 40
 		if rot%2 == 0 {
 			// Sometimes let the shipper read it all first, sometimes not.
-			r.waitFor("lines so far", func() bool { return hasNumbered(r.out.snapshot(), n) })
+			await.Eventually(t, "lines so far", r.hasLines(1, n), await.Within(waitTime))
 		}
 		copyTruncate(t, log, log+".1")
 	}
 	appendFile(t, log, numbered(n+1, n+3))
 	n += 3
-	r.waitFor("every line", func() bool { return hasNumbered(r.out.snapshot(), n) })
+	await.Eventually(t, "every line", r.hasLines(1, n), await.Within(waitTime))
 	r.waitSettled("access_log*", n)
 	checkNumbered(t, r.out.snapshot(), 1, n)
 }
@@ -446,12 +473,12 @@ func TestTruncateInPlace(t *testing.T) {
 	log := r.path("app.log")
 	appendFile(t, log, numbered(1, 30))
 	r.start(r.settings(Config{Paths: []string{"app.log"}}))
-	r.waitFor("first lines", func() bool { return hasNumbered(r.out.snapshot(), 30) })
+	await.Eventually(t, "first lines", r.hasLines(1, 30), await.Within(waitTime))
 	if err := os.Truncate(log, 0); err != nil {
 		t.Fatal(err)
 	}
 	appendFile(t, log, numbered(31, 32))
-	r.waitFor("lines after truncation", func() bool { return hasNumbered(r.out.snapshot(), 32) })
+	await.Eventually(t, "lines after truncation", r.hasLines(1, 32), await.Within(waitTime))
 	checkNumbered(t, r.out.snapshot(), 1, 32)
 }
 
@@ -460,7 +487,7 @@ func TestDeleteRecreateAndInodeReuse(t *testing.T) {
 	log := r.path("app.log")
 	appendFile(t, log, numbered(1, 5))
 	r.start(r.settings(Config{Paths: []string{"app.log"}}))
-	r.waitFor("first file", func() bool { return hasNumbered(r.out.snapshot(), 5) })
+	await.Eventually(t, "first file", r.hasLines(1, 5), await.Within(waitTime))
 	var st syscall.Stat_t
 	if err := syscall.Stat(log, &st); err != nil {
 		t.Fatal(err)
@@ -474,7 +501,7 @@ func TestDeleteRecreateAndInodeReuse(t *testing.T) {
 		}
 		// Wait for the harvester to let the deleted file go, so that its
 		// inode may be handed out again.
-		r.waitFor("the deleted file to be closed", func() bool { _, _, h := r.hooks.get(); return h == 0 })
+		await.Eventually(t, "the deleted file to be closed", r.harvesting(0), await.Within(waitTime))
 		appendFile(t, log, numbered(n+1, n+3)) // shorter than what was read: same offset would skip
 		n += 3
 		if err := syscall.Stat(log, &st); err != nil {
@@ -482,7 +509,7 @@ func TestDeleteRecreateAndInodeReuse(t *testing.T) {
 		}
 		reused = reused || st.Ino == oldIno
 		oldIno = st.Ino
-		r.waitFor("recreated file", func() bool { return hasNumbered(r.out.snapshot(), n) })
+		await.Eventually(t, "recreated file", r.hasLines(1, n), await.Within(waitTime))
 	}
 	checkNumbered(t, r.out.snapshot(), 1, n)
 	t.Logf("inode reused at least once: %v", reused)
@@ -498,7 +525,7 @@ func TestMultilineTimeoutAndFilters(t *testing.T) {
 	}))
 	appendFile(t, log, "[1] boom\njava.lang.Exception: x\n\tat a.b(C.java:1)\n[2] healthcheck ok\n[3] last\n\tat d.e(F.java:2)\n")
 	// [3] is completed by the timeout, not by a following line.
-	r.waitMessages("[1] boom\njava.lang.Exception: x\n\tat a.b(C.java:1)", "[3] last\n\tat d.e(F.java:2)")
+	await.Eventually(t, "the messages to be exactly these", r.messagesAre("[1] boom\njava.lang.Exception: x\n\tat a.b(C.java:1)", "[3] last\n\tat d.e(F.java:2)"), await.Within(waitTime))
 	evs := r.out.snapshot()
 	if strings.Join(evs[0].Log.Flags, ",") != "multiline" {
 		t.Fatalf("flags %v", evs[0].Log.Flags)
@@ -518,10 +545,10 @@ func TestCloseInactiveFlushesPartialLineAndReopens(t *testing.T) {
 	log := r.path("app.log")
 	appendFile(t, log, "complete\nno newline yet")
 	r.start(r.settings(Config{Paths: []string{"app.log"}, CloseInactive: config.Duration(500 * time.Millisecond), ScanFrequency: config.Duration(200 * time.Millisecond)}))
-	r.waitMessages("complete", "no newline yet")
-	r.waitFor("the file to be closed", func() bool { _, _, h := r.hooks.get(); return h == 0 })
+	await.Eventually(t, "the messages to be exactly these", r.messagesAre("complete", "no newline yet"), await.Within(waitTime))
+	await.Eventually(t, "the file to be closed", r.harvesting(0), await.Within(waitTime))
 	appendFile(t, log, "more\n")
-	r.waitMessages("complete", "no newline yet", "more")
+	await.Eventually(t, "the messages to be exactly these", r.messagesAre("complete", "no newline yet", "more"), await.Within(waitTime))
 }
 
 func TestBadInputKeepsOthersWorking(t *testing.T) {
@@ -539,7 +566,7 @@ func TestBadInputKeepsOthersWorking(t *testing.T) {
 	appendFile(t, r.path("bad.log"), "ok\xff\xfe\x00end\n")
 	appendFile(t, r.path("long.log"), strings.Repeat("y", 5000)+"\nshort\n")
 	r.start(r.settings(Config{Paths: []string{"*.log"}, MaxBytes: 1000}))
-	r.waitFor("good files", func() bool { return len(r.out.messages()) == 3 })
+	await.Eventually(t, "good files", r.messageCount(3), await.Within(waitTime))
 	got := map[string]event.Event{}
 	for _, e := range r.out.snapshot() {
 		got[filepath.Base(e.Log.File.Path)+":"+strconv.FormatInt(e.Log.Offset, 10)] = e
@@ -561,13 +588,13 @@ func TestHarvesterLimitAndCleanRemoved(t *testing.T) {
 		appendFile(t, r.path(fmt.Sprintf("f%d.log", i)), fmt.Sprintf("line %d\n", i+1))
 	}
 	r.start(r.settings(Config{Paths: []string{"*.log"}, HarvesterLimit: 1, CloseEOF: true, ScanFrequency: config.Duration(100 * time.Millisecond)}))
-	r.waitFor("all four files, one at a time", func() bool { return hasNumbered(r.out.snapshot(), 4) })
+	await.Eventually(t, "all four files, one at a time", r.hasLines(1, 4), await.Within(waitTime))
 	if r.reg.Len() != 4 {
 		t.Fatalf("registry knows %d files", r.reg.Len())
 	}
 	os.Remove(r.path("f0.log"))
 	os.Remove(r.path("f1.log"))
-	r.waitFor("removed files forgotten", func() bool { return r.reg.Len() == 2 })
+	await.Eventually(t, "removed files forgotten", r.registryHolds(2), await.Within(waitTime))
 	var ids []string
 	for _, e := range r.reg.Entries() {
 		ids = append(ids, filepath.Base(e.Path))

@@ -16,6 +16,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
 	"logpipe/pipeline/config"
 	"logpipe/pipeline/event"
 	"logpipe/shipper/publish"
@@ -25,7 +27,7 @@ func TestMain(m *testing.M) { harness.Main(m) }
 
 // brokerdBin is the brokerd binary, built once for the package's tests.
 var brokerdBin = sync.OnceValues(func() (string, error) {
-	paths, err := harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd"})
+	paths, err := harness.BuildPrograms(devstack.Program{Package: "logpipe/brokerd"})
 	if err != nil {
 		return "", err
 	}
@@ -41,7 +43,7 @@ func startBroker(t *testing.T, settings ...string) (addr string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func startBroker(t *testing.T, settings ...string) (addr string, stop func()) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: bin, Addr: addr, DataDir: filepath.Join(dir, "data"), Settings: settings})
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: bin, Addr: addr, DataDir: filepath.Join(dir, "data"), Settings: settings})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,10 +142,13 @@ func (o *testOutput) end(t *testing.T) {
 // waitFor polls cond, under the output's lock, until it holds.
 func (o *testOutput) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitFor(t, what, func() bool {
+	await.Eventually(t, what, func() error {
 		o.mu.Lock()
 		defer o.mu.Unlock()
-		return cond()
+		if !cond() {
+			return await.NotYet("not yet", what)
+		}
+		return nil
 	})
 }
 
@@ -206,7 +211,12 @@ func TestRunLeavesNoLookupBehind(t *testing.T) {
 	o.waitFor(t, "a failed look-up of bad/name", func() bool { return o.failed["bad/name"] > 0 })
 
 	stopBroker()
-	waitFor(t, "more than 16 look-ups running", func() bool { return lookUpGoroutines() > 16 })
+	await.Eventually(t, "more than 16 look-ups running", func() error {
+		if n := lookUpGoroutines(); n <= 16 {
+			return await.NotYet(n, "more than 16")
+		}
+		return nil
+	})
 	o.end(t)
 	// The look-ups end within their retries (well under a second); what is
 	// left after that waits for an engine that is gone.

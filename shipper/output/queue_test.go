@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
+
+	"logpipe/internal/await"
 )
 
 // waiting reports how many Acquire calls are blocked.
@@ -14,15 +15,13 @@ func (q *Queue) waiting() int {
 	return q.waiters.Len()
 }
 
-// waitFor polls cond for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// blocked is a check for await.Eventually: n Acquire calls are blocked.
+func (q *Queue) blocked(n int) func() error {
+	return func() error {
+		if got := q.waiting(); got != n {
+			return await.NotYet(got, n)
 		}
-		time.Sleep(time.Millisecond)
+		return nil
 	}
 }
 
@@ -43,7 +42,7 @@ func TestQueueFIFO(t *testing.T) {
 			}
 			got <- i
 		}()
-		waitFor(t, "the caller to block", func() bool { return q.waiting() == i+1 })
+		await.Eventually(t, "the caller to block", q.blocked(i+1))
 	}
 	q.Release(4, 40) // room for 4: not enough for the first (6); the others wait behind it
 	if n := q.waiting(); n != 3 {
@@ -75,10 +74,10 @@ func TestQueueCancelAndOversize(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { first <- q.Acquire(ctx, 4, 0) }()
-	waitFor(t, "the first caller to block", func() bool { return q.waiting() == 1 })
+	await.Eventually(t, "the first caller to block", q.blocked(1))
 	second := make(chan error, 1)
 	go func() { second <- q.Acquire(context.Background(), 1, 0) }()
-	waitFor(t, "the second caller to block", func() bool { return q.waiting() == 2 })
+	await.Eventually(t, "the second caller to block", q.blocked(2))
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Acquire returned %v", err)

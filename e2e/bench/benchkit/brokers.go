@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // Broker is a broker under test: one process, listening on loopback, on a
@@ -32,7 +32,7 @@ type Broker interface {
 type Brokerd struct {
 	addr string
 	dir  string
-	proc *harness.Process
+	proc *devstack.Process
 }
 
 // StartBrokerd runs the brokerd binary at bin with its defaults except the
@@ -43,7 +43,7 @@ func StartBrokerd(ctx context.Context, bin string, overrides map[string]string) 
 	if err != nil {
 		return nil, err
 	}
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -56,7 +56,7 @@ func StartBrokerd(ctx context.Context, bin string, overrides map[string]string) 
 	for k, v := range overrides {
 		args = append(args, "-E", k+"="+v)
 	}
-	proc, err := harness.StartProcess("brokerd", exec.Command(bin, args...), filepath.Join(dir, "brokerd.log"))
+	proc, err := devstack.StartProcess("brokerd", exec.Command(bin, args...), filepath.Join(dir, "brokerd.log"))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -84,16 +84,16 @@ func (s *Brokerd) Stop() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// Kafka is a one-node Apache Kafka cluster run by the e2e harness.
-type Kafka struct{ k *harness.Kafka }
+// Kafka is a one-node Apache Kafka cluster run by internal/devstack.
+type Kafka struct{ k *devstack.Kafka }
 
 // StartKafka starts a one-node Kafka (KRaft combined mode) with heapMB of
-// JVM heap on a fresh folder, with properties added to the harness's
+// JVM heap on a fresh folder, with properties added to devstack's
 // server.properties.
 func StartKafka(ctx context.Context, heapMB int, properties map[string]string) (*Kafka, error) {
 	sctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	defer cancel()
-	k, err := harness.StartKafka(sctx, harness.KafkaOptions{Nodes: 1, HeapMB: heapMB, Properties: properties})
+	k, err := devstack.StartKafka(sctx, devstack.KafkaOptions{Nodes: 1, HeapMB: heapMB, Properties: properties})
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +111,8 @@ func (s *Kafka) Stop() { s.k.Stop() }
 
 // WaitMetadata polls addr with Metadata requests until one succeeds, proc
 // exits or ctx ends.
-func WaitMetadata(ctx context.Context, addr string, proc *harness.Process) error {
-	return harness.WaitFor(ctx, 50*time.Millisecond, proc, func(ctx context.Context) error {
+func WaitMetadata(ctx context.Context, addr string, proc *devstack.Process) error {
+	return devstack.WaitFor(ctx, 50*time.Millisecond, proc, func(ctx context.Context) error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func CreateTopic(ctx context.Context, addr, topic string, partitions int) error 
 	if err != nil {
 		return fmt.Errorf("benchkit: create topic %s: %w", topic, err)
 	}
-	return harness.WaitFor(cctx, 50*time.Millisecond, nil, func(ctx context.Context) error {
+	return devstack.WaitFor(cctx, 50*time.Millisecond, nil, func(ctx context.Context) error {
 		md, err := adm.Metadata(ctx, topic)
 		if err != nil {
 			return err

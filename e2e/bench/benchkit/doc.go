@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // docPreamble starts a benchmarks document that does not exist yet.
@@ -193,7 +193,7 @@ func ListSection(heading string, items []string) string {
 // WorkDir makes a new folder for one run under the repository's
 // .cache/run, its name starting with prefix.
 func WorkDir(prefix string) (string, error) {
-	runDir, err := harness.CacheDir("run")
+	runDir, err := devstack.CacheDir("run")
 	if err != nil {
 		return "", err
 	}

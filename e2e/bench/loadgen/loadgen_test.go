@@ -13,6 +13,7 @@ import (
 
 	"logpipe/e2e/bench/loadgen"
 	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 var (
@@ -30,7 +31,7 @@ func brokerd(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		var bins []string
-		if bins, buildErr = harness.BuildPrograms(harness.Program{Package: "logpipe/brokerd"}); buildErr == nil {
+		if bins, buildErr = harness.BuildPrograms(devstack.Program{Package: "logpipe/brokerd"}); buildErr == nil {
 			brokerdBin = bins[0]
 		}
 	})
@@ -44,14 +45,14 @@ func brokerd(t *testing.T) string {
 // folder and returns its address.
 func startBrokerd(t *testing.T) string {
 	t.Helper()
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := harness.StartBrokerd(ctx, harness.BrokerdOptions{Bin: brokerd(t), Addr: addr, DataDir: filepath.Join(t.TempDir(), "data")})
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerd(t), Addr: addr, DataDir: filepath.Join(t.TempDir(), "data")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 	"logpipe/pipeline/lifecycle"
 )
 
@@ -57,7 +57,7 @@ func usage() {
 func fetch(ctx context.Context) error {
 	for _, name := range []string{"elasticsearch", "kafka"} {
 		start := time.Now()
-		dir, err := harness.Jars(ctx, name)
+		dir, err := devstack.Jars(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -67,20 +67,20 @@ func fetch(ctx context.Context) error {
 }
 
 func runDir(name string) (string, error) {
-	dir, err := harness.CacheDir(filepath.Join("run", name))
+	dir, err := devstack.CacheDir(filepath.Join("run", name))
 	if err != nil {
 		return "", err
 	}
 	return dir, nil
 }
 
-func startES(ctx context.Context, port int) (*harness.Elasticsearch, error) {
+func startES(ctx context.Context, port int) (*devstack.Elasticsearch, error) {
 	dir, err := runDir("elasticsearch")
 	if err != nil {
 		return nil, err
 	}
 	fmt.Printf("stack: starting Elasticsearch on 127.0.0.1:%d (data in %s)\n", port, dir)
-	return harness.StartElasticsearch(ctx, harness.ElasticsearchOptions{Dir: dir, HTTPPort: port, ClusterName: "logpipe"})
+	return devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{Dir: dir, HTTPPort: port, ClusterName: "logpipe"})
 }
 
 func runES(ctx context.Context, args []string) error {
@@ -108,7 +108,7 @@ func runKafka(ctx context.Context, args []string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	k, err := harness.StartKafka(ctx, harness.KafkaOptions{Nodes: *nodes, Dir: dir})
+	k, err := devstack.StartKafka(ctx, devstack.KafkaOptions{Nodes: *nodes, Dir: dir})
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func runKafka(ctx context.Context, args []string) error {
 // configs/shipper.yml names (/var/log/httpd/access_log and error_log).
 // Ctrl-C stops the binaries in reverse order, then Elasticsearch.
 func runStack(ctx context.Context, _ []string) error {
-	root, err := harness.RepoRoot()
+	root, err := devstack.RepoRoot()
 	if err != nil {
 		return err
 	}

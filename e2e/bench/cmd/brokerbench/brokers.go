@@ -8,8 +8,8 @@ var brokerdOverrides = map[string]string{
 }
 
 // kafkaOverrides are the server.properties given to Apache Kafka beyond the
-// harness's single-node KRaft settings: they put back Kafka's shipped
-// defaults where the harness chose smaller values for tests.
+// single-node KRaft settings of devstack: they put back Kafka's shipped
+// defaults where devstack chose smaller values for tests.
 var kafkaOverrides = map[string]string{
 	"num.network.threads":          "3",
 	"num.io.threads":               "8",

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // throughput is a records/s and MiB/s pair.
@@ -135,7 +135,7 @@ func runConsumerPerformance(ctx context.Context, bootstrap, topic, group string,
 // runTool runs a Java main class from the Kafka jars and returns its stdout;
 // stderr goes to a log file named in the error if the tool fails.
 func runTool(ctx context.Context, class string, args ...string) (string, error) {
-	cmd, err := harness.KafkaToolCommand(ctx, class, args...)
+	cmd, err := devstack.KafkaToolCommand(ctx, class, args...)
 	if err != nil {
 		return "", err
 	}
@@ -151,7 +151,7 @@ func runTool(ctx context.Context, class string, args ...string) (string, error) 
 
 // kafkaVersion returns the version in the name of the Kafka broker jar.
 func kafkaVersion(ctx context.Context) string {
-	dir, err := harness.KafkaJars(ctx)
+	dir, err := devstack.KafkaJars(ctx)
 	if err != nil {
 		return "unknown"
 	}
@@ -164,7 +164,7 @@ func kafkaVersion(ctx context.Context) string {
 
 // javaVersion returns the first line of `java -version`.
 func javaVersion() string {
-	java, err := harness.JavaPath()
+	java, err := devstack.JavaPath()
 	if err != nil {
 		return "unknown"
 	}

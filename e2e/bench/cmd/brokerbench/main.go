@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"logpipe/e2e/bench/loadgen"
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // options are the command-line settings.
@@ -117,7 +117,7 @@ func parseFlags(args []string) (*options, error) {
 var commandLine string
 
 func run(ctx context.Context, o *options) error {
-	root, err := harness.RepoRoot()
+	root, err := devstack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func run(ctx context.Context, o *options) error {
 		java:    javaVersion(),
 	}
 	// Fetch the Kafka jars (once) before anything is timed.
-	if _, err := harness.KafkaJars(ctx); err != nil {
+	if _, err := devstack.KafkaJars(ctx); err != nil {
 		return err
 	}
 	rep.kafka = kafkaVersion(ctx)

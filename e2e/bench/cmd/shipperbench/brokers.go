@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/e2e/bench/benchkit"
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // broker is a one-node Kafka-protocol broker the peers ship to, with an
@@ -27,7 +27,7 @@ type broker struct {
 	srv  benchkit.Broker
 }
 
-// kafkaOverrides put back Kafka's shipped defaults where the harness
+// kafkaOverrides put back Kafka's shipped defaults where devstack
 // chose smaller values for tests.
 var kafkaOverrides = map[string]string{
 	"num.network.threads":          "3",
@@ -103,7 +103,7 @@ func (b *broker) records(ctx context.Context, topic string) (int64, error) {
 // kafkaJarVersion reads Apache Kafka's version from the name of its
 // server jar (kafka_2.13-3.9.1.jar).
 func kafkaJarVersion(ctx context.Context) string {
-	dir, err := harness.KafkaJars(ctx)
+	dir, err := devstack.KafkaJars(ctx)
 	if err != nil {
 		return "unknown"
 	}

@@ -32,7 +32,7 @@ import (
 
 	"logpipe/e2e/bench/accesslog"
 	"logpipe/e2e/bench/benchkit"
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // The inputs measured.
@@ -143,7 +143,7 @@ func parseFlags(args []string) (*options, error) {
 // shipperName returns the shipper binary as the report names it: relative
 // to the repository root when it is inside it.
 func (o *options) shipperName() string {
-	if root, err := harness.RepoRoot(); err == nil {
+	if root, err := devstack.RepoRoot(); err == nil {
 		if rel, err := filepath.Rel(root, o.shipperBin); err == nil && !strings.HasPrefix(rel, "..") {
 			return rel
 		}
@@ -155,7 +155,7 @@ func (o *options) shipperName() string {
 var commandLine string
 
 func run(ctx context.Context, o *options) error {
-	root, err := harness.RepoRoot()
+	root, err := devstack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func run(ctx context.Context, o *options) error {
 	}
 	if slices.Contains(o.brokers, "kafka") {
 		// Fetch the Kafka jars (once) before anything is timed.
-		if _, err := harness.KafkaJars(ctx); err != nil {
+		if _, err := devstack.KafkaJars(ctx); err != nil {
 			return err
 		}
 		rep.kafka = kafkaJarVersion(ctx)

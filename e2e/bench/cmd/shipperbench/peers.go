@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"logpipe/e2e/harness"
+	"logpipe/internal/devstack"
 )
 
 // The peers: the programs that ship the same log lines to the same broker.
@@ -38,7 +38,7 @@ type job struct {
 
 // peer is a running peer process.
 type peer struct {
-	proc *harness.Process
+	proc *devstack.Process
 	// ready polls until the peer has started and can read.
 	ready func(ctx context.Context) error
 	// after runs once the run is measured, before the peer is stopped
@@ -106,7 +106,7 @@ http.pprof: %t
 
 // startShipper runs the shipper binary on j.
 func startShipper(o *options, j job) (*peer, error) {
-	port, err := harness.FreePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -123,14 +123,14 @@ func startShipper(o *options, j job) (*peer, error) {
 	if len(o.shipperEnv) > 0 {
 		cmd.Env = append(os.Environ(), o.shipperEnv...)
 	}
-	proc, err := harness.StartProcess("shipper", cmd, filepath.Join(j.dir, "shipper.log"))
+	proc, err := devstack.StartProcess("shipper", cmd, filepath.Join(j.dir, "shipper.log"))
 	if err != nil {
 		return nil, err
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	p := &peer{proc: proc, after: func() {}}
 	p.ready = func(ctx context.Context) error {
-		return harness.WaitFor(ctx, 20*time.Millisecond, proc, func(ctx context.Context) error {
+		return devstack.WaitFor(ctx, 20*time.Millisecond, proc, func(ctx context.Context) error {
 			return get(ctx, base+"/readyz", io.Discard)
 		})
 	}
@@ -143,7 +143,7 @@ func startShipper(o *options, j job) (*peer, error) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := harness.WaitFor(ctx, 5*time.Millisecond, proc, func(ctx context.Context) error {
+			if err := devstack.WaitFor(ctx, 5*time.Millisecond, proc, func(ctx context.Context) error {
 				return get(ctx, base+"/healthz", io.Discard)
 			}); err != nil {
 				done <- err
@@ -263,7 +263,7 @@ func startRsyslog(j job, ruleset string) (*peer, error) {
 		return nil, fmt.Errorf("shipperbench: %w", err)
 	}
 	pidFile := filepath.Join(j.dir, "rsyslogd.pid")
-	proc, err := harness.StartProcess("rsyslogd", command(rsyslogd, "-n", "-f", cfg, "-i", pidFile), filepath.Join(j.dir, "rsyslogd.log"))
+	proc, err := devstack.StartProcess("rsyslogd", command(rsyslogd, "-n", "-f", cfg, "-i", pidFile), filepath.Join(j.dir, "rsyslogd.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func startRsyslog(j job, ruleset string) (*peer, error) {
 	p.ready = func(ctx context.Context) error {
 		// rsyslogd writes its pid file once its configuration is loaded
 		// and its inputs are started.
-		return harness.WaitFor(ctx, 20*time.Millisecond, proc, func(context.Context) error {
+		return devstack.WaitFor(ctx, 20*time.Millisecond, proc, func(context.Context) error {
 			b, err := os.ReadFile(pidFile)
 			if err != nil {
 				return err

@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -30,7 +29,6 @@ const (
 	kafkaReadyTimeout  = 3 * time.Minute
 	kafkaFormatTimeout = 2 * time.Minute
 	kafkaStopGrace     = 30 * time.Second
-	kafkaSharedTimeout = 6 * time.Minute
 	kafkaCheckTimeout  = 5 * time.Second
 	kafkaPollInterval  = 250 * time.Millisecond
 )
@@ -48,7 +46,7 @@ type KafkaOptions struct {
 	// HeapMB is each node's JVM heap (-Xms and -Xmx). Zero means 512.
 	HeapMB int
 	// Properties are server.properties overrides applied to every node
-	// after the harness's own settings, so they win. Overrides must keep
+	// after devstack's own settings, so they win. Overrides must keep
 	// the SASL_PLAINTEXT listener working: StartKafka waits for it.
 	Properties map[string]string
 }
@@ -129,17 +127,17 @@ func KafkaToolCommand(ctx context.Context, class string, args ...string) (*exec.
 	conf := filepath.Join(runDir, "kafka-tools-log4j.properties")
 	tmp, err := os.CreateTemp(runDir, "kafka-tools-log4j-*")
 	if err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	_, werr := tmp.WriteString(kafkaToolsLog4j)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), conf); err != nil {
 		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	argv := []string{"-Xmx512m", "-Djava.awt.headless=true", "-Dlog4j.configuration=file:" + conf,
 		"-cp", filepath.Join(jars, "*"), class}
@@ -175,18 +173,18 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 			return nil, err
 		}
 		if k.dir, err = os.MkdirTemp(runDir, "kafka-"); err != nil {
-			return nil, fmt.Errorf("harness: %w", err)
+			return nil, fmt.Errorf("devstack: %w", err)
 		}
 		k.ownDir = true
 	} else if err := os.MkdirAll(k.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	if k.clusterID, err = kafkaClusterID(); err != nil {
 		return nil, err
 	}
 	k.log4j = filepath.Join(k.dir, "log4j.properties")
 	if err := os.WriteFile(k.log4j, []byte(kafkaLog4j), 0o644); err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 
 	ports, err := kafkaFreePorts(3 * n)
@@ -196,7 +194,7 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	for i := 0; i < n; i++ {
 		dir := filepath.Join(k.dir, fmt.Sprintf("node-%d", i+1))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("harness: %w", err)
+			return nil, fmt.Errorf("devstack: %w", err)
 		}
 		k.nodes = append(k.nodes, &kafkaNode{
 			id:        i + 1,
@@ -210,7 +208,7 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	}
 	for _, node := range k.nodes {
 		if err := os.WriteFile(node.propsPath, []byte(k.serverProperties(node, opts.Properties)), 0o644); err != nil {
-			return nil, fmt.Errorf("harness: %w", err)
+			return nil, fmt.Errorf("devstack: %w", err)
 		}
 	}
 
@@ -254,47 +252,13 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	return k, nil
 }
 
-// SharedKafka returns the single-node cluster shared by every test in the
-// binary, starting it on the first call. It is stopped when Main's tests
-// end. If it cannot start, every caller fails with the same error.
-func SharedKafka(tb testing.TB) *Kafka {
-	tb.Helper()
-	kafkaShared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), kafkaSharedTimeout)
-		defer cancel()
-		k, err := StartKafka(ctx, KafkaOptions{})
-		if err != nil {
-			kafkaShared.err = fmt.Errorf("harness: shared Kafka: %w", err)
-			return
-		}
-		kafkaShared.k = k
-		atExit(k.Stop)
-	})
-	if kafkaShared.err != nil {
-		tb.Fatal(kafkaShared.err)
-	}
-	return kafkaShared.k
-}
-
-var kafkaShared struct {
-	once sync.Once
-	k    *Kafka
-	err  error
-}
-
 // Bootstrap returns the PLAINTEXT addresses of all nodes joined by commas,
 // the form Kafka clients take as bootstrap servers.
 func (k *Kafka) Bootstrap() string { return strings.Join(k.Addrs(), ",") }
 
 // Addrs returns the PLAINTEXT host:port of every node, index i for node i,
 // whether or not the node is running now.
-func (k *Kafka) Addrs() []string {
-	out := make([]string, len(k.nodes))
-	for i, n := range k.nodes {
-		out[i] = n.addr()
-	}
-	return out
-}
+func (k *Kafka) Addrs() []string { return k.eachNode((*kafkaNode).addr) }
 
 // SASLBootstrap returns the SASL_PLAINTEXT addresses of all nodes joined by
 // commas. Clients must authenticate there as one of KafkaSASLUsers, with
@@ -304,10 +268,13 @@ func (k *Kafka) SASLBootstrap() string { return strings.Join(k.SASLAddrs(), ",")
 
 // SASLAddrs returns the SASL_PLAINTEXT host:port of every node, index i
 // for node i, whether or not the node is running now.
-func (k *Kafka) SASLAddrs() []string {
+func (k *Kafka) SASLAddrs() []string { return k.eachNode((*kafkaNode).saslAddr) }
+
+// eachNode returns f of every node, index i for node i.
+func (k *Kafka) eachNode(f func(*kafkaNode) string) []string {
 	out := make([]string, len(k.nodes))
 	for i, n := range k.nodes {
-		out[i] = n.saslAddr()
+		out[i] = f(n)
 	}
 	return out
 }
@@ -339,12 +306,7 @@ func (k *Kafka) Pid(i int) int {
 // shutdown), killing it if it takes longer than 30 seconds. A stopped node
 // is left alone.
 func (k *Kafka) StopNode(i int) {
-	n := k.node(i)
-	k.mu.Lock()
-	p := n.proc
-	n.proc = nil
-	k.mu.Unlock()
-	if p != nil {
+	if p := k.take(i); p != nil {
 		p.Stop(kafkaStopGrace)
 	}
 }
@@ -352,25 +314,31 @@ func (k *Kafka) StopNode(i int) {
 // KillNode kills node i with SIGKILL, as a crash would, and waits for it to
 // be gone. A stopped node is left alone.
 func (k *Kafka) KillNode(i int) {
-	n := k.node(i)
-	k.mu.Lock()
-	p := n.proc
-	n.proc = nil
-	k.mu.Unlock()
-	if p != nil {
+	if p := k.take(i); p != nil {
 		p.Kill()
 	}
 }
 
+// take marks node i stopped and returns its process, nil if it had none.
+func (k *Kafka) take(i int) *Process {
+	n := k.node(i)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := n.proc
+	n.proc = nil
+	return p
+}
+
 // StartNode starts stopped node i again on its own folder and ports and
 // waits until it answers, its metadata lists every running node, itself
-// included, and its SASL_PLAINTEXT listener admits every account. Starting a running node is an error.
+// included, and its SASL_PLAINTEXT listener admits every account. Starting
+// a running node is an error.
 func (k *Kafka) StartNode(ctx context.Context, i int) error {
 	n := k.node(i)
 	k.mu.Lock()
 	if n.running() {
 		k.mu.Unlock()
-		return fmt.Errorf("harness: kafka node %d is already running", n.id)
+		return fmt.Errorf("devstack: kafka node %d is already running", n.id)
 	}
 	if n.proc != nil {
 		// It died by itself; release it before starting anew.
@@ -423,7 +391,7 @@ func (k *Kafka) stopNodes(graceful bool) {
 
 func (k *Kafka) node(i int) *kafkaNode {
 	if i < 0 || i >= len(k.nodes) {
-		panic(fmt.Sprintf("harness: kafka node index %d out of range [0,%d)", i, len(k.nodes)))
+		panic(fmt.Sprintf("devstack: kafka node index %d out of range [0,%d)", i, len(k.nodes)))
 	}
 	return k.nodes[i]
 }
@@ -471,7 +439,7 @@ func (k *Kafka) serverProperties(node *kafkaNode, extra map[string]string) strin
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by logpipe's e2e harness for Kafka node %d.\n", node.id)
+	fmt.Fprintf(&b, "# Written by logpipe's devstack for Kafka node %d.\n", node.id)
 	for _, key := range keys {
 		fmt.Fprintf(&b, "%s=%s\n", key, kafkaEscapeProperty(props[key]))
 	}
@@ -499,7 +467,7 @@ func (k *Kafka) format(ctx context.Context, node *kafkaNode) error {
 	cmd.Dir = node.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("harness: kafka storage format for node %d failed: %w\n%s", node.id, err, tailString(string(out), 4000))
+		return fmt.Errorf("devstack: kafka storage format for node %d failed: %w\n%s", node.id, err, tailString(string(out), 4000))
 	}
 	return nil
 }
@@ -562,7 +530,7 @@ func (k *Kafka) waitNodes(ctx context.Context, nodes []*kafkaNode) error {
 func (k *Kafka) waitNode(ctx context.Context, node *kafkaNode, proc *Process) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(node.addr()), kgo.DialTimeout(2*time.Second))
 	if err != nil {
-		return fmt.Errorf("harness: kafka client: %w", err)
+		return fmt.Errorf("devstack: kafka client: %w", err)
 	}
 	defer cl.Close()
 	var saslClients []*kgo.Client
@@ -574,7 +542,7 @@ func (k *Kafka) waitNode(ctx context.Context, node *kafkaNode, proc *Process) er
 	for _, u := range KafkaSASLUsers() {
 		c, err := kgo.NewClient(kgo.SeedBrokers(node.saslAddr()), kgo.DialTimeout(2*time.Second), kgo.SASL(u.SASL()))
 		if err != nil {
-			return fmt.Errorf("harness: kafka client: %w", err)
+			return fmt.Errorf("devstack: kafka client: %w", err)
 		}
 		saslClients = append(saslClients, c)
 	}
@@ -625,11 +593,11 @@ func (k *Kafka) runningIDs() []int32 {
 func (k *Kafka) probeTopic(ctx context.Context) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.DialTimeout(2*time.Second))
 	if err != nil {
-		return fmt.Errorf("harness: kafka client: %w", err)
+		return fmt.Errorf("devstack: kafka client: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	topic := "_harness_probe_" + strings.ToLower(strings.NewReplacer("-", "x", "_", "y").Replace(k.clusterID))
+	topic := "_devstack_probe_" + strings.ToLower(strings.NewReplacer("-", "x", "_", "y").Replace(k.clusterID))
 	rf := int16(min(3, len(k.nodes)))
 	created := false
 	err = WaitFor(ctx, kafkaPollInterval, nil, func(ctx context.Context) error {
@@ -659,10 +627,10 @@ func (k *Kafka) probeTopic(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("harness: kafka cannot create a topic: %w%s", err, k.logTails())
+		return fmt.Errorf("devstack: kafka cannot create a topic: %w%s", err, k.logTails())
 	}
 	if _, err := adm.DeleteTopic(ctx, topic); err != nil {
-		return fmt.Errorf("harness: kafka delete probe topic: %w%s", err, k.logTails())
+		return fmt.Errorf("devstack: kafka delete probe topic: %w%s", err, k.logTails())
 	}
 	return nil
 }
@@ -697,7 +665,7 @@ func kafkaClusterID() (string, error) {
 	for {
 		var b [16]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return "", fmt.Errorf("harness: cluster id: %w", err)
+			return "", fmt.Errorf("devstack: cluster id: %w", err)
 		}
 		id := base64.RawURLEncoding.EncodeToString(b[:])
 		if !strings.HasPrefix(id, "-") && b != [16]byte{} {
@@ -723,7 +691,7 @@ func kafkaFreePorts(n int) ([]int, error) {
 
 // kafkaLog4j sends every broker's log4j output to stdout, which
 // StartProcess appends to the node's log file.
-const kafkaLog4j = `# Written by logpipe's e2e harness.
+const kafkaLog4j = `# Written by logpipe's devstack.
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
@@ -734,7 +702,7 @@ log4j.logger.org.apache.kafka.clients.NetworkClient=WARN
 
 // kafkaToolsLog4j keeps command-line tools quiet on stdout, which they use
 // for their results.
-const kafkaToolsLog4j = `# Written by logpipe's e2e harness.
+const kafkaToolsLog4j = `# Written by logpipe's devstack.
 log4j.rootLogger=WARN, stderr
 log4j.appender.stderr=org.apache.log4j.ConsoleAppender
 log4j.appender.stderr.Target=System.err

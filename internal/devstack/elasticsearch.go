@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -84,7 +83,7 @@ func StartElasticsearch(ctx context.Context, opts ElasticsearchOptions) (*Elasti
 		es.heapMB = 512
 	}
 	if es.heapMB < 128 {
-		return nil, fmt.Errorf("harness: elasticsearch heap of %d MiB is too small", es.heapMB)
+		return nil, fmt.Errorf("devstack: elasticsearch heap of %d MiB is too small", es.heapMB)
 	}
 	if es.HTTPPort == 0 {
 		p, err := FreePort()
@@ -110,12 +109,12 @@ func StartElasticsearch(ctx context.Context, opts ElasticsearchOptions) (*Elasti
 		}
 		dir, err := os.MkdirTemp(run, "es-")
 		if err != nil {
-			return nil, fmt.Errorf("harness: %w", err)
+			return nil, fmt.Errorf("devstack: %w", err)
 		}
 		es.Dir = dir
 		es.ownsDir = true
 	} else if err := os.MkdirAll(es.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 
 	if err := es.Start(ctx); err != nil {
@@ -134,7 +133,7 @@ func (es *Elasticsearch) Start(ctx context.Context) error {
 	es.mu.Lock()
 	if es.proc != nil {
 		es.mu.Unlock()
-		return errors.New("harness: elasticsearch is already running")
+		return errors.New("devstack: elasticsearch is already running")
 	}
 	proc, err := es.launch()
 	if err != nil {
@@ -158,7 +157,7 @@ func (es *Elasticsearch) Start(ctx context.Context) error {
 			es.proc = nil
 		}
 		es.mu.Unlock()
-		return fmt.Errorf("harness: elasticsearch on %s did not become healthy: %w", es.URL, err)
+		return fmt.Errorf("devstack: elasticsearch on %s did not become healthy: %w", es.URL, err)
 	}
 	return nil
 }
@@ -220,28 +219,28 @@ func esJVMArgs(heapMB int, dir string) []string {
 func esHealthy(ctx context.Context, client *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/_cluster/health?wait_for_status=yellow&timeout=2s", nil)
 	if err != nil {
-		return fmt.Errorf("harness: %w", err)
+		return fmt.Errorf("devstack: %w", err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("harness: %w", err)
+		return fmt.Errorf("devstack: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("harness: cluster health: %w", err)
+		return fmt.Errorf("devstack: cluster health: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("harness: cluster health: %s: %s", resp.Status, body)
+		return fmt.Errorf("devstack: cluster health: %s: %s", resp.Status, body)
 	}
 	var health struct {
 		Status string `json:"status"`
 	}
 	if err := json.Unmarshal(body, &health); err != nil {
-		return fmt.Errorf("harness: cluster health: %w", err)
+		return fmt.Errorf("devstack: cluster health: %w", err)
 	}
 	if health.Status != "yellow" && health.Status != "green" {
-		return fmt.Errorf("harness: cluster health is %q", health.Status)
+		return fmt.Errorf("devstack: cluster health is %q", health.Status)
 	}
 	return nil
 }
@@ -316,33 +315,7 @@ func (es *Elasticsearch) LogTail(n int64) string { return tailFile(es.LogPath(),
 func (es *Elasticsearch) Client() (*elasticsearch.Client, error) {
 	c, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{es.URL}})
 	if err != nil {
-		return nil, fmt.Errorf("harness: elasticsearch client: %w", err)
+		return nil, fmt.Errorf("devstack: elasticsearch client: %w", err)
 	}
 	return c, nil
-}
-
-var esShared struct {
-	once sync.Once
-	es   *Elasticsearch
-	err  error
-}
-
-// SharedElasticsearch returns the node shared by every test of this test
-// binary, starting it on the first call. A start failure fails every caller
-// with the same error; it never skips. The node is closed when Main's tests
-// end. Tests that Stop or Kill it must Start it again before they return.
-func SharedElasticsearch(tb testing.TB) *Elasticsearch {
-	tb.Helper()
-	esShared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), esJarsTimeout+esStartTimeout)
-		defer cancel()
-		esShared.es, esShared.err = StartElasticsearch(ctx, ElasticsearchOptions{})
-		if esShared.err == nil {
-			atExit(esShared.es.Close)
-		}
-	})
-	if esShared.err != nil {
-		tb.Fatalf("shared elasticsearch: %v", esShared.err)
-	}
-	return esShared.es
 }

@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// The accounts of every harness Kafka's SASL_PLAINTEXT listener: one per
+// The accounts of every devstack Kafka's SASL_PLAINTEXT listener: one per
 // mechanism, each allowed only that mechanism. A client that logs in with
 // another mechanism than the account's is refused, so a test that passes
 // with an account shows the client really spoke its mechanism.
@@ -42,7 +42,7 @@ type KafkaSASLUser struct {
 	Password  string
 }
 
-// KafkaSASLUsers returns the accounts every harness Kafka admits on its
+// KafkaSASLUsers returns the accounts every devstack Kafka admits on its
 // SASL_PLAINTEXT listener, PLAIN first, then SCRAM-SHA-256 and
 // SCRAM-SHA-512. The slice is new on every call.
 func KafkaSASLUsers() []KafkaSASLUser {
@@ -65,7 +65,7 @@ func (u KafkaSASLUser) SASL() sasl.Mechanism {
 	case "SCRAM-SHA-512":
 		return scram.Auth{User: u.Name, Pass: u.Password}.AsSha512Mechanism()
 	}
-	panic(fmt.Sprintf("harness: unknown SASL mechanism %q", u.Mechanism))
+	panic(fmt.Sprintf("devstack: unknown SASL mechanism %q", u.Mechanism))
 }
 
 // kafkaSASLProperties returns the server.properties settings of the

@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"context"
@@ -27,15 +27,20 @@ func Jars(ctx context.Context, name string) (string, error) {
 	pom := filepath.Join(root, "deploy", "maven", name, "pom.xml")
 	pomBytes, err := os.ReadFile(pom)
 	if err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	sum := sha256.New()
 	sum.Write(pomBytes)
-	// Sources compiled by the pom (a launcher class) are part of its identity.
+	// Sources compiled by the pom (a launcher class) are part of its
+	// identity: their paths inside the repository and their contents, so
+	// that checkouts of the same sources (git worktrees sharing .cache)
+	// agree.
 	_ = filepath.WalkDir(filepath.Join(root, "deploy", "maven", name, "src"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
-			if b, rerr := os.ReadFile(p); rerr == nil {
-				sum.Write([]byte(p))
+			rel, rerr := filepath.Rel(root, p)
+			b, ferr := os.ReadFile(p)
+			if rerr == nil && ferr == nil {
+				sum.Write([]byte(rel))
 				sum.Write(b)
 			}
 		}
@@ -52,11 +57,11 @@ func Jars(ctx context.Context, name string) (string, error) {
 
 	lock, err := os.OpenFile(filepath.Join(jarsRoot, name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("harness: lock %s: %w", lock.Name(), err)
+		return "", fmt.Errorf("devstack: lock %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
@@ -65,22 +70,22 @@ func Jars(ctx context.Context, name string) (string, error) {
 	}
 	mvn, err := exec.LookPath("mvn")
 	if err != nil {
-		return "", fmt.Errorf("harness: Maven (mvn) is not installed; run `make deps` (it installs maven and a JDK with apt-get) and retry")
+		return "", fmt.Errorf("devstack: Maven (mvn) is not installed; run `make deps` (it installs maven and a JDK with apt-get) and retry")
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, mvn, "-B", "-q", "-f", pom, "-Djars.dir="+dir, "package")
 	cmd.Dir = filepath.Dir(pom)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("harness: mvn package for %s failed: %w\n%s", pom, err, tailString(string(out), 6000))
+		return "", fmt.Errorf("devstack: mvn package for %s failed: %w\n%s", pom, err, tailString(string(out), 6000))
 	}
 	if err := os.WriteFile(marker, []byte(want+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("harness: %w", err)
+		return "", fmt.Errorf("devstack: %w", err)
 	}
 	return dir, nil
 }
@@ -103,7 +108,7 @@ func JavaPath() (string, error) {
 	}
 	p, err := exec.LookPath("java")
 	if err != nil {
-		return "", fmt.Errorf("harness: java is not installed; run `make deps` (it installs a JDK with apt-get) and retry")
+		return "", fmt.Errorf("devstack: java is not installed; run `make deps` (it installs a JDK with apt-get) and retry")
 	}
 	return p, nil
 }

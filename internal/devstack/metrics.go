@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"bufio"
@@ -18,11 +18,11 @@ func ScrapeMetrics(addr string) (map[string]float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	res, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("harness: GET /metrics on %s: %s", addr, res.Status)
+		return nil, fmt.Errorf("devstack: GET /metrics on %s: %s", addr, res.Status)
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(res.Body)
@@ -38,7 +38,7 @@ func ScrapeMetrics(addr string) (map[string]float64, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("harness: reading /metrics on %s: %w", addr, err)
+		return nil, fmt.Errorf("devstack: reading /metrics on %s: %w", addr, err)
 	}
 	return out, nil
 }
@@ -48,7 +48,7 @@ func ScrapeMetrics(addr string) (map[string]float64, error) {
 func RSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("harness: %w", err)
+		return 0, fmt.Errorf("devstack: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
@@ -58,10 +58,10 @@ func RSS(pid int) (int64, error) {
 			}
 			kb, err := strconv.ParseInt(f[0], 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("harness: VmRSS of %d: %w", pid, err)
+				return 0, fmt.Errorf("devstack: VmRSS of %d: %w", pid, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("harness: no VmRSS for process %d", pid)
+	return 0, fmt.Errorf("devstack: no VmRSS for process %d", pid)
 }

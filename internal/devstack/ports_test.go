@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package harness
+package devstack
 
 import (
 	"context"
@@ -30,20 +30,11 @@ func (p Program) FileName() string {
 	return name
 }
 
-// BuildPrograms builds each program with `go build` into a new temporary
-// folder and returns the binaries' paths, in the order of progs. The folder
-// is readable and searchable by every user, so that a test may run a binary
-// as another user; StopAll (and so Main) removes it. A build failure's error
-// holds the compiler's output, and then nothing is left behind.
-func BuildPrograms(progs ...Program) ([]string, error) {
-	dir, err := os.MkdirTemp("", "logpipe-bin-")
-	if err != nil {
-		return nil, fmt.Errorf("harness: %w", err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("harness: %w", err)
-	}
+// BuildPrograms builds each program with `go build` into the folder dir
+// and returns the binaries' paths, in the order of progs. A build failure's
+// error holds the compiler's output, and the binaries built before it are
+// removed again.
+func BuildPrograms(dir string, progs ...Program) ([]string, error) {
 	paths := make([]string, len(progs))
 	for i, p := range progs {
 		paths[i] = filepath.Join(dir, p.FileName())
@@ -53,11 +44,12 @@ func BuildPrograms(progs ...Program) ([]string, error) {
 		}
 		args = append(args, p.Package)
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("harness: go %v: %w\n%s", args, err, out)
+			for _, built := range paths[:i] {
+				os.Remove(built)
+			}
+			return nil, fmt.Errorf("devstack: go %v: %w\n%s", args, err, out)
 		}
 	}
-	atExit(func() { os.RemoveAll(dir) })
 	return paths, nil
 }
 
@@ -84,7 +76,7 @@ type BrokerdOptions struct {
 // log, and the process is stopped then.
 func StartBrokerd(ctx context.Context, opts BrokerdOptions) (*Process, error) {
 	if opts.Bin == "" || opts.Addr == "" || opts.DataDir == "" {
-		return nil, errors.New("harness: StartBrokerd needs Bin, Addr and DataDir")
+		return nil, errors.New("devstack: StartBrokerd needs Bin, Addr and DataDir")
 	}
 	logPath := opts.LogPath
 	if logPath == "" {
