@@ -1,6 +1,8 @@
-// Command brokerd is a Kafka-protocol broker: partitioned, replicated topics
-// on Kafka's on-disk layout, consumer groups and idempotent producers, with
-// a Raft metadata quorum instead of ZooKeeper.
+// Command brokerd is a Kafka-protocol broker: partitioned topics on Kafka's
+// on-disk layout, consumer groups and idempotent producers, with the cluster
+// metadata in a Raft quorum instead of ZooKeeper. Several nodes form one
+// cluster, but partition data is not replicated between them yet: a
+// partition's records are on its leader's disk only.
 package main
 
 import (
