@@ -131,7 +131,7 @@ func DefaultConfig() Config {
 		MessageMaxBytes:               1048588,
 		LogTimestampType:              "CreateTime",
 		OffsetsTopicPartitions:        50,
-		OffsetsTopicReplicationFactor: 1,
+		OffsetsTopicReplicationFactor: 3,
 		OffsetsRetentionMinutes:       10080,
 		GroupMinSessionTimeoutMs:      6000,
 		GroupMaxSessionTimeoutMs:      1800000,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -137,16 +138,30 @@ type offsetsLog struct {
 	p *partition
 }
 
-// Append appends through the leader path, as a produce would. With one
-// node the append is committed when it returns; with replication it must
-// also wait for the high watermark to pass it.
+// Append appends through the leader path, as a produce with acks=all
+// would: it returns once the ISR has the records, so a committed offset
+// survives the loss of the coordinator's node.
 func (l *offsetsLog) Append(batch []byte) error {
 	h, err := recordbatch.ParseHeader(batch)
+	epoch := l.p.leaderEpoch.Load()
+	var last int64
 	if err == nil {
-		_, _, _, err = l.b.appendAsLeader(l.p, batch, h, l.b.now())
+		_, last, _, err = l.b.appendAsLeader(l.p, batch, h, l.b.now())
 	}
 	if err == nil {
-		return nil
+		minISR := 1
+		if t := l.b.meta.Image().Topic(offsetsTopic); t != nil {
+			v, _ := l.b.effectiveTopicConfig(t.Configs, "min.insync.replicas")
+			minISR, _ = strconv.Atoi(v)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.b.cfg.requestTimeout())
+		defer cancel()
+		err = l.b.awaitReplicated(ctx, l.p, last, epoch, l.b.cfg.requestTimeout(), minISR)
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("%w: %v", ae.err, ae.msg)
+		}
+		return err
 	}
 	code := storage.ErrorCode(err)
 	if ke, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
