@@ -22,6 +22,8 @@ have_py zstandard || need_pkgs+=(python3-zstandard)
 have_cmd java || need_pkgs+=(openjdk-17-jdk-headless)
 have_cmd mvn || need_pkgs+=(maven)
 have_cmd curl || need_pkgs+=(curl)
+# ip (network namespaces): the cluster's network-partition test (e2e/netns).
+have_cmd ip || need_pkgs+=(iproute2)
 # rsyslog with omkafka: the shipper benchmark's peer (e2e/bench/cmd/shipperbench).
 dpkg-query -W -f='${Status}' rsyslog-kafka 2>/dev/null | grep -q 'ok installed' || need_pkgs+=(rsyslog rsyslog-kafka)
 
