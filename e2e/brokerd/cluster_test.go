@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"logpipe/e2e/netns"
 	"logpipe/internal/devstack"
 )
 
@@ -26,21 +29,43 @@ type cluster struct {
 	dirs   []string
 	voters string
 	nodes  []*node
+	// settings are given to every node, after the cluster's own.
+	settings []string
+	// lab, when set, runs node i in the lab's network namespace i.
+	lab *netns.Lab
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t *testing.T, n int, settings ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, nodes: make([]*node, n)}
+	return startCluster(t, n, nil, settings...)
+}
+
+// newLabCluster is newCluster with each node in its own network namespace
+// of a lab, so that the test can cut the network between nodes.
+func newLabCluster(t *testing.T, n int, settings ...string) *cluster {
+	t.Helper()
+	return startCluster(t, n, netns.ForTest(t, n), settings...)
+}
+
+func startCluster(t *testing.T, n int, lab *netns.Lab, settings ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, nodes: make([]*node, n), settings: settings, lab: lab}
 	var voters []string
 	base := t.TempDir()
 	for i := range n {
-		p1, err1 := devstack.FreePort()
-		p2, err2 := devstack.FreePort()
-		if err1 != nil || err2 != nil {
-			t.Fatal(err1, err2)
+		if lab != nil {
+			host := lab.Node(i).Addr().String()
+			c.addrs = append(c.addrs, net.JoinHostPort(host, "9092"))
+			c.ctls = append(c.ctls, net.JoinHostPort(host, "9093"))
+		} else {
+			p1, err1 := devstack.FreePort()
+			p2, err2 := devstack.FreePort()
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", p1))
+			c.ctls = append(c.ctls, fmt.Sprintf("127.0.0.1:%d", p2))
 		}
-		c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", p1))
-		c.ctls = append(c.ctls, fmt.Sprintf("127.0.0.1:%d", p2))
 		c.dirs = append(c.dirs, filepath.Join(base, fmt.Sprintf("node%d", i+1), "data"))
 		if err := os.MkdirAll(filepath.Dir(c.dirs[i]), 0o755); err != nil {
 			t.Fatal(err)
@@ -77,14 +102,18 @@ func (c *cluster) start(i int) {
 func (c *cluster) startErr(i int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Settings: []string{
+	var command func(string, ...string) *exec.Cmd
+	if c.lab != nil {
+		command = c.lab.Node(i).Command
+	}
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Command: command, Settings: append([]string{
 		"group.initial.rebalance.delay.ms=0",
 		fmt.Sprintf("node.id=%d", i+1),
 		"process.roles=broker,controller",
 		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", c.addrs[i], c.ctls[i]),
 		"controller.listener.names=CONTROLLER",
 		"controller.quorum.voters=" + c.voters,
-	}})
+	}, c.settings...)})
 	if err != nil {
 		return fmt.Errorf("node %d: %w", i+1, err)
 	}

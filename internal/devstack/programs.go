@@ -68,6 +68,9 @@ type BrokerdOptions struct {
 	// Settings are more configuration overrides, each "key=value", passed
 	// with -E after the listener and data settings.
 	Settings []string
+	// Command makes the command that runs the binary (for example inside
+	// a network namespace); nil means exec.Command.
+	Command func(name string, args ...string) *exec.Cmd
 }
 
 // StartBrokerd starts a single brokerd node as opts say and waits until
@@ -86,7 +89,11 @@ func StartBrokerd(ctx context.Context, opts BrokerdOptions) (*Process, error) {
 	for _, s := range opts.Settings {
 		args = append(args, "-E", s)
 	}
-	p, err := StartProcess("brokerd", exec.Command(opts.Bin, args...), logPath)
+	command := opts.Command
+	if command == nil {
+		command = exec.Command
+	}
+	p, err := StartProcess("brokerd", command(opts.Bin, args...), logPath)
 	if err != nil {
 		return nil, err
 	}

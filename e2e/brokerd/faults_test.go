@@ -1,0 +1,370 @@
+package brokerd_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/internal/await"
+)
+
+// createAssigned creates topic with the given replicas per partition (the
+// first leads) and configs.
+func (c *cluster) createAssigned(ctx context.Context, topic string, assign [][]int32, configs map[string]string) {
+	c.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.liveAddrs()...))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, rs := range assign {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	for k, v := range configs {
+		cf := kmsg.NewCreateTopicsRequestTopicConfig()
+		cf.Name, cf.Value = k, &v
+		rt.Configs = append(rt.Configs, cf)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		c.t.Fatalf("creating %s: %v", topic, err)
+	}
+}
+
+// liveAddrs are the client addresses of the nodes whose process runs.
+func (c *cluster) liveAddrs() []string {
+	var out []string
+	for i, n := range c.nodes {
+		if n != nil && n.proc.Alive() == nil {
+			out = append(out, c.addrs[i])
+		}
+	}
+	return out
+}
+
+// partitionState polls Metadata (from any live node) until cond holds for
+// partition p of topic.
+func (c *cluster) partitionState(ctx context.Context, topic string, p int32, what string, cond func(kadm.PartitionDetail) bool) kadm.PartitionDetail {
+	c.t.Helper()
+	var last kadm.PartitionDetail
+	for {
+		for _, addr := range c.liveAddrs() {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				continue
+			}
+			m, err := kadm.NewClient(cl).Metadata(ctx, topic)
+			cl.Close()
+			if err != nil {
+				continue
+			}
+			if pd, ok := m.Topics[topic].Partitions[p]; ok {
+				last = pd
+				if cond(pd) {
+					return pd
+				}
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("waiting for %s-%d: %s: %v; last state: leader %d epoch %d ISR %v", topic, p, what, ctx.Err(), last.Leader, last.LeaderEpoch, last.ISR)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func signal(t *testing.T, n *node, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(n.proc.Pid(), sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceTo writes values to one partition with acks and returns the
+// first error.
+func produceTo(ctx context.Context, addrs []string, topic string, p int32, acks kgo.Acks, values ...string) error {
+	return produceWith(ctx, addrs, nil, topic, p, acks, values...)
+}
+
+// produceOnce is produceTo that tries each record once, at the broker
+// addr says leads (no retry, so no other broker is asked).
+func produceOnce(ctx context.Context, addr string, topic string, p int32, acks kgo.Acks, values ...string) error {
+	return produceWith(ctx, []string{addr}, []kgo.Opt{kgo.RecordRetries(0), kgo.ProduceRequestTimeout(5 * time.Second)}, topic, p, acks, values...)
+}
+
+func produceWith(ctx context.Context, addrs []string, more []kgo.Opt, topic string, p int32, acks kgo.Acks, values ...string) error {
+	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(acks),
+		kgo.ProducerBatchCompression(kgo.NoCompression())} // values readable in the segment files
+	if acks != kgo.AllISRAcks() || more != nil {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	opts = append(opts, more...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for _, v := range values {
+		rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)})
+	}
+	return cl.ProduceSync(ctx, rs...).FirstErr()
+}
+
+func values(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%04d", prefix, i)
+	}
+	return out
+}
+
+// TestDivergentTailIsTruncated: a leader cut off from its followers (in
+// network namespaces) takes acks=1 writes they never get, and is killed; a
+// follower takes over and is written to; the old leader returns, truncates
+// the tail only it had, and every replica's log then holds the same
+// batches, byte for byte.
+func TestDivergentTailIsTruncated(t *testing.T) {
+	c := newLabCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	m := c.waitMeta(ctx, 0, "a controller", func(m kadm.Metadata) bool { return m.Controller >= 1 && len(m.Brokers) == 3 })
+	lead := m.Controller%3 + 1
+	c.createAssigned(ctx, "div", [][]int32{{lead, lead%3 + 1, (lead+1)%3 + 1}}, nil)
+	c.partitionState(ctx, "div", 0, "led", func(p kadm.PartitionDetail) bool { return p.Leader == lead && len(p.ISR) == 3 })
+	if err := produceTo(ctx, c.addrs, "div", 0, kgo.AllISRAcks(), values("replicated", 100)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.lab.Isolate(int(lead - 1)); err != nil {
+		t.Fatal(err)
+	}
+	err := produceOnce(ctx, c.addrs[lead-1], "div", 0, kgo.LeaderAck(), values("only-on-the-old-leader", 50)...)
+	c.nodes[lead-1].proc.Kill()
+	if err != nil {
+		t.Fatalf("acks=1 writes to the cut-off leader: %v", err)
+	}
+	p := c.partitionState(ctx, "div", 0, "a new leader", func(p kadm.PartitionDetail) bool { return p.Leader >= 1 && p.Leader != lead })
+	// Heal only now: the dead node's kernel still retransmits the fetch
+	// answers it had sent, and a follower that has not yet moved to the
+	// new leader would take them, as a Kafka follower would; once it has,
+	// it drops them.
+	if err := c.lab.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node %d leads after node %d died (epoch %d)", p.Leader, lead, p.LeaderEpoch)
+	if err := produceTo(ctx, c.liveAddrs(), "div", 0, kgo.AllISRAcks(), values("after-the-failover", 80)...); err != nil {
+		t.Fatal(err)
+	}
+	c.start(int(lead - 1))
+	c.partitionState(ctx, "div", 0, "the old leader back in the ISR", func(p kadm.PartitionDetail) bool {
+		return len(p.ISR) == 3 && slices.Contains(p.ISR, lead)
+	})
+	if log := c.nodes[lead-1].proc.Tail(1 << 20); !strings.Contains(log, "truncating a diverged log") {
+		t.Errorf("node %d did not log a truncation", lead)
+	}
+	// All three hold the same log: stop them (cleanly, so the files are
+	// complete) and compare the segment files.
+	for _, n := range c.nodes {
+		n.proc.Stop(30 * time.Second)
+	}
+	var logs [][]byte
+	for i := range c.nodes {
+		b, err := os.ReadFile(filepath.Join(c.dirs[i], "div-0", "00000000000000000000.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, b)
+	}
+	for i := 1; i < 3; i++ {
+		if !bytes.Equal(logs[0], logs[i]) {
+			t.Errorf("node %d's log (%d bytes) differs from node 1's (%d bytes)", i+1, len(logs[i]), len(logs[0]))
+		}
+	}
+	if bytes.Contains(logs[0], []byte("only-on-the-old-leader")) {
+		t.Error("the unreplicated tail is still in the logs")
+	}
+	if !bytes.Contains(logs[0], []byte("after-the-failover-0079")) || !bytes.Contains(logs[0], []byte("replicated-0099")) {
+		t.Error("the logs lack committed records")
+	}
+}
+
+// TestMinISRRefusesWrites: with two of a partition's three replicas down
+// (five nodes, so the metadata quorum survives), acks=all is refused with
+// NOT_ENOUGH_REPLICAS while consumers still read what was committed; one
+// replica returns and writes go on.
+func TestMinISRRefusesWrites(t *testing.T) {
+	c := newCluster(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c.waitMeta(ctx, 0, "five brokers", func(m kadm.Metadata) bool { return len(m.Brokers) == 5 })
+	c.createAssigned(ctx, "minisr", [][]int32{{3, 4, 5}}, map[string]string{"min.insync.replicas": "2"})
+	c.partitionState(ctx, "minisr", 0, "led by 3", func(p kadm.PartitionDetail) bool { return p.Leader == 3 && len(p.ISR) == 3 })
+	if err := produceTo(ctx, c.addrs, "minisr", 0, kgo.AllISRAcks(), values("committed", 20)...); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[3].proc.Kill()
+	c.nodes[4].proc.Kill()
+	c.partitionState(ctx, "minisr", 0, "an ISR of node 3 alone", func(p kadm.PartitionDetail) bool { return slices.Equal(p.ISR, []int32{3}) })
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.liveAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "minisr", Value: []byte("refused")}).FirstErr()
+	if !errorsIs(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with one in-sync replica of three: got %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	read := readAll(ctx, t, c.liveAddrs(), "minisr", 20)
+	if len(read) != 20 || read[19] != "committed-0019" {
+		t.Fatalf("reading with the ISR below min: %d records, want the 20 committed", len(read))
+	}
+	c.start(3)
+	c.partitionState(ctx, "minisr", 0, "node 4 back in the ISR", func(p kadm.PartitionDetail) bool { return slices.Contains(p.ISR, 4) })
+	if err := produceTo(ctx, c.liveAddrs(), "minisr", 0, kgo.AllISRAcks(), "after"); err != nil {
+		t.Fatalf("acks=all after a replica returned: %v", err)
+	}
+}
+
+func errorsIs(err error, target error) bool {
+	for err != nil {
+		if err == target {
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+// readAll reads n records of partition 0 of topic from the start.
+func readAll(ctx context.Context, t *testing.T, addrs []string, topic string, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []string
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v after %d of %d records", topic, ctx.Err(), len(out), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+	}
+	return out
+}
+
+// TestPausedFollowerLeavesAndRejoinsISR pauses a follower with SIGSTOP
+// for longer than replica.lag.time.max.ms: it leaves the ISR and acks=all
+// goes on with two; after SIGCONT it catches up and rejoins.
+func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
+	c := newCluster(t, 3, "replica.lag.time.max.ms=3000")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	m := c.waitMeta(ctx, 0, "a controller", func(m kadm.Metadata) bool { return m.Controller >= 1 && len(m.Brokers) == 3 })
+	// Pause a follower that is not the controller.
+	lead := m.Controller%3 + 1
+	paused := lead%3 + 1
+	if paused == m.Controller {
+		paused = paused%3 + 1
+	}
+	var other int32 = 6 - lead - paused
+	c.createAssigned(ctx, "pause", [][]int32{{lead, paused, other}}, map[string]string{"min.insync.replicas": "2"})
+	c.partitionState(ctx, "pause", 0, "three in sync", func(p kadm.PartitionDetail) bool { return p.Leader == lead && len(p.ISR) == 3 })
+	signal(t, c.nodes[paused-1], syscall.SIGSTOP)
+	defer signal(t, c.nodes[paused-1], syscall.SIGCONT)
+	if err := produceTo(ctx, c.addrs, "pause", 0, kgo.AllISRAcks(), values("while-paused", 50)...); err != nil {
+		t.Fatalf("acks=all while a follower is paused: %v", err)
+	}
+	c.partitionState(ctx, "pause", 0, "the paused follower out of the ISR", func(p kadm.PartitionDetail) bool {
+		return !slices.Contains(p.ISR, paused) && len(p.ISR) == 2
+	})
+	if err := produceTo(ctx, c.addrs, "pause", 0, kgo.AllISRAcks(), values("with-two", 50)...); err != nil {
+		t.Fatalf("acks=all with two in sync: %v", err)
+	}
+	signal(t, c.nodes[paused-1], syscall.SIGCONT)
+	c.partitionState(ctx, "pause", 0, "the follower back in the ISR", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
+	if got := readAll(ctx, t, c.addrs, "pause", 100); got[99] != "with-two-0049" {
+		t.Fatalf("last record %q, want with-two-0049", got[99])
+	}
+}
+
+// TestRollingRestartLosesNothing restarts every node in turn (SIGTERM: a
+// controlled shutdown) under load: the checker finds nothing, and the
+// consumer group's committed offsets never go back.
+func TestRollingRestartLosesNothing(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	adm := c.admin()
+	if r, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": new("2")}, "roll"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	w := startWorkload(t, c, "roll")
+	w.waitAcked(ctx, 1000, "before the restarts")
+	// The group's committed offsets, once the coordinator answers (it may
+	// be moving) and something is committed.
+	committed := func() map[int32]int64 {
+		out := map[int32]int64{}
+		await.Eventually(t, "the group's committed offsets", func() error {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.liveAddrs()...))
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			os, err := kadm.NewClient(cl).FetchOffsets(ctx, "workload")
+			if err != nil {
+				return err
+			}
+			os.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+			if len(out) == 0 {
+				return await.NotYet("no offset committed", "some")
+			}
+			return nil
+		})
+		return out
+	}
+	before := committed()
+	for i := range c.nodes {
+		c.nodes[i].proc.Stop(30 * time.Second)
+		w.waitAcked(ctx, 500, fmt.Sprintf("with node %d stopped", i+1))
+		c.start(i)
+		w.waitAcked(ctx, 500, fmt.Sprintf("after node %d restarted", i+1))
+		now := committed()
+		for p, o := range before {
+			if now[p] < o {
+				t.Errorf("after restarting node %d: the group's offset of partition %d went from %d back to %d", i+1, p, o, now[p])
+			}
+		}
+		before = now
+	}
+	w.finish(ctx)
+}
