@@ -23,6 +23,7 @@ type metrics struct {
 	requestPanics                 *prometheus.CounterVec
 	connections                   prometheus.Gauge
 	rebalances                    prometheus.Counter
+	isrChanges                    *prometheus.CounterVec
 }
 
 func newMetrics(env *cli.Env) *metrics {
@@ -36,9 +37,10 @@ func newMetrics(env *cli.Env) *metrics {
 		errorCodes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_response_errors_total", Help: "Kafka error codes returned in responses, by API and code."}, []string{"api", "code"}),
 		connections:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "brokerd_connections", Help: "Open client connections."}),
 		rebalances:    prometheus.NewCounter(prometheus.CounterOpts{Name: "brokerd_group_rebalances_total", Help: "Completed consumer group rebalances."}),
+		isrChanges:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokerd_isr_changes_total", Help: "ISR changes this node proposed as a partition leader, by kind (shrink, expand)."}, []string{"kind"}),
 	}
 	if env.Telemetry != nil {
-		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.requestPanics, m.errorCodes, m.connections, m.rebalances)
+		env.Telemetry.Registry.MustRegister(m.bytesIn, m.messagesIn, m.bytesOut, m.requests, m.requestErrors, m.requestPanics, m.errorCodes, m.connections, m.rebalances, m.isrChanges)
 	}
 	return m
 }
@@ -69,6 +71,13 @@ func (m *metrics) brokerHooks() broker.Hooks {
 			m.errorCodes.WithLabelValues(api, kerrName(code)).Inc()
 		},
 		Rebalanced: func(string) { m.rebalances.Inc() },
+		ISRChange: func(shrink bool) {
+			kind := "expand"
+			if shrink {
+				kind = "shrink"
+			}
+			m.isrChanges.WithLabelValues(kind).Inc()
+		},
 	}
 }
 
@@ -84,26 +93,41 @@ func kerrName(code int16) string {
 type partitionCollector struct {
 	b                                     *broker.Broker
 	size, segments, start, end, producers *prometheus.Desc
+	hw, isr, fetchLag                     *prometheus.Desc
 	count, groups                         *prometheus.Desc
+	leaders, underReplicated, offline     *prometheus.Desc
+	raftRole, raftTerm, raftCommit        *prometheus.Desc
+	activeController                      *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
 	labels := []string{"topic", "partition"}
 	return &partitionCollector{
-		b:         b,
-		size:      prometheus.NewDesc("brokerd_log_size_bytes", "Bytes in a partition's log segments.", labels, nil),
-		segments:  prometheus.NewDesc("brokerd_log_segments", "Segments of a partition's log.", labels, nil),
-		start:     prometheus.NewDesc("brokerd_log_start_offset", "A partition's log start offset.", labels, nil),
-		end:       prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
-		producers: prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
-		count:     prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
-		groups:    prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
+		b:                b,
+		size:             prometheus.NewDesc("brokerd_log_size_bytes", "Bytes in a partition's log segments.", labels, nil),
+		segments:         prometheus.NewDesc("brokerd_log_segments", "Segments of a partition's log.", labels, nil),
+		start:            prometheus.NewDesc("brokerd_log_start_offset", "A partition's log start offset.", labels, nil),
+		end:              prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
+		producers:        prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
+		hw:               prometheus.NewDesc("brokerd_high_watermark", "A partition's high watermark (records below it are in every ISR member).", labels, nil),
+		isr:              prometheus.NewDesc("brokerd_isr_size", "A partition's in-sync replicas.", labels, nil),
+		fetchLag:         prometheus.NewDesc("brokerd_replica_fetch_lag", "On a follower: how many records its log was behind the leader's high watermark at its last fetch.", labels, nil),
+		count:            prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
+		groups:           prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
+		leaders:          prometheus.NewDesc("brokerd_leader_partitions", "Partitions this broker leads.", nil, nil),
+		underReplicated:  prometheus.NewDesc("brokerd_under_replicated_partitions", "Partitions this broker leads whose ISR lacks replicas.", nil, nil),
+		offline:          prometheus.NewDesc("brokerd_offline_partitions", "Partitions without a leader (reported by the active controller only).", nil, nil),
+		raftRole:         prometheus.NewDesc("brokerd_raft_role", "1 for this node's role in the metadata quorum.", []string{"role"}, nil),
+		raftTerm:         prometheus.NewDesc("brokerd_raft_term", "The metadata quorum's current term.", nil, nil),
+		raftCommit:       prometheus.NewDesc("brokerd_raft_commit_index", "The metadata log's commit index as known here.", nil, nil),
+		activeController: prometheus.NewDesc("brokerd_active_controller", "1 if this node is the active controller.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.count, c.groups} {
+	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.hw, c.isr, c.fetchLag, c.count, c.groups,
+		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController} {
 		ch <- d
 	}
 }
@@ -117,8 +141,25 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.groups, prometheus.GaugeValue, float64(n), state)
 		}
 	}
+	cs := c.b.Cluster()
+	ch <- prometheus.MustNewConstMetric(c.raftRole, prometheus.GaugeValue, 1, cs.RaftRole)
+	ch <- prometheus.MustNewConstMetric(c.raftTerm, prometheus.GaugeValue, float64(cs.RaftTerm))
+	ch <- prometheus.MustNewConstMetric(c.raftCommit, prometheus.GaugeValue, float64(cs.CommitIndex))
+	ch <- prometheus.MustNewConstMetric(c.activeController, prometheus.GaugeValue, boolGauge(cs.ActiveController))
+	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(cs.OfflinePartitions))
 	ps := c.b.Partitions()
 	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(ps)))
+	leaders, under := 0, 0
+	for _, p := range ps {
+		if p.Leader {
+			leaders++
+		}
+		if p.UnderReplicated {
+			under++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.leaders, prometheus.GaugeValue, float64(leaders))
+	ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(under))
 	for _, p := range ps {
 		part := strconv.Itoa(int(p.Partition))
 		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(p.SizeBytes), p.Topic, part)
@@ -126,5 +167,17 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.start, prometheus.GaugeValue, float64(p.LogStartOffset), p.Topic, part)
 		ch <- prometheus.MustNewConstMetric(c.end, prometheus.GaugeValue, float64(p.LogEndOffset), p.Topic, part)
 		ch <- prometheus.MustNewConstMetric(c.producers, prometheus.GaugeValue, float64(p.Producers), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(c.hw, prometheus.GaugeValue, float64(p.HighWatermark), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(c.isr, prometheus.GaugeValue, float64(p.ISR), p.Topic, part)
+		if !p.Leader {
+			ch <- prometheus.MustNewConstMetric(c.fetchLag, prometheus.GaugeValue, float64(p.FetchLag), p.Topic, part)
+		}
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -15,6 +15,43 @@ type PartitionStats struct {
 	SizeBytes      int64
 	Segments       int
 	Producers      int
+	// Leader is whether this node leads the partition; UnderReplicated,
+	// for a leader, whether its ISR lacks replicas.
+	Leader          bool
+	UnderReplicated bool
+	// ISR is the partition's in-sync replica count as last applied.
+	ISR int
+	// FetchLag is, on a follower, how far its log end was behind the
+	// leader's high watermark at its last fetch.
+	FetchLag int64
+}
+
+// ClusterStats is this node's view of the cluster, for metrics.
+type ClusterStats struct {
+	// RaftRole is "leader", "follower", "candidate" or "shutdown".
+	RaftRole              string
+	RaftTerm, CommitIndex uint64
+	// ActiveController is whether this node is the active controller.
+	ActiveController bool
+	// OfflinePartitions counts the partitions without a leader (reported
+	// by the active controller only, as Kafka does, else 0).
+	OfflinePartitions int
+}
+
+// Cluster returns this node's view of the cluster.
+func (b *Broker) Cluster() ClusterStats {
+	st := b.meta.Status()
+	cs := ClusterStats{RaftRole: st.Role, RaftTerm: st.Term, CommitIndex: st.CommitIndex, ActiveController: b.cp.ctl.Load() != nil && b.meta.IsLeader()}
+	if cs.ActiveController {
+		for _, t := range b.meta.Image().Topics {
+			for _, p := range t.Partitions {
+				if p.Leader < 0 {
+					cs.OfflinePartitions++
+				}
+			}
+		}
+	}
+	return cs
 }
 
 // Partitions returns the state of every hosted partition, sorted by topic
@@ -26,11 +63,20 @@ func (b *Broker) Partitions() []PartitionStats {
 		p.appendMu.Lock()
 		producers := p.producers.Len()
 		p.appendMu.Unlock()
-		out = append(out, PartitionStats{
+		p.replMu.Lock()
+		isr, replicas := len(p.role.isr), len(p.role.replicas)
+		p.replMu.Unlock()
+		leads := p.leads.Load()
+		ps := PartitionStats{
 			Topic: p.topic, Partition: p.index,
 			LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset(), HighWatermark: p.highWatermark(),
 			SizeBytes: p.log.Size(), Segments: len(p.log.SegmentBases()), Producers: producers,
-		})
+			Leader: leads, UnderReplicated: leads && isr < replicas, ISR: isr,
+		}
+		if !leads {
+			ps.FetchLag = p.fetchLag.Load()
+		}
+		out = append(out, ps)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Topic != out[j].Topic {

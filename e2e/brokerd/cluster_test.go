@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ type cluster struct {
 	t      *testing.T
 	addrs  []string // PLAINTEXT listeners, by node id - 1
 	ctls   []string // CONTROLLER listeners
+	https  []string // /metrics listeners
 	dirs   []string
 	voters string
 	nodes  []*node
@@ -57,14 +60,18 @@ func startCluster(t *testing.T, n int, lab *netns.Lab, settings ...string) *clus
 			host := lab.Node(i).Addr().String()
 			c.addrs = append(c.addrs, net.JoinHostPort(host, "9092"))
 			c.ctls = append(c.ctls, net.JoinHostPort(host, "9093"))
+			c.https = append(c.https, net.JoinHostPort(host, "9094"))
 		} else {
-			p1, err1 := devstack.FreePort()
-			p2, err2 := devstack.FreePort()
-			if err1 != nil || err2 != nil {
-				t.Fatal(err1, err2)
+			var ports [3]int
+			for j := range ports {
+				var err error
+				if ports[j], err = devstack.FreePort(); err != nil {
+					t.Fatal(err)
+				}
 			}
-			c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", p1))
-			c.ctls = append(c.ctls, fmt.Sprintf("127.0.0.1:%d", p2))
+			c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", ports[0]))
+			c.ctls = append(c.ctls, fmt.Sprintf("127.0.0.1:%d", ports[1]))
+			c.https = append(c.https, fmt.Sprintf("127.0.0.1:%d", ports[2]))
 		}
 		c.dirs = append(c.dirs, filepath.Join(base, fmt.Sprintf("node%d", i+1), "data"))
 		if err := os.MkdirAll(filepath.Dir(c.dirs[i]), 0o755); err != nil {
@@ -102,6 +109,7 @@ func (c *cluster) start(i int) {
 func (c *cluster) startErr(i int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	httpHost, httpPort, _ := net.SplitHostPort(c.https[i])
 	var command func(string, ...string) *exec.Cmd
 	if c.lab != nil {
 		command = c.lab.Node(i).Command
@@ -113,6 +121,7 @@ func (c *cluster) startErr(i int) error {
 		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", c.addrs[i], c.ctls[i]),
 		"controller.listener.names=CONTROLLER",
 		"controller.quorum.voters=" + c.voters,
+		"http.enabled=true", "http.host=" + httpHost, "http.port=" + httpPort,
 	}, c.settings...)})
 	if err != nil {
 		return fmt.Errorf("node %d: %w", i+1, err)
@@ -321,4 +330,19 @@ func TestClusterRefusesADuplicateNode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "is a node with node.id 2 already running?") {
 		t.Fatalf("a second node 2: got %v, want a refusal naming node.id 2", err)
 	}
+}
+
+// metrics scrapes node i's /metrics and returns the lines.
+func (c *cluster) metrics(i int) string {
+	c.t.Helper()
+	resp, err := http.Get("http://" + c.https[i] + "/metrics")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return string(b)
 }

@@ -310,6 +310,15 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	if err := produceTo(ctx, c.addrs, "pause", 0, kgo.AllISRAcks(), values("with-two", 50)...); err != nil {
 		t.Fatalf("acks=all with two in sync: %v", err)
 	}
+	text := c.metrics(int(lead - 1))
+	for _, want := range []string{"brokerd_under_replicated_partitions 1", `brokerd_isr_size{partition="0",topic="pause"} 2`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the leader's /metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(c.metrics(int(m.Controller-1)), "brokerd_active_controller 1") {
+		t.Errorf("node %d, the controller, does not say so in /metrics", m.Controller)
+	}
 	signal(t, c.nodes[paused-1], syscall.SIGCONT)
 	c.partitionState(ctx, "pause", 0, "the follower back in the ISR", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
 	if got := readAll(ctx, t, c.addrs, "pause", 100); got[99] != "with-two-0049" {

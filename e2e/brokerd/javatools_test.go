@@ -3,6 +3,7 @@ package brokerd_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -15,18 +16,35 @@ import (
 	"logpipe/internal/devstack"
 )
 
-// TestJavaClientTools drives the brokerd binary with Apache Kafka's own
-// command-line tools (the Java admin client, producer and consumer of
-// Kafka 3.9.1, from the jars devstack fetches), as an operator would: create,
-// describe, alter and delete a topic, change its config, produce keyed
-// lines, consume them in a group, and describe the group's offsets.
+// TestJavaClientTools drives brokerd, one node and a three-node cluster,
+// with Apache Kafka's own command-line tools (the Java admin client,
+// producer and consumer of Kafka 3.9.1, from the jars devstack fetches), as
+// an operator would: create, describe, alter and delete a topic, change its
+// config, produce keyed lines, consume them in a group, and describe the
+// group's offsets. On the cluster the topic has three replicas, and
+// TopicCommand shows the same leaders, replicas and ISRs as `brokerd topics
+// --describe`.
 func TestJavaClientTools(t *testing.T) {
-	port, err := devstack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	startNode(t, addr, filepath.Join(t.TempDir(), "data"))
+	t.Run("one node", func(t *testing.T) {
+		port, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		startNode(t, addr, filepath.Join(t.TempDir(), "data"))
+		javaTools(t, addr, 1)
+	})
+	t.Run("three nodes", func(t *testing.T) {
+		c := newCluster(t, 3)
+		javaTools(t, strings.Join(c.addrs, ","), 3)
+	})
+}
+
+// partitionRows are the Partition/Leader/Replicas/Isr cells of a topic
+// description, one line per partition.
+var partitionRows = regexp.MustCompile(`Partition: \d+\s+Leader: \S+\s+Replicas: \S+\s+Isr: \S+`)
+
+func javaTools(t *testing.T, addr string, rf int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tool := func(stdin, class string, args ...string) string {
@@ -50,11 +68,29 @@ func TestJavaClientTools(t *testing.T) {
 		groups   = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 	)
 
-	if out := tool("", topics, "--create", "--topic", "java", "--partitions", "3", "--replication-factor", "1", "--config", "retention.ms=3600000"); !strings.Contains(out, "Created topic java.") {
+	if out := tool("", topics, "--create", "--topic", "java", "--partitions", "3", "--replication-factor", strconv.Itoa(rf), "--config", "retention.ms=3600000"); !strings.Contains(out, "Created topic java.") {
 		t.Fatalf("create:\n%s", out)
 	}
-	out := tool("", topics, "--describe", "--topic", "java")
-	if !strings.Contains(out, "PartitionCount: 3") || !strings.Contains(out, "retention.ms=3600000") {
+	var out string
+	await.Eventually(t, "TopicCommand and brokerd topics to describe the same partitions", func() error {
+		out = tool("", topics, "--describe", "--topic", "java")
+		ours, err := exec.CommandContext(ctx, brokerdBin, "topics", "--describe", "--topic", "java", "--bootstrap-server", addr).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("brokerd topics --describe: %v\n%s", err, ours)
+		}
+		java, mine := partitionRows.FindAllString(out, -1), partitionRows.FindAllString(string(ours), -1)
+		for i := range mine {
+			mine[i] = strings.Join(strings.Fields(mine[i]), " ")
+		}
+		for i := range java {
+			java[i] = strings.Join(strings.Fields(java[i]), " ")
+		}
+		if len(java) != 3 || strings.Join(java, "\n") != strings.Join(mine, "\n") {
+			return await.NotYet(strings.Join(mine, "\n"), strings.Join(java, "\n"))
+		}
+		return nil
+	})
+	if !strings.Contains(out, "PartitionCount: 3") || !strings.Contains(out, "retention.ms=3600000") || !strings.Contains(out, fmt.Sprintf("ReplicationFactor: %d", rf)) {
 		t.Fatalf("describe:\n%s", out)
 	}
 

@@ -58,6 +58,15 @@ func TestMetricsEndpoint(t *testing.T) {
 		`brokerd_group_rebalances_total`,
 		`brokerd_groups{state="Stable"} 1`,
 		`brokerd_connections`,
+		`brokerd_high_watermark{partition="0",topic="metered"} 10`,
+		`brokerd_isr_size{partition="0",topic="metered"} 1`,
+		`brokerd_leader_partitions `,
+		`brokerd_under_replicated_partitions 0`,
+		`brokerd_offline_partitions 0`,
+		`brokerd_active_controller 1`,
+		`brokerd_raft_role{role="leader"} 1`,
+		`brokerd_raft_term `,
+		`brokerd_raft_commit_index `,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
