@@ -158,17 +158,45 @@ func checkFiles(t *testing.T, recs []record, files []string, n int) {
 }
 
 // TestProducerLeaderFailover kills the leader of a partition of a
-// replicated topic on a three-node Apache Kafka while the output has
-// several small requests in flight, and starts it again later: every
-// event arrives exactly once, each file's events in order.
+// replicated topic on a three-node cluster, Apache Kafka's and brokerd's,
+// while the output has several small requests in flight, and starts it
+// again later: every event arrives exactly once, each file's events in
+// order.
 func TestProducerLeaderFailover(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTime)
-	defer cancel()
-	k, err := devstack.StartKafka(ctx, devstack.KafkaOptions{Nodes: 3, HeapMB: 384})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
+	t.Run("kafka", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*waitTime)
+		defer cancel()
+		k, err := devstack.StartKafka(ctx, devstack.KafkaOptions{Nodes: 3, HeapMB: 384})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Stop()
+		leaderFailover(t, ctx, k)
+	})
+	t.Run("brokerd", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*waitTime)
+		defer cancel()
+		k, err := devstack.StartBrokerdCluster(ctx, devstack.BrokerdClusterOptions{Bin: brokerdBin, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Stop()
+		leaderFailover(t, ctx, k)
+	})
+}
+
+// threeNodes is a cluster whose nodes a test can kill and restart: Apache
+// Kafka's or brokerd's.
+type threeNodes interface {
+	Addrs() []string
+	Bootstrap() string
+	Nodes() int
+	NodeID(i int) int32
+	KillNode(i int)
+	StartNode(ctx context.Context, i int) error
+}
+
+func leaderFailover(t *testing.T, ctx context.Context, k threeNodes) {
 	topic := topicName(t)
 	adm := adminClient(t, k.Bootstrap())
 	minISR := "2"
