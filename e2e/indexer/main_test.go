@@ -473,8 +473,12 @@ func waitCount(t *testing.T, es *esClient, ix *indexer, pattern string, want int
 // group, Elasticsearch, earliest offsets, quick flushes; routes and extra
 // YAML are appended.
 func config(b broker, topic, group, esURL, extra string) string {
+	var hosts []string
+	for _, h := range strings.Split(b.bootstrap, ",") {
+		hosts = append(hosts, strconv.Quote(h))
+	}
 	return fmt.Sprintf(`kafka:
-  hosts: [%q]
+  hosts: [%s]
   topics: [%q]
   group_id: %q
   auto_offset_reset: earliest
@@ -488,7 +492,7 @@ elasticsearch:
     max: 2s
 setup.template.settings:
   index.number_of_replicas: 0
-%s`, b.bootstrap, topic, group, esURL, extra)
+%s`, strings.Join(hosts, ", "), topic, group, esURL, extra)
 }
 
 // tcpProxy forwards connections to a target; down refuses new connections
