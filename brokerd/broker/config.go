@@ -55,8 +55,7 @@ type Config struct {
 	// ReplicaLagTimeMaxMs: a follower that has not caught up with its
 	// leader for this long leaves the ISR.
 	ReplicaLagTimeMaxMs int64 `yaml:"replica.lag.time.max.ms"`
-	// RequestTimeoutMs bounds a request between brokers (and acks=all
-	// waits, with replication).
+	// RequestTimeoutMs bounds a request between brokers.
 	RequestTimeoutMs int64 `yaml:"request.timeout.ms"`
 	// MetadataLogDir holds the metadata quorum's log and snapshots (in
 	// __cluster_metadata-0); empty: the first of log.dirs.

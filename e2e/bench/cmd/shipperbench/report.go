@@ -242,7 +242,7 @@ func (r *report) markdown() string {
 	}
 	w("%s, one node each on 127.0.0.1, started fresh one after the other (never together, each with its default settings); each run gets a new topic of %d partition(s), one replica, deleted after the run. Everything, the writer included, shares the same %d CPUs; which program goes first alternates from one input and broker to the next.\n", strings.Join(bs, " and then "), o.partitions, m.CPUs)
 	w("- Every program produces with acks=all and the idempotent producer, without compression, one record per line.\n")
-	w("- **shipper**: its defaults except `compression: none` (its default is gzip) and `http.enabled` (for its readiness check), so the idempotent producer with up to 5 requests in flight per broker, and the queue and batch sizes `shipper/README.md` lists. Each record is the event of ARCHITECTURE.md: `@timestamp`, `message`, `tags`, `event.id` (the stable SHA-256 id), `log.file.path`, `log.offset`, `input.type`, `host.name`, `agent`.")
+	w("- **shipper**: its defaults except `compression: none` (its default is gzip) and `http.enabled` (for its readiness check), so the idempotent producer with up to 5 requests in flight per broker, and the queue and batch sizes `shipper/README.md` lists. Each record is the event of docs/architecture.md: `@timestamp`, `message`, `tags`, `event.id` (the stable SHA-256 id), `log.file.path`, `log.offset`, `input.type`, `host.name`, `agent`.")
 	if len(o.shipperSet) > 0 || len(o.shipperEnv) > 0 {
 		w(" This run also set `%s`.", strings.Join(append(slices.Clone(o.shipperSet), o.shipperEnv...), " "))
 	}
