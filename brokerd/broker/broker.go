@@ -429,9 +429,7 @@ func (b *Broker) closeAll() error {
 		}
 		delete(b.parts, k)
 	}
-	if b.cp.client != nil {
-		b.cp.client.Close()
-	}
+	b.cp.closeLanes()
 	errs = append(errs, b.meta.Close())
 	return errors.Join(errs...)
 }

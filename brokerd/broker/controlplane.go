@@ -52,10 +52,10 @@ type controlPlane struct {
 	// shuttingDown makes heartbeats ask for a controlled shutdown.
 	shuttingDown atomic.Bool
 
-	mu     sync.Mutex // guards client and clientTo
-	client *wire.Client
-	// clientTo is the node the client is connected to.
-	clientTo int32
+	// lanes are connections to the active controller: one for this node's
+	// registration and heartbeats, one for everything else, so that a
+	// slow forwarded request never delays a heartbeat past the session.
+	lanes [2]ctlLane
 }
 
 // controllerView is the Kafka handler of the controller listener: the
@@ -185,29 +185,54 @@ func (b *Broker) toControllerOnce(ctx context.Context, req kmsg.Request) (kmsg.R
 	if addr == "" {
 		return nil, fmt.Errorf("node %d is not a voter", leader)
 	}
-	b.cp.mu.Lock()
-	defer b.cp.mu.Unlock()
-	if b.cp.client != nil && b.cp.clientTo != leader {
-		b.cp.client.Close()
-		b.cp.client = nil
+	lane := &b.cp.lanes[1]
+	if k := req.Key(); k == 62 || k == 63 {
+		lane = &b.cp.lanes[0]
+	}
+	lane.mu.Lock()
+	defer lane.mu.Unlock()
+	if lane.client != nil && lane.to != leader {
+		lane.client.Close()
+		lane.client = nil
 	}
 	deadline := time.Now().Add(b.cfg.requestTimeout())
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	if b.cp.client == nil {
+	if lane.client == nil {
 		c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), time.Until(deadline))
 		if err != nil {
 			return nil, err
 		}
-		b.cp.client, b.cp.clientTo = c, leader
+		lane.client, lane.to = c, leader
 	}
-	resp, err := b.cp.client.Request(req, deadline)
+	resp, err := lane.client.Request(req, deadline)
 	if err != nil {
-		b.cp.client.Close()
-		b.cp.client = nil
+		lane.client.Close()
+		lane.client = nil
 	}
 	return resp, err
+}
+
+// ctlLane is one connection to the active controller.
+type ctlLane struct {
+	mu     sync.Mutex // guards client and to
+	client *wire.Client
+	// to is the node the client is connected to.
+	to int32
+}
+
+// closeLanes closes the connections to the controller.
+func (cp *controlPlane) closeLanes() {
+	for i := range cp.lanes {
+		l := &cp.lanes[i]
+		l.mu.Lock()
+		if l.client != nil {
+			l.client.Close()
+			l.client = nil
+		}
+		l.mu.Unlock()
+	}
 }
 
 func (b *Broker) voterAddr(id int32) string {
