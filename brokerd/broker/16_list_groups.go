@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,7 +22,7 @@ func handleListGroups(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Heade
 		return nil, err
 	}
 	for _, g := range gs {
-		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.State.String()) {
+		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, g.State.String()) }) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
@@ -29,13 +30,4 @@ func handleListGroups(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Heade
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp, nil
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }

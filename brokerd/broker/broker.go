@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -223,7 +224,7 @@ func (b *Broker) reconcile() error {
 	want := map[tp]*metadata.Topic{}
 	for _, t := range img.Topics {
 		for i, p := range t.Partitions {
-			if contains(p.Replicas, b.cfg.NodeID) {
+			if slices.Contains(p.Replicas, b.cfg.NodeID) {
 				want[tp{t.Name, int32(i)}] = t
 			}
 		}
@@ -286,15 +287,6 @@ func (b *Broker) partitionDir(k tp) string {
 		}
 	}
 	return filepath.Join(best, name)
-}
-
-func contains(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // partition returns the hosted partition, or nil.

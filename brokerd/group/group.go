@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -841,7 +842,7 @@ func (g *Group) selectProtocol() string {
 	votes := map[string]int{}
 	for _, m := range ms {
 		for _, p := range m.protocols {
-			if contains(candidates, p.name) {
+			if slices.Contains(candidates, p.name) {
 				votes[p.name]++
 				break
 			}
@@ -854,15 +855,6 @@ func (g *Group) selectProtocol() string {
 		}
 	}
 	return best
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // computeSubscribed decodes the consumer subscriptions of the members for
