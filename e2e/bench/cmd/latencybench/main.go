@@ -61,8 +61,9 @@ type options struct {
 	mode    string
 	brokers []string
 	// single mode
-	lines int
-	gap   time.Duration
+	lines  int
+	gap    time.Duration
+	jitter time.Duration
 	// steady mode
 	rate     int
 	duration time.Duration
@@ -92,6 +93,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&broker, "broker", "both", "brokerd, kafka, or both (brokerd first, then Apache Kafka in its place)")
 	fs.IntVar(&o.lines, "lines", 60, "single mode: lines measured per broker, after one warm-up line")
 	fs.DurationVar(&o.gap, "gap", 200*time.Millisecond, "single mode: pause after a line is found, before the next one")
+	fs.DurationVar(&o.jitter, "jitter", time.Second, "single mode: a random extra pause of up to this much, so that lines land at random points of the refresh and flush cycles (0: none)")
 	fs.IntVar(&o.rate, "rate", 2000, "steady mode: lines appended per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "steady mode: how long lines are appended")
 	fs.DurationVar(&o.drain, "drain", 2*time.Minute, "steady mode: how long after the last append the rest may take to become searchable")
@@ -120,8 +122,8 @@ func parseFlags(args []string) (*options, error) {
 	if o.mode != modeSingle && o.mode != modeSteady {
 		return nil, fmt.Errorf("latencybench: bad -mode %q (want %s or %s)", o.mode, modeSingle, modeSteady)
 	}
-	if o.lines <= 0 || o.rate <= 0 || o.duration <= 0 || o.drain <= 0 || o.poll <= 0 || o.lineTimeout <= 0 || o.gap < 0 {
-		return nil, errors.New("latencybench: -lines, -rate, -duration, -drain, -poll and -line-timeout must be positive, -gap not negative")
+	if o.lines <= 0 || o.rate <= 0 || o.duration <= 0 || o.drain <= 0 || o.poll <= 0 || o.lineTimeout <= 0 || o.gap < 0 || o.jitter < 0 {
+		return nil, errors.New("latencybench: -lines, -rate, -duration, -drain, -poll and -line-timeout must be positive, -gap and -jitter not negative")
 	}
 	if o.esHeapMB < 256 || o.kafkaHeapMB < 256 {
 		return nil, errors.New("latencybench: -es-heap-mb and -kafka-heap-mb must be at least 256")
@@ -255,7 +257,7 @@ func measureBroker(ctx context.Context, o *options, root string, bins binaries, 
 	}
 	if res.err == nil {
 		s := res.summary()
-		log.Printf("%s: %d lines: p50 %v, p99 %v, max %v", name, s.n, s.p50.Round(time.Millisecond), s.p99.Round(time.Millisecond), s.max.Round(time.Millisecond))
+		log.Printf("%s: %d lines: min %v, p50 %v, p99 %v, max %v", name, s.n, s.min.Round(time.Millisecond), s.p50.Round(time.Millisecond), s.p99.Round(time.Millisecond), s.max.Round(time.Millisecond))
 	}
 	return res
 }

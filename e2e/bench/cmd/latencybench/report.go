@@ -32,12 +32,12 @@ type brokerRun struct {
 
 // stats summarises latencies.
 type stats struct {
-	n                        int
-	p50, p90, p99, max, mean time.Duration
+	n                             int
+	min, p50, p90, p99, max, mean time.Duration
 }
 
-// summarize returns the count, nearest-rank percentiles, maximum and mean
-// of sorted latencies; all zero when there are none.
+// summarize returns the count, minimum, nearest-rank percentiles, maximum
+// and mean of sorted latencies; all zero when there are none.
 func summarize(l loadgen.Latencies) stats {
 	s := stats{n: len(l)}
 	if s.n == 0 {
@@ -47,7 +47,8 @@ func summarize(l loadgen.Latencies) stats {
 	for _, d := range l {
 		sum += d
 	}
-	s.p50, s.p90, s.p99, s.max = l.Percentile(50), l.Percentile(90), l.Percentile(99), l[len(l)-1]
+	s.min, s.max = l[0], l[len(l)-1]
+	s.p50, s.p90, s.p99 = l.Percentile(50), l.Percentile(90), l.Percentile(99)
 	s.mean = sum / time.Duration(s.n)
 	return s
 }
@@ -127,7 +128,7 @@ func (r *report) markdown() string {
 	w("- A warm-up line goes first and is not counted: it is the topic's first record and creates the day's index. Its latency is shown apart.\n")
 	switch o.mode {
 	case modeSingle:
-		w("- One line at a time (`-mode single`): %d lines per broker; each line is searched for (a `term` query on `url.original`, size 0) every %v until it is found, then the benchmark waits %v before appending the next. Percentiles are nearest-rank over the %d lines", o.lines, o.poll, o.gap, o.lines)
+		w("- One line at a time (`-mode single`): %d lines per broker; each line is searched for (a `term` query on `url.original`, size 0) every %v until it is found, then the benchmark waits %v plus a random 0 to %v before appending the next, so that lines land at random points of the refresh and flush cycles (a line is found just after a refresh; with a fixed pause every line would start at the same point of the cycle). Percentiles are nearest-rank over the %d lines", o.lines, o.poll, o.gap, o.jitter, o.lines)
 		if o.lines < 100 {
 			w(" (with fewer than 100 lines, p99 is the largest)")
 		}
@@ -142,11 +143,11 @@ func (r *report) markdown() string {
 	if o.mode == modeSteady {
 		w(" lines appended/s | searchable lines/s | never searchable |")
 	}
-	w(" p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | mean (ms) | warm-up line (ms) |\n|---|---:|")
+	w(" min (ms) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | mean (ms) | warm-up line (ms) |\n|---|---:|")
 	if o.mode == modeSteady {
 		w("---:|---:|---:|")
 	}
-	w("---:|---:|---:|---:|---:|---:|\n")
+	w("---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, run := range r.runs {
 		s := run.summary()
 		if s.n == 0 {
@@ -156,7 +157,7 @@ func (r *report) markdown() string {
 		if st := run.steady; st != nil {
 			w(" %s | %s | %s |", benchkit.Thousands(st.appendRate()), benchkit.Thousands(st.throughput()), benchkit.Thousands(float64(st.lines-st.found)))
 		}
-		w(" %s | %s | %s | %s | %s | %s |\n", ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), ms(s.mean), ms(run.warmup))
+		w(" %s | %s | %s | %s | %s | %s | %s |\n", ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), ms(s.mean), ms(run.warmup))
 	}
 	w("\n")
 	var failed []string

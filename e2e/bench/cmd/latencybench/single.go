@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -76,8 +77,10 @@ func (st *stack) single(ctx context.Context, o *options, id string, n int) (time
 	return took, nil
 }
 
-// singleMode measures o.lines lines one at a time, pausing o.gap after
-// each, into res.latencies (sorted).
+// singleMode measures o.lines lines one at a time into res.latencies
+// (sorted). After each it pauses o.gap plus a random part of o.jitter: a
+// line is found just after a refresh, so a fixed pause would append every
+// line at the same point of the refresh cycle and measure only that point.
 func (st *stack) singleMode(ctx context.Context, o *options, res *brokerRun) error {
 	for i := 1; i <= o.lines; i++ {
 		d, err := st.single(ctx, o, strconv.Itoa(i), i)
@@ -92,10 +95,18 @@ func (st *stack) singleMode(ctx context.Context, o *options, res *brokerRun) err
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("latencybench: %w", ctx.Err())
-			case <-time.After(o.gap):
+			case <-time.After(o.gap + jitter(o.jitter)):
 			}
 		}
 	}
 	slices.Sort(res.latencies)
 	return nil
+}
+
+// jitter returns a random duration in [0, d), or 0 when d is 0.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
 }
