@@ -11,7 +11,8 @@
 //
 //   - single (the default): -lines lines one at a time; each is appended,
 //     then Elasticsearch is searched for it every -poll until it is found,
-//     then the command waits -gap before the next one.
+//     then the command waits -gap and a random part of -jitter before the
+//     next one.
 //   - steady: a writer appends -rate lines a second for -duration while a
 //     poller fetches the documents that became searchable; every line's
 //     latency counts, and the lines per second that came through.

@@ -117,11 +117,11 @@ func (r *report) markdown() string {
 	w("\n")
 	w("- Settings in effect on a line's way: shipper %s; indexer %s", settingList(r.flush.shipper), settingList(r.flush.indexer))
 	if rf := r.refresh(); rf != nil {
-		how := "Elasticsearch's default; the index templates do not set it"
+		how := "Elasticsearch's default, which the index templates leave alone"
 		if rf.explicit {
 			how = "set by the index template"
 		}
-		w("; Elasticsearch `index.refresh_interval` %s (%s, read from %s), `index.search.idle.after` %s (the benchmark searches far more often, so the shard never goes search-idle)", rf.interval, how, rf.index, rf.idleAfter)
+		w("; Elasticsearch `index.refresh_interval` %s (read from %s: %s), `index.search.idle.after` %s (the benchmark searches far more often, so the shard never goes search-idle)", rf.interval, rf.index, how, rf.idleAfter)
 	}
 	w(".\n")
 	w("- The lines: Apache httpd combined-format access lines with the current time, each with a marker unique to the run in its URL (`...&lb=<run>-<n>`), appended to the access log with one `write`. The clock starts when the write returns and stops when a search of `%s` returns the line's document. Searches never force a refresh, so the refresh interval is part of what is measured; the figures include up to one poll interval (%v) and a search's round trip beyond the moment the document became searchable.\n", accessIndices, o.poll)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -113,11 +114,7 @@ func (s *searcher) refreshInterval(ctx context.Context) (refresh, error) {
 	if len(resp) == 0 {
 		return refresh{}, fmt.Errorf("latencybench: no index matches %s", accessIndices)
 	}
-	names := make([]string, 0, len(resp))
-	for n := range resp {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(resp))
 	ix := resp[names[0]]
 	get := func(key string) (string, bool) {
 		if v, ok := ix.Settings[key]; ok {

@@ -36,7 +36,6 @@ const shippedLogs = "/var/log/httpd/"
 
 // stack is one broker's running pipeline, in a folder of its own.
 type stack struct {
-	dir     string
 	es      *devstack.Elasticsearch
 	brokerd *devstack.Process
 	kafka   *devstack.Kafka
@@ -57,12 +56,12 @@ type stack struct {
 // `indexer setup`) and the shipper in dir, and waits until the indexer is
 // in its consumer group and the shipper is connected. On failure it stops
 // what it started.
-func startStack(ctx context.Context, o *options, root string, bins binaries, name, dir string) (st *stack, err error) {
-	st = &stack{dir: dir, run: fmt.Sprintf("%08x", rand.Uint32())}
+func startStack(ctx context.Context, o *options, root string, bins binaries, name, dir string) (*stack, error) {
+	st := &stack{run: fmt.Sprintf("%08x", rand.Uint32())}
+	started := false
 	defer func() {
-		if err != nil {
+		if !started {
 			st.stop()
-			st = nil
 		}
 	}()
 	logs := filepath.Join(dir, "logs")
@@ -72,6 +71,7 @@ func startStack(ctx context.Context, o *options, root string, bins binaries, nam
 	cfg := func(name string) string { return filepath.Join(root, "configs", name+".yml") }
 
 	log.Printf("%s: starting Elasticsearch (heap %d MiB)", name, o.esHeapMB)
+	var err error
 	st.es, err = devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{Dir: filepath.Join(dir, "elasticsearch"), ClusterName: "latencybench", HeapMB: o.esHeapMB})
 	if err != nil {
 		return nil, err
@@ -163,6 +163,7 @@ func startStack(ctx context.Context, o *options, root string, bins binaries, nam
 	if err := waitReady(ctx, st.shipper, shipperHTTP); err != nil {
 		return nil, err
 	}
+	started = true
 	return st, nil
 }
 
@@ -243,7 +244,7 @@ func waitReady(ctx context.Context, p *devstack.Process, port int) error {
 }
 
 // alive returns nil while every process of the pipeline runs, else an
-// error naming the first one that has exited, with the end of its log.
+// error naming the first one that has exited, with its log.
 func (st *stack) alive() error {
 	for _, p := range []*devstack.Process{st.shipper, st.indexer, st.brokerd} {
 		if p != nil {
