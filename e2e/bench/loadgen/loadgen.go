@@ -46,6 +46,12 @@ type ProduceConfig struct {
 	// Linger is how long the client waits to fill a batch; a negative
 	// value keeps franz-go's default (10 ms).
 	Linger time.Duration
+	// Stop, when closed, ends sending before Duration is over; the
+	// records already handed to the client are still waited for.
+	Stop <-chan struct{}
+	// Opts are more client options, applied after Produce's own (a
+	// partitioner, hooks, retry and metadata timing).
+	Opts []kgo.Opt
 }
 
 // ProduceResult is what Produce measured.
@@ -93,6 +99,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 	if cfg.Linger >= 0 {
 		opts = append(opts, kgo.ProducerLinger(cfg.Linger))
 	}
+	opts = append(opts, cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return ProduceResult{}, fmt.Errorf("loadgen: %w", err)
@@ -122,6 +129,14 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 
 	start := time.Now()
 	end := start.Add(cfg.Duration)
+	sending := func(now time.Time) bool {
+		select {
+		case <-cfg.Stop:
+			return false
+		default:
+		}
+		return ctx.Err() == nil && now.Before(end)
+	}
 	send := func() {
 		sent := time.Now()
 		cl.Produce(ctx, &kgo.Record{Value: payload}, func(r *kgo.Record, err error) {
@@ -143,14 +158,14 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 		res.Sent++ // only this goroutine writes Sent
 	}
 	if cfg.Rate == 0 {
-		for ctx.Err() == nil && time.Now().Before(end) {
+		for sending(time.Now()) {
 			send()
 		}
 	} else {
 		interval := time.Second / time.Duration(cfg.Rate)
-		for ctx.Err() == nil {
+		for {
 			now := time.Now()
-			if !now.Before(end) {
+			if !sending(now) {
 				break
 			}
 			// Send every record that is due by now, then sleep until the

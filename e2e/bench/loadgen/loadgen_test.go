@@ -13,6 +13,7 @@ import (
 
 	"logpipe/e2e/bench/loadgen"
 	"logpipe/e2e/harness"
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
 
@@ -141,6 +142,77 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 			t.Logf("produced %d records (%.0f records/s), p50 %v, p99 %v; consumed at %.0f records/s",
 				pr.Records, pr.RecordsPerSec(), p50, p99, cr.RecordsPerSec())
 		})
+	}
+}
+
+// batchCounter is a franz-go hook counting the records each partition had
+// acknowledged.
+type batchCounter struct {
+	mu     sync.Mutex
+	counts map[int32]int64
+}
+
+func (c *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, partition int32, m kgo.ProduceBatchMetrics) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts[partition] += int64(m.NumRecords)
+}
+
+func (c *batchCounter) total() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, v := range c.counts {
+		n += v
+	}
+	return n
+}
+
+// TestProduceStopsWhenToldAndTakesOptions gives Produce a run far longer
+// than the test may take, a hook and a round-robin partitioner, and closes
+// Stop once some records are acknowledged: Produce must return before its
+// context ends, with every record it sent acknowledged, the hook must have
+// seen each of them, and round-robin must have spread them evenly.
+func TestProduceStopsWhenToldAndTakesOptions(t *testing.T) {
+	addr := startBrokerd(t)
+	const topic, partitions, rate = "loadgen-stop", 3, 1000
+	createTopic(t, addr, topic, partitions)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hook := &batchCounter{counts: map[int32]int64{}}
+	stop := make(chan struct{})
+	go func() {
+		defer close(stop)
+		_ = await.Poll(ctx, 10*time.Millisecond, func(context.Context) error {
+			if n := hook.total(); n < 300 {
+				return await.NotYet(n, "at least 300")
+			}
+			return nil
+		})
+	}()
+	pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+		Brokers: []string{addr}, Topic: topic, RecordSize: 100, AllAcks: true,
+		Duration: time.Hour, Rate: rate, Linger: 0, Stop: stop,
+		Opts: []kgo.Opt{kgo.WithHooks(hook), kgo.RecordPartitioner(kgo.RoundRobinPartitioner())},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Produce returned only when its context ended (%v), not when Stop closed", ctx.Err())
+	}
+	if pr.Failed != 0 || pr.Records != pr.Sent || pr.Records < 300 {
+		t.Fatalf("sent %d, acknowledged %d, failed %d (first: %v); want at least 300, all acknowledged", pr.Sent, pr.Records, pr.Failed, pr.FirstError)
+	}
+	if got := hook.total(); got != pr.Records {
+		t.Fatalf("the hook saw %d records, Produce counted %d", got, pr.Records)
+	}
+	lo, hi := pr.Records, int64(0)
+	for p := range int32(partitions) {
+		lo, hi = min(lo, hook.counts[p]), max(hi, hook.counts[p])
+	}
+	if hi-lo > 1 {
+		t.Fatalf("round-robin left partitions with %v records, want counts within one of each other", hook.counts)
 	}
 }
 

@@ -2,16 +2,21 @@
 // this machine: produce and consume throughput, produce latency at a fixed
 // rate, and each broker's peak memory, with the same load and settings for
 // both. The brokers never run together: for each configuration each one is
-// started on a fresh data folder, measured and stopped in turn.
+// started on a fresh data folder, measured and stopped in turn. After the
+// single-node figures it compares a three-node brokerd cluster with a
+// three-node Kafka cluster (replicated topics, acks=all, and the time a
+// partition takes to be written again after its leader is killed).
 //
 // Run it from the repository root after `make deps` and `make build`:
 //
-//	go run ./e2e/bench/cmd/brokerbench                        # 30 s per timed step
-//	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''   # a quick check
+//	go run ./e2e/bench/cmd/brokerbench                                        # 30 s per timed step
+//	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''                   # a quick check
+//	go run ./e2e/bench/cmd/brokerbench -parts cluster -duration 5s -doc ''    # the clusters only
 //
 // It prints a markdown report to stdout, progress to stderr, and replaces
-// the "brokerd vs Apache Kafka" section of docs/benchmarks.md with the
-// report unless -doc is empty.
+// the "brokerd vs Apache Kafka" and "brokerd cluster vs Apache Kafka
+// cluster" sections of docs/benchmarks.md with the report unless -doc is
+// empty.
 package main
 
 import (
@@ -46,6 +51,18 @@ type options struct {
 	brokerdBin  string
 	doc         string
 	brokers     []string
+
+	// single and clusters say which parts run: one node of each broker,
+	// three-node clusters of each.
+	single, clusters bool
+	// clusterRate is the records per second of the clusters' latency run.
+	clusterRate int
+	// failovers is how many times a leader is killed on each cluster;
+	// failoverRate is the records per second produced meanwhile, and
+	// failoverTimeout how long to wait for a successor's acknowledgement.
+	failovers       int
+	failoverRate    int
+	failoverTimeout time.Duration
 }
 
 // perfRecordsPerSecond sizes ProducerPerformance's run when -perf-records
@@ -60,7 +77,7 @@ func main() { benchkit.Main("brokerbench", parseFlags, run) }
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("brokerbench", flag.ContinueOnError)
 	o := &options{}
-	var parts, acks, brokers string
+	var parts, acks, brokers, what string
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of each timed produce run (full speed and fixed rate)")
 	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "full-speed produce to a scratch topic after each broker starts, not measured (0: none)")
 	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value")
@@ -70,8 +87,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.Int64Var(&o.perfRecords, "perf-records", 0, "records per ProducerPerformance run (0: 30000 per second of -duration)")
 	fs.IntVar(&o.kafkaHeapMB, "kafka-heap-mb", 1024, "Apache Kafka's JVM heap, -Xms and -Xmx (kafka-server-start.sh uses 1 GiB)")
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
-	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" section is replaced with the report ('' to leave files alone)")
+	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" and \"brokerd cluster vs Apache Kafka cluster\" sections are replaced with the report's ('' to leave files alone)")
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
+	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters)")
+	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
+	fs.IntVar(&o.failovers, "failovers", 3, "leader kills per cluster (0: none)")
+	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
+	fs.DurationVar(&o.failoverTimeout, "failover-timeout", time.Minute, "how long to wait after a kill for a new leader's acknowledgement")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -80,6 +102,19 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.duration <= 0 || o.warmup < 0 || o.recordSize <= 0 || o.rate <= 0 || o.kafkaHeapMB <= 0 || o.perfRecords < 0 {
 		return nil, errors.New("brokerbench: -duration, -record-size, -rate and -kafka-heap-mb must be positive, -warmup and -perf-records not negative")
+	}
+	if o.clusterRate <= 0 || o.failoverRate <= 0 || o.failoverTimeout <= 0 || o.failovers < 0 {
+		return nil, errors.New("brokerbench: -cluster-rate, -failover-rate and -failover-timeout must be positive, -failovers not negative")
+	}
+	for _, s := range strings.Split(what, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "single":
+			o.single = true
+		case "cluster":
+			o.clusters = true
+		default:
+			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single or cluster)", s)
+		}
 	}
 	for _, s := range strings.Split(parts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -149,40 +184,72 @@ func run(ctx context.Context, o *options) error {
 			return benchkit.StartKafka(ctx, o.kafkaHeapMB, kafkaOverrides)
 		},
 	}
-	for _, name := range o.brokers {
-		rep.runs = append(rep.runs, &brokerRun{name: name, cases: map[caseKey]*caseResult{}})
-	}
-	// Each configuration gets a freshly started broker of each kind, one at
-	// a time; which broker goes first alternates, so that a change in the
-	// machine's load over the run does not favour one of them.
-	for i, k := range o.cases() {
-		order := slices.Clone(rep.runs)
-		if i%2 == 1 {
-			slices.Reverse(order)
+	if o.single {
+		for _, name := range o.brokers {
+			rep.runs = append(rep.runs, &brokerRun{name: name, cases: map[caseKey]*caseResult{}})
 		}
-		for _, r := range order {
-			// Write back what the previous broker left dirty, so it does
-			// not compete with this one.
+		// Each configuration gets a freshly started broker of each kind,
+		// one at a time; which broker goes first alternates, so that a
+		// change in the machine's load over the run does not favour one of
+		// them.
+		for i, k := range o.cases() {
+			order := slices.Clone(rep.runs)
+			if i%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, r := range order {
+				// Write back what the previous broker left dirty, so it
+				// does not compete with this one.
+				syscall.Sync()
+				if err := runCase(ctx, o, r, starters[r.name], k); err != nil {
+					return err
+				}
+			}
+		}
+		rep.finished = time.Now()
+		if err := publish(o, root, sectionHeading, rep.markdown()); err != nil {
+			return err
+		}
+	}
+	if o.clusters {
+		rep.clusterStarted = time.Now()
+		clusterStarters := map[string]func(context.Context, string) (cluster, error){
+			"brokerd": func(ctx context.Context, dir string) (cluster, error) { return startBrokerdCluster(ctx, bin, dir) },
+			"kafka": func(ctx context.Context, dir string) (cluster, error) {
+				return startKafkaCluster(ctx, o.kafkaHeapMB, dir)
+			},
+		}
+		for _, name := range o.brokers {
 			syscall.Sync()
-			if err := runCase(ctx, o, r, starters[r.name], k); err != nil {
+			r := &clusterRun{name: name}
+			rep.clusters = append(rep.clusters, r)
+			if err := runCluster(ctx, o, root, r, clusterStarters[name]); err != nil {
 				return err
 			}
 		}
-	}
-	rep.finished = time.Now()
-
-	section := rep.markdown()
-	fmt.Print(section)
-	if o.doc != "" {
-		path := o.doc
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(root, path)
-		}
-		if err := benchkit.WriteSection(path, sectionHeading, section); err != nil {
+		rep.clusterFinished = time.Now()
+		if err := publish(o, root, clusterHeading, rep.clusterMarkdown()); err != nil {
 			return err
 		}
-		log.Printf("wrote the report to %s", path)
 	}
+	return nil
+}
+
+// publish prints a report section and, unless -doc is empty, puts it in
+// place of the document's section under heading.
+func publish(o *options, root, heading, section string) error {
+	fmt.Print(section)
+	if o.doc == "" {
+		return nil
+	}
+	path := o.doc
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
+	if err := benchkit.WriteSection(path, heading, section); err != nil {
+		return err
+	}
+	log.Printf("wrote %q to %s", heading, path)
 	return nil
 }
 
@@ -223,6 +290,11 @@ type brokerRun struct {
 	cases map[caseKey]*caseResult
 }
 
+// stepTimeout bounds one measuring step: generous, since the machine may
+// be busy, yet finite, so that a broker that stops answering does not
+// hold up the run.
+func (o *options) stepTimeout() time.Duration { return 10*o.duration + 3*time.Minute }
+
 func (o *options) cases() []caseKey {
 	var ks []caseKey
 	for _, p := range o.partitions {
@@ -254,7 +326,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	boot := srv.Bootstrap()
 	log.Printf("%s: pid %d at %s, RSS %.0f MiB", name, pid, boot, float64(idle)/1024)
 
-	stepTimeout := 10*o.duration + 3*time.Minute
+	stepTimeout := o.stepTimeout()
 	if o.warmup > 0 {
 		topic := "bench-warmup"
 		err := benchkit.CreateTopic(ctx, boot, topic, 6)
@@ -276,18 +348,10 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	}
 	res := &caseResult{}
 	r.cases[k] = res
-	fail := func(step string, err error) {
-		res.errs = append(res.errs, fmt.Sprintf("%s: %v", step, err))
-		log.Printf("%s p=%d acks=%s: %s failed: %v", name, k.partitions, k.acks, step, err)
-	}
-	step := func(what string, f func(context.Context) error) {
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		if err := f(sctx); err != nil {
-			fail(what, err)
-		}
-	}
 	prefix := fmt.Sprintf("%s p=%d acks=%s", name, k.partitions, k.acks)
+	step := func(what string, f func(context.Context) error) {
+		runStep(ctx, stepTimeout, &res.errs, prefix, what, f)
+	}
 
 	// 1 and 2: franz-go at full speed, then read back.
 	step("produce (franz-go)", func(ctx context.Context) error {
@@ -299,11 +363,11 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 			Brokers: []string{boot}, Topic: topic, RecordSize: o.recordSize,
 			AllAcks: k.acks == "all", Duration: o.duration, Linger: -1,
 		})
+		if err == nil {
+			err = allAcknowledged(pr)
+		}
 		if err != nil {
 			return err
-		}
-		if pr.Failed > 0 {
-			return fmt.Errorf("%d of %d records failed, first: %w", pr.Failed, pr.Sent, pr.FirstError)
 		}
 		res.produce = &pr
 		log.Printf("%s: produce (franz-go) %.0f records/s, %.1f MiB/s", prefix, pr.RecordsPerSec(), pr.MiBPerSec())
@@ -360,11 +424,11 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 			Brokers: []string{boot}, Topic: topic, RecordSize: o.recordSize,
 			AllAcks: k.acks == "all", Duration: o.duration, Rate: o.rate, Linger: 0,
 		})
+		if err == nil {
+			err = allAcknowledged(lr)
+		}
 		if err != nil {
 			return err
-		}
-		if lr.Failed > 0 {
-			return fmt.Errorf("%d of %d records failed, first: %w", lr.Failed, lr.Sent, lr.FirstError)
 		}
 		res.latency = &lr
 		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
@@ -375,6 +439,25 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	r.cpuSeconds += cpu
 	r.elapsed += time.Since(began)
 	log.Printf("%s: peak RSS %.0f MiB, %.0f CPU seconds; stopping", name, float64(peak)/1024, cpu)
+	return nil
+}
+
+// runStep runs one measuring step f with at most timeout, and records its
+// failure, if any, in errs under the step's name what.
+func runStep(ctx context.Context, timeout time.Duration, errs *[]string, prefix, what string, f func(context.Context) error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := f(sctx); err != nil {
+		*errs = append(*errs, fmt.Sprintf("%s: %v", what, err))
+		log.Printf("%s: %s failed: %v", prefix, what, err)
+	}
+}
+
+// allAcknowledged returns an error if a produce run had records fail.
+func allAcknowledged(pr loadgen.ProduceResult) error {
+	if pr.Failed > 0 {
+		return fmt.Errorf("brokerbench: %d of %d records failed, first: %w", pr.Failed, pr.Sent, pr.FirstError)
+	}
 	return nil
 }
 

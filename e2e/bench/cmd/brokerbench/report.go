@@ -22,6 +22,12 @@ type report struct {
 	kafka    string // Apache Kafka version
 	java     string // java -version
 	runs     []*brokerRun
+
+	// The three-node clusters, measured from clusterStarted to
+	// clusterFinished.
+	clusters        []*clusterRun
+	clusterStarted  time.Time
+	clusterFinished time.Time
 }
 
 // run returns the named broker's results, or nil if it was not run.
@@ -34,18 +40,48 @@ func (r *report) run(name string) *brokerRun {
 	return nil
 }
 
-// peakLoad returns the highest 1-minute load average seen at a broker
-// start, or 0 if none could be read.
-func (r *report) peakLoad() float64 {
+// namedLoads are the 1-minute load averages seen when a broker was
+// started.
+type namedLoads struct {
+	name  string
+	loads []string
+}
+
+// opening renders the start of a section: its heading, when it ran and
+// how to reproduce it, then the machine, the versions and the load
+// averages at each broker's start. kafkaLayout says how Kafka's nodes run,
+// and kafkaTools whether Kafka's own load generators ran too.
+func (r *report) opening(heading string, started, finished time.Time, kafkaLayout string, kafkaTools bool, loads []namedLoads) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("%s\n\n", heading)
+	b.WriteString(benchkit.Opening("e2e/bench/cmd/brokerbench", started, finished, commandLine))
+	m := r.machine
+	w("### Machine and versions\n\n")
+	w("- Machine: %d CPUs (%s), %s of memory, %s.\n", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel)
+	w("- brokerd: `%s`.\n", r.brokerd)
+	w("- Apache Kafka %s from Maven Central, %s, on `%s`.\n", r.kafka, kafkaLayout, r.java)
+	if kafkaTools {
+		w("- Load generators: franz-go %s built with %s (`e2e/bench/loadgen`), and Kafka %s's own `org.apache.kafka.tools.ProducerPerformance` and `ConsumerPerformance` (Java client %s).\n", m.FranzGo, m.GoVer, r.kafka, r.kafka)
+	} else {
+		w("- Load generator: franz-go %s built with %s (`e2e/bench/loadgen`).\n", m.FranzGo, m.GoVer)
+	}
+	w("- 1-minute load average when each broker was started:")
 	peak := 0.0
-	for _, br := range r.runs {
-		for _, l := range br.loads {
-			if v, err := strconv.ParseFloat(l, 64); err == nil {
+	for _, l := range loads {
+		w(" %s %s;", displayName(l.name), strings.Join(l.loads, ", "))
+		for _, s := range l.loads {
+			if v, err := strconv.ParseFloat(s, 64); err == nil {
 				peak = max(peak, v)
 			}
 		}
 	}
-	return peak
+	w(" other work on the machine at the same time shows up there and in the figures.")
+	if peak > float64(m.CPUs) {
+		w(" **It reached %.1f on %d CPUs during this run**: other processes were competing for the CPUs, so the figures (the p99 latencies most of all) carry that noise, and differences of a few tens of per cent between the brokers may not repeat.", peak, m.CPUs)
+	}
+	w("\n\n")
+	return b.String()
 }
 
 // metric is one row of the results table, read from a caseResult.
@@ -110,24 +146,12 @@ func (r *report) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	bd, kf := r.run("brokerd"), r.run("kafka")
 
-	w("%s\n\n", sectionHeading)
-	b.WriteString(benchkit.Opening("e2e/bench/cmd/brokerbench", r.started, r.finished, commandLine))
-
-	w("### Machine and versions\n\n")
-	m := r.machine
-	w("- Machine: %d CPUs (%s), %s of memory, %s.\n", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel)
-	w("- brokerd: `%s`.\n", r.brokerd)
-	w("- Apache Kafka %s from Maven Central, one node in KRaft combined mode (broker and controller in one JVM), on `%s`.\n", r.kafka, r.java)
-	w("- Load generators: franz-go %s built with %s (`e2e/bench/loadgen`), and Kafka %s's own `org.apache.kafka.tools.ProducerPerformance` and `ConsumerPerformance` (Java client %s).\n", m.FranzGo, m.GoVer, r.kafka, r.kafka)
-	w("- 1-minute load average when each broker was started:")
+	var loads []namedLoads
 	for _, br := range r.runs {
-		w(" %s %s;", displayName(br.name), strings.Join(br.loads, ", "))
+		loads = append(loads, namedLoads{br.name, br.loads})
 	}
-	w(" other work on the machine at the same time shows up there and in the figures.")
-	if peak := r.peakLoad(); peak > float64(m.CPUs) {
-		w(" **It reached %.1f on %d CPUs during this run**: other processes were competing for the CPUs, so the figures (the p99 latencies most of all) carry that noise, and differences of a few tens of per cent between the brokers may not repeat.", peak, m.CPUs)
-	}
-	w("\n\n")
+	b.WriteString(r.opening(sectionHeading, r.started, r.finished, "one node in KRaft combined mode (broker and controller in one JVM)", true, loads))
+	m := r.machine
 
 	w("### What runs\n\n")
 	w("The brokers never run together. For each configuration, each broker is started on a fresh data folder, measured and stopped, and its folder removed, before the other one starts; which broker goes first alternates from one configuration to the next. Everything runs on 127.0.0.1, and the load generators share the same %d CPUs with the broker, with the same settings for both brokers.\n\n", m.CPUs)
