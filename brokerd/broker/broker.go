@@ -109,6 +109,10 @@ type partition struct {
 	role role
 	// leader is the replication state while this node leads, else nil.
 	leader *replica.Leader
+	// refusedEpoch and retryISRAt hold back an ISR proposal the
+	// controller refused at that partition epoch until then.
+	refusedEpoch int32
+	retryISRAt   time.Time
 	// fetchLag is, on a follower, how far its log end was behind the
 	// leader's high watermark at its last fetch.
 	fetchLag atomic.Int64

@@ -119,7 +119,10 @@ func (b *Broker) followerFetched(p *partition, id int32, offset int64) (known bo
 // metadata (applyRole) or, if refused, clears the proposal.
 func (b *Broker) maybeAlterISR(p *partition) {
 	p.replMu.Lock()
-	if p.leader == nil {
+	if p.leader == nil || p.role.epoch == p.refusedEpoch && b.now().Before(p.retryISRAt) {
+		// A refused proposal is not sent again on the same partition
+		// epoch for a while: the refusal usually means this node has
+		// not applied the newer metadata yet.
 		p.replMu.Unlock()
 		return
 	}
@@ -149,6 +152,7 @@ func (b *Broker) maybeAlterISR(p *partition) {
 		case p.leader == nil:
 		case err != nil:
 			p.leader.Rejected()
+			p.refusedEpoch, p.retryISRAt = r.epoch, b.now().Add(time.Second)
 		case p.role.epoch >= epoch:
 			// The metadata applied here is already as new as the answer
 			// (or the controller had nothing to change): take it now;
