@@ -95,15 +95,27 @@ func (b *Broker) runController() {
 	defer t.Stop()
 	rebalanceEvery := time.Duration(b.cfg.LeaderImbalanceCheckSeconds) * time.Second
 	var lastRebalance time.Time
+	// previous is the last other node seen leading the quorum: when this
+	// node takes over, that one was last heard from at LastContact, and
+	// its broker session runs from then (if it died with the quorum's
+	// leadership, it is fenced a session after it died, not a session
+	// after the election).
+	previous := int32(-1)
 	for {
+		leaderChanged := b.meta.LeaderChanged()
 		switch ctl := b.cp.ctl.Load(); {
 		case b.meta.IsLeader() && ctl == nil:
 			b.log.Info("this node is the active controller")
+			seen := map[int32]time.Time{}
+			if t := b.meta.LastContact(); previous >= 0 && !t.IsZero() {
+				seen[previous] = t
+			}
 			b.cp.ctl.Store(controller.New(b.meta, controller.Config{
 				SessionTimeout:        b.cfg.sessionTimeout(),
 				UncleanLeaderElection: b.cfg.UncleanLeaderElection,
 				Self:                  b.cfg.NodeID,
 				SelfIncarnation:       fmt.Sprintf("%x", b.cp.incarnation),
+				LastSeen:              seen,
 				Now:                   b.now,
 				Log:                   b.log.With("component", "controller"),
 			}))
@@ -111,6 +123,10 @@ func (b *Broker) runController() {
 		case !b.meta.IsLeader() && ctl != nil:
 			b.log.Info("this node is no longer the active controller")
 			b.cp.ctl.Store(nil)
+		case !b.meta.IsLeader():
+			if l := b.meta.Leader(); l >= 0 && l != b.cfg.NodeID {
+				previous = l
+			}
 		case ctl != nil:
 			rebalance := b.cfg.AutoLeaderRebalance && b.now().Sub(lastRebalance) >= rebalanceEvery
 			if rebalance {
@@ -126,6 +142,7 @@ func (b *Broker) runController() {
 		case <-b.quit:
 			return
 		case <-t.C:
+		case <-leaderChanged:
 		}
 	}
 }

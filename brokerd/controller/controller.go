@@ -8,8 +8,9 @@
 // It changes nothing itself: every decision is a list of metadata records
 // proposed to the quorum, which every node applies. Its only state of its
 // own is when it last heard from each broker, kept in memory and started
-// afresh (every broker given a full session) when a node becomes the
-// controller.
+// afresh when a node becomes the controller: every broker is given a full
+// session, but the previous controller only what is left of its own since
+// the quorum last heard from it (it may be what died).
 package controller
 
 import (
@@ -45,8 +46,13 @@ type Config struct {
 	// and one by any other process is a duplicate.
 	Self            int32
 	SelfIncarnation string
-	Now             func() time.Time
-	Log             *slog.Logger
+	// LastSeen are times the new controller already knows brokers to
+	// have been alive at, earlier than its start: the previous
+	// controller's last word to the quorum. Those brokers' sessions run
+	// from then rather than from New.
+	LastSeen map[int32]time.Time
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Errors of the controller's operations; the broker maps them to Kafka
@@ -75,7 +81,7 @@ type Controller struct {
 }
 
 // New returns the controller of store. Every registered broker counts as
-// heard from now.
+// heard from now, or when cfg.LastSeen says if that is earlier.
 func New(store Proposer, cfg Config) *Controller {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -87,6 +93,9 @@ func New(store Proposer, cfg Config) *Controller {
 	now := cfg.Now()
 	for _, id := range store.Image().BrokerIDs() {
 		c.lastSeen[id] = now
+		if t, ok := cfg.LastSeen[id]; ok && t.Before(now) {
+			c.lastSeen[id] = t
+		}
 	}
 	return c
 }

@@ -232,3 +232,29 @@ func TestPlacementSpreadsLeadersAndRacks(t *testing.T) {
 		t.Error("rf 3 on 2 brokers placed")
 	}
 }
+
+// A controller that takes over from one that died fences the dead one a
+// session after the quorum last heard from it, not a session after the
+// takeover; the other brokers get a full session from the takeover.
+func TestNewControllerCountsThePreviousOnesSilence(t *testing.T) {
+	_, st, clk, _ := setup(t, 3)
+	createTopic(t, st, "t", 3, 3)
+	died := clk.t
+	clk.t = clk.t.Add(1500 * time.Millisecond) // the election
+	c := New(st, Config{SessionTimeout: 2 * time.Second, Now: clk.now, Self: 2, LastSeen: map[int32]time.Time{1: died}})
+	ctx := context.Background()
+	clk.t = died.Add(2100 * time.Millisecond)
+	if err := c.Tick(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for id := int32(1); id <= 3; id++ {
+		if got, want := st.img.Brokers[id].Fenced, id == 1; got != want {
+			t.Errorf("broker %d fenced = %v 2.1 s after broker 1 was last heard from, 0.6 s after the takeover; want %v", id, got, want)
+		}
+	}
+	for i, p := range st.img.Topic("t").Partitions {
+		if p.Leader == 1 || slices.Contains(p.ISR, 1) {
+			t.Errorf("t-%d still has broker 1: %+v", i, p)
+		}
+	}
+}

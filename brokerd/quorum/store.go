@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -141,6 +142,10 @@ type Store struct {
 	mu      sync.Mutex
 	refusal error // the last handshake refused, by either side
 
+	observer      *raft.Observer
+	observations  chan raft.Observation
+	leaderChanged atomic.Pointer[chan struct{}]
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -245,8 +250,33 @@ func Open(cfg Config) (*Store, error) {
 		return fail(fmt.Errorf("quorum: %w", err))
 	}
 	s.raft = r
+	s.watchLeader()
 	return s, nil
 }
+
+// watchLeader makes LeaderChanged fire whenever the quorum's leader
+// changes (this node's leadership included).
+func (s *Store) watchLeader() {
+	ch := make(chan struct{})
+	s.leaderChanged.Store(&ch)
+	obs := make(chan raft.Observation, 4)
+	s.observations = obs
+	s.observer = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(s.observer)
+	go func() {
+		for range obs {
+			next := make(chan struct{})
+			close(*s.leaderChanged.Swap(&next))
+		}
+	}()
+}
+
+// LeaderChanged returns a channel closed at the next change of the
+// quorum's leader.
+func (s *Store) LeaderChanged() <-chan struct{} { return *s.leaderChanged.Load() }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -344,6 +374,11 @@ func (s *Store) Leader() int32 {
 // IsLeader reports whether this node is the active controller.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 
+// LastContact returns when this node last heard from a leader of the
+// quorum (zero if never). On a node that just became leader, it is when
+// the previous leader was last heard from.
+func (s *Store) LastContact() time.Time { return s.raft.LastContact() }
+
 // Status is a moment's view of this node's Raft state, for metrics.
 type Status struct {
 	Role        string // "leader", "follower", "candidate" or "shutdown"
@@ -413,6 +448,8 @@ func (s *Store) Close() error {
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, err)
 		}
+		s.raft.DeregisterObserver(s.observer)
+		close(s.observations)
 		if c, ok := s.trans.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}
