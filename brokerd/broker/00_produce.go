@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/recordbatch"
 	"logpipe/brokerd/storage"
 	"logpipe/brokerd/wire"
@@ -25,6 +27,7 @@ func init() { register(0, 0, 11, handleProduce) }
 func handleProduce(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var img *metadata.Image
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -36,6 +39,12 @@ func handleProduce(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, 
 				sp.ErrorCode, sp.ErrorMessage = codeOf(err)
 				sp.BaseOffset = -1
 				b.countError("Produce", sp.ErrorCode)
+				if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 {
+					if img == nil {
+						img = b.meta.Image()
+					}
+					resp.Brokers = pointToLeader(img, rt.Topic, &sp, resp.Brokers)
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -45,6 +54,33 @@ func handleProduce(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, 
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// pointToLeader names, in a NOT_LEADER_OR_FOLLOWER answer of Produce
+// v10+, the partition's current leader and its epoch (KIP-951), and adds
+// that broker to the response's endpoints if it is not there yet, so the
+// client can move without asking for metadata.
+func pointToLeader(img *metadata.Image, topic string, sp *kmsg.ProduceResponseTopicPartition, brokers []kmsg.ProduceResponseBroker) []kmsg.ProduceResponseBroker {
+	t := img.Topic(topic)
+	if t == nil || int(sp.Partition) >= len(t.Partitions) {
+		return brokers
+	}
+	p := t.Partitions[sp.Partition]
+	br, ok := img.Brokers[p.Leader]
+	if p.Leader < 0 || !ok || br.Fenced {
+		return brokers
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = p.Leader, p.LeaderEpoch
+	if slices.ContainsFunc(brokers, func(e kmsg.ProduceResponseBroker) bool { return e.NodeID == p.Leader }) {
+		return brokers
+	}
+	e := kmsg.NewProduceResponseBroker()
+	e.NodeID, e.Host, e.Port = br.ID, br.Host, br.Port
+	if br.Rack != "" {
+		rack := br.Rack
+		e.Rack = &rack
+	}
+	return append(brokers, e)
 }
 
 // produceOne appends one partition's batches and fills its response.
