@@ -467,10 +467,11 @@ func (b *Broker) Handle(ctx context.Context, c *wire.Conn, h wire.Header, req km
 	if forwarded[h.APIKey] && !b.meta.IsLeader() {
 		resp, err := b.forward(ctx, req)
 		if err != nil {
-			// Kafka answers with the request's error kind; a client
-			// retries on NOT_CONTROLLER.
+			if ctx.Err() != nil {
+				return nil, err // the client is gone
+			}
 			b.log.Warn("forwarding to the controller", "request", kmsg.NameForKey(h.APIKey), "err", err)
-			return nil, err
+			return forwardFailed(req, err), nil
 		}
 		return resp, nil
 	}

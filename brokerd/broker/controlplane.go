@@ -164,6 +164,59 @@ func (b *Broker) forward(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 	return b.sendToController(ctx, req)
 }
 
+// forwardFailed is the answer to a forwarded request the controller did
+// not answer within request.timeout.ms: REQUEST_TIMED_OUT for every item,
+// which clients retry, as Kafka's brokers answer when forwarding times
+// out.
+func forwardFailed(req kmsg.Request, err error) kmsg.Response {
+	code := kerr.RequestTimedOut.Code
+	msg := fmt.Sprintf("no answer from the active controller: %v", err)
+	resp := req.ResponseKind()
+	switch req := req.(type) {
+	case *kmsg.CreateTopicsRequest:
+		r := resp.(*kmsg.CreateTopicsResponse)
+		for _, t := range req.Topics {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, code, &msg
+			r.Topics = append(r.Topics, rt)
+		}
+	case *kmsg.DeleteTopicsRequest:
+		r := resp.(*kmsg.DeleteTopicsResponse)
+		for _, t := range req.Topics {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = t.Topic, t.TopicID, code, &msg
+			r.Topics = append(r.Topics, rt)
+		}
+		for _, name := range req.TopicNames {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = &name, code, &msg
+			r.Topics = append(r.Topics, rt)
+		}
+	case *kmsg.CreatePartitionsRequest:
+		r := resp.(*kmsg.CreatePartitionsResponse)
+		for _, t := range req.Topics {
+			rt := kmsg.NewCreatePartitionsResponseTopic()
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, code, &msg
+			r.Topics = append(r.Topics, rt)
+		}
+	case *kmsg.AlterConfigsRequest:
+		r := resp.(*kmsg.AlterConfigsResponse)
+		for _, rc := range req.Resources {
+			rr := kmsg.NewAlterConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = rc.ResourceType, rc.ResourceName, code, &msg
+			r.Resources = append(r.Resources, rr)
+		}
+	case *kmsg.IncrementalAlterConfigsRequest:
+		r := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		for _, rc := range req.Resources {
+			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = rc.ResourceType, rc.ResourceName, code, &msg
+			r.Resources = append(r.Resources, rr)
+		}
+	}
+	return resp
+}
+
 // toController sends req to the active controller and returns its answer:
 // handled here when this node is the controller, else over the controller
 // listener of the node that is. It retries while no controller is known
