@@ -47,6 +47,22 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"offset.metadata.max.bytes":        strconv.Itoa(int(c.OffsetMetadataMaxBytes)),
 		"offsets.retention.minutes":        strconv.FormatInt(c.OffsetsRetentionMinutes, 10),
 		"socket.request.max.bytes":         strconv.Itoa(int(c.SocketRequestMaxBytes)),
+		"offsets.topic.replication.factor": strconv.Itoa(int(c.OffsetsTopicReplicationFactor)),
+		// The cluster's settings, as this node runs them (defaults
+		// filled in).
+		"process.roles":                           c.ProcessRoles,
+		"controller.quorum.voters":                c.ControllerQuorumVoters,
+		"controller.listener.names":               c.ControllerListenerNames,
+		"inter.broker.listener.name":              c.InterBrokerListenerName,
+		"broker.rack":                             c.BrokerRack,
+		"metadata.log.dir":                        c.metadataDir(),
+		"broker.session.timeout.ms":               strconv.FormatInt(c.sessionTimeout().Milliseconds(), 10),
+		"broker.heartbeat.interval.ms":            strconv.FormatInt(c.heartbeatInterval().Milliseconds(), 10),
+		"replica.lag.time.max.ms":                 strconv.FormatInt(c.replicaLagMax().Milliseconds(), 10),
+		"request.timeout.ms":                      strconv.FormatInt(c.requestTimeout().Milliseconds(), 10),
+		"unclean.leader.election.enable":          strconv.FormatBool(c.UncleanLeaderElection),
+		"auto.leader.rebalance.enable":            strconv.FormatBool(c.AutoLeaderRebalance),
+		"leader.imbalance.check.interval.seconds": strconv.FormatInt(c.LeaderImbalanceCheckSeconds, 10),
 	}
 }
 
