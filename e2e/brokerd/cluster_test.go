@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/wire"
 	"logpipe/e2e/netns"
 	"logpipe/internal/devstack"
 )
@@ -197,6 +200,22 @@ func TestClusterFromConfigs(t *testing.T) {
 	// Through a node that is not the controller.
 	via := int(controller) % 3
 	adm := c.admin(via)
+	// Its broker configs name the cluster's settings as it runs them.
+	rcs, err := adm.DescribeBrokerConfigs(ctx, int32(via+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, rc := range rcs {
+		for _, kv := range rc.Configs {
+			got[kv.Key] = kv.MaybeValue()
+		}
+	}
+	for k, v := range map[string]string{"controller.quorum.voters": c.voters, "process.roles": "broker,controller", "broker.session.timeout.ms": "2000", "node.id": fmt.Sprint(via + 1)} {
+		if got[k] != v {
+			t.Errorf("node %d describes %s = %q, want %q", via+1, k, got[k], v)
+		}
+	}
 	for _, rf := range []int16{1, 3} {
 		name := fmt.Sprintf("rf%d", rf)
 		r, err := adm.CreateTopic(ctx, 6, rf, nil, name)
@@ -244,14 +263,44 @@ func TestClusterFromConfigs(t *testing.T) {
 	if total != n {
 		t.Fatalf("rf1 holds %d records, want %d", total, n)
 	}
+
+	// A produce to a follower is refused with the leader named (Produce
+	// v10+, KIP-951), and the leader's endpoint in the answer.
+	rf3 := c.waitMeta(ctx, via, "rf3's ISR complete", func(m kadm.Metadata) bool {
+		return len(m.Topics["rf3"].Partitions) == 6 && len(m.Topics["rf3"].Partitions[0].ISR) == 3
+	}).Topics["rf3"].Partitions[0]
+	follower := rf3.Replicas[0]
+	if follower == rf3.Leader {
+		follower = rf3.Replicas[1]
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 11, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "rf3"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = []byte("not looked at: the follower refuses first")
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := req.RequestWith(ctx, cl.Broker(int(follower)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := kresp.Topics[0].Partitions[0]
+	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != rf3.Leader || sp.CurrentLeader.LeaderEpoch != rf3.LeaderEpoch {
+		t.Errorf("produce v11 to follower %d of rf3-0: error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming %d at epoch %d", follower, sp.ErrorCode, sp.CurrentLeader, rf3.Leader, rf3.LeaderEpoch)
+	}
+	if len(kresp.Brokers) != 1 || kresp.Brokers[0].NodeID != rf3.Leader || fmt.Sprintf("%s:%d", kresp.Brokers[0].Host, kresp.Brokers[0].Port) != c.addrs[rf3.Leader-1] {
+		t.Errorf("endpoints in the answer: %+v, want node %d at %s", kresp.Brokers, rf3.Leader, c.addrs[rf3.Leader-1])
+	}
 }
 
 // TestClusterControllerFailover kills the active controller with SIGKILL:
 // the two others elect a new one, which fences the dead node; its
 // single-replica partitions are offline until it returns, then it leads
-// them again with its records.
+// them again with its records. Then the quorum is lost: requests the
+// survivor forwards time out with an error code.
 func TestClusterControllerFailover(t *testing.T) {
-	c := newCluster(t, 3)
+	c := newCluster(t, 3, "request.timeout.ms=3000")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m := c.waitMeta(ctx, 0, "a controller", func(m kadm.Metadata) bool { return len(m.Brokers) == 3 && m.Controller >= 1 })
@@ -307,6 +356,38 @@ func TestClusterControllerFailover(t *testing.T) {
 	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "before" {
 		m, _ := c.admin().Metadata(context.Background())
 		t.Fatalf("t-%d after the restart: %d records (errors %v), want the one written before; metadata %+v\nrestarted node's log:\n%s", onOld, len(recs), fs.Errors(), m.Topics["t"].Partitions[onOld], c.nodes[old].proc.Tail(4000))
+	}
+
+	// With the quorum lost (the controller and one more node killed), a
+	// CreateTopics the survivor would forward is answered with
+	// REQUEST_TIMED_OUT after request.timeout.ms, on a connection that
+	// stays open.
+	m = c.waitMeta(ctx, old, "a controller", func(m kadm.Metadata) bool { return len(m.Brokers) == 3 && m.Controller >= 1 })
+	survivor := int(m.Controller) % 3
+	for i := range 3 {
+		if i != survivor {
+			c.nodes[i].proc.Kill()
+		}
+	}
+	conn, err := wire.Dial(c.addrs[survivor], "e2e", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.Version, create.TimeoutMillis = 5, 1000
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "orphan", 1, 1
+	create.Topics = append(create.Topics, ct)
+	kresp, err := conn.Request(create, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatalf("CreateTopics without a quorum: %v; want an answer", err)
+	}
+	if r := kresp.(*kmsg.CreateTopicsResponse); len(r.Topics) != 1 || r.Topics[0].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("CreateTopics without a quorum: %+v, want REQUEST_TIMED_OUT for orphan", r.Topics)
+	}
+	if _, err := conn.Request(kmsg.NewPtrApiVersionsRequest(), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("the connection after the timed-out forward: %v", err)
 	}
 }
 
