@@ -407,32 +407,42 @@ func measureFailover(ctx context.Context, o *options, c cluster, adm *kadm.Clien
 	if err := await.Poll(sctx, 20*time.Millisecond, w.steady(int64(o.failoverRate))); err != nil {
 		return finish(fmt.Errorf("brokerbench: steady stream before the kill: %w", err))
 	}
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return finish(fmt.Errorf("brokerbench: leaders before the kill: %w", err))
-	}
-	leader := int32(-1)
-	if p, ok := md.Topics[topic].Partitions[0]; ok {
-		leader = p.Leader
-	}
-	victim := -1
-	for i := range c.Nodes() {
-		if c.NodeID(i) == leader {
-			victim = i
+	// The victim is partition 0's leader once the metadata and the
+	// acknowledgements agree on who leads what: right after a node
+	// returned, leadership may still be moving back to it.
+	var (
+		victim = -1
+		leader = int32(-1)
+		led    []int32
+	)
+	agreed := func(ctx context.Context) error {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("brokerbench: leaders before the kill: %w", err)
 		}
-	}
-	if victim < 0 {
-		return finish(fmt.Errorf("brokerbench: partition 0 of %s is led by %d, not a node of the cluster", topic, leader))
-	}
-	var led []int32
-	for _, p := range md.Topics[topic].Partitions.Sorted() {
-		if p.Leader == leader {
-			led = append(led, p.Partition)
+		leader, victim, led = -1, -1, nil
+		if p, ok := md.Topics[topic].Partitions[0]; ok {
+			leader = p.Leader
 		}
+		for i := range c.Nodes() {
+			if c.NodeID(i) == leader {
+				victim = i
+			}
+		}
+		if victim < 0 {
+			return await.NotYet(fmt.Sprintf("partition 0 of %s led by %d", topic, leader), "a node of the cluster")
+		}
+		for _, p := range md.Topics[topic].Partitions.Sorted() {
+			if p.Leader == leader {
+				led = append(led, p.Partition)
+			}
+		}
+		return w.agrees(leader, led)
 	}
-	if err := w.arm(victim, leader, led); err != nil {
+	if err := await.Poll(sctx, 20*time.Millisecond, agreed); err != nil {
 		return finish(err)
 	}
+	w.arm(victim, leader, led)
 	c.KillNode(victim)
 
 	fctx, fcancel := context.WithTimeout(ctx, o.failoverTimeout)
@@ -494,23 +504,28 @@ func (w *successorWatch) steady(atLeast int64) func(context.Context) error {
 	}
 }
 
-// arm notes, just before the kill, that node index i with node id id,
-// leader of the partitions led, is about to be killed now. It refuses if
-// the last acknowledgement of one of those partitions came from another
-// node: then the metadata that named the leader was out of date, and the
-// kill would not show a failover.
-func (w *successorWatch) arm(i int, id int32, led []int32) error {
+// agrees checks that the last acknowledgement of each partition in led
+// came from id, as the metadata says it leads them; if not, the metadata
+// or the client is out of date, and a kill would not show a failover.
+func (w *successorWatch) agrees(id int32, led []int32) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range led {
 		if by, ok := w.lastBy[p]; !ok || by != id {
-			return fmt.Errorf("brokerbench: metadata names node %d leader of partition %d, but its last acknowledgement came from node %d", id, p, by)
+			return await.NotYet(fmt.Sprintf("partition %d last acknowledged by node %d", p, by), fmt.Sprintf("by node %d, its leader in the metadata", id))
 		}
 	}
+	return nil
+}
+
+// arm notes, just before the kill, that node index i with node id id,
+// leader of the partitions led, is about to be killed now.
+func (w *successorWatch) arm(i int, id int32, led []int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.killedIndex = i
 	w.victim = failover{killed: id, led: led}
 	w.killedAt = time.Now()
-	return nil
 }
 
 // succeeded is a check that passes once a successor has acknowledged.

@@ -33,13 +33,14 @@ func TestSuccessorWatchTakesTheFirstNewLeaderAck(t *testing.T) {
 	}
 
 	written(2, 0, 1) // before the kill
-	if err := w.arm(1, 2, []int32{0, 3}); err == nil {
-		t.Fatal("armed for node 2 leading partition 3, whose last acknowledgement came from node 1")
+	if err := w.agrees(2, []int32{0, 3}); err == nil {
+		t.Fatal("node 2 taken for the leader of partition 3, whose last acknowledgement came from node 1")
 	}
 	written(2, 3, 1)
-	if err := w.arm(1, 2, []int32{0, 3}); err != nil {
+	if err := w.agrees(2, []int32{0, 3}); err != nil {
 		t.Fatal(err)
 	}
+	w.arm(1, 2, []int32{0, 3})
 	written(2, 0, 1) // a response of the killed node still in flight
 	written(1, 1, 1) // a partition the killed node did not lead
 	if err := w.succeeded(context.Background()); err == nil {
