@@ -239,6 +239,8 @@ func (b *Broker) reconcile() error {
 	for k, p := range b.parts {
 		if _, ok := want[k]; !ok {
 			delete(b.parts, k)
+			// acks=all produces waiting on it end with NOT_LEADER.
+			p.leads.Store(false)
 			if err := p.log.Delete(); err != nil {
 				errs = append(errs, err)
 			}

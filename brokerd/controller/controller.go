@@ -222,7 +222,8 @@ func (c *Controller) Heartbeat(ctx context.Context, hb Heartbeat) (HeartbeatResu
 }
 
 // Tick fences the brokers whose session expired, elects leaders where
-// that became possible, and, if rebalance, moves leadership back to
+// that became possible, finishes reassignments whose new replicas caught
+// up, and, if rebalance, moves leadership back to
 // preferred replicas (auto.leader.rebalance.enable). The controller's node
 // calls it every heartbeat interval.
 func (c *Controller) Tick(ctx context.Context, rebalance bool) error {
@@ -249,6 +250,10 @@ func (c *Controller) Tick(ctx context.Context, rebalance bool) error {
 		}
 	}
 	for _, ch := range leaderless(img, c.cfg.UncleanLeaderElection, rebalance) {
+		recs = append(recs, ch.record())
+		img, _ = img.Apply(img.Offset, ch.record())
+	}
+	for _, ch := range reassignmentsDone(img) {
 		recs = append(recs, ch.record())
 	}
 	if len(recs) == 0 {
@@ -303,6 +308,10 @@ func (c *Controller) AlterPartition(ctx context.Context, u PartitionUpdate) (met
 	n, ok := withState(p, p.Leader, isr)
 	if !ok {
 		return p, nil
+	}
+	// The last target replica of a reassignment caught up: it ends now.
+	if done, ok := completed(img, n); ok {
+		n = done
 	}
 	if err := c.store.Propose(ctx, change{u.Topic, u.Partition, n}.record()); err != nil {
 		return p, err

@@ -32,7 +32,8 @@ func withState(p metadata.Partition, leader int32, isr []int32) (metadata.Partit
 		return p, false
 	}
 	n := metadata.Partition{Replicas: slices.Clone(p.Replicas), ISR: isr, Leader: leader,
-		LeaderEpoch: p.LeaderEpoch, Epoch: p.Epoch + 1}
+		LeaderEpoch: p.LeaderEpoch, Epoch: p.Epoch + 1,
+		Adding: slices.Clone(p.Adding), Removing: slices.Clone(p.Removing)}
 	if leader != p.Leader {
 		n.LeaderEpoch++
 	}

@@ -16,7 +16,10 @@ import (
 // Version history:
 //   - 1: the first replicated format. An entry is {"v":1,"records":[...]};
 //     a snapshot is {"v":1,"offset":N,"records":[...]} holding the records
-//     that rebuild the image from Empty.
+//     that rebuild the image from Empty. A partition's "adding" and
+//     "removing" (a reassignment in progress) came later within version
+//     1: a node that does not know them still follows the replicas, which
+//     hold both, and only the controller acts on them.
 const FormatVersion = 1
 
 // ErrNewerFormat is returned for an entry or snapshot written by a newer

@@ -72,6 +72,22 @@ type Partition struct {
 	// Epoch counts every change of the partition's state (Kafka's
 	// partition epoch).
 	Epoch int32 `json:"epoch"`
+	// Adding and Removing describe a reassignment in progress, as
+	// Kafka's adding and removing replicas: Replicas holds the target
+	// replicas followed by those being removed; Adding are the target
+	// replicas that were not replicas before. Both are empty when no
+	// reassignment runs.
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
+}
+
+// Reassigning reports whether a reassignment of p is in progress.
+func (p Partition) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removing) > 0 }
+
+// Target returns the replicas p is being moved to: Replicas without those
+// being removed (Replicas itself when no reassignment runs).
+func (p Partition) Target() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Removing, r) })
 }
 
 // Topic is one topic. An Image's topics are never modified in place.
@@ -335,5 +351,7 @@ func cloneTopic(t *Topic) *Topic {
 func clonePartition(p Partition) Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.Adding = slices.Clone(p.Adding)
+	p.Removing = slices.Clone(p.Removing)
 	return p
 }
