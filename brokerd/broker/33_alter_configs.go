@@ -27,7 +27,7 @@ func handleAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Hea
 				}
 			}
 			return b.alterTopicConfigs(ctx, ac, req.ValidateOnly)
-		})
+		}, nil)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil

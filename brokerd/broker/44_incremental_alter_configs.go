@@ -13,7 +13,11 @@ import (
 )
 
 // IncrementalAlterConfigs v0–v1: SET, DELETE, and for list settings
-// (cleanup.policy) APPEND and SUBTRACT, on topic configs.
+// (cleanup.policy) APPEND and SUBTRACT, on topic configs. A DELETE of a
+// setting the topic does not override removes nothing and succeeds, as in
+// Kafka, whatever its name; on a broker, where brokerd keeps no dynamic
+// settings, DELETEs alone succeed the same way (kafka-reassign-partitions
+// --verify clears replication throttles so) and anything else is refused.
 func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
 
 func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
@@ -22,9 +26,17 @@ func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn,
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		alterBroker := func() error {
+			for _, c := range rr.Configs {
+				if c.Op != kmsg.IncrementalAlterConfigOpDelete {
+					return errNoDynamicBrokerConfigs
+				}
+			}
+			return nil
+		}
 		sr.ErrorCode, sr.ErrorMessage = b.alterResource("IncrementalAlterConfigs", rr.ResourceType, func() error {
 			return b.incrementalAlter(ctx, rr, req.ValidateOnly)
-		})
+		}, alterBroker)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
@@ -37,6 +49,9 @@ func (b *Broker) incrementalAlter(ctx context.Context, rr kmsg.IncrementalAlterC
 	}
 	ac := metadata.AlterConfigs{Topic: rr.ResourceName, Set: map[string]string{}}
 	for _, c := range rr.Configs {
+		if _, set := t.Configs[c.Name]; c.Op == kmsg.IncrementalAlterConfigOpDelete && !set {
+			continue // nothing to delete
+		}
 		d := topicConfigDefByName(c.Name)
 		if d == nil {
 			return newAPIError(kerr.InvalidConfig, "unknown topic config %q", c.Name)
@@ -72,16 +87,22 @@ func (b *Broker) incrementalAlter(ctx context.Context, rr kmsg.IncrementalAlterC
 	return b.alterTopicConfigs(ctx, ac, validateOnly)
 }
 
+// errNoDynamicBrokerConfigs refuses changes to broker settings at run time.
+var errNoDynamicBrokerConfigs = newAPIError(kerr.InvalidRequest, "brokerd has no dynamic broker configs; change brokerd.yml and restart")
+
 // alterResource runs alterTopic for a topic resource of an AlterConfigs or
-// IncrementalAlterConfigs request and refuses other resources; it returns
-// the resource's error code and message, counting errors under api.
-func (b *Broker) alterResource(api string, typ kmsg.ConfigResourceType, alterTopic func() error) (int16, *string) {
+// IncrementalAlterConfigs request and alterBroker (nil: refused) for a
+// broker, and refuses other resources; it returns the resource's error
+// code and message, counting errors under api.
+func (b *Broker) alterResource(api string, typ kmsg.ConfigResourceType, alterTopic, alterBroker func() error) (int16, *string) {
 	var err error
-	switch typ {
-	case resourceTopic:
+	switch {
+	case typ == resourceTopic:
 		err = alterTopic()
-	case resourceBroker:
-		err = newAPIError(kerr.InvalidRequest, "brokerd has no dynamic broker configs; change brokerd.yml and restart")
+	case typ == resourceBroker && alterBroker != nil:
+		err = alterBroker()
+	case typ == resourceBroker:
+		err = errNoDynamicBrokerConfigs
 	default:
 		err = newAPIError(kerr.InvalidRequest, "brokerd alters topic configs only")
 	}

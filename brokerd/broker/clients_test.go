@@ -143,6 +143,23 @@ func TestAdminWithKadm(t *testing.T) {
 	if vals["retention.ms"] != "60000" || vals["cleanup.policy"] != "compact,delete" {
 		t.Fatalf("after alter: %v", vals)
 	}
+	// Deleting what is not set removes nothing and succeeds, on a topic
+	// whatever the name, on a broker too (what kafka-reassign-partitions
+	// --verify sends); setting a broker config or an unknown topic config
+	// is refused.
+	del := []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "follower.replication.throttled.replicas"}}
+	if rs, err := adm.AlterTopicConfigs(ctx, del, "admin-a"); err != nil || rs[0].Err != nil {
+		t.Fatalf("deleting an unset topic config: %v %v", err, rs[0].Err)
+	}
+	if rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "leader.replication.throttled.rate"}}, 1); err != nil || rs[0].Err != nil {
+		t.Fatalf("deleting a broker config: %v %v", err, rs[0].Err)
+	}
+	if rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "leader.replication.throttled.rate", Value: kadm.StringPtr("1")}}, 1); err != nil || !errors.Is(rs[0].Err, kerr.InvalidRequest) {
+		t.Fatalf("setting a broker config: %v %v, want INVALID_REQUEST", err, rs[0].Err)
+	}
+	if rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "no.such.config", Value: kadm.StringPtr("1")}}, "admin-a"); err != nil || !errors.Is(rs[0].Err, kerr.InvalidConfig) {
+		t.Fatalf("setting an unknown topic config: %v %v, want INVALID_CONFIG", err, rs[0].Err)
+	}
 
 	if _, err := adm.CreatePartitions(ctx, 2, "admin-a"); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package brokerd_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -66,6 +67,7 @@ func javaTools(t *testing.T, addr string, rf int) {
 		producer = "kafka.tools.ConsoleProducer"
 		consumer = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 		groups   = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+		reassign = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 	)
 
 	if out := tool("", topics, "--create", "--topic", "java", "--partitions", "3", "--replication-factor", strconv.Itoa(rf), "--config", "retention.ms=3600000"); !strings.Contains(out, "Created topic java.") {
@@ -141,6 +143,31 @@ func javaTools(t *testing.T, addr string, rf int) {
 	}
 	if out := tool("", groups, "--list"); !strings.Contains(out, "javagroup") {
 		t.Fatalf("group list:\n%s", out)
+	}
+
+	if rf == 3 {
+		// kafka-reassign-partitions.sh: partition 0 shrinks to nodes 2
+		// and 3, partition 1 changes its preferred leader.
+		plan := filepath.Join(t.TempDir(), "plan.json")
+		if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"java","partition":0,"replicas":[2,3]},{"topic":"java","partition":1,"replicas":[3,1,2]}]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out := tool("", reassign, "--reassignment-json-file", plan, "--execute"); !strings.Contains(out, "Successfully started partition reassignments") {
+			t.Fatalf("reassign --execute:\n%s", out)
+		}
+		await.Eventually(t, "the reassignment verified complete", func() error {
+			out := tool("", reassign, "--reassignment-json-file", plan, "--verify")
+			if strings.Count(out, "is completed") != 2 {
+				return await.NotYet(out, "both partitions completed")
+			}
+			return nil
+		}, await.Every(200*time.Millisecond))
+		out := tool("", topics, "--describe", "--topic", "java")
+		for _, want := range []string{`Partition: 0\s+Leader: [23]\s+Replicas: 2,3\s`, `Partition: 1\s+Leader: \d\s+Replicas: 3,1,2\s`} {
+			if !regexp.MustCompile(want).MatchString(out) {
+				t.Fatalf("describe after the reassignment: no match for %s in\n%s", want, out)
+			}
+		}
 	}
 
 	tool("", topics, "--alter", "--topic", "java", "--partitions", "5")
