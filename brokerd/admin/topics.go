@@ -267,7 +267,11 @@ type describedPartition struct {
 	Replicas        []int32 `json:"replicas"`
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas"`
-	Error           string  `json:"error,omitempty"`
+	// AddingReplicas and RemovingReplicas are set while the partition is
+	// being reassigned.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+	Error            string  `json:"error,omitempty"`
 }
 
 func (o *topicsOpts) runDescribe(ctx context.Context, e *env, adm *kadm.Client) error {
@@ -305,6 +309,19 @@ func (o *topicsOpts) runDescribe(ctx context.Context, e *env, adm *kadm.Client) 
 		}
 	}
 
+	moving := kadm.ListPartitionReassignmentsResponses{}
+	if len(names) > 0 {
+		set := kadm.TopicsSet{}
+		for _, t := range topics {
+			for _, p := range t.Partitions {
+				set.Add(t.Topic, p.Partition)
+			}
+		}
+		if moving, err = adm.ListPartitionReassignments(ctx, set); err != nil {
+			return errorf("list partition reassignments: %w", err)
+		}
+	}
+
 	out := make([]describedTopic, 0, len(topics))
 	for _, t := range topics {
 		d := describedTopic{
@@ -322,6 +339,9 @@ func (o *topicsOpts) runDescribe(ctx context.Context, e *env, adm *kadm.Client) 
 			dp := describedPartition{
 				Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), OfflineReplicas: nonNil(p.OfflineReplicas),
+			}
+			if r, ok := moving[t.Topic][p.Partition]; ok {
+				dp.AddingReplicas, dp.RemovingReplicas = r.AddingReplicas, r.RemovingReplicas
 			}
 			if p.Err != nil {
 				dp.Error = p.Err.Error()
@@ -357,6 +377,9 @@ func (o *topicsOpts) runDescribe(ctx context.Context, e *env, adm *kadm.Client) 
 			}
 			cells := []string{"    Topic: " + d.Name, fmt.Sprintf("Partition: %d", p.Partition), "Leader: " + leader,
 				"Replicas: " + joinInt32s(p.Replicas), "Isr: " + joinInt32s(p.ISR)}
+			if len(p.AddingReplicas)+len(p.RemovingReplicas) > 0 {
+				cells = append(cells, "Adding Replicas: "+joinInt32s(p.AddingReplicas), "Removing Replicas: "+joinInt32s(p.RemovingReplicas))
+			}
 			if len(p.OfflineReplicas) > 0 {
 				cells = append(cells, "Offline: "+joinInt32s(p.OfflineReplicas))
 			}
