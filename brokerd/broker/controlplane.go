@@ -32,7 +32,7 @@ var controllerOnly = map[int16]bool{56: true, 62: true, 63: true, 67: true}
 
 // forwarded are the client APIs a node that is not the active controller
 // forwards to it.
-var forwarded = map[int16]bool{19: true, 20: true, 33: true, 37: true, 44: true, 45: true}
+var forwarded = map[int16]bool{19: true, 20: true, 33: true, 37: true, 44: true, 45: true, 55: true}
 
 // controlPlane is a node's control-plane state.
 type controlPlane struct {
@@ -206,6 +206,8 @@ func forwardFailed(req kmsg.Request, err error) kmsg.Response {
 			rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = rc.ResourceType, rc.ResourceName, code, &msg
 			r.Resources = append(r.Resources, rr)
 		}
+	case *kmsg.DescribeQuorumRequest:
+		resp.(*kmsg.DescribeQuorumResponse).ErrorCode = code
 	case *kmsg.AlterPartitionAssignmentsRequest:
 		r := resp.(*kmsg.AlterPartitionAssignmentsResponse)
 		r.ErrorCode, r.ErrorMessage = code, &msg

@@ -78,6 +78,30 @@ type Controller struct {
 
 	mu       sync.Mutex
 	lastSeen map[int32]time.Time
+	// applied is how far each broker said, in its last heartbeat, it
+	// applied the metadata, and when it last said it had applied all of
+	// it.
+	applied map[int32]Progress
+}
+
+// Progress is what the controller knows of a broker's metadata from its
+// heartbeats.
+type Progress struct {
+	// Offset is the metadata offset the broker applied, as of Heard.
+	Offset int64
+	// Heard is when its last heartbeat came; CaughtUp when the last one
+	// that found it caught up with the controller's metadata came (zero
+	// if none did).
+	Heard, CaughtUp time.Time
+}
+
+// Progress returns what the controller heard of broker id's metadata;
+// ok is false if nothing since it became the controller.
+func (c *Controller) Progress(id int32) (p Progress, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok = c.applied[id]
+	return p, ok
 }
 
 // New returns the controller of store. Every registered broker counts as
@@ -89,7 +113,7 @@ func New(store Proposer, cfg Config) *Controller {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{cfg: cfg, store: store, lastSeen: map[int32]time.Time{}}
+	c := &Controller{cfg: cfg, store: store, lastSeen: map[int32]time.Time{}, applied: map[int32]Progress{}}
 	now := cfg.Now()
 	for _, id := range store.Image().BrokerIDs() {
 		c.lastSeen[id] = now
@@ -191,7 +215,14 @@ func (c *Controller) Heartbeat(ctx context.Context, hb Heartbeat) (HeartbeatResu
 	if b.Epoch != hb.Epoch {
 		return HeartbeatResult{}, fmt.Errorf("%w: broker %d sent epoch %d, registered as %d", ErrStaleBrokerEpoch, hb.ID, hb.Epoch, b.Epoch)
 	}
-	c.lastSeen[hb.ID] = c.cfg.Now()
+	now := c.cfg.Now()
+	c.lastSeen[hb.ID] = now
+	pr := c.applied[hb.ID]
+	pr.Offset, pr.Heard = hb.MetadataOffset, now
+	if hb.MetadataOffset >= img.Offset {
+		pr.CaughtUp = now
+	}
+	c.applied[hb.ID] = pr
 	caughtUp := hb.MetadataOffset >= b.Epoch
 	switch {
 	case hb.WantShutDown || hb.WantFence:
@@ -212,12 +243,12 @@ func (c *Controller) Heartbeat(ctx context.Context, hb Heartbeat) (HeartbeatResu
 		}
 		c.cfg.Log.Info("broker unfenced", "broker", hb.ID, "epoch", b.Epoch)
 	}
-	now := c.store.Image()
-	nb := now.Brokers[hb.ID]
+	after := c.store.Image()
+	nb := after.Brokers[hb.ID]
 	return HeartbeatResult{
 		IsCaughtUp:     caughtUp,
 		IsFenced:       nb.Fenced,
-		ShouldShutDown: hb.WantShutDown && ledBy(now, hb.ID) == 0,
+		ShouldShutDown: hb.WantShutDown && ledBy(after, hb.ID) == 0,
 	}, nil
 }
 

@@ -13,6 +13,7 @@
 package quorum
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -479,3 +481,33 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.log.Warn("metadata quorum", "raft", line)
 	return len(p), nil
 }
+
+// Member is one server of the quorum's current configuration.
+type Member struct {
+	ID int32
+	// Voter is false for a member that follows the log without voting.
+	Voter bool
+	// Addr is where the other members reach its Raft transport.
+	Addr string
+}
+
+// Members returns the quorum's current configuration, sorted by id.
+func (s *Store) Members() ([]Member, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("quorum: %w", err)
+	}
+	var out []Member
+	for _, sv := range f.Configuration().Servers {
+		id, err := strconv.ParseInt(string(sv.ID), 10, 32)
+		if err != nil {
+			continue
+		}
+		out = append(out, Member{ID: int32(id), Voter: sv.Suffrage == raft.Voter, Addr: string(sv.Address)})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// LastIndex returns the index of the last entry in this node's Raft log.
+func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }

@@ -22,9 +22,10 @@ import (
 // producer and consumer of Kafka 3.9.1, from the jars devstack fetches), as
 // an operator would: create, describe, alter and delete a topic, change its
 // config, produce keyed lines, consume them in a group, and describe the
-// group's offsets. On the cluster the topic has three replicas, and
+// group's offsets. On the cluster the topic has three replicas,
 // TopicCommand shows the same leaders, replicas and ISRs as `brokerd topics
-// --describe`.
+// --describe`, kafka-metadata-quorum describes the quorum and
+// kafka-reassign-partitions moves partitions.
 func TestJavaClientTools(t *testing.T) {
 	t.Run("one node", func(t *testing.T) {
 		port, err := devstack.FreePort()
@@ -68,6 +69,7 @@ func javaTools(t *testing.T, addr string, rf int) {
 		consumer = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 		groups   = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 		reassign = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
+		quorum   = "org.apache.kafka.tools.MetadataQuorumCommand"
 	)
 
 	if out := tool("", topics, "--create", "--topic", "java", "--partitions", "3", "--replication-factor", strconv.Itoa(rf), "--config", "retention.ms=3600000"); !strings.Contains(out, "Created topic java.") {
@@ -146,6 +148,17 @@ func javaTools(t *testing.T, addr string, rf int) {
 	}
 
 	if rf == 3 {
+		// kafka-metadata-quorum.sh: a leader among the three voters,
+		// and each of them listed with its replication state.
+		status := tool("", quorum, "describe", "--status")
+		if !regexp.MustCompile(`LeaderId:\s+[123]\n`).MatchString(status) || strings.Count(status, `"endpoints": ["CONTROLLER://`) != 3 {
+			t.Fatalf("kafka-metadata-quorum describe --status:\n%s", status)
+		}
+		repl := tool("", quorum, "describe", "--replication")
+		if n := len(regexp.MustCompile(`(?m)^[123]\s+\S+\s+\d+\s+\d+\s+\d+\s+\d+\s+(Leader|Follower)`).FindAllString(repl, -1)); n != 3 || strings.Count(repl, "Leader") != 1 {
+			t.Fatalf("kafka-metadata-quorum describe --replication: %d voter rows, want 3 with one leader:\n%s", n, repl)
+		}
+
 		// kafka-reassign-partitions.sh: partition 0 shrinks to nodes 2
 		// and 3, partition 1 changes its preferred leader.
 		plan := filepath.Join(t.TempDir(), "plan.json")
