@@ -386,7 +386,6 @@ type Status struct {
 	Role        string // "leader", "follower", "candidate" or "shutdown"
 	Term        uint64
 	CommitIndex uint64
-	AppliedIdx  uint64
 	Leader      int32
 }
 
@@ -401,8 +400,7 @@ func (s *Store) Status() Status {
 	case raft.Shutdown:
 		role = "shutdown"
 	}
-	return Status{Role: role, Term: s.raft.CurrentTerm(), CommitIndex: s.raft.CommitIndex(),
-		AppliedIdx: s.raft.AppliedIndex(), Leader: s.Leader()}
+	return Status{Role: role, Term: s.raft.CurrentTerm(), CommitIndex: s.raft.CommitIndex(), Leader: s.Leader()}
 }
 
 // WaitLeader waits until a leader is elected and this node has applied
