@@ -411,9 +411,11 @@ func (s *Store) AddNonvoter(ctx context.Context, id int32, addr string) error {
 
 // Member is a node of the quorum's Raft configuration.
 type Member struct {
+	// ID is the node's node.id.
 	ID int32
 	// Addr is where the leader reaches it.
-	Addr  string
+	Addr string
+	// Voter is false for a non-voter (a broker-only node).
 	Voter bool
 }
 
