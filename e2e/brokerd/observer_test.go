@@ -89,18 +89,41 @@ func (c *cluster) startBrokerOnly(i int) {
 	}
 }
 
-// describeCluster asks node i alone for DescribeCluster.
-func (c *cluster) describeCluster(ctx context.Context, i int) (*kmsg.DescribeClusterResponse, error) {
+// askNode sends req to node i alone (a client sends Metadata to any
+// broker it knows of; this one does not).
+func (c *cluster) askNode(ctx context.Context, i int, req kmsg.Request) (kmsg.Response, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs[i]))
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	resp, err := cl.SeedBrokers()[0].Request(ctx, kmsg.NewPtrDescribeClusterRequest())
-	if err != nil {
-		return nil, err
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return cl.SeedBrokers()[0].Request(rctx, req)
+}
+
+// nodeSees polls node i alone with Metadata (every topic) until check
+// returns nil.
+func (c *cluster) nodeSees(i int, what string, check func(*kmsg.MetadataResponse) error) {
+	c.t.Helper()
+	await.Eventually(c.t, fmt.Sprintf("node %d to see %s", i+1, what), func() error {
+		resp, err := c.askNode(context.Background(), i, kmsg.NewPtrMetadataRequest())
+		if err != nil {
+			return err
+		}
+		return check(resp.(*kmsg.MetadataResponse))
+	}, await.Within(time.Minute), await.While(c.nodes[i].proc.Alive))
+}
+
+// brokerIDs returns the ids of the brokers in a Metadata or
+// DescribeCluster answer, sorted.
+func brokerIDs[B any](brokers []B, id func(B) int32) []int32 {
+	ids := make([]int32, 0, len(brokers))
+	for _, b := range brokers {
+		ids = append(ids, id(b))
 	}
-	return resp.(*kmsg.DescribeClusterResponse), nil
+	slices.Sort(ids)
+	return ids
 }
 
 // TestBrokerOnlyNodeJoinsACluster starts three combined nodes, then a
@@ -119,21 +142,19 @@ func TestBrokerOnlyNodeJoinsACluster(t *testing.T) {
 
 	// Every node lists it, in Metadata and DescribeCluster.
 	for i := range 4 {
-		c.waitMeta(ctx, i, "four brokers", func(m kadm.Metadata) bool {
-			return slices.Equal(slices.Sorted(slices.Values(m.Brokers.NodeIDs())), all)
+		c.nodeSees(i, "four brokers in Metadata", func(m *kmsg.MetadataResponse) error {
+			if ids := brokerIDs(m.Brokers, func(b kmsg.MetadataResponseBroker) int32 { return b.NodeID }); !slices.Equal(ids, all) {
+				return await.NotYet(ids, all)
+			}
+			return nil
 		})
-		var ids []int32
 		await.Eventually(t, fmt.Sprintf("DescribeCluster of node %d to list four brokers", i+1), func() error {
-			resp, err := c.describeCluster(ctx, i)
+			resp, err := c.askNode(ctx, i, kmsg.NewPtrDescribeClusterRequest())
 			if err != nil {
 				return err
 			}
-			ids = ids[:0]
-			for _, b := range resp.Brokers {
-				ids = append(ids, b.NodeID)
-			}
-			slices.Sort(ids)
-			if !slices.Equal(ids, all) {
+			brokers := resp.(*kmsg.DescribeClusterResponse).Brokers
+			if ids := brokerIDs(brokers, func(b kmsg.DescribeClusterResponseBroker) int32 { return b.NodeID }); !slices.Equal(ids, all) {
 				return await.NotYet(ids, all)
 			}
 			return nil
@@ -249,24 +270,45 @@ func TestBrokerOnlyNodeJoinsACluster(t *testing.T) {
 
 	// The active controller dies: node 4 follows the one elected after
 	// it, whose changes reach it.
-	m = c.waitMeta(ctx, four, "a controller", func(m kadm.Metadata) bool { return m.Controller >= 1 })
-	old := int(m.Controller) - 1
-	if old >= 3 {
-		t.Fatalf("node 4 names itself the controller: %d", m.Controller)
-	}
-	c.nodes[old].proc.Kill()
-	m = c.waitMeta(ctx, four, "a new controller, the old one fenced", func(m kadm.Metadata) bool {
-		return m.Controller >= 1 && m.Controller != int32(old+1) && !slices.Contains(m.Brokers.NodeIDs(), int32(old+1))
+	var old int32 = -1
+	c.nodeSees(four, "a controller", func(m *kmsg.MetadataResponse) error {
+		if old = m.ControllerID; old < 1 {
+			return await.NotYet(old, "a node id")
+		}
+		return nil
 	})
-	if m.Controller == 4 {
-		t.Fatal("the broker-only node became the controller")
+	if old == 4 {
+		t.Fatal("node 4 names itself the controller")
 	}
+	c.nodes[old-1].proc.Kill()
+	c.nodeSees(four, "a new controller and the old one fenced", func(m *kmsg.MetadataResponse) error {
+		ids := brokerIDs(m.Brokers, func(b kmsg.MetadataResponseBroker) int32 { return b.NodeID })
+		if m.ControllerID < 1 || m.ControllerID == old || slices.Contains(ids, old) {
+			return await.NotYet(fmt.Sprintf("controller %d, brokers %v", m.ControllerID, ids), fmt.Sprintf("another controller than %d, which is not listed", old))
+		}
+		if m.ControllerID == 4 {
+			return await.Stop(errors.New("the broker-only node became the controller"))
+		}
+		return nil
+	})
 	if r, err := c.admin(four).CreateTopic(ctx, 3, 3, nil, "after-failover"); err != nil || r.Err != nil {
 		t.Fatalf("create after-failover through node 4: %v %v", err, r.Err)
 	}
-	c.waitMeta(ctx, four, "after-failover with leaders on node 4", func(m kadm.Metadata) bool {
-		td, ok := m.Topics["after-failover"]
-		return ok && len(td.Partitions) == 3 && leadersOf(td)[-1] == 0
+	c.nodeSees(four, "after-failover with leaders", func(m *kmsg.MetadataResponse) error {
+		for _, td := range m.Topics {
+			if td.Topic == nil || *td.Topic != "after-failover" {
+				continue
+			}
+			leaders := map[int32]int{}
+			for _, p := range td.Partitions {
+				leaders[p.Leader]++
+			}
+			if len(td.Partitions) != 3 || leaders[-1] != 0 {
+				return await.NotYet(fmt.Sprintf("%d partitions, leaders %v", len(td.Partitions), leaders), "3, all led")
+			}
+			return nil
+		}
+		return errors.New("no after-failover topic yet")
 	})
 }
 
