@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"logpipe/brokerd/admin"
@@ -55,8 +53,7 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	if env.Telemetry != nil {
 		env.Telemetry.Registry.MustRegister(newPartitionCollector(b))
 	}
-	host, port, _ := s.Broker.ListenAddr()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	ln, err := b.ClientListener()
 	if err != nil {
 		b.Close()
 		return fmt.Errorf("brokerd: %w", err)

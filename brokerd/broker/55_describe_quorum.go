@@ -33,11 +33,7 @@ func handleDescribeQuorum(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Hea
 		resp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return resp, nil
 	}
-	members, err := b.meta.Members()
-	if err != nil {
-		resp.ErrorCode = kerr.UnknownServerError.Code
-		return resp, nil
-	}
+	members := b.meta.Members()
 	st := b.meta.Status()
 	for _, rt := range req.Topics {
 		t := kmsg.NewDescribeQuorumResponseTopic()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,9 @@ type Broker struct {
 
 	host string
 	port int32
+	// clientLn is a broker-only node's client listener, opened with the
+	// quorum it shares it with (ClientListener).
+	clientLn net.Listener
 
 	mu    sync.RWMutex
 	parts map[tp]*partition

@@ -20,7 +20,13 @@ import (
 // refused. A node upgraded from the single-file metadata store of earlier
 // releases carries its image over into the quorum once.
 //
-// For a cluster it also returns the controller listener's Kafka side.
+// A broker-only node is a non-voter: it opens its client listener now,
+// for the leader's Raft connections come there (ClientListener hands the
+// rest to the caller), and registers with the controller first, which
+// adds it to the quorum.
+//
+// For a combined node of a cluster it also returns the controller
+// listener's Kafka side.
 func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener, error) {
 	cfg := b.cfg
 	voters, _ := cfg.Voters()
@@ -39,6 +45,14 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 		}
 		qc.Listener, kafkaLn = quorum.SplitListener(ln)
 	}
+	if cfg.brokerOnly() {
+		ln, err := b.listenClients()
+		if err != nil {
+			return nil, nil, err
+		}
+		qc.Listener, b.clientLn = quorum.SplitListener(ln)
+		qc.Advertise = cfg.replicationAddr()
+	}
 	store, err := quorum.Open(qc)
 	if err != nil {
 		if qc.Listener != nil {
@@ -49,6 +63,11 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 	fail := func(err error) (*quorum.Store, net.Listener, error) {
 		store.Close()
 		return nil, nil, err
+	}
+	if cfg.brokerOnly() {
+		if err := b.join(ctx, store.ClusterID()); err != nil {
+			return fail(err)
+		}
 	}
 	if err := b.waitQuorum(ctx, store, func(s *quorum.Store) bool { return s.Leader() >= 0 }, store.WaitLeader); err != nil {
 		return fail(err)
@@ -82,6 +101,26 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 	return store, kafkaLn, nil
 }
 
+// ClientListener returns the listener to serve clients on: a new one on
+// the client listener's address, or, on a broker-only node, the one opened
+// at start, whose Raft connections (the metadata log from the controller)
+// go to the quorum and all else to the caller.
+func (b *Broker) ClientListener() (net.Listener, error) {
+	if b.clientLn != nil {
+		return b.clientLn, nil
+	}
+	return b.listenClients()
+}
+
+func (b *Broker) listenClients() (net.Listener, error) {
+	host, port, _ := b.cfg.ListenAddr()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err != nil {
+		return nil, fmt.Errorf("broker: client listener: %w", err)
+	}
+	return ln, nil
+}
+
 // waitQuorum runs wait until done holds, logging every few seconds while
 // it does not, and failing at once when a voter refuses this node as one
 // of another cluster.
@@ -99,7 +138,11 @@ func (b *Broker) waitQuorum(ctx context.Context, s *quorum.Store, done func(*quo
 		if ctx.Err() != nil {
 			return fmt.Errorf("broker: waiting for the metadata quorum: %w", ctx.Err())
 		}
-		b.log.Warn("waiting for the metadata quorum", "voters", b.cfg.ControllerQuorumVoters, "leader", s.Leader(), "err", err)
+		attrs := []any{"voters", b.cfg.ControllerQuorumVoters, "leader", s.Leader(), "err", err}
+		if b.cfg.brokerOnly() {
+			attrs = append(attrs, "log_comes_to", b.cfg.replicationAddr())
+		}
+		b.log.Warn("waiting for the metadata quorum", attrs...)
 	}
 	return nil
 }

@@ -17,8 +17,10 @@ import (
 // zero value is not usable, start from DefaultConfig.
 type Config struct {
 	NodeID int32 `yaml:"node.id"`
-	// ProcessRoles is Kafka's KRaft process.roles. brokerd runs combined
-	// nodes ("broker,controller", the default); a broker-only or
+	// ProcessRoles is Kafka's KRaft process.roles: "broker,controller"
+	// (the default) for a combined node, one of controller.quorum.voters;
+	// "broker" for a broker-only node, which is not a voter: it follows
+	// the metadata quorum without voting and is never the controller. A
 	// controller-only node is not supported yet.
 	ProcessRoles string `yaml:"process.roles"`
 	// Listeners is Kafka's listener list; brokerd serves clients on the
@@ -319,9 +321,10 @@ func (c *Config) controllerListener() string {
 }
 
 // ControllerAddr returns where the metadata quorum listens; ok is false
-// for a quorum of one, which needs no listener.
+// for a quorum of one, which needs no listener, and for a broker-only
+// node, which has none (its Raft connections come on its client listener).
 func (c *Config) ControllerAddr() (host string, port int32, ok bool, err error) {
-	if strings.TrimSpace(c.ControllerQuorumVoters) == "" {
+	if strings.TrimSpace(c.ControllerQuorumVoters) == "" || c.brokerOnly() {
 		return "", 0, false, nil
 	}
 	host, port, err = namedListener(c.Listeners, c.controllerListener())
@@ -359,20 +362,33 @@ func (c *Config) requestTimeout() time.Duration {
 	return time.Duration(c.RequestTimeoutMs) * time.Millisecond
 }
 
-// validateQuorum checks the KRaft keys.
-func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
+// roles returns process.roles as a set.
+func (c *Config) roles() map[string]bool {
 	roles := map[string]bool{}
 	for _, r := range strings.Split(c.ProcessRoles, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			roles[r] = true
 		}
 	}
+	return roles
+}
+
+// brokerOnly reports whether this is a broker-only node (process.roles:
+// broker): not a voter of the metadata quorum.
+func (c *Config) brokerOnly() bool {
+	roles := c.roles()
+	return len(roles) == 1 && roles["broker"]
+}
+
+// validateQuorum checks the KRaft keys.
+func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
+	roles := c.roles()
 	switch {
-	case len(roles) == 0, len(roles) == 2 && roles["broker"] && roles["controller"]:
-	case len(roles) == 1 && (roles["broker"] || roles["controller"]):
-		bad("process.roles", "%q: brokerd runs combined nodes only for now; use \"broker,controller\"", c.ProcessRoles)
+	case len(roles) == 0, len(roles) == 2 && roles["broker"] && roles["controller"], c.brokerOnly():
+	case len(roles) == 1 && roles["controller"]:
+		bad("process.roles", "%q: controller-only nodes are not supported yet; use \"broker,controller\" (or \"broker\" for a node that is not a voter)", c.ProcessRoles)
 	default:
-		bad("process.roles", "want broker,controller, got %q", c.ProcessRoles)
+		bad("process.roles", "want broker,controller or broker, got %q", c.ProcessRoles)
 	}
 	if c.BrokerHeartbeatIntervalMs < 1 || c.BrokerSessionTimeoutMs < 2*c.BrokerHeartbeatIntervalMs {
 		bad("broker.session.timeout.ms", "must be at least twice broker.heartbeat.interval.ms (%d), which must be positive", c.BrokerHeartbeatIntervalMs)
@@ -394,11 +410,15 @@ func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 		bad("controller.quorum.voters", "%v", err)
 		return
 	}
+	if c.brokerOnly() {
+		c.validateBrokerOnly(voters, bad)
+		return
+	}
 	if len(voters) == 0 {
 		return
 	}
 	if !slices.ContainsFunc(voters, func(v quorum.Voter) bool { return v.ID == c.NodeID }) {
-		bad("controller.quorum.voters", "node.id %d is not one of the voters", c.NodeID)
+		bad("controller.quorum.voters", "node.id %d is not one of the voters (a node that is not a voter needs process.roles: broker)", c.NodeID)
 	}
 	host, port, _, err := c.ControllerAddr()
 	if err != nil {
@@ -414,6 +434,34 @@ func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 			bad("controller.quorum.voters", "node %d's voter address %s is not its controller listener %s", c.NodeID, v.Addr, net.JoinHostPort(host, strconv.Itoa(int(port))))
 		}
 	}
+}
+
+// validateBrokerOnly checks what a broker-only node needs: the voters to
+// find the controller, a node.id that is none of theirs, no controller
+// listener of its own, and an advertised address the controllers can
+// reach, since they send it the metadata log there.
+func (c *Config) validateBrokerOnly(voters []quorum.Voter, bad func(key, format string, args ...any)) {
+	if len(voters) == 0 {
+		bad("controller.quorum.voters", "a broker-only node (process.roles: broker) finds the controllers here: list the voters as id@host:port")
+	}
+	if slices.ContainsFunc(voters, func(v quorum.Voter) bool { return v.ID == c.NodeID }) {
+		bad("node.id", "%d is one of controller.quorum.voters; a broker-only node (process.roles: broker) needs a node.id of its own", c.NodeID)
+	}
+	if _, _, err := namedListener(c.Listeners, c.controllerListener()); err == nil {
+		bad("listeners", "a broker-only node (process.roles: broker) has no %s listener; it reaches the controllers through controller.quorum.voters", c.controllerListener())
+	}
+	host, _, err := c.AdvertisedAddr()
+	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
+		bad("advertised.listeners", "%q is not an address the controllers can reach; a broker-only node receives the metadata log on its advertised PLAINTEXT address", host)
+	}
+}
+
+// replicationAddr is host:port where the leader of the metadata quorum
+// reaches a broker-only node: its advertised client listener, which
+// carries the Raft connections too.
+func (c *Config) replicationAddr() string {
+	host, port, _ := c.AdvertisedAddr()
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
 }
 
 func (c *Config) retention() time.Duration {

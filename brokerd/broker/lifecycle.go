@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/wire"
 )
 
 // A node's life as a broker of the cluster: it registers with the active
@@ -15,7 +17,8 @@ import (
 // broker.heartbeat.interval.ms with how far it applied the metadata (and
 // is unfenced once caught up), registers again if the controller forgot
 // its epoch, and at a controlled shutdown asks, in its heartbeats, to have
-// its leadership moved away before it stops.
+// its leadership moved away before it stops. A broker-only node registers
+// before anything else (join): that is how it enters the metadata quorum.
 
 // heartbeatLoop runs registration and heartbeats until Close.
 func (b *Broker) heartbeatLoop() {
@@ -36,11 +39,12 @@ func (b *Broker) heartbeatLoop() {
 	}
 }
 
-// registerOnce tries to register once.
-func (b *Broker) registerOnce() {
+// registrationRequest is this node's BrokerRegistration, naming the
+// cluster its data belongs to ("" for a new node).
+func (b *Broker) registrationRequest(clusterID string) *kmsg.BrokerRegistrationRequest {
 	req := kmsg.NewPtrBrokerRegistrationRequest()
 	req.BrokerID = b.cfg.NodeID
-	req.ClusterID = b.meta.Image().ClusterID
+	req.ClusterID = clusterID
 	req.IncarnationID = b.cp.incarnation
 	l := kmsg.NewBrokerRegistrationRequestListener()
 	l.Name, l.Host, l.Port = "PLAINTEXT", b.host, uint16(b.port)
@@ -50,15 +54,26 @@ func (b *Broker) registerOnce() {
 		req.Rack = &rack
 	}
 	req.PreviousBrokerEpoch = -1
+	return req
+}
+
+// registerOnce tries to register once.
+func (b *Broker) registerOnce() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.requestTimeout())
 	defer cancel()
-	kresp, err := b.toController(ctx, req)
+	kresp, err := b.toController(ctx, b.registrationRequest(b.meta.ClusterID()))
 	if err != nil {
 		b.log.Warn("registering with the controller", "err", err)
 		return
 	}
-	resp := kresp.(*kmsg.BrokerRegistrationResponse)
-	err = kerr.ErrorForCode(resp.ErrorCode)
+	_ = b.registered(kresp.(*kmsg.BrokerRegistrationResponse))
+}
+
+// registered takes the controller's answer to a registration: the broker
+// epoch, or its refusal, kept in registrationErr when final. It returns
+// the answer's error.
+func (b *Broker) registered(resp *kmsg.BrokerRegistrationResponse) error {
+	err := kerr.ErrorForCode(resp.ErrorCode)
 	// Another cluster is final. A duplicate may be this node's own
 	// process that just died, whose session has yet to expire: it is
 	// final only once it outlived two sessions.
@@ -76,10 +91,75 @@ func (b *Broker) registerOnce() {
 		if !errors.Is(err, kerr.NotController) {
 			b.log.Warn("registering with the controller", "err", err)
 		}
-		return
+		return err
 	}
 	b.cp.epoch.Store(resp.BrokerEpoch)
 	b.log.Info("registered with the controller", "broker_epoch", resp.BrokerEpoch)
+	return nil
+}
+
+// join registers a broker-only node before it follows the metadata: it
+// knows no controller yet, only the voters, so it asks them in turn (the
+// active controller answers, the others say NOT_CONTROLLER). The
+// controller makes the node a non-voter of the quorum, which then sends it
+// the log. It returns once the node is registered, refused for good
+// (another cluster, a live node with its node.id), or ctx ends.
+func (b *Broker) join(ctx context.Context, clusterID string) error {
+	voters, _ := b.cfg.Voters()
+	req := b.registrationRequest(clusterID)
+	req.SetVersion(handlers[req.Key()].max)
+	var (
+		next     int // the voter to ask first: the one that answered last
+		last     error
+		lastWarn = time.Now()
+	)
+	for {
+		for k := range voters {
+			i := (next + k) % len(voters)
+			resp, err := b.askVoter(voters[i].Addr, req)
+			if err == nil {
+				err = b.registered(resp)
+			}
+			if err == nil {
+				return nil
+			}
+			if r := b.registrationErr.Load(); r != nil {
+				if errors.Is(r.err, kerr.InconsistentClusterID) {
+					return fmt.Errorf("%w (this node's data belongs to cluster %s)", r.err, clusterID)
+				}
+				return r.err
+			}
+			last = fmt.Errorf("voter %d (%s): %w", voters[i].ID, voters[i].Addr, err)
+			if resp != nil && !errors.Is(err, kerr.NotController) {
+				next = i
+				break // the controller answered (a duplicate, maybe this node's last process): ask it again
+			}
+		}
+		if time.Since(lastWarn) >= 5*time.Second {
+			lastWarn = time.Now()
+			b.log.Warn("joining the cluster: not registered yet", "voters", b.cfg.ControllerQuorumVoters, "last", last)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("broker: registering with the controller: %w (last: %v)", ctx.Err(), last)
+		case <-time.After(b.cfg.heartbeatInterval()):
+		}
+	}
+}
+
+// askVoter sends a registration to one voter's controller listener.
+func (b *Broker) askVoter(addr string, req *kmsg.BrokerRegistrationRequest) (*kmsg.BrokerRegistrationResponse, error) {
+	deadline := time.Now().Add(b.cfg.requestTimeout())
+	c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), b.cfg.requestTimeout())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	resp, err := c.Request(req, deadline)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.BrokerRegistrationResponse), nil
 }
 
 // heartbeatOnce sends one heartbeat; it returns true once the controller

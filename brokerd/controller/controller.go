@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -134,11 +136,20 @@ type Registration struct {
 	Rack        string
 }
 
+// nonvoters is the metadata quorum (quorum.Store) as it takes in
+// broker-only nodes.
+type nonvoters interface {
+	AddNonvoter(ctx context.Context, id int32, addr string) error
+}
+
 // Register records a broker process, fenced until its first heartbeat
 // that finds it caught up, and returns its broker epoch. A new process of
 // a broker that is still registered (a restart) first has its old
 // registration fenced: what it led is led by others now. A second live
-// process with the same id is refused.
+// process with the same id is refused. A broker that is not a voter of the
+// metadata quorum (a broker-only node) is made a non-voter of it at its
+// address, so that the metadata log comes to it; again is a no-op, from
+// another address it moves.
 func (c *Controller) Register(ctx context.Context, r Registration) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -156,6 +167,11 @@ func (c *Controller) Register(ctx context.Context, r Registration) (int64, error
 			return -1, fmt.Errorf("%w: node.id %d (%s:%d) heartbeat %v ago", ErrDuplicateBroker, r.ID, old.Host, old.Port, c.cfg.Now().Sub(c.lastSeen[r.ID]).Round(time.Millisecond))
 		}
 		recs = append(recs, c.fence(img, old)...)
+	}
+	if q, ok := c.store.(nonvoters); ok {
+		if err := q.AddNonvoter(ctx, r.ID, net.JoinHostPort(r.Host, strconv.Itoa(int(r.Port)))); err != nil {
+			return -1, err
+		}
 	}
 	if old, ok := img.Brokers[r.ID]; ok && old.Incarnation == r.Incarnation && old.Host == r.Host && old.Port == r.Port && old.Rack == r.Rack {
 		return old.Epoch, nil // a retried registration

@@ -6,6 +6,12 @@
 // A node configured without voters runs a quorum of one over an in-memory
 // transport: the same code path as a cluster, with no network.
 //
+// A node that is not one of the voters is a non-voter (a broker-only
+// node): it starts with no configuration of its own and waits for the
+// leader to add it (AddNonvoter); from then on the leader sends it the log,
+// or a snapshot, which it applies like every other node. It never votes,
+// never stands for election and is not counted in the majority.
+//
 // On disk, in the metadata folder (Kafka's __cluster_metadata-0): raft.db
 // (bbolt: the Raft log and its term and vote) and snapshots/ (the image as
 // of an entry, so the log stays bounded and a node that was away catches
@@ -13,7 +19,6 @@
 package quorum
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,12 +54,16 @@ type Config struct {
 	NodeID int32
 	// Dir holds the Raft log and snapshots.
 	Dir string
-	// Voters are the quorum's members, this node among them. Empty means
-	// a quorum of one, this node alone, with no network.
+	// Voters are the quorum's voting members. Empty means a quorum of
+	// one, this node alone, with no network. A node not among them is a
+	// non-voter.
 	Voters []Voter
-	// Listener accepts the other voters' Raft connections; needed when
+	// Listener accepts the other nodes' Raft connections; needed when
 	// Voters is not empty.
 	Listener net.Listener
+	// Advertise is host:port where the leader reaches a non-voter's
+	// Listener; a voter is reached at its entry in Voters.
+	Advertise string
 	// ClusterID returns the cluster id this node's data belongs to when
 	// the image has none yet (meta.properties); it may be nil.
 	ClusterID func() string
@@ -140,6 +149,8 @@ type Store struct {
 	raft  *raft.Raft
 	bolt  *raftboltdb.BoltStore
 	trans raft.Transport
+	// solo is a quorum of one, over an in-memory transport.
+	solo bool
 
 	mu      sync.Mutex
 	refusal error // the last handshake refused, by either side
@@ -155,8 +166,10 @@ type Store struct {
 var _ metadata.Store = (*Store)(nil)
 
 // Open opens (creating if new) the store in cfg.Dir and starts its Raft
-// node. A new node bootstraps the quorum from cfg.Voters; every voter does
+// node. A new voter bootstraps the quorum from cfg.Voters; every voter does
 // the same with the same list, and the first election makes the cluster.
+// A new non-voter bootstraps nothing: it follows once the leader adds it;
+// one whose folder holds a quorum in which it votes is refused.
 // Open returns at once: use WaitLeader, or watch Changed, for the quorum.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Log == nil {
@@ -166,23 +179,21 @@ func Open(cfg Config) (*Store, error) {
 	if solo {
 		cfg.Voters = []Voter{{ID: cfg.NodeID}}
 	}
-	me := -1
-	for i, v := range cfg.Voters {
-		if v.ID == cfg.NodeID {
-			me = i
-		}
-	}
-	if me < 0 {
-		return nil, fmt.Errorf("quorum: node.id %d is not one of the voters", cfg.NodeID)
+	advertise := cfg.Advertise
+	me := slices.IndexFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID })
+	if me >= 0 {
+		advertise = cfg.Voters[me].Addr
+	} else if advertise == "" {
+		return nil, fmt.Errorf("quorum: node.id %d is not one of the voters, and a non-voter needs the address the leader reaches it at", cfg.NodeID)
 	}
 	if !solo && cfg.Listener == nil {
-		return nil, errors.New("quorum: a listener is needed for the other voters")
+		return nil, errors.New("quorum: a listener is needed for the other nodes")
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "snapshots"), 0o755); err != nil {
 		return nil, fmt.Errorf("quorum: %w", err)
 	}
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
+	rc.LocalID = serverID(cfg.NodeID)
 	rc.HeartbeatTimeout = orDefault(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	rc.ElectionTimeout = orDefault(cfg.ElectionTimeout, DefaultElectionTimeout)
 	rc.LeaderLeaseTimeout = orDefault(cfg.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
@@ -216,19 +227,19 @@ func Open(cfg Config) (*Store, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("quorum: %w", err)
 	}
-	s := &Store{cfg: cfg, fsm: newFSM(), bolt: bolt}
+	s := &Store{cfg: cfg, fsm: newFSM(), bolt: bolt, solo: solo}
 	var servers []raft.Server
 	if solo {
 		addr, t := raft.NewInmemTransport("")
 		s.trans = t
 		servers = []raft.Server{{ID: rc.LocalID, Address: addr}}
 	} else {
-		stream := newStreamLayer(cfg.Listener, tcpAddr(cfg.Voters[me].Addr), s.clusterID, s.noteRefusal)
+		stream := newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal)
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: rc.Logger,
 		})
 		for _, v := range cfg.Voters {
-			servers = append(servers, raft.Server{ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: raft.ServerAddress(v.Addr)})
+			servers = append(servers, raft.Server{ID: serverID(v.ID), Address: raft.ServerAddress(v.Addr)})
 		}
 	}
 	fail := func(err error) (*Store, error) {
@@ -242,7 +253,12 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return fail(fmt.Errorf("quorum: %w", err))
 	}
-	if !exists {
+	if exists && me < 0 {
+		if err := checkNonvoterState(cfg, rc, bolt, snaps); err != nil {
+			return fail(err)
+		}
+	}
+	if !exists && me >= 0 {
 		if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, s.trans, raft.Configuration{Servers: servers}); err != nil {
 			return fail(fmt.Errorf("quorum: bootstrapping: %w", err))
 		}
@@ -287,7 +303,35 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-func (s *Store) clusterID() string {
+// checkNonvoterState refuses the stored state of a non-voter in whose
+// Raft configuration it is a voter: that folder belongs to another quorum
+// (this node was one of its controllers, or a node of its own quorum of
+// one), and joining ours with it would mix two clusters' logs.
+func checkNonvoterState(cfg Config, rc *raft.Config, logs *raftboltdb.BoltStore, snaps raft.SnapshotStore) error {
+	probe := *rc // GetConfiguration marks its Config as not to be started
+	_, trans := raft.NewInmemTransport("")
+	defer trans.Close()
+	f := newFSM()
+	conf, err := raft.GetConfiguration(&probe, f, logs, logs, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("quorum: reading the stored configuration in %s: %w", cfg.Dir, err)
+	}
+	for _, srv := range conf.Servers {
+		if srv.ID != rc.LocalID || srv.Suffrage != raft.Voter {
+			continue
+		}
+		cluster := f.img.Load().ClusterID
+		if cluster == "" && cfg.ClusterID != nil {
+			cluster = cfg.ClusterID()
+		}
+		return fmt.Errorf("quorum: %s holds the metadata of another quorum (cluster %q), in which node %d is a voter; it cannot follow this one as a non-voter", cfg.Dir, cluster, cfg.NodeID)
+	}
+	return nil
+}
+
+// ClusterID returns the cluster this node's data belongs to: the image's,
+// else what Config.ClusterID says; "" for a new node.
+func (s *Store) ClusterID() string {
 	if id := s.fsm.img.Load().ClusterID; id != "" {
 		return id
 	}
@@ -342,22 +386,90 @@ func (s *Store) Propose(ctx context.Context, recs ...metadata.Record) error {
 	if err != nil {
 		return err
 	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
-	}
-	f := s.raft.Apply(b, timeout)
+	f := s.raft.Apply(b, timeoutOf(ctx))
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return &NotLeaderError{Leader: s.Leader()}
-		}
-		return fmt.Errorf("quorum: proposing: %w", err)
+		return s.raftError("proposing", err)
 	}
 	if a, ok := f.Response().(applied); ok {
 		return a.err
 	}
 	return nil
 }
+
+// timeoutOf is how long a Raft operation may take under ctx.
+func timeoutOf(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return 10 * time.Second
+}
+
+// raftError turns the error of a leader's Raft operation into this
+// package's: a *NotLeaderError if leadership was lost meanwhile.
+func (s *Store) raftError(doing string, err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		return &NotLeaderError{Leader: s.Leader()}
+	}
+	return fmt.Errorf("quorum: %s: %w", doing, err)
+}
+
+// AddNonvoter makes node id a non-voting member of the quorum, reached at
+// addr: the leader sends it the log, or a snapshot, to apply, but it never
+// votes, never stands for election and is not counted in the majority.
+// Nothing changes when id is a voter, or a non-voter at addr already; a
+// non-voter elsewhere is moved to addr. Only the leader changes the
+// membership; elsewhere it returns a *NotLeaderError.
+func (s *Store) AddNonvoter(ctx context.Context, id int32, addr string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.raft.State() != raft.Leader {
+		return &NotLeaderError{Leader: s.Leader()}
+	}
+	if slices.ContainsFunc(s.Members(), func(m Member) bool { return m.ID == id && (m.Voter || m.Addr == addr) }) {
+		return nil
+	}
+	if s.solo {
+		return fmt.Errorf("quorum: a quorum of one has no network; node %d cannot join it", id)
+	}
+	if err := s.raft.AddNonvoter(serverID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx)).Error(); err != nil {
+		return s.raftError(fmt.Sprintf("adding node %d as a non-voter", id), err)
+	}
+	s.cfg.Log.Info("node added to the metadata quorum as a non-voter", "node", id, "address", addr)
+	return nil
+}
+
+// Member is a node of the quorum's Raft configuration.
+type Member struct {
+	// ID is the node's node.id.
+	ID int32
+	// Addr is where the leader reaches it.
+	Addr string
+	// Voter is false for a non-voter (a broker-only node).
+	Voter bool
+}
+
+// Members returns the quorum's latest configuration as this node knows it,
+// in the order of the configuration (the voters first, as they were
+// listed, then the non-voters as they were added); nil for a non-voter
+// that was not added yet.
+func (s *Store) Members() []Member {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []Member
+	for _, srv := range f.Configuration().Servers {
+		id, err := strconv.ParseInt(string(srv.ID), 10, 32)
+		if err != nil {
+			continue
+		}
+		out = append(out, Member{ID: int32(id), Addr: string(srv.Address), Voter: srv.Suffrage == raft.Voter})
+	}
+	return out
+}
+
+func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
 
 // Leader returns the node id of the active controller, or -1 if none is
 // known.
@@ -478,33 +590,6 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	w.log.Warn("metadata quorum", "raft", line)
 	return len(p), nil
-}
-
-// Member is one server of the quorum's current configuration.
-type Member struct {
-	ID int32
-	// Voter is false for a member that follows the log without voting.
-	Voter bool
-	// Addr is where the other members reach its Raft transport.
-	Addr string
-}
-
-// Members returns the quorum's current configuration, sorted by id.
-func (s *Store) Members() ([]Member, error) {
-	f := s.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return nil, fmt.Errorf("quorum: %w", err)
-	}
-	var out []Member
-	for _, sv := range f.Configuration().Servers {
-		id, err := strconv.ParseInt(string(sv.ID), 10, 32)
-		if err != nil {
-			continue
-		}
-		out = append(out, Member{ID: int32(id), Voter: sv.Suffrage == raft.Voter, Addr: string(sv.Address)})
-	}
-	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
-	return out, nil
 }
 
 // LastIndex returns the index of the last entry in this node's Raft log.

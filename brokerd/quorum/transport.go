@@ -68,6 +68,9 @@ func (s *streamLayer) acceptLoop() {
 				return
 			default:
 			}
+			if errors.Is(err, net.ErrClosed) {
+				return // the listener was closed under it (a shared listener's other side)
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
