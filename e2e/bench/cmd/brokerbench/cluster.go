@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/e2e/bench/benchkit"
 	"logpipe/e2e/bench/loadgen"
@@ -133,10 +135,11 @@ type clusterRun struct {
 
 // failover is one leader kill.
 type failover struct {
-	// killed is the node id that was killed, the leader of partition 0;
-	// led are the partitions it led then.
-	killed int32
-	led    []int32
+	// killed is the node id that was killed; led are the partitions it
+	// led then; controller says whether it was the active controller.
+	killed     int32
+	led        []int32
+	controller bool
 	// successor is the node whose acknowledgement ended the failover,
 	// for partition.
 	successor int32
@@ -235,14 +238,16 @@ func runCluster(ctx context.Context, o *options, root string, r *clusterRun, sta
 	for n := 1; n <= o.failovers && len(r.errs) == failed; n++ {
 		killed := -1
 		step(fmt.Sprintf("failover %d", n), func(ctx context.Context) error {
-			f, i, err := measureFailover(ctx, o, c, adm, topic)
+			// Every second repetition kills the active controller,
+			// the others a node that is not.
+			f, i, err := measureFailover(ctx, o, c, cl, adm, topic, n%2 == 0)
 			killed = i
 			if err != nil {
 				return err
 			}
 			r.failovers = append(r.failovers, f)
-			log.Printf("%s: failover %d: killed node %d (leader of %v), node %d acknowledged partition %d after %s",
-				prefix, n, f.killed, f.led, f.successor, f.partition, ms(f.took))
+			log.Printf("%s: failover %d: killed node %d (leader of %v, active controller: %v), node %d acknowledged partition %d after %s",
+				prefix, n, f.killed, f.led, f.controller, f.successor, f.partition, ms(f.took))
 			return nil
 		})
 		if killed < 0 || n == o.failovers || len(r.errs) > failed {
@@ -357,12 +362,14 @@ func clusterTiming(ctx context.Context, name string, adm *kadm.Client, id int32,
 	return got, "brokerd's defaults as configs/brokerd.yml lists them (brokerd does not describe them)"
 }
 
-// measureFailover produces a steady acks=all stream to topic, kills the
-// leader of partition 0 once every partition is being acknowledged, and
-// times the kill to the first acknowledgement, from another node, of a
-// partition the killed node led. It returns the killed node's index (-1
-// if none was killed) and waits for every record sent to be acknowledged.
-func measureFailover(ctx context.Context, o *options, c cluster, adm *kadm.Client, topic string) (failover, int, error) {
+// measureFailover produces a steady acks=all stream to topic, kills a
+// leader once every partition is being acknowledged (the active
+// controller if controller and it leads a partition, else the leader of
+// the first partition not led by the controller), and times the kill to
+// the first acknowledgement, from another node, of a partition the killed
+// node led. It returns the killed node's index (-1 if none was killed)
+// and waits for every record sent to be acknowledged.
+func measureFailover(ctx context.Context, o *options, c cluster, cl *kgo.Client, adm *kadm.Client, topic string, controller bool) (failover, int, error) {
 	w := newSuccessorWatch()
 	stop := make(chan struct{})
 	type produced struct {
@@ -407,22 +414,34 @@ func measureFailover(ctx context.Context, o *options, c cluster, adm *kadm.Clien
 	if err := await.Poll(sctx, 20*time.Millisecond, w.steady(int64(o.failoverRate))); err != nil {
 		return finish(fmt.Errorf("brokerbench: steady stream before the kill: %w", err))
 	}
-	// The victim is partition 0's leader once the metadata and the
-	// acknowledgements agree on who leads what: right after a node
-	// returned, leadership may still be moving back to it.
+	// The victim is chosen once the metadata and the acknowledgements
+	// agree on who leads what: right after a node returned, leadership
+	// may still be moving back to it.
 	var (
 		victim = -1
 		leader = int32(-1)
+		active = int32(-1)
 		led    []int32
 	)
 	agreed := func(ctx context.Context) error {
+		var err error
+		if active, err = activeController(ctx, cl); err != nil {
+			return err
+		}
 		md, err := adm.Metadata(ctx, topic)
 		if err != nil {
 			return fmt.Errorf("brokerbench: leaders before the kill: %w", err)
 		}
+		leads := map[int32][]int32{}
 		leader, victim, led = -1, -1, nil
-		if p, ok := md.Topics[topic].Partitions[0]; ok {
-			leader = p.Leader
+		for _, p := range md.Topics[topic].Partitions.Sorted() {
+			leads[p.Leader] = append(leads[p.Leader], p.Partition)
+			if leader < 0 && p.Leader >= 0 && p.Leader != active {
+				leader = p.Leader
+			}
+		}
+		if controller && len(leads[active]) > 0 {
+			leader = active
 		}
 		for i := range c.Nodes() {
 			if c.NodeID(i) == leader {
@@ -430,19 +449,15 @@ func measureFailover(ctx context.Context, o *options, c cluster, adm *kadm.Clien
 			}
 		}
 		if victim < 0 {
-			return await.NotYet(fmt.Sprintf("partition 0 of %s led by %d", topic, leader), "a node of the cluster")
+			return await.NotYet(fmt.Sprintf("a partition of %s led by %d", topic, leader), "one led by a node of the cluster")
 		}
-		for _, p := range md.Topics[topic].Partitions.Sorted() {
-			if p.Leader == leader {
-				led = append(led, p.Partition)
-			}
-		}
+		led = leads[leader]
 		return w.agrees(leader, led)
 	}
 	if err := await.Poll(sctx, 20*time.Millisecond, agreed); err != nil {
 		return finish(err)
 	}
-	w.arm(victim, leader, led)
+	w.arm(victim, leader, led, leader == active)
 	c.KillNode(victim)
 
 	fctx, fcancel := context.WithTimeout(ctx, o.failoverTimeout)
@@ -519,12 +534,13 @@ func (w *successorWatch) agrees(id int32, led []int32) error {
 }
 
 // arm notes, just before the kill, that node index i with node id id,
-// leader of the partitions led, is about to be killed now.
-func (w *successorWatch) arm(i int, id int32, led []int32) {
+// leader of the partitions led, and the active controller or not, is
+// about to be killed now.
+func (w *successorWatch) arm(i int, id int32, led []int32, controller bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.killedIndex = i
-	w.victim = failover{killed: id, led: led}
+	w.victim = failover{killed: id, led: led, controller: controller}
 	w.killedAt = time.Now()
 }
 
@@ -536,4 +552,30 @@ func (w *successorWatch) succeeded(context.Context) error {
 		return errors.New("no acknowledgement from a new leader yet")
 	}
 	return nil
+}
+
+// activeController asks the cluster which node leads its metadata quorum
+// (DescribeQuorum, which Kafka's brokers and brokerd's nodes forward to
+// the active controller).
+func activeController(ctx context.Context, cl *kgo.Client) (int32, error) {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return -1, fmt.Errorf("brokerbench: describing the metadata quorum: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return -1, fmt.Errorf("brokerbench: describing the metadata quorum: %w", err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return -1, errors.New("brokerbench: describing the metadata quorum: no partition in the answer")
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return -1, fmt.Errorf("brokerbench: describing the metadata quorum: %w", err)
+	}
+	return p.LeaderID, nil
 }

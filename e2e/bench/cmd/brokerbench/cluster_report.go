@@ -146,7 +146,7 @@ func (r *report) clusterMarkdown() string {
 	w("these steps, with records of %d bytes (value only, no key, no compression) and the idempotent producer with `acks=all`:\n", o.recordSize)
 	w("  1. **produce**: %s at full speed with franz-go's defaults (linger 10 ms, batches up to 1 MB, sticky partitioner, one produce request in flight per broker); throughput counts acknowledged records from the first send to the last acknowledgement.\n", o.duration)
 	w("  2. **latency**: a fixed %s records/s for %s with linger 0; each record is timed from the call that hands it to the client to its acknowledgement, and p50/p99 are over every record of the run.\n", benchkit.Thousands(float64(o.clusterRate)), o.duration)
-	w("  3. **failover**, %d times: a steady stream of %s records/s of %d bytes, spread round-robin over the %d partitions (franz-go, idempotent, acks=all, unlimited retries, linger 0, retry backoff and least time between metadata requests %s, so that the client learns of a new leader within that long of a node telling it). Once a second's worth has been acknowledged on every partition, the node that leads partition 0 is killed with SIGKILL. **The failover time runs from the kill to the first acknowledgement, by another node, of a batch for a partition the killed node led** (seen in franz-go's `OnProduceBatchWritten` hook, which names the acknowledging node). Then the stream stops and every record sent must have been acknowledged. Between repetitions the killed node is started again and the topic waits until it is fully in sync; whichever node leads partition 0 then is the next one killed. The killed node may also be the active controller, which adds a controller election to that repetition.\n",
+	w("  3. **failover**, %d times: a steady stream of %s records/s of %d bytes, spread round-robin over the %d partitions (franz-go, idempotent, acks=all, unlimited retries, linger 0, retry backoff and least time between metadata requests %s, so that the client learns of a new leader within that long of a node telling it). Once a second's worth has been acknowledged on every partition, a node that leads partitions is killed with SIGKILL: in every second repetition the active controller (as DescribeQuorum names it, for both brokers), in the others the leader of the first partition not led by the controller. **The failover time runs from the kill to the first acknowledgement, by another node, of a batch for a partition the killed node led** (seen in franz-go's `OnProduceBatchWritten` hook, which names the acknowledging node). Then the stream stops and every record sent must have been acknowledged. Between repetitions the killed node is started again and the topic waits until it is fully in sync. Killing the controller adds a controller election to that repetition.\n",
 		o.failovers, benchkit.Thousands(float64(o.failoverRate)), failoverRecordSize, clusterPartitions, failoverClientRetry)
 	for _, c := range r.clusters {
 		w("- %s's settings that decide how soon a dead node is noticed, %s:", displayName(c.name), c.timingSource)
@@ -179,15 +179,19 @@ func (r *report) clusterMarkdown() string {
 
 	if fails > 0 {
 		w("### Failovers\n\n")
-		w("| Broker | Run | Killed node | Partitions it led | Acknowledged by node | Partition | Failover (s) |\n")
-		w("|---|---:|---:|---|---:|---:|---:|\n")
+		w("| Broker | Run | Killed node | Active controller | Partitions it led | Acknowledged by node | Partition | Failover (s) |\n")
+		w("|---|---:|---:|---|---|---:|---:|---:|\n")
 		for _, c := range r.clusters {
 			for i, f := range c.failovers {
 				led := make([]string, len(f.led))
 				for j, p := range f.led {
 					led[j] = fmt.Sprint(p)
 				}
-				w("| %s | %d | %d | %s | %d | %d | %.2f |\n", displayName(c.name), i+1, f.killed, strings.Join(led, ", "), f.successor, f.partition, f.took.Seconds())
+				ctl := "no"
+				if f.controller {
+					ctl = "yes"
+				}
+				w("| %s | %d | %d | %s | %s | %d | %d | %.2f |\n", displayName(c.name), i+1, f.killed, ctl, strings.Join(led, ", "), f.successor, f.partition, f.took.Seconds())
 			}
 		}
 		w("\n")

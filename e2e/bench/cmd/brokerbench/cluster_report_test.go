@@ -27,7 +27,7 @@ func TestClusterMarkdown(t *testing.T) {
 		cpuSeconds:   12,
 		failovers: []failover{
 			{killed: 1, led: []int32{0, 4}, successor: 2, partition: 4, took: sec(2.1)},
-			{killed: 2, led: []int32{0, 3}, successor: 1, partition: 3, took: sec(3.5)},
+			{killed: 2, led: []int32{0, 3}, controller: true, successor: 1, partition: 3, took: sec(3.5)},
 		},
 	}
 	kf := &clusterRun{
@@ -50,8 +50,8 @@ func TestClusterMarkdown(t *testing.T) {
 		"| peak RSS, largest node (MiB) | 50 | 900 | 0.056 |",
 		"| failover 2 (s) | 3.50 | 12.00 | 0.29 |",
 		"| failover, median (s) | 2.80 | 10.50 | 0.27 |",
-		"| brokerd | 2 | 2 | 0, 3 | 1 | 3 | 3.50 |",
-		"| Kafka | 1 | 3 | 0 | 1 | 0 | 9.00 |",
+		"| brokerd | 2 | 2 | yes | 0, 3 | 1 | 3 | 3.50 |",
+		"| Kafka | 1 | 3 | no | 0 | 1 | 0 | 9.00 |",
 		"from the test: `broker.heartbeat.interval.ms=unknown` `broker.session.timeout.ms=2000`",
 		"- Throughput (brokerd ≥ Kafka): met, 300,000 against 200,000 records/s (1.50).",
 		"- p99 latency (brokerd < Kafka): not measured, a latency step failed.",

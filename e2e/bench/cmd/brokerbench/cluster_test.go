@@ -40,7 +40,7 @@ func TestSuccessorWatchTakesTheFirstNewLeaderAck(t *testing.T) {
 	if err := w.agrees(2, []int32{0, 3}); err != nil {
 		t.Fatal(err)
 	}
-	w.arm(1, 2, []int32{0, 3})
+	w.arm(1, 2, []int32{0, 3}, false)
 	written(2, 0, 1) // a response of the killed node still in flight
 	written(1, 1, 1) // a partition the killed node did not lead
 	if err := w.succeeded(context.Background()); err == nil {

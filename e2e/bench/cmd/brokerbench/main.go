@@ -91,7 +91,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
 	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters)")
 	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
-	fs.IntVar(&o.failovers, "failovers", 3, "leader kills per cluster (0: none)")
+	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", time.Minute, "how long to wait after a kill for a new leader's acknowledgement")
 	if err := fs.Parse(args); err != nil {
