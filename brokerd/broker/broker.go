@@ -252,10 +252,14 @@ func (b *Broker) reconcile() error {
 			b.fetchers.remove(p)
 		}
 	}
+	var load dirLoad // read once, only if a partition is new
 	for k, t := range want {
 		p := b.parts[k]
 		if p == nil {
-			l, err := storage.Open(b.partitionDir(k), b.storageConfig(t.Configs))
+			if load == nil {
+				load = b.readDirLoad()
+			}
+			l, err := storage.Open(b.partitionDir(k, load), b.storageConfig(t.Configs))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("broker: opening %s-%d: %w", k.topic, k.part, err))
 				continue
@@ -281,21 +285,40 @@ func (b *Broker) reconcile() error {
 	return errors.Join(errs...)
 }
 
-// partitionDir returns where a partition's folder is, choosing the log dir
-// with the fewest partitions for a new one.
-func (b *Broker) partitionDir(k tp) string {
+// dirLoad is how many entries each log dir holds, to place new
+// partitions in the least loaded one.
+type dirLoad map[string]int
+
+// readDirLoad lists every log dir once.
+func (b *Broker) readDirLoad() dirLoad {
+	load := dirLoad{}
+	for _, d := range b.cfg.Dirs() {
+		entries, _ := os.ReadDir(d)
+		load[d] = len(entries)
+		dirListings.Add(1)
+	}
+	return load
+}
+
+// dirListings counts readDirLoad's listings (for a test that placing many
+// partitions lists each log dir once, not once per partition).
+var dirListings atomic.Int64
+
+// partitionDir returns where a partition's folder is: where it already is,
+// or the log dir with the fewest entries in load, which counts the new one.
+func (b *Broker) partitionDir(k tp, load dirLoad) string {
 	name := fmt.Sprintf("%s-%d", k.topic, k.part)
 	dirs := b.cfg.Dirs()
-	best, bestN := dirs[0], -1
+	best := dirs[0]
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
 			return filepath.Join(d, name)
 		}
-		entries, _ := os.ReadDir(d)
-		if bestN < 0 || len(entries) < bestN {
-			best, bestN = d, len(entries)
+		if load[d] < load[best] {
+			best = d
 		}
 	}
+	load[best]++
 	return filepath.Join(best, name)
 }
 

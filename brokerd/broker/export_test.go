@@ -13,3 +13,7 @@ func SetAfterProducePartition(t interface{ Cleanup(func()) }, f func(topic strin
 	afterProducePartition.Store(&f)
 	t.Cleanup(func() { afterProducePartition.Store(nil) })
 }
+
+// DirListings returns how many times log dirs were listed to place new
+// partitions.
+func DirListings() int64 { return dirListings.Load() }
