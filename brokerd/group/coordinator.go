@@ -192,6 +192,7 @@ func (c *Coordinator) shardOf(p int32) (*shard, int16) {
 		done:   make(chan struct{}),
 		loaded: make(chan struct{}),
 		groups: map[string]*Group{},
+		sched:  newSchedule(),
 	}
 	c.shards[p] = s
 	c.wg.Add(1)
@@ -251,6 +252,7 @@ type shard struct {
 	// Owned by run's goroutine.
 	groups map[string]*Group
 	out    Outbox
+	sched  *schedule
 }
 
 // call runs fn in the shard and waits for its answer.
@@ -297,6 +299,7 @@ func (s *shard) do(ctx context.Context, fn func(now time.Time)) error {
 
 // group returns a group, creating it if create is set.
 func (s *shard) group(id string, create bool) *Group {
+	s.sched.touch(id)
 	g := s.groups[id]
 	if g == nil && create {
 		g = New(id, &s.c.cfg.Group, &s.out)
@@ -321,11 +324,15 @@ func (s *shard) run() {
 		return
 	}
 	close(s.loaded)
+	for id := range s.groups {
+		s.sched.touch(id)
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	retention := time.NewTicker(s.c.cfg.RetentionCheck)
 	defer retention.Stop()
 	for {
+		s.sched.update(s.groups)
 		s.arm(timer)
 		select {
 		case <-s.stop:
@@ -343,16 +350,20 @@ func (s *shard) run() {
 			s.flush(now)
 		case <-timer.C:
 			now := s.c.cfg.Now()
-			for _, g := range s.groups {
-				g.Tick(now)
+			due := s.sched.takeDue(now)
+			for _, id := range due {
+				if g := s.groups[id]; g != nil {
+					g.Tick(now)
+				}
 			}
 			s.flush(now)
-			for _, g := range s.groups {
-				s.tidy(g)
+			for _, id := range due {
+				s.tidy(s.groups[id])
 			}
 		case <-retention.C:
 			now := s.c.cfg.Now()
 			for id, g := range s.groups {
+				s.sched.touch(id)
 				if g.ExpireOffsets(now) {
 					delete(s.groups, id)
 				}
@@ -364,14 +375,8 @@ func (s *shard) run() {
 
 // arm sets the timer to the earliest group deadline.
 func (s *shard) arm(t *time.Timer) {
-	var next time.Time
-	for _, g := range s.groups {
-		if d, ok := g.NextDeadline(); ok && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
-	}
 	wait := time.Hour
-	if !next.IsZero() {
+	if next, ok := s.sched.next(); ok {
 		wait = max(next.Sub(s.c.cfg.Now()), 0)
 	}
 	if !t.Stop() {
@@ -391,6 +396,7 @@ func (s *shard) flush(now time.Time) {
 			break
 		}
 		for _, w := range ws {
+			s.sched.touch(w.Group)
 			err := s.plog.Append(BuildBatch(w.Records, now))
 			if err != nil {
 				s.c.log.Warn("writing to __consumer_offsets failed", "partition", s.p, "group", w.Group, "err", err)

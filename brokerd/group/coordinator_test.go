@@ -234,3 +234,59 @@ func TestCoordinatorNotCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequestCostDoesNotGrowWithGroups: with 200 stable groups in one
+// shard, heartbeats of one group look at that group's deadlines, not at
+// every group's (an operation count, not a time); and a member that stops
+// heartbeating among them still has its session expire when due.
+func TestRequestCostDoesNotGrowWithGroups(t *testing.T) {
+	l := openOffsetsLog(t, t.TempDir())
+	c := newTestCoordinator(t, l)
+	c.cfg.Group.MinSessionTimeout = 100 * time.Millisecond
+	ctx := context.Background()
+	const groups = 200
+	members := make([]string, groups)
+	gens := make([]int32, groups)
+	for i := range groups {
+		members[i], gens[i] = joinAs(t, c, fmt.Sprintf("g%03d", i))
+	}
+	short := joinReq("short", "")
+	short.SessionTimeoutMillis = 300
+	r, err := c.Join(ctx, short, "cl", "/127.0.0.1")
+	if err != nil || r.ErrorCode != kerr.MemberIDRequired.Code {
+		t.Fatalf("%v %+v", err, r)
+	}
+	short.MemberID = r.MemberID
+	if r, err = c.Join(ctx, short, "cl", "/127.0.0.1"); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("%v %+v", err, r)
+	}
+	before := deadlineChecks.Load()
+	const ops = 50
+	for i := range ops {
+		hb := kmsg.NewPtrHeartbeatRequest()
+		hb.Group, hb.MemberID, hb.Generation = "g007", members[7], gens[7]
+		if r, err := c.Heartbeat(ctx, hb); err != nil || r.ErrorCode != 0 {
+			t.Fatalf("heartbeat %d: %v %+v", i, err, r)
+		}
+	}
+	if got := deadlineChecks.Load() - before; got > 3*ops {
+		t.Errorf("%d heartbeats of one group among %d computed %d group deadlines, want at most %d", ops, groups, got, 3*ops)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := c.Describe(ctx, "short")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Members) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent member of short is still there: %+v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d, _ := c.Describe(ctx, "g007"); d.State != Stable.String() || len(d.Members) != 1 {
+		t.Errorf("g007 after short's member expired: %+v, want Stable with its member", d)
+	}
+}

@@ -1137,6 +1137,7 @@ func (g *Group) leaveOne(now time.Time, memberID string, instanceID *string) int
 // NextDeadline returns the earliest time at which Tick has something to
 // do; ok is false when nothing is scheduled.
 func (g *Group) NextDeadline() (t time.Time, ok bool) {
+	deadlineChecks.Add(1)
 	consider := func(d time.Time) {
 		if !d.IsZero() && (!ok || d.Before(t)) {
 			t, ok = d, true
