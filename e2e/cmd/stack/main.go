@@ -72,12 +72,10 @@ func runDir(name string) (string, error) {
 	return dir, nil
 }
 
-func startES(ctx context.Context, port int) (*devstack.Elasticsearch, error) {
-	dir, err := runDir("elasticsearch")
-	if err != nil {
-		return nil, err
-	}
-	fmt.Printf("stack: starting Elasticsearch on 127.0.0.1:%d (data in %s)\n", port, dir)
+// startES starts the Elasticsearch node of `make es` and `make run` with
+// its home in dir.
+func startES(ctx context.Context, dir string, port int) (*devstack.Elasticsearch, error) {
+	fmt.Printf("stack: starting Elasticsearch on 127.0.0.1:%d (data in %s)\n", port, show(dir))
 	return devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{Dir: dir, HTTPPort: port, ClusterName: "logpipe"})
 }
 
@@ -85,7 +83,11 @@ func runES(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("es", flag.ExitOnError)
 	port := fs.Int("port", 9200, "HTTP port")
 	fs.Parse(args)
-	es, err := startES(ctx, *port)
+	dir, err := runDir("elasticsearch")
+	if err != nil {
+		return err
+	}
+	es, err := startES(ctx, dir, *port)
 	if err != nil {
 		return err
 	}

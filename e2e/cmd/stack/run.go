@@ -59,11 +59,15 @@ func runStack(ctx context.Context, args []string) error {
 	}
 	noteOldData(root)
 
+	for _, name := range []string{"brokerd", "shipper", "indexer"} {
+		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
+			return fmt.Errorf("no %s binary (`make build` makes them): %w", name, err)
+		}
+	}
+
 	var es *devstack.Elasticsearch
 	if o.esURL == "" {
-		dir := filepath.Join(o.dir, "elasticsearch")
-		fmt.Printf("stack: starting Elasticsearch on 127.0.0.1:%d (data in %s)\n", o.esPort, show(dir))
-		es, err = devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{Dir: dir, HTTPPort: o.esPort, ClusterName: "logpipe"})
+		es, err = startES(ctx, filepath.Join(o.dir, "elasticsearch"), o.esPort)
 		if err != nil {
 			return interrupted(ctx, err)
 		}
@@ -81,12 +85,19 @@ func runStack(ctx context.Context, args []string) error {
 	}
 	genCtx, stopGen := context.WithCancel(context.Background())
 	genDone := make(chan error, 1)
-	go func() { genDone <- generate(genCtx, p.LogsDir(), o.rate) }()
+	go func() {
+		err := generate(genCtx, p.LogsDir(), o.rate)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stack: %v; the pipeline goes on without it\n", err)
+		}
+		genDone <- err
+	}()
 	printWhere(p, o, es)
 
 	ended := watch(ctx, p, es)
 	if ended != nil {
 		fmt.Fprintf(os.Stderr, "stack: %v\n", ended)
+		ended = errors.New("a program ended on its own (see above)")
 	}
 	fmt.Println("stack: stopping the generator, the shipper, the indexer, the brokers, then Elasticsearch")
 	stopGen()
