@@ -497,17 +497,27 @@ func parsed(d doc, isError bool, at time.Time) string {
 func (f *faultRun) checkUTF8(ds []doc) {
 	t := f.t
 	t.Helper()
-	if len(ds) != 1 {
-		t.Errorf("the line with invalid UTF-8: got %d documents, want 1", len(ds))
+	d, ok := f.only("the line with invalid UTF-8", ds)
+	if !ok {
 		return
 	}
-	msg, _ := field(ds[0].Source, "message").(string)
+	msg, _ := field(d.Source, "message").(string)
 	if want := "/caf\uFFFD-" + markUTF8; !strings.Contains(msg, want) {
 		t.Errorf("the line with invalid UTF-8: got message %q, want one with %q", msg, want)
 	}
-	if problem := parsed(ds[0], true, first.Add(atUTF8*step)); problem != "" {
+	if problem := parsed(d, true, first.Add(atUTF8*step)); problem != "" {
 		t.Errorf("the line with invalid UTF-8: %s", problem)
 	}
+}
+
+// only returns the one document of ds, or fails the test naming what.
+func (f *faultRun) only(what string, ds []doc) (doc, bool) {
+	f.t.Helper()
+	if len(ds) != 1 {
+		f.t.Errorf("%s: got %d documents, want 1", what, len(ds))
+		return doc{}, false
+	}
+	return ds[0], true
 }
 
 // checkBig: the 5 MiB line is one event (max_bytes, 10 MiB by default, does
@@ -517,11 +527,10 @@ func (f *faultRun) checkUTF8(ds []doc) {
 func (f *faultRun) checkBig(ds []doc) {
 	t := f.t
 	t.Helper()
-	if len(ds) != 1 {
-		t.Errorf("the 5 MiB line: got %d documents, want 1", len(ds))
+	d, ok := f.only("the 5 MiB line", ds)
+	if !ok {
 		return
 	}
-	d := ds[0]
 	msg, _ := field(d.Source, "message").(string)
 	flags := fmt.Sprint(field(d.Source, "log.flags"))
 	if !strings.HasPrefix(f.w.big, msg) || len(msg) >= maxMessageBytes || len(msg) < maxMessageBytes-4096 || flags != "[truncated]" {
