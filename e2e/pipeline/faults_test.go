@@ -62,8 +62,9 @@ func mark(i int) string { return fmt.Sprintf("lp%06d", i) }
 // isError says whether generated line i goes to error_log.
 func isError(i int) bool { return i%4 == 3 }
 
-// stamp is line i's time; every other access line is written in a zone
-// west of UTC, so its index date is not its wall clock's.
+// stamp is line i's time; a third of the access lines are written in a
+// zone west of UTC, so that their index date is not always their wall
+// clock's.
 func stamp(i int) time.Time {
 	t := first.Add(time.Duration(i) * step)
 	if !isError(i) && i%2 == 1 {
@@ -235,7 +236,7 @@ func (f *faultRun) waitIndexed(n int) {
 }
 
 // busiestBroker returns the index of the node leading most partitions of
-// the topic.
+// the topic, and how many it leads.
 func (f *faultRun) busiestBroker() (int, int) {
 	f.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(f.p.BrokerAddrs()...))
@@ -307,10 +308,13 @@ func TestPipelineUnderFaults(t *testing.T) {
 	t.Logf("pipeline up after %v", time.Since(start).Round(time.Millisecond))
 
 	writeCtx, stopWriting := context.WithCancel(context.Background())
-	defer stopWriting()
 	var writeErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { writeErr = f.w.run(writeCtx) })
+	defer func() {
+		stopWriting() // when a check failed before the writer was done
+		wg.Wait()
+	}()
 	written := time.Now()
 
 	f.waitWritten(generated / 10)
@@ -386,11 +390,18 @@ func (f *faultRun) outage(d time.Duration) {
 		}
 	})
 	f.t.Logf("Elasticsearch killed at %d lines written", f.w.done.Load())
-	for time.Since(down) < d {
+	over := time.After(d)
+	watch := time.NewTicker(500 * time.Millisecond)
+	defer watch.Stop()
+	for held := false; !held; {
+		select {
+		case <-over:
+			held = true
+		case <-watch.C:
+		}
 		if err := f.p.Alive(); err != nil {
 			f.t.Fatalf("a program ended during the Elasticsearch outage: %v", err)
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
 	if err := f.node.Start(within(f.t, 3*time.Minute)); err != nil {
 		f.t.Fatal(err)
