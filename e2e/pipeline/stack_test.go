@@ -30,20 +30,14 @@ type launcher struct {
 }
 
 // runStack starts the make run launcher from the repository (it finds the
-// configs from its working directory) with args after `run`.
-func runStack(t *testing.T, dir string, args ...string) *launcher {
+// configs from its working directory) with args after `run`, its output
+// going to the file out.
+func runStack(t *testing.T, out string, args ...string) *launcher {
 	t.Helper()
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 1
-	for ; ; n++ {
-		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("stack-%d.out", n))); err != nil {
-			break
-		}
-	}
-	out := filepath.Join(dir, fmt.Sprintf("stack-%d.out", n))
 	cmd := exec.Command(stackBin, append([]string{"run"}, args...)...)
 	cmd.Dir = root
 	p, err := devstack.StartProcess("stack run", cmd, out)
@@ -136,7 +130,7 @@ func TestMakeRun(t *testing.T) {
 		"-kafka-port", strconv.Itoa(kafkaPort), "-http-port", strconv.Itoa(webPort)}
 	ours := map[string]any{"prefix": map[string]any{"log.file.path": logs + "/"}}
 
-	first := runStack(t, dir, append(args, "-rate", "20")...)
+	first := runStack(t, filepath.Join(dir, "first.out"), append(args, "-rate", "20")...)
 	await.Eventually(t, "a generated access line to be searchable with its parsed fields", func() error {
 		hits := es.all("httpd_access-*", ours, "http.request.method", "url.original", "http.response.status_code", "source.ip")
 		for _, h := range hits {
@@ -164,7 +158,7 @@ func TestMakeRun(t *testing.T) {
 	}
 
 	want := events(t, logs)
-	second := runStack(t, dir, append(args, "-rate", "0")...)
+	second := runStack(t, filepath.Join(dir, "second.out"), append(args, "-rate", "0")...)
 	await.Eventually(t, fmt.Sprintf("the %d events of the logs to be indexed", want), func() error {
 		n, err := es.count("httpd_*", ours)
 		switch {
