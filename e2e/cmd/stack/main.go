@@ -3,7 +3,7 @@
 //	stack fetch                  download the service jars (Maven Central) into .cache/jars
 //	stack es [-port 9200]        one Elasticsearch 8 node
 //	stack kafka [-nodes 1]       Apache Kafka in KRaft combined mode
-//	stack run                    the local pipeline (what `make run` runs)
+//	stack run [flags]            the local pipeline (what `make run` runs; -h lists the flags)
 //
 // Ctrl-C stops what it started. Data lives under .cache/run/ until `make clean`.
 package main
@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"logpipe/internal/devstack"
@@ -50,7 +48,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: stack fetch | es [-port N] | kafka [-nodes N] | run")
+	fmt.Fprintln(os.Stderr, "usage: stack fetch | es [-port N] | kafka [-nodes N] | run [-h | flags]")
 	os.Exit(2)
 }
 
@@ -74,12 +72,10 @@ func runDir(name string) (string, error) {
 	return dir, nil
 }
 
-func startES(ctx context.Context, port int) (*devstack.Elasticsearch, error) {
-	dir, err := runDir("elasticsearch")
-	if err != nil {
-		return nil, err
-	}
-	fmt.Printf("stack: starting Elasticsearch on 127.0.0.1:%d (data in %s)\n", port, dir)
+// startES starts the Elasticsearch node of `make es` and `make run` with
+// its home in dir.
+func startES(ctx context.Context, dir string, port int) (*devstack.Elasticsearch, error) {
+	fmt.Printf("stack: starting Elasticsearch on 127.0.0.1:%d (data in %s)\n", port, show(dir))
 	return devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{Dir: dir, HTTPPort: port, ClusterName: "logpipe"})
 }
 
@@ -87,7 +83,11 @@ func runES(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("es", flag.ExitOnError)
 	port := fs.Int("port", 9200, "HTTP port")
 	fs.Parse(args)
-	es, err := startES(ctx, *port)
+	dir, err := runDir("elasticsearch")
+	if err != nil {
+		return err
+	}
+	es, err := startES(ctx, dir, *port)
 	if err != nil {
 		return err
 	}
@@ -114,65 +114,6 @@ func runKafka(ctx context.Context, args []string) error {
 	}
 	defer k.Stop()
 	fmt.Printf("stack: Apache Kafka is up, bootstrap %s; Ctrl-C stops it\n", k.Bootstrap())
-	<-ctx.Done()
-	return nil
-}
-
-// runStack runs the local pipeline from the binaries in bin/ and the
-// configs in configs/: brokerd on 127.0.0.1:9092 (data in ./data), the
-// Elasticsearch node on 127.0.0.1:9200, the indexer (after it installed
-// the index templates) and the shipper, which tails the files
-// configs/shipper.yml names (/var/log/httpd/access_log and error_log).
-// Ctrl-C stops the binaries in reverse order, then Elasticsearch.
-func runStack(ctx context.Context, _ []string) error {
-	root, err := devstack.RepoRoot()
-	if err != nil {
-		return err
-	}
-	es, err := startES(ctx, 9200)
-	if err != nil {
-		return err
-	}
-	defer es.Stop()
-	fmt.Printf("stack: Elasticsearch is up at %s\n", es.URL)
-
-	var procs []*exec.Cmd
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			_ = procs[i].Process.Signal(syscall.SIGTERM)
-			_ = procs[i].Wait()
-		}
-	}()
-	start := func(name string, args ...string) error {
-		cmd := exec.Command(filepath.Join(root, "bin", name), args...)
-		cmd.Dir = root
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("starting %s (run `make build` first): %w", name, err)
-		}
-		procs = append(procs, cmd)
-		return nil
-	}
-	cfg := func(name string) string { return filepath.Join(root, "configs", name+".yml") }
-	if err := start("brokerd", "-c", cfg("brokerd")); err != nil {
-		return err
-	}
-	setup := exec.CommandContext(ctx, filepath.Join(root, "bin", "indexer"), "-c", cfg("indexer"), "setup")
-	setup.Dir, setup.Stdout, setup.Stderr = root, os.Stdout, os.Stderr
-	if err := setup.Run(); err != nil {
-		return fmt.Errorf("indexer setup: %w", err)
-	}
-	// A new group on a fresh local broker reads the topic from its start,
-	// so the first lines shipped before the group formed are not skipped
-	// (the config's default, latest, is Logstash's).
-	if err := start("indexer", "-c", cfg("indexer"), "-E", "kafka.auto_offset_reset=earliest"); err != nil {
-		return err
-	}
-	if err := start("shipper", "-c", cfg("shipper")); err != nil {
-		return err
-	}
-	fmt.Println("stack: brokerd (127.0.0.1:9092), the indexer and the shipper are running; append to the logs configs/shipper.yml names and look in httpd_access-* and httpd_error-*. Ctrl-C stops the stack.")
 	<-ctx.Done()
 	return nil
 }

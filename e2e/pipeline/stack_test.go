@@ -1,0 +1,182 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"logpipe/e2e/harness"
+	"logpipe/internal/await"
+	"logpipe/internal/devstack"
+)
+
+// Waits of the make run test: starting three nodes, the indexer's group
+// and the shipper, or stopping them all, on two shared cores.
+var settle = await.Options(await.Within(3*time.Minute), await.Every(250*time.Millisecond))
+
+// launcher is one `stack run` process.
+type launcher struct {
+	t    *testing.T
+	proc *devstack.Process
+	out  string
+}
+
+// runStack starts the make run launcher from the repository (it finds the
+// configs from its working directory) with args after `run`, its output
+// going to the file out.
+func runStack(t *testing.T, out string, args ...string) *launcher {
+	t.Helper()
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(stackBin, append([]string{"run"}, args...)...)
+	cmd.Dir = root
+	p, err := devstack.StartProcess("stack run", cmd, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &launcher{t: t, proc: p, out: out}
+	t.Cleanup(func() {
+		p.Stop(2 * time.Minute)
+		if t.Failed() {
+			t.Logf("the output of %s:\n%s", out, p.Tail(6000))
+		}
+	})
+	return l
+}
+
+// output returns what the launcher printed so far.
+func (l *launcher) output() string {
+	b, _ := os.ReadFile(l.out)
+	return string(b)
+}
+
+// interrupt sends SIGINT, as Ctrl-C does, and waits for a clean exit.
+func (l *launcher) interrupt() {
+	l.t.Helper()
+	if err := syscall.Kill(l.proc.Pid(), syscall.SIGINT); err != nil {
+		l.t.Fatal(err)
+	}
+	await.Eventually(l.t, "the launcher to exit after SIGINT", func() error {
+		if exited, _ := l.proc.Exited(); !exited {
+			return await.NotYet("running", "exited")
+		}
+		return nil
+	}, settle)
+	if _, err := l.proc.Exited(); err != nil {
+		l.t.Fatalf("launcher exit after SIGINT: got %v, want status 0; output:\n%s", err, l.proc.Tail(6000))
+	}
+	if out := l.output(); !strings.Contains(out, "stack: stopped;") {
+		l.t.Errorf("launcher output after SIGINT does not say it stopped:\n%s", out)
+	}
+}
+
+// events returns how many events the shipper makes of the logs in dir:
+// every access line, and every error line that starts with "[" (the
+// shipped multiline setting joins the others to the line before).
+func events(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	for _, name := range []string{"access_log", "error_log"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if name == "access_log" || strings.HasPrefix(sc.Text(), "[") {
+				n++
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// TestMakeRun runs `stack run` (what `make run` runs) on a run folder of
+// its own with the shared Elasticsearch node: it waits until a generated
+// line is searchable with its parsed fields, stops the launcher with
+// SIGINT (exit status 0, every port closed), and runs it again on the same
+// folder without the generator: every event of the logs is then indexed
+// exactly once, the shipper resuming from its registry and the indexer from
+// its committed offsets (nothing is indexed a second time).
+func TestMakeRun(t *testing.T) {
+	node := harness.SharedElasticsearch(t)
+	es := newSearch(t, node.URL)
+	kafkaPort, err := devstack.FreePortBlock(2 * devstack.PipelineNodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webPort, err := devstack.FreePortBlock(devstack.PipelineNodes + 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	logs := filepath.Join(run, "logs")
+	args := []string{"-dir", run, "-bin", binDir, "-elasticsearch", node.URL,
+		"-kafka-port", strconv.Itoa(kafkaPort), "-http-port", strconv.Itoa(webPort)}
+	ours := map[string]any{"prefix": map[string]any{"log.file.path": logs + "/"}}
+
+	first := runStack(t, filepath.Join(dir, "first.out"), append(args, "-rate", "20")...)
+	await.Eventually(t, "a generated access line to be searchable with its parsed fields", func() error {
+		hits := es.all("httpd_access-*", ours, "http.request.method", "url.original", "http.response.status_code", "source.ip")
+		for _, h := range hits {
+			for _, f := range []string{"http.request.method", "url.original", "http.response.status_code", "source.ip"} {
+				if field(h.Source, f) == nil {
+					return await.Stop(fmt.Errorf("document %s in %s has no %s: %v", h.ID, h.Index, f, h.Source))
+				}
+			}
+		}
+		if len(hits) == 0 {
+			return await.NotYet("no document", "one")
+		}
+		return nil
+	}, settle, await.While(first.proc.Alive))
+	today := time.Now().UTC().Format("2006.01.02")
+	if out, want := first.output(), fmt.Sprintf("curl -s '%s/httpd_*-%s/_search", node.URL, today); !strings.Contains(out, want) {
+		t.Errorf("launcher output: got\n%s\nwant a line with %q", out, want)
+	}
+	first.interrupt()
+	for port := kafkaPort; port < kafkaPort+2*devstack.PipelineNodes; port++ {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
+			c.Close()
+			t.Errorf("port %d still accepts connections after the launcher exited", port)
+		}
+	}
+
+	want := events(t, logs)
+	second := runStack(t, filepath.Join(dir, "second.out"), append(args, "-rate", "0")...)
+	await.Eventually(t, fmt.Sprintf("the %d events of the logs to be indexed", want), func() error {
+		n, err := es.count("httpd_*", ours)
+		switch {
+		case err != nil:
+			return err
+		case n > want:
+			return await.Stop(fmt.Errorf("%d documents for %d events", n, want))
+		case n < want:
+			return await.NotYet(n, want)
+		}
+		return nil
+	}, settle, await.While(second.proc.Alive))
+	metrics, err := devstack.ScrapeMetrics("127.0.0.1:" + strconv.Itoa(webPort+devstack.PipelineNodes+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup := metrics[`logpipe_indexer_documents_total{result="duplicate"}`]; dup != 0 {
+		t.Errorf("the second run indexed %v documents a second time, want 0: the shipper or the indexer did not resume where the first run stopped", dup)
+	}
+	second.interrupt()
+}
