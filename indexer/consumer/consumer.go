@@ -254,8 +254,9 @@ func (r *record) DeadLetter(_ *bulk.Item, ref document.Refusal) (string, string,
 }
 
 func (r *record) deadLetter(ref document.Refusal) (string, string, []byte) {
-	index, _ := r.cfg.DeadLetter.Apply(r.doc.Timestamp, nil)
-	return index, document.DeadLetterID(r.doc.ID, ref.Index), document.DeadLetter(r.doc, &r.rec, ref, r.cfg.Now())
+	now := r.cfg.Now()
+	index, _ := r.cfg.DeadLetter.Apply(document.DeadLetterTime(r.doc, &r.rec, now), nil)
+	return index, document.DeadLetterID(r.doc.ID, ref.Index), document.DeadLetter(r.doc, &r.rec, ref, now)
 }
 
 // Settled implements bulk.Owner.

@@ -418,6 +418,20 @@ type Refusal struct {
 	Reason string
 }
 
+// DeadLetterTime is the @timestamp of d's dead letter, whose index is
+// named by its date: d's own, unless Elasticsearch cannot take it as a
+// date (a year outside 1 to 9999, which may be why d was refused), then
+// the record's Kafka timestamp, the same on every delivery, and now only
+// if that is unusable too.
+func DeadLetterTime(d *Doc, rec *Record, now time.Time) time.Time {
+	for _, t := range []time.Time{d.Timestamp, rec.Timestamp} {
+		if y := t.UTC().Year(); !t.IsZero() && y >= 1 && y <= 9999 {
+			return t
+		}
+	}
+	return now.Truncate(time.Millisecond)
+}
+
 // DeadLetter returns the body of the dead-letter document for d, which was
 // refused as r says; rec is the record d came from and now the time of
 // writing. The document keeps the record's value whole as event.original
@@ -433,7 +447,7 @@ type Refusal struct {
 func DeadLetter(d *Doc, rec *Record, r Refusal, now time.Time) []byte {
 	buf := make([]byte, 0, 2*len(d.Body)+len(rec.Value)+len(r.Reason)*2+512)
 	buf = append(buf, `{"@timestamp":"`...)
-	buf = AppendTime(buf, d.Timestamp)
+	buf = AppendTime(buf, DeadLetterTime(d, rec, now))
 	buf = append(buf, `","message":`...)
 	buf = event.AppendString(buf, r.Reason)
 	if len(d.Tags) > 0 {

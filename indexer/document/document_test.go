@@ -379,6 +379,25 @@ func TestDeadLetter(t *testing.T) {
 	if m := decodeStrict(t, body); get(m, "dead_letter.status") != nil {
 		t.Errorf("status written for a refusal before sending: %s", body)
 	}
+
+	// A document refused for a date Elasticsearch cannot take (year
+	// 10000) has a dead letter dated by its record, else by now.
+	far := *d
+	far.Timestamp = time.Date(10000, 1, 1, 0, 30, 0, 0, time.UTC)
+	farRec := *rec
+	farRec.Timestamp = time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		rec  *Record
+		want time.Time
+	}{{&farRec, farRec.Timestamp}, {&Record{}, ingested.Truncate(time.Millisecond)}} {
+		if got := DeadLetterTime(&far, c.rec, ingested); !got.Equal(c.want) {
+			t.Errorf("dead letter time of a year-10000 document, record time %v: got %v, want %v", c.rec.Timestamp, got, c.want)
+		}
+		m := decodeStrict(t, DeadLetter(&far, c.rec, Refusal{Index: "httpd_access-10000.01.01", Status: 400, Type: "document_parsing_exception"}, ingested))
+		if got := get(m, "@timestamp"); got != c.want.UTC().Format("2006-01-02T15:04:05.000Z") {
+			t.Errorf("dead letter @timestamp %v, want %v", got, c.want)
+		}
+	}
 }
 
 func TestLookup(t *testing.T) {
