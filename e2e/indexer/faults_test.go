@@ -259,24 +259,24 @@ dead_letter.index: "mc-dlq-%{+YYYY.MM}"
 	}
 	dead := map[string]hit{}
 	for _, h := range es.docs("mc-dlq-*", true) {
-		dead[field(h.Source, "event.id").(string)] = h
+		dead[harness.Field(h.Source, "event.id").(string)] = h
 	}
 	c, ok := dead[idOf(topic, 1)]
 	if !ok {
 		t.Fatalf("no dead letter for the mapping conflict: %v", dead)
 	}
-	if field(c.Source, "dead_letter.index") != "mc_access-2027.06.01" || field(c.Source, "dead_letter.status") != 400.0 ||
-		field(c.Source, "event.original") != string(conflict) ||
-		!strings.Contains(fmt.Sprint(field(c.Source, "error.message")), "host.name") ||
-		!strings.Contains(fmt.Sprint(field(c.Source, "error.type")), "parsing_exception") {
+	if harness.Field(c.Source, "dead_letter.index") != "mc_access-2027.06.01" || harness.Field(c.Source, "dead_letter.status") != 400.0 ||
+		harness.Field(c.Source, "event.original") != string(conflict) ||
+		!strings.Contains(fmt.Sprint(harness.Field(c.Source, "error.message")), "host.name") ||
+		!strings.Contains(fmt.Sprint(harness.Field(c.Source, "error.type")), "parsing_exception") {
 		t.Errorf("mapping conflict dead letter: %v", c.Source)
 	}
 	n, ok := dead[idOf(topic, 3)]
 	if !ok {
 		t.Fatalf("no dead letter for the invalid index name: %v", dead)
 	}
-	if field(n.Source, "dead_letter.index") != "mc_app-Shop" || field(n.Source, "error.type") != "invalid_index_name_exception" ||
-		!strings.Contains(fmt.Sprint(field(n.Source, "error.message")), "lowercase") || field(n.Source, "event.original") != string(badName) {
+	if harness.Field(n.Source, "dead_letter.index") != "mc_app-Shop" || harness.Field(n.Source, "error.type") != "invalid_index_name_exception" ||
+		!strings.Contains(fmt.Sprint(harness.Field(n.Source, "error.message")), "lowercase") || harness.Field(n.Source, "event.original") != string(badName) {
 		t.Errorf("invalid index name dead letter: %v", n.Source)
 	}
 	if v := ix.metric(`logpipe_indexer_documents_total{result="dead_lettered"}`); v != 2 {

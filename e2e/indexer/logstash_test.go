@@ -89,8 +89,8 @@ func TestLogstashBehaviour(t *testing.T) {
 		got := map[string][]string{}
 		for _, h := range es.docs(pattern, true) {
 			got[h.Index] = append(got[h.Index], h.ID)
-			if h.ID != field(h.Source, "event.id") {
-				t.Errorf("_id %s but event.id %v", h.ID, field(h.Source, "event.id"))
+			if h.ID != harness.Field(h.Source, "event.id") {
+				t.Errorf("_id %s but event.id %v", h.ID, harness.Field(h.Source, "event.id"))
 			}
 		}
 		for _, ids := range want {

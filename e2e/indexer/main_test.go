@@ -437,19 +437,6 @@ func (e *esClient) indices(pattern string) []string {
 	return out
 }
 
-// field returns the value at a dotted path of a document source.
-func field(src map[string]any, path string) any {
-	var cur any = src
-	for _, k := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
-	}
-	return cur
-}
-
 // waitCount waits until the indices matching pattern hold want documents,
 // failing at once if they hold more, or if ix (when not nil) exits.
 func waitCount(t *testing.T, es *esClient, ix *indexer, pattern string, want int) {

@@ -183,7 +183,7 @@ routes:
 			t.Errorf("%s: in %s, want %s", c.name, h.Index, c.index)
 		}
 		for path, want := range c.want {
-			got := field(h.Source, path)
+			got := harness.Field(h.Source, path)
 			if want == absent {
 				if got != nil {
 					t.Errorf("%s: %s = %v, want it absent", c.name, path, got)
@@ -198,7 +198,7 @@ routes:
 				t.Errorf("%s: %s = %s (%T), want %v", c.name, path, gs, got, want)
 			}
 		}
-		if field(h.Source, "event.ingested") == nil {
+		if harness.Field(h.Source, "event.ingested") == nil {
 			t.Errorf("%s: no event.ingested", c.name)
 		}
 	}

@@ -97,8 +97,8 @@ kafka.sasl.mechanism: SCRAM-SHA-512
 	await.Eventually(t, "/readyz to report ready", ix.ready, ix.alive())
 	got := map[string]string{} // _id -> index
 	for _, h := range es.docs(pattern, true) {
-		if h.ID != field(h.Source, "event.id") {
-			t.Errorf("_id %s but event.id %v", h.ID, field(h.Source, "event.id"))
+		if h.ID != harness.Field(h.Source, "event.id") {
+			t.Errorf("_id %s but event.id %v", h.ID, harness.Field(h.Source, "event.id"))
 		}
 		got[h.ID] = h.Index
 	}

@@ -148,7 +148,7 @@ setup.template.enabled: false
 		index, path, _ := strings.Cut(key, " ")
 		var cur any = map[string]any{"properties": mapping[index].Mappings.Properties}
 		for _, k := range strings.Split(path, ".") {
-			cur = field(cur.(map[string]any), "properties")
+			cur = harness.Field(cur.(map[string]any), "properties")
 			if m, ok := cur.(map[string]any); ok {
 				cur = m[k]
 			}

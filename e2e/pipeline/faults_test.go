@@ -424,7 +424,7 @@ func (f *faultRun) checkDocuments() {
 	seen := map[string][]doc{}
 	var unmarked []string
 	for _, d := range docs {
-		msg, _ := field(d.Source, "message").(string)
+		msg, _ := harness.Field(d.Source, "message").(string)
 		m := marker.FindString(msg)
 		if m == "" {
 			unmarked = append(unmarked, d.ID)
@@ -491,11 +491,11 @@ func parsed(d doc, isError bool, at time.Time) string {
 		fields = []string{"log.level", "process.pid", "source.ip"}
 	}
 	for _, name := range fields {
-		if field(d.Source, name) == nil {
+		if harness.Field(d.Source, name) == nil {
 			return "no " + name
 		}
 	}
-	ts, _ := field(d.Source, "@timestamp").(string)
+	ts, _ := harness.Field(d.Source, "@timestamp").(string)
 	if got, err := time.Parse(time.RFC3339Nano, ts); err != nil || !got.Equal(at) {
 		return fmt.Sprintf("@timestamp %q, want %s", ts, at.UTC().Format(time.RFC3339Nano))
 	}
@@ -512,7 +512,7 @@ func (f *faultRun) checkUTF8(ds []doc) {
 	if !ok {
 		return
 	}
-	msg, _ := field(d.Source, "message").(string)
+	msg, _ := harness.Field(d.Source, "message").(string)
 	if want := "/caf\uFFFD-" + markUTF8; !strings.Contains(msg, want) {
 		t.Errorf("the line with invalid UTF-8: got message %q, want one with %q", msg, want)
 	}
@@ -542,8 +542,8 @@ func (f *faultRun) checkBig(ds []doc) {
 	if !ok {
 		return
 	}
-	msg, _ := field(d.Source, "message").(string)
-	flags := fmt.Sprint(field(d.Source, "log.flags"))
+	msg, _ := harness.Field(d.Source, "message").(string)
+	flags := fmt.Sprint(harness.Field(d.Source, "log.flags"))
 	if !strings.HasPrefix(f.w.big, msg) || len(msg) >= maxMessageBytes || len(msg) < maxMessageBytes-4096 || flags != "[truncated]" {
 		t.Errorf("the 5 MiB line's document: message of %d bytes (a prefix of the line: %v), flags %s; want a prefix of %d to %d bytes, flags [truncated]",
 			len(msg), strings.HasPrefix(f.w.big, msg), flags, maxMessageBytes-4096, maxMessageBytes-1)
@@ -561,7 +561,7 @@ func (f *faultRun) checkDeadLetter() {
 	dead := f.es.all("logpipe-dlq-*", nil, "event.original", "error.type", "error.message", "dead_letter.index", "dead_letter.status")
 	var found []doc
 	for _, d := range dead {
-		if orig, _ := field(d.Source, "event.original").(string); strings.Contains(orig, markFuture) {
+		if orig, _ := harness.Field(d.Source, "event.original").(string); strings.Contains(orig, markFuture) {
 			found = append(found, d)
 		}
 	}
@@ -579,9 +579,9 @@ func (f *faultRun) checkDeadLetter() {
 		return
 	}
 	d := found[0].Source
-	if field(d, "dead_letter.index") != "httpd_access-10000.01.01" || field(d, "dead_letter.status") != 400.0 ||
-		!strings.Contains(fmt.Sprint(field(d, "error.message")), "@timestamp") || field(d, "error.type") == nil {
+	if harness.Field(d, "dead_letter.index") != "httpd_access-10000.01.01" || harness.Field(d, "dead_letter.status") != 400.0 ||
+		!strings.Contains(fmt.Sprint(harness.Field(d, "error.message")), "@timestamp") || harness.Field(d, "error.type") == nil {
 		t.Errorf("the dead letter: got index %v, status %v, error %v: %v; want httpd_access-10000.01.01, 400 and a reason naming @timestamp",
-			field(d, "dead_letter.index"), field(d, "dead_letter.status"), field(d, "error.type"), field(d, "error.message"))
+			harness.Field(d, "dead_letter.index"), harness.Field(d, "dead_letter.status"), harness.Field(d, "error.type"), harness.Field(d, "error.message"))
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -164,17 +163,4 @@ func (s *search) all(pattern string, query any, fields ...string) []doc {
 		}
 		after = res.Hits.Hits[len(res.Hits.Hits)-1].Sort
 	}
-}
-
-// field returns the value at a dotted path of a document's source.
-func field(src map[string]any, path string) any {
-	var cur any = src
-	for _, k := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
-	}
-	return cur
 }

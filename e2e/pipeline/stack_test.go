@@ -135,7 +135,7 @@ func TestMakeRun(t *testing.T) {
 		hits := es.all("httpd_access-*", ours, "http.request.method", "url.original", "http.response.status_code", "source.ip")
 		for _, h := range hits {
 			for _, f := range []string{"http.request.method", "url.original", "http.response.status_code", "source.ip"} {
-				if field(h.Source, f) == nil {
+				if harness.Field(h.Source, f) == nil {
 					return await.Stop(fmt.Errorf("document %s in %s has no %s: %v", h.ID, h.Index, f, h.Source))
 				}
 			}
