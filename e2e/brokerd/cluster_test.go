@@ -117,15 +117,10 @@ func (c *cluster) startErr(i int) error {
 	if c.lab != nil {
 		command = c.lab.Node(i).Command
 	}
-	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Command: command, Settings: append([]string{
+	p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], Command: command, Settings: append(append(devstack.VoterSettings(i+1, c.addrs[i], c.ctls[i], c.voters),
 		"group.initial.rebalance.delay.ms=0",
-		fmt.Sprintf("node.id=%d", i+1),
-		"process.roles=broker,controller",
-		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", c.addrs[i], c.ctls[i]),
-		"controller.listener.names=CONTROLLER",
-		"controller.quorum.voters=" + c.voters,
-		"http.enabled=true", "http.host=" + httpHost, "http.port=" + httpPort,
-	}, c.settings...)})
+		"http.enabled=true", "http.host="+httpHost, "http.port="+httpPort,
+	), c.settings...)})
 	if err != nil {
 		return fmt.Errorf("node %d: %w", i+1, err)
 	}

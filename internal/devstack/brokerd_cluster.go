@@ -88,13 +88,7 @@ func StartBrokerdCluster(ctx context.Context, opts BrokerdClusterOptions) (*Brok
 func (c *BrokerdCluster) StartNode(ctx context.Context, i int) error {
 	dir := filepath.Join(c.opts.Dir, fmt.Sprintf("node%d", i+1))
 	p, err := StartBrokerd(ctx, BrokerdOptions{Bin: c.opts.Bin, Addr: c.addrs[i], DataDir: filepath.Join(dir, "data"),
-		Settings: append([]string{
-			fmt.Sprintf("node.id=%d", i+1),
-			"process.roles=broker,controller",
-			fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", c.addrs[i], c.ctls[i]),
-			"controller.listener.names=CONTROLLER",
-			"controller.quorum.voters=" + c.voters,
-		}, c.opts.Settings...)})
+		Settings: append(VoterSettings(i+1, c.addrs[i], c.ctls[i], c.voters), c.opts.Settings...)})
 	if err != nil {
 		return fmt.Errorf("devstack: brokerd node %d: %w", i+1, err)
 	}
@@ -156,4 +150,17 @@ func (c *BrokerdCluster) Stop() {
 		}()
 	}
 	wg.Wait()
+}
+
+// VoterSettings are the -E settings that make a brokerd node node.id id a
+// combined broker and controller of the quorum voters
+// ("1@host:port,..."), with clients on addr and the quorum on ctl.
+func VoterSettings(id int, addr, ctl, voters string) []string {
+	return []string{
+		"node.id=" + strconv.Itoa(id),
+		"process.roles=broker,controller",
+		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", addr, ctl),
+		"controller.listener.names=CONTROLLER",
+		"controller.quorum.voters=" + voters,
+	}
 }

@@ -53,13 +53,7 @@ func yamlList(items ...string) string {
 // accepts connections and its HTTP server answers.
 func (p *Pipeline) StartBroker(ctx context.Context, i int) error {
 	n := p.nodes[i]
-	settings := append([]string{
-		"node.id=" + strconv.Itoa(n.id),
-		"process.roles=broker,controller",
-		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", n.addr, n.ctl),
-		"controller.listener.names=CONTROLLER",
-		"controller.quorum.voters=" + p.voters,
-	}, httpSettings(n.web)...)
+	settings := append(VoterSettings(n.id, n.addr, n.ctl, p.voters), httpSettings(n.web)...)
 	// The shipped config first; StartBrokerd's -E settings override it.
 	withConfig := func(bin string, args ...string) *exec.Cmd {
 		return exec.Command(bin, append([]string{"-c", filepath.Join(p.opts.Configs, "brokerd.yml")}, args...)...)
