@@ -96,7 +96,7 @@ func startDocker(t *testing.T) {
 	} else if os.Getenv("DOCKER_HOST") != "" {
 		t.Fatalf("compose: the Docker engine at DOCKER_HOST=%s does not answer: %v", os.Getenv("DOCKER_HOST"), err)
 	}
-	dockerd, err := exec.LookPath("dockerd")
+	dockerd, err := sbinPath("dockerd")
 	if err != nil {
 		t.Fatalf("compose: no Docker engine answers and dockerd is not installed: run deploy/deps.sh (it installs docker.io docker-compose debootstrap)")
 	}
@@ -111,7 +111,7 @@ func startDocker(t *testing.T) {
 	cmd := exec.Command(dockerd)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a Ctrl-C of the test reaches it only
-	// through the stop below; killed if the test process dies.
+	// through the stop below; stopped if the test process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("compose: starting dockerd: %v", err)
@@ -144,6 +144,15 @@ func startDocker(t *testing.T) {
 		_, err := docker(ctx, t, nil, "info")
 		return err
 	}, await.Within(time.Minute), await.Every(500*time.Millisecond), await.While(engineUp))
+}
+
+// sbinPath finds an administrator's command, on PATH or in /usr/sbin,
+// which a PATH may leave out.
+func sbinPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return exec.LookPath(filepath.Join("/usr/sbin", name))
 }
 
 // imageLabel returns the value of label on image, and whether the image
@@ -189,7 +198,7 @@ func standinDebianImage(t *testing.T) {
 	if got, ok := imageLabel(t, standinDebian, standinLabel); ok && got == inputs {
 		return
 	}
-	debootstrap, err := exec.LookPath("debootstrap")
+	debootstrap, err := sbinPath("debootstrap")
 	if err != nil {
 		t.Fatalf("compose: debootstrap is not installed: run deploy/deps.sh (it installs docker.io docker-compose debootstrap)")
 	}
