@@ -26,6 +26,15 @@ have_cmd curl || need_pkgs+=(curl)
 have_cmd ip || need_pkgs+=(iproute2)
 # rsyslog with omkafka: the shipper benchmark's peer (e2e/bench/cmd/shipperbench).
 dpkg-query -W -f='${Status}' rsyslog-kafka 2>/dev/null | grep -q 'ok installed' || need_pkgs+=(rsyslog rsyslog-kafka)
+# A Docker engine, Compose 1.29 and debootstrap: the compose stack's
+# end-to-end test (e2e/compose) runs docker-compose.yml with them and builds
+# its stand-in images (a Debian base from debootstrap). The engine and
+# debootstrap are looked for in /usr/sbin too, which a user's PATH may lack;
+# a docker client alone is not an engine.
+have_sbin() { have_cmd "$1" || [[ -x /usr/sbin/$1 || -x /usr/bin/$1 ]]; }
+have_sbin dockerd || need_pkgs+=(docker.io)
+have_cmd docker-compose || need_pkgs+=(docker-compose)
+have_sbin debootstrap || need_pkgs+=(debootstrap)
 
 if ((${#need_pkgs[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then

@@ -1,0 +1,315 @@
+package compose_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// loadProject loads the compose files (paths relative to the repository
+// root, the first being docker-compose.yml) as Compose v2 does, with only
+// the variables given: the process's own environment is left out, so the
+// defaults written in the file are what is checked.
+func loadProject(t *testing.T, vars map[string]string, files ...string) *types.Project {
+	t.Helper()
+	root := repoRoot(t)
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join(root, f))
+	}
+	opts, err := cli.NewProjectOptions(paths, cli.WithWorkingDirectory(root), cli.WithName("logpipe"), cli.WithEnv(envList(vars)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("compose-go refuses %v: %v", files, err)
+	}
+	return p
+}
+
+// service returns one service of p.
+func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
+	t.Helper()
+	s, err := p.GetService(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// settings returns the -E key=value overrides of a logpipe command line
+// (entry point and command together).
+func settings(s types.ServiceConfig) map[string]string {
+	args := append(slices.Clone(s.Entrypoint), s.Command...)
+	out := map[string]string{}
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-E" {
+			k, v, _ := strings.Cut(args[i+1], "=")
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// flagValue returns the value after flag in a command line, or "".
+func flagValue(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
+}
+
+var brokerdService = regexp.MustCompile(`^brokerd-(\d+)$`)
+
+// checkQuorum checks that every brokerd-N service is node N, advertised
+// under its service name, and that all of them list the same voters: every
+// brokerd service's controller listener.
+func checkQuorum(t *testing.T, p *types.Project, wantNodes int) {
+	t.Helper()
+	var want []string
+	for _, name := range p.ServiceNames() {
+		if m := brokerdService.FindStringSubmatch(name); m != nil {
+			want = append(want, fmt.Sprintf("%s@%s:9093", m[1], name))
+		}
+	}
+	if len(want) != wantNodes {
+		t.Fatalf("brokerd services: got %d (%v), want %d", len(want), want, wantNodes)
+	}
+	slices.Sort(want)
+	for _, name := range p.ServiceNames() {
+		m := brokerdService.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		e := settings(service(t, p, name))
+		if e["node.id"] != m[1] {
+			t.Errorf("%s: node.id: got %q, want %q", name, e["node.id"], m[1])
+		}
+		if want := "PLAINTEXT://" + name + ":9092"; e["advertised.listeners"] != want {
+			t.Errorf("%s: advertised.listeners: got %q, want %q", name, e["advertised.listeners"], want)
+		}
+		if !strings.Contains(e["listeners"], "CONTROLLER://0.0.0.0:9093") {
+			t.Errorf("%s: listeners: got %q, want a CONTROLLER listener on 9093", name, e["listeners"])
+		}
+		voters := strings.Split(e["controller.quorum.voters"], ",")
+		slices.Sort(voters)
+		if !slices.Equal(voters, want) {
+			t.Errorf("%s: controller.quorum.voters: got %v, want %v", name, voters, want)
+		}
+	}
+}
+
+// TestComposeFileForComposeV2 loads docker-compose.yml with compose-go,
+// the loader of Compose v2, and checks what the stack relies on.
+func TestComposeFileForComposeV2(t *testing.T) {
+	p := loadProject(t, nil, "docker-compose.yml")
+
+	wantServices := []string{"brokerd-1", "brokerd-2", "brokerd-3", "elasticsearch", "httpd", "indexer", "kibana", "setup", "shipper", "topics", "traffic"}
+	if got := p.ServiceNames(); !slices.Equal(got, wantServices) {
+		t.Fatalf("services: got %v, want %v", got, wantServices)
+	}
+
+	oneShot := []string{"setup", "topics"}
+	for _, name := range p.ServiceNames() {
+		s := service(t, p, name)
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %s on %q, want 127.0.0.1 only", name, port.Published, port.HostIP)
+			}
+		}
+		if slices.Contains(oneShot, name) {
+			if s.Restart != types.RestartPolicyNo {
+				t.Errorf("%s is a one-shot: restart: got %q, want %q", name, s.Restart, types.RestartPolicyNo)
+			}
+			continue
+		}
+		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0 {
+			t.Errorf("%s has no health check", name)
+		}
+		if s.Restart != types.RestartPolicyUnlessStopped {
+			t.Errorf("%s: restart: got %q, want %q", name, s.Restart, types.RestartPolicyUnlessStopped)
+		}
+	}
+
+	// The order of `up`: what each service waits for, and how.
+	wantDeps := map[string]map[string]string{
+		"topics":  {"brokerd-1": types.ServiceConditionHealthy, "brokerd-2": types.ServiceConditionHealthy, "brokerd-3": types.ServiceConditionHealthy},
+		"kibana":  {"elasticsearch": types.ServiceConditionHealthy},
+		"setup":   {"elasticsearch": types.ServiceConditionHealthy, "kibana": types.ServiceConditionHealthy},
+		"indexer": {"elasticsearch": types.ServiceConditionHealthy, "topics": types.ServiceConditionCompletedSuccessfully},
+		"shipper": {"topics": types.ServiceConditionCompletedSuccessfully},
+		"traffic": {"httpd": types.ServiceConditionHealthy},
+	}
+	for _, name := range p.ServiceNames() {
+		got := map[string]string{}
+		for dep, d := range service(t, p, name).DependsOn {
+			got[dep] = d.Condition
+		}
+		if want := wantDeps[name]; !maps.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("%s depends_on: got %v, want %v", name, got, want)
+		}
+	}
+
+	checkQuorum(t, p, 3)
+	topics := service(t, p, "topics").Command
+	if got := [3]string{flagValue(topics, "--topic"), flagValue(topics, "--partitions"), flagValue(topics, "--replication-factor")}; got != [3]string{"httpd", "3", "3"} {
+		t.Errorf("topics creates (topic, partitions, replication factor) %v, want [httpd 3 3]", got)
+	}
+
+	// The shipper reads the volume httpd writes its logs to.
+	mountOf := func(svc, target string) types.ServiceVolumeConfig {
+		for _, v := range service(t, p, svc).Volumes {
+			if v.Target == target {
+				return v
+			}
+		}
+		t.Fatalf("%s mounts nothing at %s", svc, target)
+		return types.ServiceVolumeConfig{}
+	}
+	httpdLogs, shipperLogs := mountOf("httpd", "/var/log/httpd"), mountOf("shipper", "/var/log/httpd")
+	if httpdLogs.Type != types.VolumeTypeVolume || shipperLogs.Source != httpdLogs.Source || !shipperLogs.ReadOnly {
+		t.Errorf("shipper's /var/log/httpd: got %s %s (read-only %v), want httpd's volume %s, read-only", shipperLogs.Type, shipperLogs.Source, shipperLogs.ReadOnly, httpdLogs.Source)
+	}
+	if got := settings(service(t, p, "shipper"))["name"]; got == "" {
+		t.Errorf("the shipper has no fixed name: the events' ids would change with the container's host name")
+	}
+	if got := mountOf("shipper", "/etc/logpipe").Source; got != filepath.Join(repoRoot(t), "configs") {
+		t.Errorf("shipper's /etc/logpipe: got %s, want the repository's configs/", got)
+	}
+
+	// Images users pull: the official ones by default, replaceable.
+	es, kibana := service(t, p, "elasticsearch").Image, service(t, p, "kibana").Image
+	if !strings.HasPrefix(es, "docker.elastic.co/elasticsearch/elasticsearch:8.") || !strings.HasPrefix(kibana, "docker.elastic.co/kibana/kibana:8.") {
+		t.Errorf("default images: got %s and %s, want Elastic's official 8.x", es, kibana)
+	}
+	if _, esVersion, _ := strings.Cut(es, ":"); !strings.HasSuffix(kibana, ":"+esVersion) {
+		t.Errorf("Kibana %s is not Elasticsearch's version %s", kibana, esVersion)
+	}
+	for _, s := range p.Services {
+		if s.Build == nil {
+			continue
+		}
+		if got := s.Build.Args["DEBIAN_IMAGE"]; got == nil || *got != "debian:bookworm-slim" {
+			t.Errorf("%s: build argument DEBIAN_IMAGE: got %v, want debian:bookworm-slim", s.Name, got)
+		}
+	}
+	replaced := loadProject(t, map[string]string{"ES_IMAGE": "local/es:1", "KIBANA_IMAGE": "local/kibana:1", "DEBIAN_IMAGE": "local/debian:1", "HTTPD_LOGS": "/srv/httpd/logs"}, "docker-compose.yml")
+	if got := service(t, replaced, "elasticsearch").Image; got != "local/es:1" {
+		t.Errorf("ES_IMAGE=local/es:1: elasticsearch runs %s", got)
+	}
+	if got := service(t, replaced, "kibana").Image; got != "local/kibana:1" {
+		t.Errorf("KIBANA_IMAGE=local/kibana:1: kibana runs %s", got)
+	}
+	if got := service(t, replaced, "httpd").Build.Args["DEBIAN_IMAGE"]; got == nil || *got != "local/debian:1" {
+		t.Errorf("DEBIAN_IMAGE=local/debian:1: httpd is built from %v", got)
+	}
+	for _, v := range service(t, replaced, "shipper").Volumes {
+		if v.Target == "/var/log/httpd" && (v.Type != types.VolumeTypeBind || v.Source != "/srv/httpd/logs") {
+			t.Errorf("HTTPD_LOGS=/srv/httpd/logs: the shipper's /var/log/httpd is %s %s, want that folder", v.Type, v.Source)
+		}
+	}
+}
+
+// fiveVoters is BROKERD_VOTERS for deploy/compose/five-brokers.yml.
+const fiveVoters = "1@brokerd-1:9093,2@brokerd-2:9093,3@brokerd-3:9093,4@brokerd-4:9093,5@brokerd-5:9093"
+
+// TestFiveBrokersOverride loads the override that scales the quorum to
+// five nodes, as README.md tells.
+func TestFiveBrokersOverride(t *testing.T) {
+	p := loadProject(t, map[string]string{"BROKERD_VOTERS": fiveVoters}, "docker-compose.yml", "deploy/compose/five-brokers.yml")
+	checkQuorum(t, p, 5)
+	for _, name := range []string{"brokerd-4", "brokerd-5"} {
+		s := service(t, p, name)
+		if d, ok := service(t, p, "topics").DependsOn[name]; !ok || d.Condition != types.ServiceConditionHealthy {
+			t.Errorf("topics does not wait for %s to be healthy: %+v", name, d)
+		}
+		var data []string
+		for _, v := range s.Volumes {
+			if v.Target == "/var/lib/logpipe" {
+				data = append(data, v.Source)
+			}
+		}
+		if want := []string{name + "-data"}; !slices.Equal(data, want) {
+			t.Errorf("%s keeps its data in %v, want %v", name, data, want)
+		}
+	}
+}
+
+// TestComposeFileForComposeV1 has Debian's docker-compose 1.29 check the
+// file alone, with the five-broker override, and with the variables the
+// end-to-end test sets.
+func TestComposeFileForComposeV1(t *testing.T) {
+	composeBin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatalf("docker-compose is not installed: run deploy/deps.sh (it installs docker.io docker-compose debootstrap)")
+	}
+	out, err := exec.Command(composeBin, "version", "--short").Output()
+	if err != nil {
+		t.Fatalf("docker-compose version: %v", err)
+	}
+	t.Logf("docker-compose %s", strings.TrimSpace(string(out)))
+	root := repoRoot(t)
+	for _, c := range []struct {
+		files []string
+		vars  map[string]string
+	}{
+		{files: []string{"docker-compose.yml"}},
+		{files: []string{"docker-compose.yml", "deploy/compose/five-brokers.yml"}, vars: map[string]string{"BROKERD_VOTERS": fiveVoters}},
+		{files: []string{"docker-compose.yml"}, vars: testVars(8080, 9200, 5601)},
+	} {
+		args := []string{"config", "--services"}
+		for i := len(c.files) - 1; i >= 0; i-- {
+			args = append([]string{"-f", filepath.Join(root, c.files[i])}, args...)
+		}
+		cmd := exec.Command(composeBin, args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), envList(c.vars)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("docker-compose %v refuses: %v\n%s", c.files, err, out)
+			continue
+		}
+		got := strings.Fields(string(out))
+		slices.Sort(got)
+		want := loadProject(t, c.vars, c.files...).ServiceNames()
+		if !slices.Equal(got, want) {
+			t.Errorf("docker-compose %v: services: got %v, compose-go got %v", c.files, got, want)
+		}
+	}
+}
+
+// testVars are the compose variables of the end-to-end test: the
+// stand-in images, the test's own names for the images the stack builds,
+// free ports, and the Go module proxy of this machine.
+func testVars(httpdPort, esPort, kibanaPort int) map[string]string {
+	vars := map[string]string{
+		"DEBIAN_IMAGE":     standinDebian,
+		"GO_IMAGE":         standinGolang,
+		"ES_IMAGE":         standinES,
+		"LOGPIPE_IMAGE":    "logpipe-e2e/logpipe:compose",
+		"HTTPD_IMAGE":      "logpipe-e2e/httpd:compose",
+		"HTTPD_PORT":       strconv.Itoa(httpdPort),
+		"ES_PORT":          strconv.Itoa(esPort),
+		"KIBANA_PORT":      strconv.Itoa(kibanaPort),
+		"ES_HEAP":          "384m",
+		"TRAFFIC_INTERVAL": "0.5",
+	}
+	for _, name := range []string{"GOPROXY", "GOSUMDB"} {
+		if out, err := exec.Command("go", "env", name).Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+			vars[name] = strings.TrimSpace(string(out))
+		}
+	}
+	return vars
+}
