@@ -46,6 +46,10 @@ func main() {
 
 func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	m := newMetrics(env)
+	// /readyz answers 503 until the node has joined the cluster (joined
+	// the metadata quorum, registered and been unfenced by the controller)
+	// and serves clients, and again once it is stopping.
+	env.Readiness.Set("brokerd", errors.New("joining the cluster"))
 	b, err := broker.New(ctx, s.Broker, env.Log, m.brokerHooks())
 	if err != nil {
 		return err
@@ -68,6 +72,7 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	env.Log.Info("brokerd is serving", "listener", ln.Addr().String(), "node.id", s.Broker.NodeID, "log.dirs", s.Broker.Dirs(), "version", cli.Version)
+	env.Readiness.Set("brokerd", nil)
 
 	select {
 	case <-ctx.Done():
@@ -76,6 +81,7 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 		err = b.Err()
 		env.Log.Error("stopping: this node cannot follow the cluster metadata", "err", err)
 	}
+	env.Readiness.Set("brokerd", errors.New("stopping"))
 	drainCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if serr := srv.Shutdown(drainCtx); serr != nil {

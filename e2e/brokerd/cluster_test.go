@@ -22,6 +22,7 @@ import (
 
 	"logpipe/brokerd/wire"
 	"logpipe/e2e/netns"
+	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
 
@@ -55,6 +56,28 @@ func newLabCluster(t *testing.T, n int, settings ...string) *cluster {
 
 func startCluster(t *testing.T, n int, lab *netns.Lab, settings ...string) *cluster {
 	t.Helper()
+	c := layoutCluster(t, n, lab, settings...)
+	// Each node waits for the quorum, so they start together.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.startErr(i)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// layoutCluster chooses the addresses and folders of n nodes and starts
+// none of them.
+func layoutCluster(t *testing.T, n int, lab *netns.Lab, settings ...string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, nodes: make([]*node, n), settings: settings, lab: lab}
 	var voters []string
 	base := t.TempDir()
@@ -83,20 +106,6 @@ func startCluster(t *testing.T, n int, lab *netns.Lab, settings ...string) *clus
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, c.ctls[i]))
 	}
 	c.voters = strings.Join(voters, ",")
-	// Each node waits for the quorum, so they start together.
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.startErr(i)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 
@@ -286,6 +295,38 @@ func TestClusterFromConfigs(t *testing.T) {
 	}
 	if len(kresp.Brokers) != 1 || kresp.Brokers[0].NodeID != rf3.Leader || fmt.Sprintf("%s:%d", kresp.Brokers[0].Host, kresp.Brokers[0].Port) != c.addrs[rf3.Leader-1] {
 		t.Errorf("endpoints in the answer: %+v, want node %d at %s", kresp.Brokers, rf3.Leader, c.addrs[rf3.Leader-1])
+	}
+}
+
+// TestReadyOnceJoined: a node's /readyz answers 503 while it waits for
+// the metadata quorum (alone of three), and 200 once the cluster formed
+// and it serves clients.
+func TestReadyOnceJoined(t *testing.T) {
+	c := layoutCluster(t, 3, nil)
+	first := make(chan error, 1)
+	go func() { first <- c.startErr(0) }()
+	ready := func() (int, string) {
+		resp, err := http.Get("http://" + c.https[0] + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	await.Eventually(t, "node 1 alone answering /readyz with 503", func() error {
+		if code, body := ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, "joining the cluster") {
+			return await.NotYet(fmt.Sprintf("%d %q", code, body), "503 joining the cluster")
+		}
+		return nil
+	})
+	c.start(1)
+	c.start(2)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Fatalf("/readyz of node 1 serving in a cluster: %d %q, want 200", code, body)
 	}
 }
 
