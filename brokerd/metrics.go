@@ -99,35 +99,35 @@ type partitionCollector struct {
 	leaders, underReplicated, offline     *prometheus.Desc
 	raftRole, raftTerm, raftCommit        *prometheus.Desc
 	activeController                      *prometheus.Desc
-	sessions, sessionPartitions           *prometheus.Desc
-	sessionEvictions, fetches             *prometheus.Desc
+	sessions, sessionParts                *prometheus.Desc
+	evictions, fetches                    *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
 	labels := []string{"topic", "partition"}
 	return &partitionCollector{
-		b:                 b,
-		size:              prometheus.NewDesc("brokerd_log_size_bytes", "Bytes in a partition's log segments.", labels, nil),
-		segments:          prometheus.NewDesc("brokerd_log_segments", "Segments of a partition's log.", labels, nil),
-		start:             prometheus.NewDesc("brokerd_log_start_offset", "A partition's log start offset.", labels, nil),
-		end:               prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
-		producers:         prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
-		hw:                prometheus.NewDesc("brokerd_high_watermark", "A partition's high watermark (records below it are in every ISR member).", labels, nil),
-		isr:               prometheus.NewDesc("brokerd_isr_size", "A partition's in-sync replicas.", labels, nil),
-		fetchLag:          prometheus.NewDesc("brokerd_replica_fetch_lag", "On a follower: how many records its log was behind the leader's high watermark at its last fetch.", labels, nil),
-		count:             prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
-		groups:            prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
-		leaders:           prometheus.NewDesc("brokerd_leader_partitions", "Partitions this broker leads.", nil, nil),
-		underReplicated:   prometheus.NewDesc("brokerd_under_replicated_partitions", "Partitions this broker leads whose ISR lacks replicas.", nil, nil),
-		offline:           prometheus.NewDesc("brokerd_offline_partitions", "Partitions without a leader (reported by the active controller only).", nil, nil),
-		raftRole:          prometheus.NewDesc("brokerd_raft_role", "1 for this node's role in the metadata quorum.", []string{"role"}, nil),
-		raftTerm:          prometheus.NewDesc("brokerd_raft_term", "The metadata quorum's current term.", nil, nil),
-		raftCommit:        prometheus.NewDesc("brokerd_raft_commit_index", "The metadata log's commit index as known here.", nil, nil),
-		activeController:  prometheus.NewDesc("brokerd_active_controller", "1 if this node is the active controller.", nil, nil),
-		sessions:          prometheus.NewDesc("brokerd_incremental_fetch_sessions", "Fetch sessions (KIP-227) cached (Kafka's NumIncrementalFetchSessions).", nil, nil),
-		sessionPartitions: prometheus.NewDesc("brokerd_incremental_fetch_partitions_cached", "Partitions of the cached fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", nil, nil),
-		sessionEvictions:  prometheus.NewDesc("brokerd_incremental_fetch_session_evictions_total", "Fetch sessions evicted to admit others (Kafka's IncrementalFetchSessionEvictionsPerSec).", nil, nil),
-		fetches:           prometheus.NewDesc("brokerd_fetch_requests_total", "Fetch requests by fetcher (consumer, follower) and by how their session served them (sessionless, full, incremental, failed: refused for their session id or epoch).", []string{"fetcher", "session"}, nil),
+		b:                b,
+		size:             prometheus.NewDesc("brokerd_log_size_bytes", "Bytes in a partition's log segments.", labels, nil),
+		segments:         prometheus.NewDesc("brokerd_log_segments", "Segments of a partition's log.", labels, nil),
+		start:            prometheus.NewDesc("brokerd_log_start_offset", "A partition's log start offset.", labels, nil),
+		end:              prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
+		producers:        prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
+		hw:               prometheus.NewDesc("brokerd_high_watermark", "A partition's high watermark (records below it are in every ISR member).", labels, nil),
+		isr:              prometheus.NewDesc("brokerd_isr_size", "A partition's in-sync replicas.", labels, nil),
+		fetchLag:         prometheus.NewDesc("brokerd_replica_fetch_lag", "On a follower: how many records its log was behind the leader's high watermark at its last fetch.", labels, nil),
+		count:            prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
+		groups:           prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
+		leaders:          prometheus.NewDesc("brokerd_leader_partitions", "Partitions this broker leads.", nil, nil),
+		underReplicated:  prometheus.NewDesc("brokerd_under_replicated_partitions", "Partitions this broker leads whose ISR lacks replicas.", nil, nil),
+		offline:          prometheus.NewDesc("brokerd_offline_partitions", "Partitions without a leader (reported by the active controller only).", nil, nil),
+		raftRole:         prometheus.NewDesc("brokerd_raft_role", "1 for this node's role in the metadata quorum.", []string{"role"}, nil),
+		raftTerm:         prometheus.NewDesc("brokerd_raft_term", "The metadata quorum's current term.", nil, nil),
+		raftCommit:       prometheus.NewDesc("brokerd_raft_commit_index", "The metadata log's commit index as known here.", nil, nil),
+		activeController: prometheus.NewDesc("brokerd_active_controller", "1 if this node is the active controller.", nil, nil),
+		sessions:         prometheus.NewDesc("brokerd_incremental_fetch_sessions", "Fetch sessions (KIP-227) cached (Kafka's NumIncrementalFetchSessions).", nil, nil),
+		sessionParts:     prometheus.NewDesc("brokerd_incremental_fetch_partitions_cached", "Partitions of the cached fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", nil, nil),
+		evictions:        prometheus.NewDesc("brokerd_incremental_fetch_session_evictions_total", "Fetch sessions evicted to admit others (Kafka's IncrementalFetchSessionEvictionsPerSec).", nil, nil),
+		fetches:          prometheus.NewDesc("brokerd_fetch_requests_total", "Fetch requests by fetcher (consumer, follower) and by how their session served them (sessionless, full, incremental, failed: refused for their session id or epoch).", []string{"fetcher", "session"}, nil),
 	}
 }
 
@@ -135,7 +135,7 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.hw, c.isr, c.fetchLag, c.count, c.groups,
 		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController,
-		c.sessions, c.sessionPartitions, c.sessionEvictions, c.fetches} {
+		c.sessions, c.sessionParts, c.evictions, c.fetches} {
 		ch <- d
 	}
 }
@@ -188,8 +188,8 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *partitionCollector) collectFetchSessions(ch chan<- prometheus.Metric) {
 	st := c.b.FetchSessions()
 	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(st.Sessions))
-	ch <- prometheus.MustNewConstMetric(c.sessionPartitions, prometheus.GaugeValue, float64(st.Partitions))
-	ch <- prometheus.MustNewConstMetric(c.sessionEvictions, prometheus.CounterValue, float64(st.Evictions))
+	ch <- prometheus.MustNewConstMetric(c.sessionParts, prometheus.GaugeValue, float64(st.Partitions))
+	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(st.Evictions))
 	for fetcher, counts := range map[string]fetchsession.Counts{"consumer": st.Consumers, "follower": st.Followers} {
 		for _, kind := range fetchsession.Kinds {
 			ch <- prometheus.MustNewConstMetric(c.fetches, prometheus.CounterValue, float64(counts.Of(kind)), fetcher, kind.String())
