@@ -276,14 +276,6 @@ func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[t
 		if was, ok := f.session.sent[k]; ok && was == now && req.SessionEpoch != 0 {
 			continue // the leader's session has it as it is
 		}
-		i, ok := byTopic[p.topic]
-		if !ok {
-			i = len(req.Topics)
-			byTopic[p.topic] = i
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic = p.topic
-			req.Topics = append(req.Topics, t)
-		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p.index
 		rp.CurrentLeaderEpoch = now.leaderEpoch
@@ -291,7 +283,12 @@ func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[t
 		rp.LastFetchedEpoch = now.lastFetched
 		rp.LogStartOffset = -1
 		rp.PartitionMaxBytes = 1 << 20
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		t := entryFor(&req.Topics, byTopic, p.topic, func() kmsg.FetchRequestTopic {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = p.topic
+			return t
+		})
+		t.Partitions = append(t.Partitions, rp)
 	}
 	if req.SessionEpoch != 0 {
 		forgotten := map[string]int{}
@@ -299,18 +296,27 @@ func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[t
 			if _, ok := want[k]; ok {
 				continue
 			}
-			i, ok := forgotten[k.topic]
-			if !ok {
-				i = len(req.ForgottenTopics)
-				forgotten[k.topic] = i
+			ft := entryFor(&req.ForgottenTopics, forgotten, k.topic, func() kmsg.FetchRequestForgottenTopic {
 				ft := kmsg.NewFetchRequestForgottenTopic()
 				ft.Topic = k.topic
-				req.ForgottenTopics = append(req.ForgottenTopics, ft)
-			}
-			req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.part)
+				return ft
+			})
+			ft.Partitions = append(ft.Partitions, k.part)
 		}
 	}
 	return req, want
+}
+
+// entryFor returns topic's entry in *list, appending one made by add the
+// first time; at maps topics to their index in *list.
+func entryFor[T any](list *[]T, at map[string]int, topic string, add func() T) *T {
+	i, ok := at[topic]
+	if !ok {
+		i = len(*list)
+		at[topic] = i
+		*list = append(*list, add())
+	}
+	return &(*list)[i]
 }
 
 // handle applies a Fetch response; it returns false if no partition made

@@ -1,8 +1,11 @@
 package brokerd_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,19 +99,13 @@ func TestFetchSessionFollowers(t *testing.T) {
 		t.FailNow()
 	}
 
-	minISR := "2"
-	if r, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": &minISR}, "repl"); err != nil || r.Err != nil {
+	if r, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": new("2")}, "repl"); err != nil || r.Err != nil {
 		t.Fatal(err, r.Err)
 	}
 	w := startWorkload(t, c, "repl")
 	w.waitAcked(ctx, 1000, "before the kill")
-	var kill int32
-	best := -1
-	for id, n := range c.leaders(ctx, "repl") {
-		if n > best {
-			kill, best = id, n
-		}
-	}
+	leaders := c.leaders(ctx, "repl")
+	kill := slices.MaxFunc(slices.Collect(maps.Keys(leaders)), func(a, b int32) int { return cmp.Compare(leaders[a], leaders[b]) })
 	c.nodes[kill-1].proc.Kill()
 	t.Logf("killed node %d", kill)
 	w.waitAcked(ctx, 1000, fmt.Sprintf("after node %d died", kill))
