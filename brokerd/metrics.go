@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/broker"
+	"logpipe/brokerd/fetchsession"
 	"logpipe/brokerd/wire"
 	"logpipe/pipeline/cli"
 )
@@ -98,6 +99,8 @@ type partitionCollector struct {
 	leaders, underReplicated, offline     *prometheus.Desc
 	raftRole, raftTerm, raftCommit        *prometheus.Desc
 	activeController                      *prometheus.Desc
+	sessions, sessionParts                *prometheus.Desc
+	evictions, fetches                    *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
@@ -121,13 +124,18 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 		raftTerm:         prometheus.NewDesc("brokerd_raft_term", "The metadata quorum's current term.", nil, nil),
 		raftCommit:       prometheus.NewDesc("brokerd_raft_commit_index", "The metadata log's commit index as known here.", nil, nil),
 		activeController: prometheus.NewDesc("brokerd_active_controller", "1 if this node is the active controller.", nil, nil),
+		sessions:         prometheus.NewDesc("brokerd_incremental_fetch_sessions", "Fetch sessions (KIP-227) cached (Kafka's NumIncrementalFetchSessions).", nil, nil),
+		sessionParts:     prometheus.NewDesc("brokerd_incremental_fetch_partitions_cached", "Partitions of the cached fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", nil, nil),
+		evictions:        prometheus.NewDesc("brokerd_incremental_fetch_session_evictions_total", "Fetch sessions evicted to admit others (Kafka's IncrementalFetchSessionEvictionsPerSec).", nil, nil),
+		fetches:          prometheus.NewDesc("brokerd_fetch_requests_total", "Fetch requests by fetcher (consumer, follower) and by how their session served them (sessionless, full, incremental, failed: refused for their session id or epoch).", []string{"fetcher", "session"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.hw, c.isr, c.fetchLag, c.count, c.groups,
-		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController} {
+		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController,
+		c.sessions, c.sessionParts, c.evictions, c.fetches} {
 		ch <- d
 	}
 }
@@ -147,6 +155,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.raftCommit, prometheus.GaugeValue, float64(cs.CommitIndex))
 	ch <- prometheus.MustNewConstMetric(c.activeController, prometheus.GaugeValue, boolGauge(cs.ActiveController))
 	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(cs.OfflinePartitions))
+	c.collectFetchSessions(ch)
 	ps := c.b.Partitions()
 	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(ps)))
 	leaders, under := 0, 0
@@ -171,6 +180,19 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.isr, prometheus.GaugeValue, float64(p.ISR), p.Topic, part)
 		if !p.Leader {
 			ch <- prometheus.MustNewConstMetric(c.fetchLag, prometheus.GaugeValue, float64(p.FetchLag), p.Topic, part)
+		}
+	}
+}
+
+// collectFetchSessions reports the fetch session cache's figures.
+func (c *partitionCollector) collectFetchSessions(ch chan<- prometheus.Metric) {
+	st := c.b.FetchSessions()
+	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(st.Sessions))
+	ch <- prometheus.MustNewConstMetric(c.sessionParts, prometheus.GaugeValue, float64(st.Partitions))
+	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(st.Evictions))
+	for fetcher, counts := range map[string]fetchsession.Counts{"consumer": st.Consumers, "follower": st.Followers} {
+		for _, kind := range fetchsession.Kinds {
+			ch <- prometheus.MustNewConstMetric(c.fetches, prometheus.CounterValue, float64(counts.Of(kind)), fetcher, kind.String())
 		}
 	}
 }

@@ -4,27 +4,40 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/fetchsession"
 	"logpipe/brokerd/storage"
 	"logpipe/brokerd/wire"
 )
 
 // Fetch v4–v12, isolation read_uncommitted (read_committed reads the same:
 // brokerd has no transactions, so the last stable offset is the high
-// watermark). Fetch sessions (v7+) are answered with session id 0, which
-// tells clients to send full requests. Records are never decoded nor
+// watermark). Fetch sessions (v7+, KIP-227) are kept by the fetchsession
+// cache: a request is sessionless, full (opening a session), incremental
+// (reading every partition of its session, answering only those with
+// news) or refused for its session fields. Records are never decoded nor
 // copied into memory: each partition's records field is a wire.Splice of
 // a segment file's range, which the connection sends with sendfile(2). A
 // fetch with fewer than min_bytes ready and no partition in error waits up
-// to max_wait_ms for a change of any partition it asked for (fetchwait.go).
+// to max_wait_ms for a change of any partition it reads, which for an
+// incremental fetch is every partition of its session (fetchwait.go).
 func init() { register(1, 4, 12, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
-	req := kreq.(*kmsg.FetchRequest)
+	sf := b.fetchSessions.Open(kreq.(*kmsg.FetchRequest))
+	// The request as its session reads it: an incremental one reads every
+	// partition of the session, with the parameters the session holds.
+	req := new(kmsg.FetchRequest)
+	*req = *kreq.(*kmsg.FetchRequest)
+	req.Topics = sf.Topics
+	if sf.Kind == fetchsession.Failed {
+		return b.finishFetch(sf, req, &wire.SplicedResponse{Response: req.ResponseKind()}), nil
+	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	maxBytes := req.MaxBytes
 	if maxBytes <= 0 {
@@ -37,13 +50,14 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 		return failed || total >= int(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil
 	}
 	if req.ReplicaID >= 0 {
-		// A follower: the offsets it asks for are its log end offsets.
+		// A follower: the offsets it fetches at are its log end offsets,
+		// those it left out of an incremental request included.
 		b.replicaFetched(req)
 	}
 	// Data that is already there is answered without registering a wait.
 	resp, total, failed := b.fetchOnce(req, maxBytes, nil)
 	if answer(total, failed) {
-		return resp, nil
+		return b.finishFetch(sf, req, resp), nil
 	}
 	resp.Done(false)
 	wait := &fetchWait{w: newWaiter()}
@@ -56,7 +70,7 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 		// the select below, even one made before the select is reached.
 		resp, total, failed = b.fetchOnce(req, maxBytes, wait)
 		if answer(total, failed) {
-			return resp, nil
+			return b.finishFetch(sf, req, resp), nil
 		}
 		resp.Done(false)
 		if hook := beforeFetchWait.Load(); hook != nil {
@@ -71,6 +85,32 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 		}
 	}
 }
+
+// finishFetch writes the session's part of the answer to req read for sf:
+// the session id, a session error, the partitions an incremental answer
+// leaves out. An answer reduced to a session error gives back what it
+// read.
+func (b *Broker) finishFetch(sf *fetchsession.Fetch, req *kmsg.FetchRequest, out *wire.SplicedResponse) *wire.SplicedResponse {
+	resp := out.Response.(*kmsg.FetchResponse)
+	sf.Finish(resp)
+	if resp.ErrorCode != 0 {
+		b.countError("Fetch", resp.ErrorCode)
+		if out.Done != nil {
+			out.Done(false)
+		}
+		out.Done, out.Splices = nil, nil
+	}
+	if hook := afterFetch.Load(); hook != nil {
+		(*hook)(sf.Kind, req, resp)
+	}
+	return out
+}
+
+// afterFetch, when set (by tests only), is called with each fetch answer
+// about to be sent: how it was served, the request as its session read it
+// (every partition of the session for an incremental fetch) and the
+// answer.
+var afterFetch atomic.Pointer[func(kind fetchsession.Kind, read *kmsg.FetchRequest, resp *kmsg.FetchResponse)]
 
 // fetchOnce builds a response from what is there now. It returns the
 // bytes of records included and whether any partition is answered with an

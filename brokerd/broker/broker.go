@@ -25,6 +25,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/fetchsession"
 	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/producers"
 	"logpipe/brokerd/quorum"
@@ -75,6 +76,9 @@ type Broker struct {
 	registrationErr atomic.Pointer[registrationError]
 	// fetchers replicate the partitions this node follows (fetcher.go).
 	fetchers fetchers
+	// fetchSessions are the fetch sessions (KIP-227) of this node's
+	// fetchers and of the followers fetching from it (01_fetch.go).
+	fetchSessions *fetchsession.Cache
 	// hwCheckpoint is the high watermarks read at start (checkpoint.go).
 	hwCheckpoint map[tp]int64
 
@@ -149,6 +153,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
 	b.cp.incarnation = newIncarnation()
 	b.fetchers.b = b
+	b.fetchSessions = fetchsession.New(cfg.FetchSessionCacheSlots, fetchsession.DefaultEvictAfter, time.Now)
 	b.hwCheckpoint = readHWCheckpoints(dirs)
 	b.cp.epoch.Store(-1)
 	meta, ctlLn, err := b.openMetadata(ctx)

@@ -103,6 +103,10 @@ type Config struct {
 
 	SocketRequestMaxBytes int32 `yaml:"socket.request.max.bytes"`
 	ConnectionsMaxIdleMs  int64 `yaml:"connections.max.idle.ms"`
+	// FetchSessionCacheSlots is how many fetch sessions (KIP-227) the
+	// node keeps for consumers and followers; 0 turns sessions off, so
+	// every fetch is a full one.
+	FetchSessionCacheSlots int `yaml:"max.incremental.fetch.session.cache.slots"`
 
 	// ZooKeeperConnect is refused: brokerd keeps its metadata itself.
 	ZooKeeperConnect string `yaml:"zookeeper.connect"`
@@ -142,6 +146,7 @@ func DefaultConfig() Config {
 		ProducerIDExpirationMs:        86400000,
 		SocketRequestMaxBytes:         100 << 20,
 		ConnectionsMaxIdleMs:          600000,
+		FetchSessionCacheSlots:        1000,
 		BrokerSessionTimeoutMs:        2000,
 		BrokerHeartbeatIntervalMs:     250,
 		AutoLeaderRebalance:           true,
@@ -194,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsRetentionMinutes < 1 {
 		bad("offsets.retention.minutes", "must be at least 1")
+	}
+	if c.FetchSessionCacheSlots < 0 {
+		bad("max.incremental.fetch.session.cache.slots", "must not be negative (0 turns fetch sessions off)")
 	}
 	if c.LogSegmentBytes < 14 || c.LogSegmentBytes > 1<<31-1 {
 		bad("log.segment.bytes", "must be between 14 and 2147483647")

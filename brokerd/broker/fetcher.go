@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/fetchsession"
 	"logpipe/brokerd/producers"
 	"logpipe/brokerd/recordbatch"
 	"logpipe/brokerd/storage"
@@ -26,6 +27,16 @@ import (
 // diverged from its own (a returning old leader's unreplicated tail), the
 // point where they part (diverging_epoch), and the follower truncates to
 // it before it fetches again.
+//
+// Each fetcher keeps a fetch session (KIP-227) with its leader, as Kafka's
+// replica fetcher does: its first request lists every partition and opens
+// the session; the next ones, each with the next session epoch, list only
+// the partitions whose fetch parameters changed (those that got records,
+// were truncated, or follow a new leader epoch), add the partitions it
+// started following and forget those it stopped. The leader remembers the
+// rest, and answers only the partitions with news. After a session error,
+// a failed request or a new connection, the next request is a full one
+// again, which closes the old session and opens a new one.
 
 // fetchers are a node's replica fetchers, one per leader.
 type fetchers struct {
@@ -78,6 +89,44 @@ type fetcher struct {
 	parts map[*partition]int32
 	wake  chan struct{}
 	done  chan struct{}
+
+	// session is the fetch session with the leader; only run uses it.
+	session replicaSession
+}
+
+// replicaSession is a fetcher's side of its fetch session: the session id
+// and the epoch of the next request (0: the next request is a full one,
+// opening a session), and what the leader's session holds for each
+// partition, as the fetcher last sent it.
+type replicaSession struct {
+	id, epoch int32
+	sent      map[tp]sentFetch
+}
+
+// sentFetch is what a request tells the leader about one partition.
+type sentFetch struct {
+	offset                   int64
+	leaderEpoch, lastFetched int32
+}
+
+// restart makes the next request a full one, which closes the session
+// (the leader may still hold it) and opens a new one.
+func (s *replicaSession) restart() {
+	s.epoch, s.sent = 0, nil
+}
+
+// answered moves the session on after the leader answered a request
+// without a session error: a full request opened the session the answer
+// names (none if 0: the next request tries again), an incremental one
+// moves to the next epoch; want is what the leader's session now holds.
+func (s *replicaSession) answered(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, want map[tp]sentFetch) {
+	if resp.SessionID == 0 || req.SessionEpoch != 0 && resp.SessionID != req.SessionID {
+		s.id = 0
+		s.restart()
+		return
+	}
+	s.id, s.sent = resp.SessionID, want
+	s.epoch = fetchsession.NextEpoch(s.epoch)
 }
 
 func (f *fetcher) add(p *partition, epoch int32) {
@@ -176,24 +225,37 @@ func (f *fetcher) run() {
 			}
 			client = c
 		}
-		req, order := f.request(parts)
+		req, want := f.request(parts)
 		kresp, err := client.Request(req, time.Now().Add(replicaFetchWait+b.cfg.requestTimeout()))
 		if err != nil {
 			client.Close()
 			client = nil
+			f.session.restart()
 			b.log.Debug("replica fetcher: fetching from the leader", "leader", f.leader, "err", err)
 			backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
 			continue
 		}
 		backoff = 0
-		if !f.handle(kresp.(*kmsg.FetchResponse), order, parts) {
+		resp := kresp.(*kmsg.FetchResponse)
+		if resp.ErrorCode != 0 {
+			// A session error (evicted, or an epoch the leader did not
+			// expect): start a new session at once.
+			b.log.Debug("replica fetcher: fetch session", "leader", f.leader, "session", req.SessionID, "epoch", req.SessionEpoch, "err", kerr.ErrorForCode(resp.ErrorCode))
+			f.session.restart()
+			continue
+		}
+		f.session.answered(req, resp, want)
+		if !f.handle(resp, parts) {
 			backoff = 100 * time.Millisecond
 		}
 	}
 }
 
-// request builds one Fetch for the partitions.
-func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[string]map[int32]*partition) {
+// request builds the next Fetch of the session for the partitions: a full
+// one, or an incremental one listing what changed since the leader's
+// session last heard of it. It returns what the leader's session holds
+// once it has taken the request.
+func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[tp]sentFetch) {
 	b := f.b
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(12)
@@ -201,47 +263,77 @@ func (f *fetcher) request(parts map[*partition]int32) (*kmsg.FetchRequest, map[s
 	req.MaxWaitMillis = int32(replicaFetchWait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = 10 << 20
-	req.SessionEpoch = -1
-	order := map[string]map[int32]*partition{}
+	req.SessionID, req.SessionEpoch = f.session.id, f.session.epoch
+	want := make(map[tp]sentFetch, len(parts))
 	byTopic := map[string]int{}
 	for p, epoch := range parts {
-		i, ok := byTopic[p.topic]
-		if !ok {
-			i = len(req.Topics)
-			byTopic[p.topic] = i
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic = p.topic
-			req.Topics = append(req.Topics, t)
-			order[p.topic] = map[int32]*partition{}
+		now := sentFetch{offset: p.log.LogEndOffset(), leaderEpoch: epoch, lastFetched: -1}
+		if e, ok := p.log.LatestEpoch(); ok {
+			now.lastFetched = e
+		}
+		k := tp{p.topic, p.index}
+		want[k] = now
+		if was, ok := f.session.sent[k]; ok && was == now && req.SessionEpoch != 0 {
+			continue // the leader's session has it as it is
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p.index
-		rp.CurrentLeaderEpoch = epoch
-		rp.FetchOffset = p.log.LogEndOffset()
-		rp.LastFetchedEpoch = -1
-		if e, ok := p.log.LatestEpoch(); ok {
-			rp.LastFetchedEpoch = e
-		}
+		rp.CurrentLeaderEpoch = now.leaderEpoch
+		rp.FetchOffset = now.offset
+		rp.LastFetchedEpoch = now.lastFetched
 		rp.LogStartOffset = -1
 		rp.PartitionMaxBytes = 1 << 20
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-		order[p.topic][p.index] = p
+		t := entryFor(&req.Topics, byTopic, p.topic, func() kmsg.FetchRequestTopic {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = p.topic
+			return t
+		})
+		t.Partitions = append(t.Partitions, rp)
 	}
-	return req, order
+	if req.SessionEpoch != 0 {
+		forgotten := map[string]int{}
+		for k := range f.session.sent {
+			if _, ok := want[k]; ok {
+				continue
+			}
+			ft := entryFor(&req.ForgottenTopics, forgotten, k.topic, func() kmsg.FetchRequestForgottenTopic {
+				ft := kmsg.NewFetchRequestForgottenTopic()
+				ft.Topic = k.topic
+				return ft
+			})
+			ft.Partitions = append(ft.Partitions, k.part)
+		}
+	}
+	return req, want
+}
+
+// entryFor returns topic's entry in *list, appending one made by add the
+// first time; at maps topics to their index in *list.
+func entryFor[T any](list *[]T, at map[string]int, topic string, add func() T) *T {
+	i, ok := at[topic]
+	if !ok {
+		i = len(*list)
+		at[topic] = i
+		*list = append(*list, add())
+	}
+	return &(*list)[i]
 }
 
 // handle applies a Fetch response; it returns false if no partition made
-// progress and none is waiting at the leader (so the loop backs off).
-func (f *fetcher) handle(resp *kmsg.FetchResponse, order map[string]map[int32]*partition, parts map[*partition]int32) bool {
+// progress and none is waiting at the leader (so the loop backs off). An
+// incremental answer may carry any partition of the session, and carries
+// none when the leader held the request for its max wait with nothing new
+// to say.
+func (f *fetcher) handle(resp *kmsg.FetchResponse, parts map[*partition]int32) bool {
 	b := f.b
-	progress := false
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		b.log.Debug("replica fetcher", "leader", f.leader, "err", err)
-		return false
+	byName := make(map[tp]*partition, len(parts))
+	for p := range parts {
+		byName[tp{p.topic, p.index}] = p
 	}
+	progress := false
 	for _, t := range resp.Topics {
 		for _, sp := range t.Partitions {
-			p := order[t.Topic][sp.Partition]
+			p := byName[tp{t.Topic, sp.Partition}]
 			if p == nil {
 				continue
 			}
@@ -258,7 +350,7 @@ func (f *fetcher) handle(resp *kmsg.FetchResponse, order map[string]map[int32]*p
 			progress = progress || ok
 		}
 	}
-	return progress || len(resp.Topics) > 0
+	return progress || len(resp.Topics) > 0 || resp.SessionID != 0
 }
 
 // apply takes one partition's answer: truncation, records, high watermark.

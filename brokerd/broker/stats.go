@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"sort"
+
+	"logpipe/brokerd/fetchsession"
 )
 
 // PartitionStats describes one hosted partition, for metrics.
@@ -100,3 +102,8 @@ func (b *Broker) GroupCounts(ctx context.Context) (map[string]int, error) {
 	}
 	return out, nil
 }
+
+// FetchSessions returns the figures of this node's fetch session cache:
+// sessions and partitions cached, evictions, and fetch requests by how
+// they were served.
+func (b *Broker) FetchSessions() fetchsession.Stats { return b.fetchSessions.Stats() }
