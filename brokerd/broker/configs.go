@@ -50,19 +50,20 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"offsets.topic.replication.factor": strconv.Itoa(int(c.OffsetsTopicReplicationFactor)),
 		// The cluster's settings, as this node runs them (defaults
 		// filled in).
-		"process.roles":                           c.ProcessRoles,
-		"controller.quorum.voters":                c.ControllerQuorumVoters,
-		"controller.listener.names":               c.ControllerListenerNames,
-		"inter.broker.listener.name":              c.InterBrokerListenerName,
-		"broker.rack":                             c.BrokerRack,
-		"metadata.log.dir":                        c.metadataDir(),
-		"broker.session.timeout.ms":               strconv.FormatInt(c.sessionTimeout().Milliseconds(), 10),
-		"broker.heartbeat.interval.ms":            strconv.FormatInt(c.heartbeatInterval().Milliseconds(), 10),
-		"replica.lag.time.max.ms":                 strconv.FormatInt(c.replicaLagMax().Milliseconds(), 10),
-		"request.timeout.ms":                      strconv.FormatInt(c.requestTimeout().Milliseconds(), 10),
-		"unclean.leader.election.enable":          strconv.FormatBool(c.UncleanLeaderElection),
-		"auto.leader.rebalance.enable":            strconv.FormatBool(c.AutoLeaderRebalance),
-		"leader.imbalance.check.interval.seconds": strconv.FormatInt(c.LeaderImbalanceCheckSeconds, 10),
+		"process.roles":                             c.ProcessRoles,
+		"controller.quorum.voters":                  c.ControllerQuorumVoters,
+		"controller.listener.names":                 c.ControllerListenerNames,
+		"inter.broker.listener.name":                c.InterBrokerListenerName,
+		"broker.rack":                               c.BrokerRack,
+		"metadata.log.dir":                          c.metadataDir(),
+		"broker.session.timeout.ms":                 strconv.FormatInt(c.sessionTimeout().Milliseconds(), 10),
+		"broker.heartbeat.interval.ms":              strconv.FormatInt(c.heartbeatInterval().Milliseconds(), 10),
+		"replica.lag.time.max.ms":                   strconv.FormatInt(c.replicaLagMax().Milliseconds(), 10),
+		"request.timeout.ms":                        strconv.FormatInt(c.requestTimeout().Milliseconds(), 10),
+		"unclean.leader.election.enable":            strconv.FormatBool(c.UncleanLeaderElection),
+		"auto.leader.rebalance.enable":              strconv.FormatBool(c.AutoLeaderRebalance),
+		"leader.imbalance.check.interval.seconds":   strconv.FormatInt(c.LeaderImbalanceCheckSeconds, 10),
+		"max.incremental.fetch.session.cache.slots": strconv.Itoa(c.FetchSessionCacheSlots),
 	}
 }
 
