@@ -1,11 +1,8 @@
 package brokerd_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,8 +101,7 @@ func TestFetchSessionFollowers(t *testing.T) {
 	}
 	w := startWorkload(t, c, "repl")
 	w.waitAcked(ctx, 1000, "before the kill")
-	leaders := c.leaders(ctx, "repl")
-	kill := slices.MaxFunc(slices.Collect(maps.Keys(leaders)), func(a, b int32) int { return cmp.Compare(leaders[a], leaders[b]) })
+	kill := c.busiest(ctx, "repl")
 	c.nodes[kill-1].proc.Kill()
 	t.Logf("killed node %d", kill)
 	w.waitAcked(ctx, 1000, fmt.Sprintf("after node %d died", kill))

@@ -27,13 +27,7 @@ func TestNetworkPartitionOfTheLeader(t *testing.T) {
 	}
 	w := startWorkload(t, c, "part")
 	w.waitAcked(ctx, 2000, "before the partition")
-	var cut int32
-	best := -1
-	for id, n := range c.leaders(ctx, "part") {
-		if n > best {
-			cut, best = id, n
-		}
-	}
+	cut := c.busiest(ctx, "part")
 	var led int32 = -1
 	m, err := adm.Metadata(ctx, "part")
 	if err != nil {
@@ -47,7 +41,7 @@ func TestNetworkPartitionOfTheLeader(t *testing.T) {
 	if err := c.lab.Isolate(int(cut - 1)); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("cut node %d (leading %d partitions) off from the others", cut, best)
+	t.Logf("cut node %d (leading the most partitions) off from the others", cut)
 
 	// The majority fences it and elects other leaders; the workload goes on.
 	other := int(cut) % 3

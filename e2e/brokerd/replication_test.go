@@ -1,8 +1,11 @@
 package brokerd_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,6 +238,12 @@ func (c *cluster) leaders(ctx context.Context, topic string) map[int32]int {
 	return leadersOf(m.Topics[topic])
 }
 
+// busiest returns the node leading most partitions of topic.
+func (c *cluster) busiest(ctx context.Context, topic string) int32 {
+	leaders := c.leaders(ctx, topic)
+	return slices.MaxFunc(slices.Collect(maps.Keys(leaders)), func(a, b int32) int { return cmp.Compare(leaders[a], leaders[b]) })
+}
+
 // TestLeaderLossLosesNothing kills, with SIGKILL, the node leading most
 // partitions of a replicated topic (min.insync.replicas 2) while franz-go
 // and sarama producers write with acks=all and a consumer group reads: new
@@ -262,12 +271,7 @@ func TestLeaderLossLosesNothing(t *testing.T) {
 				}
 				kill = m.Controller
 			} else {
-				best := -1
-				for id, n := range c.leaders(ctx, "repl") {
-					if n > best {
-						kill, best = id, n
-					}
-				}
+				kill = c.busiest(ctx, "repl")
 			}
 			c.nodes[kill-1].proc.Kill()
 			t.Logf("killed node %d", kill)
