@@ -287,7 +287,7 @@ func TestListedAndForgottenPartitions(t *testing.T) {
 	}
 	// Forgetting the rest closes the session; the request is served
 	// sessionless.
-	f, resp = incremental(t, c, forget(forget(request(-1, id, 3), "a", 1), "b", 0, 7), nil)
+	f, _ = incremental(t, c, forget(forget(request(-1, id, 3), "a", 1), "b", 0, 7), nil)
 	if f.Kind != Incremental {
 		t.Fatalf("forgetting two of three: served %v, want incremental", f.Kind)
 	}
