@@ -18,7 +18,9 @@ import (
 // below the log start offset empties the log (TruncateFullyAndStartAt).
 //
 // Fetches already holding a range past the cut may fail with
-// io.ErrUnexpectedEOF when they copy it.
+// io.ErrUnexpectedEOF when they copy it. Should deleting or cutting a file
+// fail halfway, the log is closed (ErrClosed from then on) rather than left
+// disagreeing with its files; opening it again recovers it.
 func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("storage: truncate to negative offset %d", offset)
@@ -121,7 +123,8 @@ func (l *Log) failedLocked(what string, err error) error {
 // TruncateFullyAndStartAt deletes all data and restarts the log empty at
 // offset, which becomes both the log start and end offset; the leader
 // epoch cache is cleared. A follower does this when the leader's log start
-// offset is past its own log end.
+// offset is past its own log end. A failure halfway closes the log, as in
+// TruncateTo.
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("storage: restart at negative offset %d", offset)
