@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"time"
 )
@@ -118,10 +117,10 @@ func (l *Log) deleteOldSegmentsLocked(nowMs, highWatermark int64, byRetention bo
 
 	var errs []error
 	for _, s := range removed {
-		s.log.drop()
+		s.log.release()
 		errs = append(errs, removeSegmentFiles(l.dir, s.base))
 	}
-	errs = append(errs, l.files.syncDir(l.dir))
+	errs = append(errs, syncDir(l.dir))
 	if l.logStart != oldStart {
 		errs = append(errs, l.persistLogStart())
 	}
@@ -137,7 +136,7 @@ func (s *segment) largestTimestamp() int64 {
 	if s.maxTS >= 0 {
 		return s.maxTS
 	}
-	st, err := os.Stat(s.path(logSuffix))
+	st, err := s.log.f.Stat()
 	if err != nil {
 		return math.MaxInt64
 	}
