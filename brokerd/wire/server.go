@@ -277,7 +277,25 @@ type Conn struct {
 	// decodeStart is the server clock when the request being decoded
 	// started decoding, 0 when none is, or overdueDecode.
 	decodeStart atomic.Int64
+	// principal is who the client authenticated as; nil is Anonymous.
+	principal atomic.Pointer[string]
 }
+
+// Anonymous is the principal of a connection that has not authenticated,
+// as Kafka names it.
+const Anonymous = "User:ANONYMOUS"
+
+// Principal returns who the client is, in Kafka's "Type:name" form:
+// Anonymous until SetPrincipal is called.
+func (c *Conn) Principal() string {
+	if p := c.principal.Load(); p != nil {
+		return *p
+	}
+	return Anonymous
+}
+
+// SetPrincipal records who the client authenticated as ("User:alice").
+func (c *Conn) SetPrincipal(p string) { c.principal.Store(&p) }
 
 // RemoteAddr returns the client's address.
 func (c *Conn) RemoteAddr() string { return c.remote }
