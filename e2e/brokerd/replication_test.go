@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,4 +282,94 @@ func TestLeaderLossLosesNothing(t *testing.T) {
 			w.finish(ctx)
 		})
 	}
+}
+
+// TestRepeatedFailovers kills a node with SIGKILL six times in a row while
+// the workload runs, each time as soon as the previous victim is back and
+// every replica is in sync again, alternating between a leader that is not
+// the active controller and the active controller: the producers go on
+// after every kill and nothing acknowledged is lost.
+func TestRepeatedFailovers(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	adm := c.admin()
+	minISR := "2"
+	if r, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": &minISR}, "again"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	w := startWorkload(t, c, "again")
+	w.waitAcked(ctx, 1000, "before the first kill")
+	for round := 1; round <= 6; round++ {
+		m := c.waitMeta(ctx, 0, "a controller and every leader", func(m kadm.Metadata) bool {
+			return m.Controller >= 1 && len(m.Topics["again"].Partitions) == 3 && leadersOf(m.Topics["again"])[-1] == 0
+		})
+		kill := m.Controller
+		if round%2 == 1 {
+			for _, p := range m.Topics["again"].Partitions.Sorted() {
+				if p.Leader != m.Controller {
+					kill = p.Leader
+					break
+				}
+			}
+		}
+		c.nodes[kill-1].proc.Kill()
+		t.Logf("round %d: killed node %d (controller %d)", round, kill, m.Controller)
+		w.waitAckedOr(ctx, time.Minute, 500, fmt.Sprintf("after node %d died in round %d", kill, round), c.diagnose)
+		c.start(int(kill - 1))
+		for p := range int32(3) {
+			c.partitionState(ctx, "again", p, "every replica in sync", func(pd kadm.PartitionDetail) bool { return len(pd.ISR) == 3 })
+		}
+		w.waitAckedOr(ctx, time.Minute, 500, fmt.Sprintf("after node %d returned in round %d", kill, round), c.diagnose)
+	}
+	w.finish(ctx)
+}
+
+// waitAckedOr is waitAcked with a deadline of its own; when it passes,
+// diagnose runs before the test fails.
+func (w *workload) waitAckedOr(ctx context.Context, within time.Duration, n int64, what string, diagnose func() string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	want := w.acked.Load() + n
+	for w.acked.Load() < want {
+		select {
+		case <-ctx.Done():
+			w.t.Fatalf("waiting %s for %d acknowledgements %s: %d of %d\n%s", within, n, what, w.acked.Load(), want, diagnose())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// diagnose returns the cluster's metadata as each live node sees it and
+// the end of every node's log.
+func (c *cluster) diagnose() string {
+	var b strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "--- node %d (%v)\n", i+1, n.proc.Alive())
+		if n.proc.Alive() == nil {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs[i]))
+			if err == nil {
+				if m, err := kadm.NewClient(cl).Metadata(ctx); err == nil {
+					fmt.Fprintf(&b, "controller %d, brokers %v\n", m.Controller, m.Brokers.NodeIDs())
+					for _, td := range m.Topics.Sorted() {
+						for _, p := range td.Partitions.Sorted() {
+							fmt.Fprintf(&b, "%s-%d leader %d epoch %d replicas %v isr %v err %v\n", td.Topic, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.Err)
+						}
+					}
+				} else {
+					fmt.Fprintf(&b, "metadata: %v\n", err)
+				}
+				cl.Close()
+			}
+		}
+		b.WriteString(n.proc.Tail(6000))
+		b.WriteString("\n")
+	}
+	return b.String()
 }
