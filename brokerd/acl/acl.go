@@ -99,6 +99,10 @@ type Filter struct {
 	Permission   kmsg.ACLPermissionType
 }
 
+// MatchAll is the filter that selects every binding.
+var MatchAll = Filter{ResourceType: kmsg.ACLResourceTypeAny, PatternType: kmsg.ACLResourcePatternTypeAny,
+	Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}
+
 // Matches reports whether the filter selects b.
 func (f Filter) Matches(b Binding) bool {
 	if f.ResourceType != kmsg.ACLResourceTypeAny && f.ResourceType != b.ResourceType ||

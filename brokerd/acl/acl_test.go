@@ -198,7 +198,7 @@ func TestFilter(t *testing.T) {
 		f    Filter
 		want int
 	}{
-		{"everything", Filter{ResourceType: kmsg.ACLResourceTypeAny, PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}, 4},
+		{"everything", MatchAll, 4},
 		{"topics", Filter{ResourceType: topic, PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}, 3},
 		{"literal logs", Filter{ResourceType: topic, ResourceName: name("logs"), PatternType: literal, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}, 1},
 		{"any pattern named logs", Filter{ResourceType: kmsg.ACLResourceTypeAny, ResourceName: name("logs"), PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}, 2},
