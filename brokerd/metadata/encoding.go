@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"logpipe/brokerd/acl"
 	"maps"
 	"slices"
+
+	"logpipe/brokerd/acl"
 )
 
 // FormatVersion is the version of the metadata encoding this release
