@@ -55,11 +55,12 @@ func handleCreateTopics(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Hea
 				st.TopicID = t.ID
 				st.NumPartitions = int32(len(t.Partitions))
 				st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
-				if !b.allowed(ctx, c, opDescribeConfigs, resTopic, rt.Topic) {
+				describable := b.allowed(ctx, c, opDescribeConfigs, resTopic, rt.Topic)
+				if !describable {
 					st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
 				}
 				for _, d := range topicConfigs {
-					if st.ConfigErrorCode != 0 {
+					if !describable {
 						break
 					}
 					v, override := b.effectiveTopicConfig(t.Configs, d.name)

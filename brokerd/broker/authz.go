@@ -119,15 +119,3 @@ func (b *Broker) groupRefused(ctx context.Context, c *wire.Conn, req kmsg.Reques
 	b.countError(kmsg.NameForKey(req.Key()), kerr.GroupAuthorizationFailed.Code)
 	return group.ErrorResponse(req, kerr.GroupAuthorizationFailed.Code)
 }
-
-// allowedNames returns, of names, those on which the sender may do op,
-// each checked once.
-func (b *Broker) allowedNames(ctx context.Context, c *wire.Conn, op kmsg.ACLOperation, typ kmsg.ACLResourceType, names []string) map[string]bool {
-	ok := make(map[string]bool, len(names))
-	for _, n := range names {
-		if _, seen := ok[n]; !seen {
-			ok[n] = b.allowed(ctx, c, op, typ, n)
-		}
-	}
-	return ok
-}
