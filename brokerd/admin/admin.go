@@ -1,9 +1,9 @@
 // Package admin holds brokerd's administration subcommands: topics,
-// console-producer, console-consumer and consumer-groups. Each is a plain
+// console-producer, console-consumer, consumer-groups and acls. Each is a plain
 // Kafka client (franz-go), so it works against Apache Kafka as well as
 // against brokerd, and its flags are named as Kafka's own command-line
 // tools name them (kafka-topics.sh, kafka-console-producer.sh,
-// kafka-console-consumer.sh, kafka-consumer-groups.sh).
+// kafka-console-consumer.sh, kafka-consumer-groups.sh, kafka-acls.sh).
 //
 // Every subcommand takes --bootstrap-server (default 127.0.0.1:9092) and
 // --output text|json: text is laid out for people in aligned columns, json
@@ -50,6 +50,7 @@ var commands = []command{
 	{"console-producer", "produce lines from stdin as records (like kafka-console-producer.sh)", runProducer},
 	{"console-consumer", "print records of a topic, one per line (like kafka-console-consumer.sh)", runConsumer},
 	{"consumer-groups", "list, describe, reset and delete consumer groups (like kafka-consumer-groups.sh)", runGroups},
+	{"acls", "add, remove and list ACLs (like kafka-acls.sh)", runACLs},
 }
 
 // Commands returns one "name  description" line per subcommand, for the

@@ -59,6 +59,13 @@ func forEachBroker(t *testing.T, fn func(t *testing.T, tg *target)) {
 // ends and returns its address.
 func startBrokerd(t *testing.T) string {
 	t.Helper()
+	return startBrokerdWith(t, nil)
+}
+
+// startBrokerdWith is startBrokerd with change (if not nil) applied to
+// the broker's configuration.
+func startBrokerdWith(t *testing.T, change func(*broker.Config)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +74,9 @@ func startBrokerd(t *testing.T) string {
 	cfg.Listeners = "PLAINTEXT://" + ln.Addr().String()
 	cfg.LogDirs = []string{t.TempDir()}
 	cfg.GroupInitialRebalanceDelayMs = 0
+	if change != nil {
+		change(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

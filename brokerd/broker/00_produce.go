@@ -24,17 +24,29 @@ import (
 // acks=0 gets no response.
 func init() { register(0, 0, 11, handleProduce) }
 
-func handleProduce(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleProduce(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var img *metadata.Image
+	// A transactional producer needs WRITE on its transactional id, every
+	// producer WRITE on each topic, checked before anything else.
+	txnAllowed := req.TransactionID == nil || b.allowed(ctx, c, opWrite, resTxnID, *req.TransactionID)
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		topicAllowed := txnAllowed && b.allowed(ctx, c, opWrite, resTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			err := b.produceOne(ctx, req, rt.Topic, &rp, &sp)
+			var err error
+			switch {
+			case !txnAllowed:
+				err = newAPIError(kerr.TransactionalIDAuthorizationFailed, "producing with transactional id %q needs WRITE on it", *req.TransactionID)
+			case !topicAllowed:
+				err = newAPIError(kerr.TopicAuthorizationFailed, "producing to %q needs WRITE on it", rt.Topic)
+			default:
+				err = b.produceOne(ctx, req, rt.Topic, &rp, &sp)
+			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = codeOf(err)
 				sp.BaseOffset = -1

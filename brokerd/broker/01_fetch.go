@@ -28,7 +28,7 @@ import (
 // incremental fetch is every partition of its session (fetchwait.go).
 func init() { register(1, 4, 12, handleFetch) }
 
-func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleFetch(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	sf := b.fetchSessions.Open(kreq.(*kmsg.FetchRequest))
 	// The request as its session reads it: an incremental one reads every
 	// partition of the session, with the parameters the session holds.
@@ -38,6 +38,7 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 	if sf.Kind == fetchsession.Failed {
 		return b.finishFetch(sf, req, &wire.SplicedResponse{Response: req.ResponseKind()}), nil
 	}
+	denied := b.fetchDenied(ctx, c, req)
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	maxBytes := req.MaxBytes
 	if maxBytes <= 0 {
@@ -49,13 +50,13 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 	answer := func(total int, failed bool) bool {
 		return failed || total >= int(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil
 	}
-	if req.ReplicaID >= 0 {
+	if req.ReplicaID >= 0 && denied == nil {
 		// A follower: the offsets it fetches at are its log end offsets,
 		// those it left out of an incremental request included.
 		b.replicaFetched(req)
 	}
 	// Data that is already there is answered without registering a wait.
-	resp, total, failed := b.fetchOnce(req, maxBytes, nil)
+	resp, total, failed := b.fetchOnce(req, maxBytes, nil, denied)
 	if answer(total, failed) {
 		return b.finishFetch(sf, req, resp), nil
 	}
@@ -68,7 +69,7 @@ func handleFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kr
 		// fetchOnce registers the wait on each partition before reading
 		// it, so a change made at any moment after the read began wakes
 		// the select below, even one made before the select is reached.
-		resp, total, failed = b.fetchOnce(req, maxBytes, wait)
+		resp, total, failed = b.fetchOnce(req, maxBytes, wait, denied)
 		if answer(total, failed) {
 			return b.finishFetch(sf, req, resp), nil
 		}
@@ -112,12 +113,35 @@ func (b *Broker) finishFetch(sf *fetchsession.Fetch, req *kmsg.FetchRequest, out
 // answer.
 var afterFetch atomic.Pointer[func(kind fetchsession.Kind, read *kmsg.FetchRequest, resp *kmsg.FetchResponse)]
 
+// fetchDenied returns the topics of req the sender may not fetch, nil
+// when there are none: for a consumer those it may not READ, for a
+// follower every topic unless it may CLUSTER_ACTION on the cluster.
+func (b *Broker) fetchDenied(ctx context.Context, c *wire.Conn, req *kmsg.FetchRequest) map[string]bool {
+	if b.authz == nil {
+		return nil
+	}
+	follower := req.ReplicaID >= 0
+	clusterOK := follower && b.allowedCluster(ctx, c, opClusterAction)
+	var denied map[string]bool
+	for _, rt := range req.Topics {
+		if clusterOK || !follower && b.allowed(ctx, c, opRead, resTopic, rt.Topic) {
+			continue
+		}
+		if denied == nil {
+			denied = map[string]bool{}
+		}
+		denied[rt.Topic] = true
+	}
+	return denied
+}
+
 // fetchOnce builds a response from what is there now. It returns the
 // bytes of records included and whether any partition is answered with an
 // error. If wait is not nil, it is registered on each partition read
-// before the partition is read. The response holds the segment files it
+// before the partition is read. The partitions of denied topics answer
+// TOPIC_AUTHORIZATION_FAILED. The response holds the segment files it
 // reads until its Done runs, which also counts the bytes sent.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWait) (*wire.SplicedResponse, int, bool) {
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWait, denied map[string]bool) (*wire.SplicedResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	var reads []storage.ReadResult
 	var topics []string // of each read
@@ -140,6 +164,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWa
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case denied[rt.Topic]:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case !p.leads.Load():

@@ -12,10 +12,13 @@ import (
 
 // Metadata v0–v12. Topics may be named or (v10+) given by id; a null list
 // (v1+) or an empty one (v0) means every topic. Unknown topics are created
-// when auto.create.topics.enable and the request (v4+) allow it.
+// when auto.create.topics.enable and the request (v4+) allow it. Topics
+// the sender may not DESCRIBE are left out of "every topic" and answer
+// TOPIC_AUTHORIZATION_FAILED when named, before their existence is
+// checked; creating one needs CREATE on the cluster or on the topic.
 func init() { register(3, 0, 12, handleMetadata) }
 
-func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleMetadata(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
@@ -39,9 +42,12 @@ func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header,
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, name := range img.TopicNames() {
-			topics = append(topics, img.Topic(name))
+			if b.allowed(ctx, c, opDescribe, resTopic, name) {
+				topics = append(topics, img.Topic(name))
+			}
 		}
 	}
+	denied := newAPIError(kerr.TopicAuthorizationFailed, "describing a topic needs DESCRIBE on it")
 	for _, rt := range req.Topics {
 		if all {
 			break
@@ -49,11 +55,18 @@ func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header,
 		var t *metadata.Topic
 		var err error
 		switch {
+		case rt.Topic != nil && !b.allowed(ctx, c, opDescribe, resTopic, *rt.Topic):
+			err = denied
+		case rt.Topic != nil && allowCreate && b.cfg.AutoCreateTopics && b.meta.Image().Topic(*rt.Topic) == nil &&
+			!b.allowedCluster(ctx, c, opCreate) && !b.allowed(ctx, c, opCreate, resTopic, *rt.Topic):
+			err = newAPIError(kerr.TopicAuthorizationFailed, "creating a topic needs CREATE on the cluster or on the topic")
 		case rt.Topic != nil:
 			t, err = b.autoCreate(ctx, *rt.Topic, allowCreate)
 		case rt.TopicID != [16]byte{}:
 			if t = b.meta.Image().TopicByID(metadata.UUID(rt.TopicID)); t == nil {
 				err = newAPIError(kerr.UnknownTopicID, "no topic with this id")
+			} else if !b.allowed(ctx, c, opDescribe, resTopic, t.Name) {
+				t, err = nil, denied
 			}
 		default:
 			err = newAPIError(kerr.InvalidRequest, "topic has neither name nor id")
@@ -70,7 +83,14 @@ func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header,
 		topics = append(topics, t)
 	}
 	for _, t := range topics {
-		resp.Topics = append(resp.Topics, metadataTopic(t))
+		mt := metadataTopic(t)
+		if req.IncludeTopicAuthorizedOperations {
+			mt.AuthorizedOperations = b.operations(ctx, c, resTopic, t.Name)
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.clusterOperations(ctx, c)
 	}
 	return resp, nil
 }

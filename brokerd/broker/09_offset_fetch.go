@@ -2,19 +2,25 @@ package broker
 
 import (
 	"context"
+	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/group"
 	"logpipe/brokerd/wire"
 )
 
 // OffsetFetch v0–v8: named partitions, or (v2+, null topics) every
 // partition the group has an offset for; v8 asks for several groups at
 // once. Partitions without a commit answer offset -1. RequireStable (v7+)
-// needs nothing: brokerd has no transactional commits to wait for.
+// needs nothing: brokerd has no transactional commits to wait for. Each
+// group needs READ (GROUP_AUTHORIZATION_FAILED), each topic DESCRIBE:
+// named topics answer TOPIC_AUTHORIZATION_FAILED, and when every
+// partition is asked for, those topics are left out.
 func init() { register(9, 0, 8, handleOffsetFetch) }
 
-func handleOffsetFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleOffsetFetch(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
@@ -26,7 +32,7 @@ func handleOffsetFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Head
 					topics = append(topics, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 				}
 			}
-			out, code, err := b.groups.coord.FetchOffsets(ctx, rg.Group, topics)
+			out, code, err := b.fetchOffsets(ctx, c, rg.Group, topics)
 			if err != nil {
 				return nil, err
 			}
@@ -44,7 +50,7 @@ func handleOffsetFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Head
 		// Before v2 the list is not nullable: empty asks for nothing.
 		topics = []kmsg.OffsetFetchRequestTopic{}
 	}
-	out, code, err := b.groups.coord.FetchOffsets(ctx, req.Group, topics)
+	out, code, err := b.fetchOffsets(ctx, c, req.Group, topics)
 	if err != nil {
 		return nil, err
 	}
@@ -78,4 +84,41 @@ func handleOffsetFetch(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Head
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// fetchOffsets is the coordinator's FetchOffsets for what the sender may
+// see: code GROUP_AUTHORIZATION_FAILED without READ on the group; topics
+// it may not DESCRIBE answer TOPIC_AUTHORIZATION_FAILED when named and
+// are left out when topics is nil (every partition with an offset).
+func (b *Broker) fetchOffsets(ctx context.Context, c *wire.Conn, groupID string, topics []kmsg.OffsetFetchRequestTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16, error) {
+	if !b.allowed(ctx, c, opRead, resGroup, groupID) {
+		return nil, kerr.GroupAuthorizationFailed.Code, nil
+	}
+	if topics == nil {
+		out, code, err := b.groups.coord.FetchOffsets(ctx, groupID, nil)
+		out = slices.DeleteFunc(out, func(t kmsg.OffsetFetchResponseGroupTopic) bool {
+			return !b.allowed(ctx, c, opDescribe, resTopic, t.Topic)
+		})
+		return out, code, err
+	}
+	allowed := make([]kmsg.OffsetFetchRequestTopic, 0, len(topics))
+	var denied []kmsg.OffsetFetchRequestTopic
+	for _, t := range topics {
+		if b.allowed(ctx, c, opDescribe, resTopic, t.Topic) {
+			allowed = append(allowed, t)
+		} else {
+			denied = append(denied, t)
+		}
+	}
+	out, code, err := b.groups.coord.FetchOffsets(ctx, groupID, allowed)
+	if code != 0 || err != nil {
+		return out, code, err
+	}
+	refused := group.FetchOffsetsUnknown(denied)
+	for i := range refused {
+		for j := range refused[i].Partitions {
+			refused[i].Partitions[j].ErrorCode = kerr.TopicAuthorizationFailed.Code
+		}
+	}
+	return append(out, refused...), 0, nil
 }

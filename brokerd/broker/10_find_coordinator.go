@@ -14,10 +14,13 @@ import (
 // leader of its __consumer_offsets partition (abs(Java hashCode of the
 // group id) % partitions); the topic is created on first use. brokerd
 // has no transactions, so transaction keys (type 1) get
-// COORDINATOR_NOT_AVAILABLE; other key types INVALID_REQUEST.
+// COORDINATOR_NOT_AVAILABLE; other key types INVALID_REQUEST. A group key
+// needs DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED), a transaction
+// key DESCRIBE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 func init() { register(10, 0, 4, handleFindCoordinator) }
 
-func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleFindCoordinator(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys
@@ -25,7 +28,7 @@ func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.
 		keys = []string{req.CoordinatorKey}
 	}
 	for _, key := range keys {
-		co := b.findCoordinator(ctx, req.CoordinatorType, key)
+		co := b.findCoordinator(ctx, c, req.CoordinatorType, key)
 		b.countError("FindCoordinator", co.ErrorCode)
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
@@ -38,7 +41,7 @@ func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.
 	return resp, nil
 }
 
-func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (b *Broker) findCoordinator(ctx context.Context, c *wire.Conn, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	co := kmsg.NewFindCoordinatorResponseCoordinator()
 	co.Key = key
 	co.NodeID, co.Port = -1, -1
@@ -49,7 +52,13 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 	}
 	switch keyType {
 	case 0:
+		if !b.allowed(ctx, c, opDescribe, resGroup, key) {
+			return fail(kerr.GroupAuthorizationFailed, "finding a group's coordinator needs DESCRIBE on the group")
+		}
 	case 1:
+		if !b.allowed(ctx, c, opDescribe, resTxnID, key) {
+			return fail(kerr.TransactionalIDAuthorizationFailed, "finding a transaction's coordinator needs DESCRIBE on the transactional id")
+		}
 		return fail(kerr.CoordinatorNotAvailable, "brokerd does not support transactions")
 	default:
 		return fail(kerr.InvalidRequest, "unknown coordinator key type")

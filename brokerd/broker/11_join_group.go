@@ -16,7 +16,11 @@ import (
 func init() { register(11, 0, 9, handleJoinGroup) }
 
 func handleJoinGroup(b *Broker, ctx context.Context, c *wire.Conn, h wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
-	resp, err := b.groups.coord.Join(ctx, kreq.(*kmsg.JoinGroupRequest), h.ClientID, clientHost(c))
+	req := kreq.(*kmsg.JoinGroupRequest)
+	if refused := b.groupRefused(ctx, c, req, req.Group); refused != nil {
+		return refused, nil
+	}
+	resp, err := b.groups.coord.Join(ctx, req, h.ClientID, clientHost(c))
 	if err != nil {
 		return nil, err
 	}

@@ -12,8 +12,12 @@ import (
 // rebalance answers REBALANCE_IN_PROGRESS, telling the member to rejoin.
 func init() { register(12, 0, 4, handleHeartbeat) }
 
-func handleHeartbeat(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
-	resp, err := b.groups.coord.Heartbeat(ctx, kreq.(*kmsg.HeartbeatRequest))
+func handleHeartbeat(b *Broker, ctx context.Context, c *wire.Conn, h wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.HeartbeatRequest)
+	if refused := b.groupRefused(ctx, c, req, req.Group); refused != nil {
+		return refused, nil
+	}
+	resp, err := b.groups.coord.Heartbeat(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -12,8 +12,12 @@ import (
 // member may be named by group.instance.id alone.
 func init() { register(13, 0, 5, handleLeaveGroup) }
 
-func handleLeaveGroup(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
-	resp, err := b.groups.coord.Leave(ctx, kreq.(*kmsg.LeaveGroupRequest))
+func handleLeaveGroup(b *Broker, ctx context.Context, c *wire.Conn, h wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.LeaveGroupRequest)
+	if refused := b.groupRefused(ctx, c, req, req.Group); refused != nil {
+		return refused, nil
+	}
+	resp, err := b.groups.coord.Leave(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,12 @@ import (
 // followers wait for it.
 func init() { register(14, 0, 5, handleSyncGroup) }
 
-func handleSyncGroup(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
-	resp, err := b.groups.coord.Sync(ctx, kreq.(*kmsg.SyncGroupRequest))
+func handleSyncGroup(b *Broker, ctx context.Context, c *wire.Conn, h wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.SyncGroupRequest)
+	if refused := b.groupRefused(ctx, c, req, req.Group); refused != nil {
+		return refused, nil
+	}
+	resp, err := b.groups.coord.Sync(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -10,12 +10,16 @@ import (
 )
 
 // CreateTopics v0–v7, with per-topic configs, manual replica assignments
-// and validate_only.
+// and validate_only. Each topic needs CREATE on the cluster or on the
+// topic (TOPIC_AUTHORIZATION_FAILED); a created topic's configs are shown
+// only with DESCRIBE_CONFIGS on it (else its config error is
+// TOPIC_AUTHORIZATION_FAILED).
 func init() { register(19, 0, 7, handleCreateTopics) }
 
-func handleCreateTopics(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleCreateTopics(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	clusterCreate := b.allowedCluster(ctx, c, opCreate)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -27,6 +31,8 @@ func handleCreateTopics(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Hea
 		var err error
 		if seen[rt.Topic] > 1 {
 			err = newAPIError(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
+		} else if !clusterCreate && !b.allowed(ctx, c, opCreate, resTopic, rt.Topic) {
+			err = newAPIError(kerr.TopicAuthorizationFailed, "creating a topic needs CREATE on the cluster or on the topic")
 		} else {
 			spec := topicSpec{name: rt.Topic, partitions: rt.NumPartitions, rf: rt.ReplicationFactor, configs: map[string]string{}}
 			if len(rt.ReplicaAssignment) > 0 {
@@ -49,7 +55,14 @@ func handleCreateTopics(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Hea
 				st.TopicID = t.ID
 				st.NumPartitions = int32(len(t.Partitions))
 				st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+				describable := b.allowed(ctx, c, opDescribeConfigs, resTopic, rt.Topic)
+				if !describable {
+					st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
 				for _, d := range topicConfigs {
+					if !describable {
+						break
+					}
 					v, override := b.effectiveTopicConfig(t.Configs, d.name)
 					c := kmsg.NewCreateTopicsResponseTopicConfig()
 					c.Name = d.name

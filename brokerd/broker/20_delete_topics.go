@@ -11,10 +11,13 @@ import (
 )
 
 // DeleteTopics v0–v6 (v6 may name topics by id). Deleting removes the
-// topic from the metadata and its partition folders from disk.
+// topic from the metadata and its partition folders from disk. Each topic
+// needs DELETE (TOPIC_AUTHORIZATION_FAILED, checked before its existence;
+// one named by id answers without its name unless the sender may
+// DESCRIBE it).
 func init() { register(20, 0, 6, handleDeleteTopics) }
 
-func handleDeleteTopics(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDeleteTopics(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
@@ -43,7 +46,15 @@ func handleDeleteTopics(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Hea
 			t = img.TopicByID(metadata.UUID(tg.id))
 		}
 		var err error
+		denied := newAPIError(kerr.TopicAuthorizationFailed, "deleting a topic needs DELETE on it")
 		switch {
+		case tg.name != nil && !b.allowed(ctx, c, opDelete, resTopic, *tg.name):
+			err = denied
+		case tg.name == nil && t != nil && !b.allowed(ctx, c, opDelete, resTopic, t.Name):
+			if b.allowed(ctx, c, opDescribe, resTopic, t.Name) {
+				st.Topic = &t.Name
+			}
+			err = denied
 		case !b.cfg.DeleteTopicEnable:
 			err = newAPIError(kerr.TopicDeletionDisabled, "delete.topic.enable is false")
 		case t == nil && tg.name == nil:

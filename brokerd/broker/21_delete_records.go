@@ -12,21 +12,25 @@ import (
 )
 
 // DeleteRecords v0–v2: move a partition's log start offset up (offset -1
-// means the high watermark); whole segments below it are deleted.
+// means the high watermark); whole segments below it are deleted. It
+// needs DELETE on each topic (TOPIC_AUTHORIZATION_FAILED).
 func init() { register(21, 0, 2, handleDeleteRecords) }
 
-func handleDeleteRecords(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDeleteRecords(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := b.allowed(ctx, c, opDelete, resTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

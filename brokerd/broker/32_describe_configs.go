@@ -11,10 +11,12 @@ import (
 
 // DescribeConfigs v0–v4 for topics (every honoured setting, with its
 // source and, on request, synonyms) and for this broker (read-only static
-// settings).
+// settings). A topic needs DESCRIBE_CONFIGS on it
+// (TOPIC_AUTHORIZATION_FAILED), a broker DESCRIBE_CONFIGS on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(32, 0, 4, handleDescribeConfigs) }
 
-func handleDescribeConfigs(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeConfigs(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
@@ -22,8 +24,16 @@ func handleDescribeConfigs(b *Broker, _ context.Context, _ *wire.Conn, _ wire.He
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		switch rr.ResourceType {
 		case resourceTopic:
+			if !b.allowed(ctx, c, opDescribeConfigs, resTopic, rr.ResourceName) {
+				sr.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				break
+			}
 			b.describeTopicConfigs(req, rr, &sr)
 		case resourceBroker:
+			if !b.allowedCluster(ctx, c, opDescribeConfigs) {
+				sr.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+				break
+			}
 			b.describeBrokerConfigs(rr, &sr)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code

@@ -13,13 +13,13 @@ import (
 // topic's overrides). Broker settings are static and refused.
 func init() { register(33, 0, 2, handleAlterConfigs) }
 
-func handleAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleAlterConfigs(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		sr.ErrorCode, sr.ErrorMessage = b.alterResource("AlterConfigs", rr.ResourceType, func() error {
+		sr.ErrorCode, sr.ErrorMessage = b.alterResource(ctx, c, "AlterConfigs", rr.ResourceType, rr.ResourceName, func() error {
 			ac := metadata.AlterConfigs{Topic: rr.ResourceName, Set: map[string]string{}, Replace: true}
 			for _, c := range rr.Configs {
 				if c.Value != nil {

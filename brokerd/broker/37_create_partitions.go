@@ -13,16 +13,21 @@ import (
 
 // CreatePartitions v0–v3: raise a topic's partition count, with or
 // without a manual assignment of the new partitions; validate_only checks
-// without changing anything.
+// without changing anything. Each topic needs ALTER on it
+// (TOPIC_AUTHORIZATION_FAILED).
 func init() { register(37, 0, 3, handleCreatePartitions) }
 
-func handleCreatePartitions(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleCreatePartitions(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		if err := b.createPartitions(ctx, rt, req.ValidateOnly); err != nil {
+		var err error = newAPIError(kerr.TopicAuthorizationFailed, "adding partitions needs ALTER on the topic")
+		if b.allowed(ctx, c, opAlter, resTopic, rt.Topic) {
+			err = b.createPartitions(ctx, rt, req.ValidateOnly)
+		}
+		if err != nil {
 			st.ErrorCode, st.ErrorMessage = codeOf(err)
 			b.countError("CreatePartitions", st.ErrorCode)
 		}

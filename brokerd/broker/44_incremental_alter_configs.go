@@ -20,7 +20,7 @@ import (
 // --verify clears replication throttles so) and anything else is refused.
 func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
 
-func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
@@ -34,7 +34,7 @@ func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, _ *wire.Conn,
 			}
 			return nil
 		}
-		sr.ErrorCode, sr.ErrorMessage = b.alterResource("IncrementalAlterConfigs", rr.ResourceType, func() error {
+		sr.ErrorCode, sr.ErrorMessage = b.alterResource(ctx, c, "IncrementalAlterConfigs", rr.ResourceType, rr.ResourceName, func() error {
 			return b.incrementalAlter(ctx, rr, req.ValidateOnly)
 		}, alterBroker)
 		resp.Resources = append(resp.Resources, sr)
@@ -93,10 +93,15 @@ var errNoDynamicBrokerConfigs = newAPIError(kerr.InvalidRequest, "brokerd has no
 // alterResource runs alterTopic for a topic resource of an AlterConfigs or
 // IncrementalAlterConfigs request and alterBroker (nil: refused) for a
 // broker, and refuses other resources; it returns the resource's error
-// code and message, counting errors under api.
-func (b *Broker) alterResource(api string, typ kmsg.ConfigResourceType, alterTopic, alterBroker func() error) (int16, *string) {
+// code and message, counting errors under api. A topic needs
+// ALTER_CONFIGS on it, a broker ALTER_CONFIGS on the cluster.
+func (b *Broker) alterResource(ctx context.Context, c *wire.Conn, api string, typ kmsg.ConfigResourceType, name string, alterTopic, alterBroker func() error) (int16, *string) {
 	var err error
 	switch {
+	case typ == resourceTopic && !b.allowed(ctx, c, opAlterConfigs, resTopic, name):
+		err = newAPIError(kerr.TopicAuthorizationFailed, "altering a topic's configs needs ALTER_CONFIGS on it")
+	case typ == resourceBroker && !b.allowedCluster(ctx, c, opAlterConfigs):
+		err = newAPIError(kerr.ClusterAuthorizationFailed, "altering a broker's configs needs ALTER_CONFIGS on the cluster")
 	case typ == resourceTopic:
 		err = alterTopic()
 	case typ == resourceBroker && alterBroker != nil:

@@ -15,13 +15,19 @@ import (
 // replicas, or (replicas null) cancel a move in progress. The active
 // controller carries it out (package controller, reassign.go); other
 // nodes forward the request to it. v1's AllowReplicationFactorChange
-// false refuses a target of another length (KIP-860).
+// false refuses a target of another length (KIP-860). It needs ALTER on
+// the cluster (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(45, 0, 1, handleAlterPartitionReassignments) }
 
-func handleAlterPartitionReassignments(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleAlterPartitionReassignments(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	if !b.allowedCluster(ctx, c, opAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		b.countError("AlterPartitionReassignments", resp.ErrorCode)
+		return resp, nil
+	}
 	ctl, err := b.activeController()
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = codeOf(err)

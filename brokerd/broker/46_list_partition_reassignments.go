@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/wire"
@@ -12,12 +13,18 @@ import (
 // ListPartitionReassignments v0: the reassignments in progress, from the
 // replicated metadata (every node answers alike). Topics null lists all;
 // partitions that are not being moved, and unknown ones, are left out,
-// as Kafka does.
+// as Kafka does. It needs DESCRIBE on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(46, 0, 0, handleListPartitionReassignments) }
 
-func handleListPartitionReassignments(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleListPartitionReassignments(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if !b.allowedCluster(ctx, c, opDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		b.countError("ListPartitionReassignments", resp.ErrorCode)
+		return resp, nil
+	}
 	img := b.meta.Image()
 	add := func(name string, parts []int32) {
 		t := img.Topic(name)

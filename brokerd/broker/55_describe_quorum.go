@@ -19,15 +19,21 @@ import (
 // last Raft index; another member's is how far it said it applied the
 // metadata in its last heartbeat (a lower bound), with that heartbeat's
 // time as its last fetch, and the time of its last heartbeat that found
-// it caught up; -1 where nothing was heard since this node took over.
+// it caught up; -1 where nothing was heard since this node took over. It
+// needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(55, 0, 2, handleDescribeQuorum) }
 
 // clusterMetadataTopic is the name Kafka gives the metadata log.
 const clusterMetadataTopic = "__cluster_metadata"
 
-func handleDescribeQuorum(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeQuorum(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeQuorumRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	if !b.allowedCluster(ctx, c, opDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		b.countError("DescribeQuorum", resp.ErrorCode)
+		return resp, nil
+	}
 	ctl, err := b.activeController()
 	if err != nil {
 		resp.ErrorCode = kerr.NotLeaderForPartition.Code

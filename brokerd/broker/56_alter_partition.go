@@ -14,11 +14,16 @@ import (
 // AlterPartition v0–v3, on the controller listener: a partition's leader
 // proposes a new ISR, based on the partition epoch it knows; the
 // controller commits it or says why not.
+// It needs CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(56, 0, 3, handleAlterPartition) }
 
-func handleAlterPartition(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleAlterPartition(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterPartitionRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+	if !b.allowedCluster(ctx, c, opClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	ctl, cerr := b.activeController()
 	if cerr == nil && !b.brokerEpochIs(req.BrokerID, req.BrokerEpoch) {
 		cerr = controller.ErrStaleBrokerEpoch

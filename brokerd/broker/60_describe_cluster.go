@@ -10,10 +10,12 @@ import (
 )
 
 // DescribeCluster v0–v1: the registered brokers, the cluster id and the
-// controller.
+// controller. As on Kafka's brokers it needs no permission; the cluster's
+// authorized operations, when asked for, are those of the sender (none
+// without DESCRIBE on the cluster).
 func init() { register(60, 0, 1, handleDescribeCluster) }
 
-func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeCluster(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	img := b.meta.Image()
@@ -21,6 +23,9 @@ func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.He
 	resp.ControllerID = b.meta.Leader()
 	resp.EndpointType = 1 // brokers
 	resp.ClusterAuthorizedOperations = math.MinInt32
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = b.clusterOperations(ctx, c)
+	}
 	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
 		rb := kmsg.NewDescribeClusterResponseBroker()

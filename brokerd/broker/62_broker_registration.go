@@ -15,11 +15,16 @@ import (
 // BrokerRegistration v0–v3, on the controller listener: a starting broker
 // registers with the active controller and gets its broker epoch. The
 // broker's PLAINTEXT listener is what clients are told.
+// It needs CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(62, 0, 3, handleBrokerRegistration) }
 
-func handleBrokerRegistration(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleBrokerRegistration(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.BrokerRegistrationRequest)
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	if !b.allowedCluster(ctx, c, opClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp.BrokerEpoch = -1
 	ctl, err := b.activeController()
 	if err == nil {

@@ -14,11 +14,16 @@ import (
 // tells the active controller it is alive and how far it has applied the
 // metadata; the answer says whether it is fenced and, when it asked to
 // shut down, whether it may.
+// It needs CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(63, 0, 1, handleBrokerHeartbeat) }
 
-func handleBrokerHeartbeat(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleBrokerHeartbeat(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.BrokerHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	if !b.allowedCluster(ctx, c, opClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp.IsFenced = true
 	ctl, err := b.activeController()
 	if err == nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/acl"
 	"logpipe/brokerd/fetchsession"
 	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/producers"
@@ -56,6 +57,8 @@ type Broker struct {
 	meta  *quorum.Store
 	hooks Hooks
 	now   func() time.Time
+	// authz decides requests (authz.go); nil when authorization is off.
+	authz *acl.Authorizer
 
 	host string
 	port int32
@@ -151,6 +154,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 	}
 	b := &Broker{cfg: cfg, log: log, hooks: hooks, now: time.Now,
 		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
+	b.authz, _ = cfg.authorizer() // Validate checked it
 	b.cp.incarnation = newIncarnation()
 	b.fetchers.b = b
 	b.fetchSessions = fetchsession.New(cfg.FetchSessionCacheSlots, fetchsession.DefaultEvictAfter, time.Now)
@@ -499,7 +503,7 @@ func (b *Broker) Handle(ctx context.Context, c *wire.Conn, h wire.Header, req km
 		return nil, fmt.Errorf("broker: no handler for API %d", h.APIKey)
 	}
 	if forwarded[h.APIKey] && !b.meta.IsLeader() {
-		resp, err := b.forward(ctx, req)
+		resp, err := b.forward(ctx, c, h, req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err // the client is gone

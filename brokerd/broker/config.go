@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"logpipe/brokerd/acl"
 	"logpipe/brokerd/quorum"
 	"logpipe/pipeline/config"
 )
@@ -107,6 +108,16 @@ type Config struct {
 	// node keeps for consumers and followers; 0 turns sessions off, so
 	// every fetch is a full one.
 	FetchSessionCacheSlots int `yaml:"max.incremental.fetch.session.cache.slots"`
+
+	// AuthorizerClassName turns authorization on (authz.go):
+	// org.apache.kafka.metadata.authorizer.StandardAuthorizer, or its
+	// short name "standard". Empty: every request is allowed.
+	AuthorizerClassName string `yaml:"authorizer.class.name"`
+	// SuperUsers are allowed everything: principals separated by
+	// semicolons ("User:admin;User:ANONYMOUS").
+	SuperUsers string `yaml:"super.users"`
+	// AllowEveryoneIfNoACLFound allows a request no ACL matches.
+	AllowEveryoneIfNoACLFound bool `yaml:"allow.everyone.if.no.acl.found"`
 
 	// ZooKeeperConnect is refused: brokerd keeps its metadata itself.
 	ZooKeeperConnect string `yaml:"zookeeper.connect"`
@@ -217,6 +228,9 @@ func (c *Config) Validate() error {
 			break
 		}
 	}
+	if _, err := c.authorizer(); err != nil {
+		bad("authorizer.class.name", "%v", err)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -235,6 +249,11 @@ func (j joined) Error() string {
 func (j joined) Unwrap() []error { return j }
 
 func joinErrors(errs []error) error { return joined(errs) }
+
+// authorizer returns the authorizer the settings ask for, nil for none.
+func (c *Config) authorizer() (*acl.Authorizer, error) {
+	return acl.New(acl.Config{ClassName: c.AuthorizerClassName, SuperUsers: c.SuperUsers, AllowIfNoACL: c.AllowEveryoneIfNoACLFound})
+}
 
 // Dirs returns the log directories (log.dirs, else log.dir).
 func (c *Config) Dirs() []string {

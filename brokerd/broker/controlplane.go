@@ -28,11 +28,11 @@ import (
 // controller are forwarded to it, as Kafka's brokers forward them.
 
 // controllerOnly are the APIs served only on the controller listener.
-var controllerOnly = map[int16]bool{56: true, 62: true, 63: true, 67: true}
+var controllerOnly = map[int16]bool{56: true, 58: true, 62: true, 63: true, 67: true}
 
 // forwarded are the client APIs a node that is not the active controller
 // forwards to it.
-var forwarded = map[int16]bool{19: true, 20: true, 33: true, 37: true, 44: true, 45: true, 55: true}
+var forwarded = map[int16]bool{19: true, 20: true, 30: true, 31: true, 33: true, 37: true, 44: true, 45: true, 55: true}
 
 // controlPlane is a node's control-plane state.
 type controlPlane struct {
@@ -157,11 +157,20 @@ func (b *Broker) activeController() (*controller.Controller, error) {
 }
 
 // forward sends a client's request to the active controller, at the
-// client's version, and returns the controller's answer.
-func (b *Broker) forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+// client's version, and returns the controller's answer. With
+// authorization on, the request goes in an envelope naming the client
+// (58_envelope.go).
+func (b *Broker) forward(ctx context.Context, c *wire.Conn, h wire.Header, req kmsg.Request) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.requestTimeout())
 	defer cancel()
-	return b.sendToController(ctx, req)
+	if b.authz == nil {
+		return b.sendToController(ctx, req)
+	}
+	resp, err := b.sendToController(ctx, envelope(ctx, c, h, req))
+	if err != nil {
+		return nil, err
+	}
+	return unwrap(req, resp)
 }
 
 // forwardFailed is the answer to a forwarded request the controller did
@@ -169,8 +178,12 @@ func (b *Broker) forward(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 // which clients retry, as Kafka's brokers answer when forwarding times
 // out.
 func forwardFailed(req kmsg.Request, err error) kmsg.Response {
-	code := kerr.RequestTimedOut.Code
-	msg := fmt.Sprintf("no answer from the active controller: %v", err)
+	return errorResponse(req, kerr.RequestTimedOut.Code, fmt.Sprintf("no answer from the active controller: %v", err))
+}
+
+// errorResponse answers every item of a request that can be forwarded
+// with code.
+func errorResponse(req kmsg.Request, code int16, msg string) kmsg.Response {
 	resp := req.ResponseKind()
 	switch req := req.(type) {
 	case *kmsg.CreateTopicsRequest:
@@ -217,6 +230,20 @@ func forwardFailed(req kmsg.Request, err error) kmsg.Response {
 			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 			rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = rc.ResourceType, rc.ResourceName, code, &msg
 			r.Resources = append(r.Resources, rr)
+		}
+	case *kmsg.CreateACLsRequest:
+		r := resp.(*kmsg.CreateACLsResponse)
+		for range req.Creations {
+			rr := kmsg.NewCreateACLsResponseResult()
+			rr.ErrorCode, rr.ErrorMessage = code, &msg
+			r.Results = append(r.Results, rr)
+		}
+	case *kmsg.DeleteACLsRequest:
+		r := resp.(*kmsg.DeleteACLsResponse)
+		for range req.Filters {
+			rr := kmsg.NewDeleteACLsResponseResult()
+			rr.ErrorCode, rr.ErrorMessage = code, &msg
+			r.Results = append(r.Results, rr)
 		}
 	}
 	return resp

@@ -36,6 +36,13 @@ type testBroker struct {
 // rebalance delay.
 func startBroker(t *testing.T, dir, addr string, change func(*broker.Config)) *testBroker {
 	t.Helper()
+	return startBrokerServing(t, dir, addr, change, func(b *broker.Broker) wire.Handler { return b })
+}
+
+// startBrokerServing is startBroker with the wire server's handler made
+// from the broker by handler.
+func startBrokerServing(t *testing.T, dir, addr string, change func(*broker.Config), handler func(*broker.Broker) wire.Handler) *testBroker {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -63,7 +70,7 @@ func startBroker(t *testing.T, dir, addr string, change func(*broker.Config)) *t
 		ln.Close()
 		t.Fatal(err)
 	}
-	srv := &wire.Server{Handler: b, Log: log}
+	srv := &wire.Server{Handler: handler(b), Log: log}
 	go srv.Serve(ln)
 	tb := &testBroker{t: t, addr: ln.Addr().String(), dir: dir, b: b, srv: srv}
 	t.Cleanup(tb.stop)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"logpipe/brokerd/acl"
 )
 
 // FormatVersion is the version of the metadata encoding this release
@@ -19,7 +21,10 @@ import (
 //     that rebuild the image from Empty. A partition's "adding" and
 //     "removing" (a reassignment in progress) came later within version
 //     1: a node that does not know them still follows the replicas, which
-//     hold both, and only the controller acts on them.
+//     hold both, and only the controller acts on them. ACLs
+//     (create_acls, delete_acls) came later too: a node that does not
+//     know them refuses nothing, it only ignores them, so every node of a
+//     cluster that uses authorization must run a release that has them.
 const FormatVersion = 1
 
 // ErrNewerFormat is returned for an entry or snapshot written by a newer
@@ -89,6 +94,9 @@ func (m *Image) Records() []Record {
 	if m.NextProducerID > 0 {
 		recs = append(recs, Record{ProducerIDs: &ProducerIDBlock{Broker: -1, First: 0, Size: m.NextProducerID}})
 	}
+	if bs := m.ACLs.Bindings(acl.MatchAll); len(bs) > 0 {
+		recs = append(recs, Record{CreateACLs: bs})
+	}
 	return recs
 }
 
@@ -123,7 +131,7 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 // Equal reports whether two images hold the same metadata (Offset aside).
 func (m *Image) Equal(o *Image) bool {
 	if m.ClusterID != o.ClusterID || m.NextProducerID != o.NextProducerID ||
-		!maps.Equal(m.Brokers, o.Brokers) || len(m.Topics) != len(o.Topics) {
+		!maps.Equal(m.Brokers, o.Brokers) || len(m.Topics) != len(o.Topics) || !m.ACLs.Equal(o.ACLs) {
 		return false
 	}
 	for name, t := range m.Topics {

@@ -1,6 +1,6 @@
 // Package metadata holds brokerd's cluster metadata: the brokers, the
-// topics with their partitions (replicas, ISR, leader, epochs) and topic
-// configs.
+// topics with their partitions (replicas, ISR, leader, epochs), topic
+// configs and the ACLs.
 //
 // The state is an immutable Image; it changes only by applying Records in
 // order (Image.Apply), the way Kafka's KRaft brokers apply the
@@ -18,6 +18,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+
+	"logpipe/brokerd/acl"
 )
 
 // Sentinel errors of Apply. Brokers map them to Kafka error codes.
@@ -109,7 +111,10 @@ type Image struct {
 	Topics  map[string]*Topic
 	// NextProducerID is the first producer id not yet handed to a broker.
 	NextProducerID int64
-	byID           map[UUID]string
+	// ACLs are the access control lists, indexed for the authorizer; nil
+	// is none.
+	ACLs *acl.Set
+	byID map[UUID]string
 }
 
 // Empty returns the image before any record.
@@ -168,6 +173,11 @@ type Record struct {
 	ProducerIDs *ProducerIDBlock `json:"producer_ids,omitempty"`
 	// FenceBroker fences or unfences a registered broker.
 	FenceBroker *BrokerFence `json:"fence_broker,omitempty"`
+	// CreateACLs adds ACLs (one already there is kept once); DeleteACLs
+	// removes them (one that is not there is ignored). Each binding must
+	// be valid (acl.Binding.Validate), else the record is refused whole.
+	CreateACLs []acl.Binding `json:"create_acls,omitempty"`
+	DeleteACLs []acl.Binding `json:"delete_acls,omitempty"`
 }
 
 // BrokerFence fences (Fenced true) or unfences a broker of the given
@@ -247,6 +257,13 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 		b.Fenced = f.Fenced
 		n.Brokers = maps.Clone(m.Brokers)
 		n.Brokers[b.ID] = b
+	case rec.CreateACLs != nil || rec.DeleteACLs != nil:
+		for _, b := range slices.Concat(rec.CreateACLs, rec.DeleteACLs) {
+			if err := b.Validate(); err != nil {
+				return m.at(offset), fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+			}
+		}
+		n.ACLs = m.ACLs.With(rec.CreateACLs, rec.DeleteACLs)
 	case rec.CreateTopic != nil:
 		t := rec.CreateTopic
 		if m.Topics[t.Name] != nil {

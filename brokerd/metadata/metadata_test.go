@@ -6,6 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/brokerd/acl"
 )
 
 func topic(name string, parts int) *Topic {
@@ -154,6 +158,8 @@ func TestSnapshotRebuildsTheImage(t *testing.T) {
 		{AlterConfigs: &AlterConfigs{Topic: "a", Set: map[string]string{"retention.ms": "5"}}},
 		{ChangePartition: &ChangePartition{Topic: "a", Partition: 1, State: Partition{Replicas: []int32{1, 2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 3, Epoch: 4}}},
 		{ProducerIDs: &ProducerIDBlock{Broker: 1, First: 0, Size: 1000}},
+		{CreateACLs: []acl.Binding{readACL("a"), readACL("b")}},
+		{DeleteACLs: []acl.Binding{readACL("b")}},
 	}
 	for i, r := range recs {
 		var err error
@@ -176,6 +182,52 @@ func TestSnapshotRebuildsTheImage(t *testing.T) {
 	changed, _ := img.Apply(9, Record{ChangePartition: &ChangePartition{Topic: "a", Partition: 0, State: Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1}}})
 	if changed.Equal(img) {
 		t.Fatal("Equal missed a changed leader epoch")
+	}
+	if got.ACLs.Len() != 1 || !got.ACLs.Contains(readACL("a")) {
+		t.Fatalf("decoded snapshot has ACLs %v, want only %v", got.ACLs.Bindings(acl.MatchAll), readACL("a"))
+	}
+	changed, _ = img.Apply(9, Record{CreateACLs: []acl.Binding{readACL("c")}})
+	if changed.Equal(img) {
+		t.Fatal("Equal missed an added ACL")
+	}
+}
+
+func readACL(topic string) acl.Binding {
+	return acl.Binding{ResourceType: kmsg.ACLResourceTypeTopic, ResourceName: topic, PatternType: kmsg.ACLResourcePatternTypeLiteral,
+		Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeAllow}
+}
+
+func TestACLRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Propose(ctx, Record{CreateACLs: []acl.Binding{readACL("a"), readACL("b"), readACL("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	invalid := readACL("c")
+	invalid.Principal = "alice"
+	before := s.Image().ACLs
+	if err := s.Propose(ctx, Record{CreateACLs: []acl.Binding{readACL("c"), invalid}}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("a record with an invalid ACL: got %v, want ErrInvalidRecord", err)
+	}
+	if s.Image().ACLs != before {
+		t.Fatal("a refused record changed the ACLs")
+	}
+	if err := s.Propose(ctx, Record{DeleteACLs: []acl.Binding{readACL("b"), readACL("never")}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := s.Image().ACLs.Bindings(acl.MatchAll)
+	if len(got) != 1 || got[0] != readACL("a") {
+		t.Fatalf("reopened store has ACLs %v, want only %v", got, readACL("a"))
 	}
 }
 

@@ -67,19 +67,7 @@ func (c *Client) Request(req kmsg.Request, deadline time.Time) (kmsg.Response, e
 	if got := int32(binary.BigEndian.Uint32(frame)); got != c.corr {
 		return nil, fmt.Errorf("wire: response correlation id %d, want %d", got, c.corr)
 	}
-	body := frame[4:]
-	if req.IsFlexible() && req.Key() != apiVersionsKey {
-		var err error
-		if body, err = skipTags(body); err != nil {
-			return nil, fmt.Errorf("wire: %s response header: %w", kmsg.NameForKey(req.Key()), err)
-		}
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("wire: decoding the %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	return resp, nil
+	return decodeResponseBody(req, frame[4:])
 }
 
 // skipTags skips a tagged-field section.
