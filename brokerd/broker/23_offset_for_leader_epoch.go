@@ -16,16 +16,19 @@ import (
 // the current epoch). Consumers use it to find out whether their position
 // was truncated after a leader change; clients that see brokers serve v2+
 // also trust the leader epochs of Metadata. Only the leader answers, except
-// to the debugging replica id -2, as Kafka does.
+// to the debugging replica id -2, as Kafka does. A consumer needs DESCRIBE
+// on the topic, a replica (replica id set) CLUSTER_ACTION on the cluster.
 func init() { register(23, 0, 4, handleOffsetForLeaderEpoch) }
 
 // debuggingReplicaID is the replica id of a tool that may ask any replica.
 const debuggingReplicaID = -2
 
-func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleOffsetForLeaderEpoch(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	anyReplica := req.Version >= 3 && req.ReplicaID == debuggingReplicaID
+	replica := req.Version >= 3 && req.ReplicaID >= 0
+	clusterOK := replica && b.allowedCluster(ctx, c, opClusterAction)
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -35,6 +38,8 @@ func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, _ *wire.Conn, _ wi
 			sp.LeaderEpoch, sp.EndOffset = storage.UndefinedEpoch, storage.UndefinedEpochOffset
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case replica && !clusterOK, !replica && !b.allowed(ctx, c, opDescribe, resTopic, rt.Topic):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case !anyReplica && !p.leads.Load():

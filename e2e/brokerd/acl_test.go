@@ -239,6 +239,18 @@ var (
 			req.Topics = append(req.Topics, rt)
 			return code(a.req(t, ctx, req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode)
 		}}
+	offsetForLeaderEpochAPI = &aclAPI{name: "OffsetForLeaderEpoch", ok: "OK", denied: "TOPIC_AUTHORIZATION_FAILED",
+		run: func(t *testing.T, ctx context.Context, a *aclTarget, _ string) string {
+			req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+			req.ReplicaID = -1
+			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			rt.Topic = aclTopic
+			rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			rp.LeaderEpoch, rp.CurrentLeaderEpoch = 0, -1
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			return code(a.req(t, ctx, req).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode)
+		}}
 	metadataAPI = &aclAPI{name: "Metadata", ok: "OK", denied: "TOPIC_AUTHORIZATION_FAILED",
 		run: func(t *testing.T, ctx context.Context, a *aclTarget, _ string) string {
 			return metadataCode(t, ctx, a, aclTopic)
@@ -421,6 +433,9 @@ func aclCases() []aclCase {
 	add(listOffsetsAPI, "denied by DENY", false, allowB(tTopic, aclTopic, read), denyB(tTopic, aclTopic, describe))
 	add(listOffsetsAPI, "DENY READ leaves DESCRIBE", true, allowB(tTopic, aclTopic, write), denyB(tTopic, aclTopic, read))
 	add(listOffsetsAPI, "absent", false, allowB(tGroup, aclTopic, describe))
+	add(offsetForLeaderEpochAPI, "allowed", true, allowB(tTopic, aclTopic, describe))
+	add(offsetForLeaderEpochAPI, "denied by DENY", false, allowB(tTopic, aclTopic, read), denyB(tTopic, aclTopic, describe))
+	add(offsetForLeaderEpochAPI, "absent", false, allowB(tGroup, aclTopic, describe))
 
 	add(metadataAPI, "allowed", true, allowB(tTopic, aclTopic, describe))
 	add(metadataAPI, "denied by DENY", false, allowB(tTopic, aclTopic, all), denyB(tTopic, aclTopic, describe))
