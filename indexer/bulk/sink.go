@@ -1,9 +1,12 @@
 // Package bulk writes documents to Elasticsearch with the bulk API, and
 // never gives one up while Elasticsearch may still take it.
 //
-// Items are gathered into bulk requests of about FlushBytes, or whatever
-// has gathered after FlushInterval, and sent by Workers goroutines. Each
-// item is a `create` with its own _id:
+// Items are gathered into bulk requests and sent by Workers goroutines. A
+// request goes once it holds about FlushBytes; before that, it goes as soon
+// as no further item is waiting and a worker is free, so a lone document
+// is not held back, and in any case FlushInterval after its first item.
+// Under load the workers are busy and requests fill up to FlushBytes.
+// Each item is a `create` with its own _id:
 //
 //   - 2xx: indexed. 409 (version conflict): a document with that _id is
 //     there already, from an earlier delivery of the same record; that is
@@ -160,7 +163,9 @@ type Config struct {
 	Workers int
 	// FlushBytes is the size at which a bulk request is sent (default 5 MiB).
 	FlushBytes int
-	// FlushInterval is how long a partial bulk request may wait (default 1s).
+	// FlushInterval is the longest a partial bulk request waits while items
+	// keep coming and the workers are busy (default 1s). A partial request
+	// does not wait for it when no item is waiting and a worker is free.
 	FlushInterval time.Duration
 	// MaxInFlightBytes bounds the documents held; default (Workers+2)*FlushBytes.
 	MaxInFlightBytes int64
@@ -326,43 +331,76 @@ func (s *Sink) abandon() {
 	})
 }
 
-// gather collects items into batches and hands them to the workers.
+// gather collects items into batches and hands them to the workers. A
+// batch goes as soon as no item is waiting to be added while a worker is
+// free to take it: a quiet input does not keep a partial batch back, while
+// under load, with the workers busy, batches fill up. A batch of
+// FlushBytes takes no more items until a worker takes it; one that has
+// waited FlushInterval, or was asked for by Flush, goes to the next free
+// worker before any further item is added. While a batch waits for a
+// worker, its items whose owners gave them up are settled every
+// FlushInterval.
 func (s *Sink) gather() {
 	defer s.batcherWG.Done()
 	defer close(s.batches)
 	var batch []*Item
 	size := 0
+	due := false // the batch goes before any further item is added
 	timer := time.NewTimer(s.cfg.FlushInterval)
 	timer.Stop()
-	send := func() {
+	add := func(it *Item) {
 		if len(batch) == 0 {
-			return
+			timer.Reset(s.cfg.FlushInterval)
 		}
+		batch = append(batch, it)
+		size += len(it.Body) + len(it.Index) + len(it.ID) + 48
+	}
+	sent := func() {
 		timer.Stop()
-		select {
-		case s.batches <- batch:
-		case <-s.quit:
-			for _, it := range batch {
-				s.settle(it, Abandoned)
-			}
-		}
-		batch, size = nil, 0
+		batch, size, due = nil, 0, false
 	}
 	for {
+		// A nil channel is never ready: no item is taken into a full
+		// batch, and no batch is handed over while there is none.
+		in := s.in
+		if size >= s.cfg.FlushBytes {
+			in = nil
+		}
+		var out chan<- []*Item
+		if len(batch) > 0 {
+			out = s.batches
+		}
+		// First what must go, then an item already waiting, before the
+		// batch may count as idle.
+		if due {
+			select {
+			case out <- batch:
+				sent()
+				continue
+			default:
+			}
+		}
 		select {
-		case it := <-s.in:
+		case it := <-in:
+			add(it)
+			continue
+		default:
+		}
+		select {
+		case it := <-in:
+			add(it)
+		case out <- batch:
+			sent()
+		case <-timer.C:
+			due = true
+			batch = s.dropAbandoned(batch)
 			if len(batch) == 0 {
+				sent()
+			} else {
 				timer.Reset(s.cfg.FlushInterval)
 			}
-			batch = append(batch, it)
-			size += len(it.Body) + len(it.Index) + len(it.ID) + 48
-			if size >= s.cfg.FlushBytes {
-				send()
-			}
-		case <-timer.C:
-			send()
 		case <-s.flush:
-			send()
+			due = len(batch) > 0
 		case <-s.closing:
 			// Take what Add calls already handed over, then stop.
 			for {
@@ -374,10 +412,33 @@ func (s *Sink) gather() {
 				}
 				break
 			}
-			send()
+			if len(batch) > 0 {
+				select {
+				case s.batches <- batch:
+				case <-s.quit:
+					for _, it := range batch {
+						s.settle(it, Abandoned)
+					}
+				}
+			}
 			return
 		}
 	}
+}
+
+// dropAbandoned settles the items of batch whose owners gave them up and
+// returns the others, in batch's backing array.
+func (s *Sink) dropAbandoned(batch []*Item) []*Item {
+	kept := batch[:0]
+	for _, it := range batch {
+		if it.Owner.Abandoned() {
+			s.settle(it, Abandoned)
+		} else {
+			kept = append(kept, it)
+		}
+	}
+	clear(batch[len(kept):])
+	return kept
 }
 
 func (s *Sink) settle(it *Item, res Result) {
@@ -414,16 +475,7 @@ func (w *worker) process(pending []*Item) {
 	s := w.s
 	failures := 0
 	for {
-		// Drop the items whose owners gave them up.
-		kept := pending[:0]
-		for _, it := range pending {
-			if it.Owner.Abandoned() {
-				s.settle(it, Abandoned)
-			} else {
-				kept = append(kept, it)
-			}
-		}
-		pending = kept
+		pending = s.dropAbandoned(pending)
 		if len(pending) == 0 {
 			return
 		}
