@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
-	"strings"
 )
 
 // accessIndices are the indices the indexer's access route writes to
-// (configs/indexer.yml: httpd_access-%{+YYYY.MM.dd}).
-const accessIndices = "httpd_access-*"
+// (configs/indexer.yml: httpd_access-%{+YYYY.MM.dd}); logIndices adds
+// those of the error route.
+const (
+	accessIndices = "httpd_access-*"
+	logIndices    = accessIndices + ",httpd_error-*"
+)
 
 // pageSize is the most documents one steady-mode search returns.
 const pageSize = 10000
@@ -131,29 +135,50 @@ func (s *searcher) refreshInterval(ctx context.Context) (refresh, error) {
 	return r, nil
 }
 
-// hit is one searchable access document of the steady mode's log.
+// hit is one searchable document of a steady run's logs.
 type hit struct {
+	log    logKind
 	offset int64  // log.offset: where its line starts in the file
-	target string // url.original
+	marked string // what carries the marker: url.original or http.request.referrer
 }
 
-// visible returns the searchable documents of the log at path whose line
-// starts at offset from or later, in the order of their offsets, fetched
-// in pages of pageSize.
-func (s *searcher) visible(ctx context.Context, path string, from int64) ([]hit, error) {
+// The fields a hit is read from; all have doc values.
+const (
+	pathField     = "log.file.path"
+	offsetField   = "log.offset"
+	urlField      = "url.original"
+	referrerField = "http.request.referrer"
+)
+
+// linesQuery matches the documents of the logs at paths whose lines start
+// in ranges, per log offset ranges with both ends included.
+func linesQuery(paths [numLogs]string, ranges [numLogs][][2]int64) map[string]any {
+	var should []any
+	for k := range numLogs {
+		for _, r := range ranges[k] {
+			should = append(should, map[string]any{"bool": map[string]any{"filter": []any{
+				map[string]any{"term": map[string]any{pathField: paths[k]}},
+				map[string]any{"range": map[string]any{offsetField: map[string]any{"gte": r[0], "lte": r[1]}}},
+			}}})
+		}
+	}
+	return map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}
+}
+
+// visible returns the searchable documents of the logs at paths whose
+// lines start in ranges (see linesQuery), fetched in pages of pageSize
+// sorted by offset and path.
+func (s *searcher) visible(ctx context.Context, paths [numLogs]string, ranges [numLogs][][2]int64) ([]hit, error) {
 	var out []hit
-	var after []int64
+	var after []any
 	for {
 		q := map[string]any{
 			"size":             pageSize,
 			"_source":          false,
 			"track_total_hits": false,
-			"query": map[string]any{"bool": map[string]any{"filter": []any{
-				map[string]any{"term": map[string]any{"log.file.path": path}},
-				map[string]any{"range": map[string]any{"log.offset": map[string]any{"gte": from}}},
-			}}},
-			"sort":            []any{map[string]any{"log.offset": "asc"}},
-			"docvalue_fields": []string{"log.offset", "url.original"},
+			"query":            linesQuery(paths, ranges),
+			"sort":             []any{map[string]any{offsetField: "asc"}, map[string]any{pathField: "asc"}},
+			"docvalue_fields":  []string{pathField, offsetField, urlField, referrerField},
 		}
 		if after != nil {
 			q["search_after"] = after
@@ -161,25 +186,77 @@ func (s *searcher) visible(ctx context.Context, path string, from int64) ([]hit,
 		var resp struct {
 			Hits struct {
 				Hits []struct {
-					Fields struct {
-						Offset []int64  `json:"log.offset"`
-						URL    []string `json:"url.original"`
-					} `json:"fields"`
+					Fields map[string][]any `json:"fields"`
+					Sort   []any            `json:"sort"`
 				} `json:"hits"`
 			} `json:"hits"`
 		}
-		if err := s.do(ctx, http.MethodPost, "/"+accessIndices+"/_search", q, &resp); err != nil {
+		if err := s.do(ctx, http.MethodPost, "/"+logIndices+"/_search", q, &resp); err != nil {
 			return nil, err
 		}
 		for _, h := range resp.Hits.Hits {
-			if len(h.Fields.Offset) != 1 || len(h.Fields.URL) != 1 {
-				return nil, fmt.Errorf("latencybench: a document of %s has log.offset %v and url.original %v, want one of each", path, h.Fields.Offset, strings.Join(h.Fields.URL, ", "))
+			got, err := readHit(paths, h.Fields)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, hit{offset: h.Fields.Offset[0], target: h.Fields.URL[0]})
+			out = append(out, got)
 		}
 		if len(resp.Hits.Hits) < pageSize {
 			return out, nil
 		}
-		after = []int64{out[len(out)-1].offset}
+		after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
 	}
+}
+
+// readHit reads a hit's doc values: one path among paths, one offset, and
+// one value of the field that carries its log's marker.
+func readHit(paths [numLogs]string, fields map[string][]any) (hit, error) {
+	bad := func(what string) (hit, error) {
+		return hit{}, fmt.Errorf("latencybench: a document with fields %v: %s", fields, what)
+	}
+	path, off := fields[pathField], fields[offsetField]
+	if len(path) != 1 || len(off) != 1 {
+		return bad("want one log.file.path and one log.offset")
+	}
+	k := slices.Index(paths[:], fmt.Sprint(path[0]))
+	if k < 0 {
+		return bad("from neither log")
+	}
+	h := hit{log: logKind(k)}
+	f, ok := off[0].(float64)
+	if !ok {
+		return bad("log.offset is not a number")
+	}
+	h.offset = int64(f)
+	field := urlField
+	if h.log == errorLog {
+		field = referrerField
+	}
+	if m := fields[field]; len(m) == 1 {
+		h.marked = fmt.Sprint(m[0])
+	} else {
+		return bad("want one " + field)
+	}
+	return h, nil
+}
+
+// count returns how many documents the logs at paths have whose lines
+// start at from or later (per log).
+func (s *searcher) count(ctx context.Context, paths [numLogs]string, from [numLogs]int64) (int, error) {
+	var ranges [numLogs][][2]int64
+	for k := range numLogs {
+		ranges[k] = [][2]int64{{from[k], math.MaxInt64}}
+	}
+	var resp struct {
+		Count int `json:"count"`
+	}
+	err := s.do(ctx, http.MethodPost, "/"+logIndices+"/_count", map[string]any{"query": linesQuery(paths, ranges)}, &resp)
+	return resp.Count, err
+}
+
+// refresh makes everything indexed so far searchable. Only the final count
+// uses it, after the measuring.
+func (s *searcher) refresh(ctx context.Context) error {
+	var resp map[string]any
+	return s.do(ctx, http.MethodPost, "/"+logIndices+"/_refresh", nil, &resp)
 }
