@@ -76,18 +76,12 @@ func axesFor(runs []*brokerRun) chartAxes {
 // the p50, p99 and largest latency of the lines appended in each second,
 // and the faults injected.
 func writeChart(path string, runs []*brokerRun) error {
-	var charted []*brokerRun
-	for _, run := range runs {
-		if run.steady != nil && len(run.steady.seconds) > 0 {
-			charted = append(charted, run)
-		}
+	if len(runs) == 0 || slices.ContainsFunc(runs, func(r *brokerRun) bool { return r.steady == nil || len(r.steady.seconds) == 0 }) {
+		return errors.New("latencybench: a chart needs steady runs with figures")
 	}
-	if len(charted) == 0 {
-		return errors.New("latencybench: no steady run to chart")
-	}
-	axes := axesFor(charted)
+	axes := axesFor(runs)
 	var rows [][]*plot.Plot
-	for _, run := range charted {
+	for _, run := range runs {
 		p, err := latencyPlot(run, axes)
 		if err != nil {
 			return err

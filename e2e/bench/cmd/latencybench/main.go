@@ -80,6 +80,7 @@ type options struct {
 	rate       int
 	duration   time.Duration
 	drain      time.Duration
+	warmup     time.Duration
 	errorEvery int
 	burst      int
 	faults     bool
@@ -116,6 +117,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rate, "rate", 2000, "steady mode: lines appended per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "steady mode: how long lines are appended")
 	fs.DurationVar(&o.drain, "drain", 2*time.Minute, "steady mode: how long after the last append the rest may take to become searchable")
+	fs.DurationVar(&o.warmup, "warmup", 30*time.Second, "steady mode: how long lines are appended at -rate before the measured -duration, not measured, so that the programs and JVMs are warm (0: none)")
 	fs.IntVar(&o.errorEvery, "error-every", 10, "steady mode: every n-th line goes to the error log, the others to the access log (0: access lines only)")
 	fs.IntVar(&o.burst, "burst", 200000, "steady mode: lines appended as fast as they go after the steady phase, to measure the sustained end-to-end rate (0: none)")
 	fs.BoolVar(&o.faults, "faults", false, "steady mode: inject the pipeline fault test's faults into brokerd's run, spread over -duration")
@@ -148,8 +150,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("latencybench: bad -mode %q (want %s or %s)", o.mode, modeSingle, modeSteady)
 	}
 	if o.lines <= 0 || o.rate <= 0 || o.duration <= 0 || o.drain <= 0 || o.poll <= 0 || o.lineTimeout <= 0 || o.nodes <= 0 || o.partitions <= 0 ||
-		o.gap < 0 || o.jitter < 0 || o.burst < 0 {
-		return nil, errors.New("latencybench: -lines, -rate, -duration, -drain, -poll, -line-timeout, -nodes and -partitions must be positive, -gap, -jitter and -burst not negative")
+		o.gap < 0 || o.jitter < 0 || o.burst < 0 || o.warmup < 0 {
+		return nil, errors.New("latencybench: -lines, -rate, -duration, -drain, -poll, -line-timeout, -nodes and -partitions must be positive, -gap, -jitter, -burst and -warmup not negative")
 	}
 	if o.errorEvery < 0 || o.errorEvery == 1 {
 		return nil, errors.New("latencybench: -error-every must be 0 or at least 2")
@@ -185,7 +187,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	if o.chart != "" && o.mode == modeSteady {
-		if err := writeChart(o.chart, rep.runs); err != nil {
+		if err := writeChart(o.chart, rep.completed()); err != nil {
 			return err
 		}
 		log.Printf("wrote the chart to %s", o.chart)

@@ -174,6 +174,9 @@ func (r *report) steadyWhat(b *strings.Builder) {
 	o := r.opts
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("- Steady load (`-mode steady`): a writer appends %s lines a second for %v: every %v the lines due by then, one `write` per log. ", benchkit.Thousands(float64(o.rate)), o.duration, writeTick)
+	if o.warmup > 0 {
+		w("Before that, the same load for %v warms the programs and JVMs up; its lines are not measured (their p50 and p99 are shown apart) but must be found before the measured phase starts. ", o.warmup)
+	}
 	if o.errorEvery > 0 {
 		w("Every %s line goes to the error log (an httpd 2.4 error line, \"File does not exist\", with a marker unique to the run in its `referer: ...`, which the indexer stores as `http.request.referrer`), the others to the access log (combined format, the marker in the URL, `url.original`). The shipper's multiline setting for the error log (a line not starting with `[` continues the one before) holds each error line until the next one starts, so an unmeasured closing error line follows the last measured one. ", ordinal(o.errorEvery))
 	} else {
@@ -191,22 +194,34 @@ func (r *report) steadyWhat(b *strings.Builder) {
 	w("- Percentiles are nearest-rank over every measured line of the steady phase.\n\n")
 }
 
+// completed returns the steady runs that did not fail: a failed run is
+// only listed, its figures being incomplete.
+func (r *report) completed() []*brokerRun {
+	var out []*brokerRun
+	for _, run := range r.runs {
+		if run.err == nil && run.steady != nil && run.summary().n > 0 {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
 // steadyResults writes a steady run's tables.
 func (r *report) steadyResults(b *strings.Builder) {
 	o := r.opts
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("| Broker | lines found | min (ms) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | mean (ms) | warm-up line (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range r.runs {
-		if s := run.summary(); s.n > 0 {
-			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", brokerTitle(run.broker), benchkit.Thousands(float64(s.n)), ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), ms(s.mean), ms(run.warmup))
-		}
+	runs := r.completed()
+	if len(runs) == 0 {
+		return
 	}
-	w("\n| Broker | lines appended | appended/s | writer's longest lag (ms) | access lines p50 / p99 (ms) | error lines p50 / p99 (ms) | never searchable | sustained lines/s | all searchable after (s) | documents / lines appended |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range r.runs {
+	w("| Broker | lines found | min (ms) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | mean (ms) | warm-up line (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range runs {
+		s := run.summary()
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", brokerTitle(run.broker), benchkit.Thousands(float64(s.n)), ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), ms(s.mean), ms(run.warmup))
+	}
+	w("\n| Broker | lines appended | appended/s | writer's longest lag (ms) | access lines p50 / p99 (ms) | error lines p50 / p99 (ms) | warm-up phase p50 / p99 (ms) | never searchable | sustained lines/s | all searchable after (s) | documents / lines appended |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range runs {
 		st := run.steady
-		if st == nil {
-			continue
-		}
 		pair := func(l loadgen.Latencies) string {
 			if len(l) == 0 {
 				return "–"
@@ -221,23 +236,24 @@ func (r *report) steadyResults(b *strings.Builder) {
 		if a := st.audit; a != nil {
 			docs = benchkit.Thousands(float64(a.docs)) + " / " + benchkit.Thousands(float64(a.lines))
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", brokerTitle(run.broker), benchkit.Thousands(float64(st.lines)), benchkit.Thousands(st.appendRate()), ms(st.maxLag),
-			pair(st.byLog[accessLog]), pair(st.byLog[errorLog]), benchkit.Thousands(float64(st.lines-st.found)), sustained, all, docs)
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", brokerTitle(run.broker), benchkit.Thousands(float64(st.lines)), benchkit.Thousands(st.appendRate()), ms(st.maxLag),
+			pair(st.byLog[accessLog]), pair(st.byLog[errorLog]), pair(st.warm), benchkit.Thousands(float64(st.lines-st.found)), sustained, all, docs)
 	}
-	w("\nThe poller, per broker: ")
+	w("\nThe poller in the measured phase, per broker: ")
 	var polls []string
-	for _, run := range r.runs {
-		if st := run.steady; st != nil && st.polls.searches > 0 {
-			p := st.polls
-			polls = append(polls, fmt.Sprintf("%s %s searches, %.1f ms on average and %s ms at most from request to response, %.1f new documents per search", brokerTitle(run.broker),
-				benchkit.Thousands(float64(p.searches)), float64(p.total)/float64(p.searches)/float64(time.Millisecond), ms(p.longest), float64(p.hits)/float64(p.searches)))
+	for _, run := range runs {
+		if st := run.steady; st.polls.searches > 0 {
+			p, es := st.polls, st.es
+			polls = append(polls, fmt.Sprintf("%s: %s searches, %.1f ms on average and %s ms at most from request to response, %.1f new documents per search; Elasticsearch spent %.1f s on %s searches of the log indices (query and fetch phases) and %.1f s indexing %s documents",
+				brokerTitle(run.broker), benchkit.Thousands(float64(p.searches)), float64(p.total)/float64(p.searches)/float64(time.Millisecond), ms(p.longest), float64(p.hits)/float64(p.searches),
+				es.search.Seconds(), benchkit.Thousands(float64(es.searches)), es.indexing.Seconds(), benchkit.Thousands(float64(es.indexed))))
 		}
 	}
-	w("%s. A search that outlasts the poll interval delays the next one; no search forces a refresh.\n\n", strings.Join(polls, "; "))
+	w("%s (Elasticsearch's own index stats, summed over shards). A search that outlasts the poll interval delays the next one; no search forces a refresh.\n\n", strings.Join(polls, "; "))
 
 	r.goals(b)
-	for _, run := range r.runs {
-		if st := run.steady; st != nil && len(st.faults) > 0 {
+	for _, run := range runs {
+		if st := run.steady; len(st.faults) > 0 {
 			w("### Faults in %s's run\n\n| began (s) | over (s) | what |\n|---:|---:|---|\n", brokerTitle(run.broker))
 			for _, f := range st.faults {
 				w("| %.1f | %.1f | %s |\n", f.at.Seconds(), f.end.Seconds(), f.what)
@@ -268,10 +284,7 @@ func (r *report) steadyResults(b *strings.Builder) {
 // p99 at most 2.5 s with brokerd, and not worse than with Apache Kafka.
 func (r *report) goals(b *strings.Builder) {
 	var bd, kf *brokerRun
-	for _, run := range r.runs {
-		if run.steady == nil || run.summary().n == 0 {
-			continue
-		}
+	for _, run := range r.completed() {
 		switch run.broker {
 		case brokerBrokerd:
 			bd = run

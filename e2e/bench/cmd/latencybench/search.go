@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"time"
 )
 
 // accessIndices are the indices the indexer's access route writes to
@@ -259,4 +260,43 @@ func (s *searcher) count(ctx context.Context, paths [numLogs]string, from [numLo
 func (s *searcher) refresh(ctx context.Context) error {
 	var resp map[string]any
 	return s.do(ctx, http.MethodPost, "/"+logIndices+"/_refresh", nil, &resp)
+}
+
+// esStats is what Elasticsearch reports having spent on the log indices.
+type esStats struct {
+	searches int64         // search requests (query phases)
+	search   time.Duration // query and fetch phases
+	indexed  int64         // documents
+	indexing time.Duration
+}
+
+// minus is what was spent from b to s.
+func (s esStats) minus(b esStats) esStats {
+	return esStats{searches: s.searches - b.searches, search: s.search - b.search, indexed: s.indexed - b.indexed, indexing: s.indexing - b.indexing}
+}
+
+// stats reads the search and indexing totals of the log indices (all
+// shards) from the index stats API.
+func (s *searcher) stats(ctx context.Context) (esStats, error) {
+	var resp struct {
+		All struct {
+			Total struct {
+				Search struct {
+					QueryTotal  int64 `json:"query_total"`
+					QueryMillis int64 `json:"query_time_in_millis"`
+					FetchMillis int64 `json:"fetch_time_in_millis"`
+				} `json:"search"`
+				Indexing struct {
+					IndexTotal  int64 `json:"index_total"`
+					IndexMillis int64 `json:"index_time_in_millis"`
+				} `json:"indexing"`
+			} `json:"total"`
+		} `json:"_all"`
+	}
+	if err := s.do(ctx, http.MethodGet, "/"+logIndices+"/_stats/search,indexing", nil, &resp); err != nil {
+		return esStats{}, err
+	}
+	t := resp.All.Total
+	return esStats{searches: t.Search.QueryTotal, search: time.Duration(t.Search.QueryMillis+t.Search.FetchMillis) * time.Millisecond,
+		indexed: t.Indexing.IndexTotal, indexing: time.Duration(t.Indexing.IndexMillis) * time.Millisecond}, nil
 }

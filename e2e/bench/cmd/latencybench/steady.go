@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -166,9 +167,13 @@ type steadyResult struct {
 	// the run, for the chart.
 	seconds []second
 	polls   pollStats
-	faults  []faultEvent
-	burst   *burstResult
-	audit   *audit
+	// es is what Elasticsearch spent on searches and indexing meanwhile.
+	es     esStats
+	faults []faultEvent
+	// warm are the latencies of the warm-up phase's lines, sorted.
+	warm  loadgen.Latencies
+	burst *burstResult
+	audit *audit
 }
 
 // appendRate is the lines per second the writer reached.
@@ -181,44 +186,87 @@ type second struct {
 	p50, p99, max time.Duration
 }
 
-// steadyMode appends o.rate lines a second for o.duration and polls
-// Elasticsearch every o.poll for the lines that became searchable, until
-// every line is found or o.drain has passed after the last append. With
-// o.faults, it injects the faults into brokerd's pipeline meanwhile. Then
-// the as-fast-as-it-goes phase runs (o.burst lines), and the documents are
-// counted.
+// steadyMode runs the phases of a steady run: o.warmup of lines at
+// o.rate, unmeasured; o.duration of them, measured (with o.faults, the
+// faults injected into brokerd's pipeline meanwhile); o.burst lines as
+// fast as they go; then the documents of all of them are counted.
 func (st *stack) steadyMode(ctx context.Context, o *options) (*steadyResult, error) {
-	measured := int(float64(o.rate) * o.duration.Seconds())
-	if measured == 0 {
-		return nil, fmt.Errorf("latencybench: -rate %d for -duration %v is no line", o.rate, o.duration)
-	}
-	l := newLedger(st.run, measured, o.errorEvery)
 	from := [numLogs]int64{st.logs[accessLog].size, st.logs[errorLog].size}
+	lines := 0 // appended, closing lines included
+	var warm loadgen.Latencies
+	if o.warmup > 0 {
+		log.Printf("%s: warming up", st.name)
+		w, l, err := st.steadyPhase(ctx, o, "w", o.warmup, false)
+		if err != nil {
+			return nil, fmt.Errorf("latencybench: the warm-up phase: %w", err)
+		}
+		warm, lines = w.latencies, l.total()
+	}
+	before, err := st.search.stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, l, err := st.steadyPhase(ctx, o, "s", o.duration, o.faults && st.name == brokerBrokerd)
+	if res != nil {
+		res.warm = warm
+	}
+	if err != nil {
+		return res, err
+	}
+	lines += l.total()
+	after, err := st.search.stats(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.es = after.minus(before)
+	if o.burst > 0 {
+		if res.burst, err = st.burstMode(ctx, o); err != nil {
+			return res, err
+		}
+		lines += res.burst.appended
+	}
+	if res.audit, err = st.countDocs(ctx, from, lines); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// steadyPhase appends o.rate lines a second for d, every one marked with
+// the run's id and phase, and polls Elasticsearch every o.poll for the
+// lines that became searchable, until every line is found or o.drain has
+// passed after the last append. With faults, it injects the faults
+// meanwhile.
+func (st *stack) steadyPhase(ctx context.Context, o *options, phase string, d time.Duration, faults bool) (*steadyResult, *ledger, error) {
+	measured := int(float64(o.rate) * d.Seconds())
+	if measured == 0 {
+		return nil, nil, fmt.Errorf("latencybench: -rate %d for %v is no line", o.rate, d)
+	}
+	l := newLedger(st.run+phase, measured, o.errorEvery)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
 	res := &steadyResult{lines: measured}
+	// The writer and the faults run beside the poller; once it is done
+	// (or has failed, which cancels them) they are waited for.
+	var wg sync.WaitGroup
 	wrote := make(chan error, 1)
-	log.Printf("%s: appending %d lines a second for %v", st.name, o.rate, o.duration)
-	go func() {
-		var err error
-		res.maxLag, err = st.write(ctx, l, start, o.rate)
+	log.Printf("%s: appending %d lines a second for %v", st.name, o.rate, d)
+	wg.Go(func() {
+		lag, err := st.write(ctx, l, start, o.rate)
+		res.maxLag = lag
 		wrote <- err
-	}()
-	faulted := make(chan error, 1)
-	if o.faults && st.name == brokerBrokerd {
-		go func() {
-			var err error
-			res.faults, err = st.injectFaults(ctx, start, o.duration)
-			faulted <- err
-		}()
-	} else {
-		close(faulted)
+	})
+	var faultErr error
+	if faults {
+		wg.Go(func() { res.faults, faultErr = st.injectFaults(ctx, start, d) })
 	}
 	err := st.poll(ctx, o, l, start, res, wrote)
+	if err != nil {
+		cancel()
+	}
+	wg.Wait()
 	if err == nil {
-		// The faults end before the drain does; their error is the run's.
-		err = <-faulted
+		err = faultErr
 	}
 	res.writing = l.appended[measured-1]
 	for i := range measured {
@@ -237,18 +285,7 @@ func (st *stack) steadyMode(ctx context.Context, o *options) (*steadyResult, err
 	for k := range numLogs {
 		slices.Sort(res.byLog[k])
 	}
-	if err != nil {
-		return res, err
-	}
-	if o.burst > 0 {
-		if res.burst, err = st.burstMode(ctx, o); err != nil {
-			return res, err
-		}
-	}
-	if res.audit, err = st.countDocs(ctx, from, l, res.burst); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, l, err
 }
 
 // poll searches Elasticsearch every o.poll for the lines of l not found
@@ -477,9 +514,9 @@ type audit struct {
 func (a *audit) duplicates() int { return max(a.docs-a.lines, 0) }
 
 // countDocs refreshes the indices (the measuring is over) and counts the
-// documents of the logs from the offsets in from on; the steady phase l
-// and the burst b (if any) appended the lines.
-func (st *stack) countDocs(ctx context.Context, from [numLogs]int64, l *ledger, b *burstResult) (*audit, error) {
+// documents of the logs from the offsets in from on, where lines lines
+// were appended.
+func (st *stack) countDocs(ctx context.Context, from [numLogs]int64, lines int) (*audit, error) {
 	if err := st.search.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -487,9 +524,5 @@ func (st *stack) countDocs(ctx context.Context, from [numLogs]int64, l *ledger, 
 	if err != nil {
 		return nil, err
 	}
-	a := &audit{lines: l.total(), docs: n}
-	if b != nil {
-		a.lines += b.appended
-	}
-	return a, nil
+	return &audit{lines: lines, docs: n}, nil
 }
