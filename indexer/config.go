@@ -56,8 +56,8 @@ type esSettings struct {
 
 	// Workers, FlushBytes and FlushInterval are the bulk sink's (see
 	// bulk.Config): FlushInterval bounds how long a partial request waits
-	// while documents keep coming; one goes at once when none is waiting
-	// and a worker is free.
+	// while documents keep coming or requests are in flight; one goes at
+	// once when no document is waiting and no request is in flight.
 	Workers          int             `yaml:"workers"`
 	FlushBytes       config.ByteSize `yaml:"flush_bytes"`
 	FlushInterval    config.Duration `yaml:"flush_interval"`

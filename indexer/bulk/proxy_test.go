@@ -98,11 +98,26 @@ func (p *faultProxy) hold() chan gated {
 	return p.gate
 }
 
-// release lets bulk requests through without holding them again.
+// release lets bulk requests through without holding them again, those
+// waiting at the gate now included.
 func (p *faultProxy) release() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	gate := p.gate
 	p.gate = nil
+	p.mu.Unlock()
+	if gate == nil {
+		return
+	}
+	go func() {
+		for {
+			select {
+			case g := <-gate:
+				close(g.pass)
+			case <-p.t.Context().Done():
+				return
+			}
+		}
+	}()
 }
 
 // next returns the next bulk request held at gate; the test lets it

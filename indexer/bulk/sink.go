@@ -3,9 +3,10 @@
 //
 // Items are gathered into bulk requests and sent by Workers goroutines. A
 // request goes once it holds about FlushBytes; before that, it goes as soon
-// as no further item is waiting and a worker is free, so a lone document
-// is not held back, and in any case FlushInterval after its first item.
-// Under load the workers are busy and requests fill up to FlushBytes.
+// as no further item is waiting and no request is in flight, so a lone
+// document is not held back, and in any case FlushInterval after its first
+// item. While a request is in flight the next one gathers, so requests grow
+// with the load and under load fill up to FlushBytes.
 // Each item is a `create` with its own _id:
 //
 //   - 2xx: indexed. 409 (version conflict): a document with that _id is
@@ -164,8 +165,8 @@ type Config struct {
 	// FlushBytes is the size at which a bulk request is sent (default 5 MiB).
 	FlushBytes int
 	// FlushInterval is the longest a partial bulk request waits while items
-	// keep coming and the workers are busy (default 1s). A partial request
-	// does not wait for it when no item is waiting and a worker is free.
+	// keep coming or requests are in flight (default 1s). A partial request
+	// does not wait for it when no item is waiting and none is in flight.
 	FlushInterval time.Duration
 	// MaxInFlightBytes bounds the documents held; default (Workers+2)*FlushBytes.
 	MaxInFlightBytes int64
@@ -219,6 +220,10 @@ type Sink struct {
 	batches chan []*Item
 
 	inFlight atomic.Int64 // items held
+	// busy counts the batches handed to workers and not yet done; a
+	// worker that is done with one says so on freed.
+	busy  atomic.Int64
+	freed chan struct{}
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: no more Add, send what is gathered
@@ -240,6 +245,7 @@ func New(cfg Config) *Sink {
 		budget:  newBudget(cfg.MaxInFlightBytes),
 		in:      make(chan *Item),
 		flush:   make(chan struct{}, 1),
+		freed:   make(chan struct{}, 1),
 		batches: make(chan []*Item),
 		closing: make(chan struct{}),
 		quit:    make(chan struct{}),
@@ -332,14 +338,14 @@ func (s *Sink) abandon() {
 }
 
 // gather collects items into batches and hands them to the workers. A
-// batch goes as soon as no item is waiting to be added while a worker is
-// free to take it: a quiet input does not keep a partial batch back, while
-// under load, with the workers busy, batches fill up. A batch of
-// FlushBytes takes no more items until a worker takes it; one that has
-// waited FlushInterval, or was asked for by Flush, goes to the next free
-// worker before any further item is added. While a batch waits for a
-// worker, its items whose owners gave them up are settled every
-// FlushInterval.
+// partial batch goes as soon as no item is waiting to be added and no
+// batch is being sent: a quiet input does not keep it back, while under
+// load, with requests in flight, items gather, so at most one partial
+// request is in flight at a time and batches grow with the load. A batch
+// of FlushBytes takes no more items and goes to the next free worker; so
+// does one that has waited FlushInterval, or was asked for by Flush,
+// before any further item is added. While a batch waits for a worker, its
+// items whose owners gave them up are settled every FlushInterval.
 func (s *Sink) gather() {
 	defer s.batcherWG.Done()
 	defer close(s.batches)
@@ -355,19 +361,24 @@ func (s *Sink) gather() {
 		batch = append(batch, it)
 		size += len(it.Body) + len(it.Index) + len(it.ID) + 48
 	}
-	sent := func() {
+	reset := func() {
 		timer.Stop()
 		batch, size, due = nil, 0, false
 	}
+	handed := func() {
+		s.busy.Add(1)
+		reset()
+	}
 	for {
 		// A nil channel is never ready: no item is taken into a full
-		// batch, and no batch is handed over while there is none.
+		// batch, and no batch is offered that may not go yet.
+		full := size >= s.cfg.FlushBytes
 		in := s.in
-		if size >= s.cfg.FlushBytes {
+		if full {
 			in = nil
 		}
 		var out chan<- []*Item
-		if len(batch) > 0 {
+		if len(batch) > 0 && (full || due || s.busy.Load() == 0) {
 			out = s.batches
 		}
 		// First what must go, then an item already waiting, before the
@@ -375,7 +386,7 @@ func (s *Sink) gather() {
 		if due {
 			select {
 			case out <- batch:
-				sent()
+				handed()
 				continue
 			default:
 			}
@@ -390,12 +401,14 @@ func (s *Sink) gather() {
 		case it := <-in:
 			add(it)
 		case out <- batch:
-			sent()
+			handed()
+		case <-s.freed:
+			// A worker is done: the batch may go now.
 		case <-timer.C:
 			due = true
 			batch = s.dropAbandoned(batch)
 			if len(batch) == 0 {
-				sent()
+				reset()
 			} else {
 				timer.Reset(s.cfg.FlushInterval)
 			}
@@ -415,6 +428,7 @@ func (s *Sink) gather() {
 			if len(batch) > 0 {
 				select {
 				case s.batches <- batch:
+					s.busy.Add(1)
 				case <-s.quit:
 					for _, it := range batch {
 						s.settle(it, Abandoned)
@@ -462,6 +476,11 @@ func (s *Sink) work() {
 	w := &worker{s: s}
 	for batch := range s.batches {
 		w.process(batch)
+		s.busy.Add(-1)
+		select {
+		case s.freed <- struct{}{}:
+		default:
+		}
 	}
 }
 

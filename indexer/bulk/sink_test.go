@@ -283,9 +283,9 @@ func TestDeadLetterRefusedFails(t *testing.T) {
 // refused, connections cut, whole requests answered 429 and 503, single
 // items answered 429. Every document ends up indexed exactly once.
 func TestOutagesAreRetried(t *testing.T) {
-	// The workers take the first documents of each step on their own (no
-	// other is waiting yet) and retry them; the rest of the step's 50 must
-	// fit in one gathered request, or Add would wait for the fault to heal.
+	// A worker takes the first document of each step on its own (no other
+	// is waiting yet) and retries it; the rest of the step's 50 must fit in
+	// one gathered request, or Add would wait for the fault to heal.
 	e := newEnv(t, Config{FlushBytes: 8 << 10})
 	o := newOwner(e.prefix + "-dlq")
 	n := 0
@@ -377,9 +377,9 @@ func TestTooLargeIsSplit(t *testing.T) {
 // TestBackPressure: with Elasticsearch away, Add stops returning once the
 // budget is spent, and everything is written when it comes back.
 func TestBackPressure(t *testing.T) {
-	// The workers each take what was added while they were free and retry
-	// it; the rest gathers, and could reach FlushBytes only if the workers
-	// held nothing: the budget is what stops Add.
+	// A worker takes the first document and retries it; the rest gathers
+	// behind that request in flight, and could reach FlushBytes only if
+	// the worker held nothing: the budget is what stops Add.
 	const budget = 4 << 10
 	e := newEnv(t, Config{FlushBytes: budget, MaxInFlightBytes: budget, Workers: 4})
 	o := newOwner(e.prefix + "-dlq")
@@ -477,8 +477,8 @@ func TestFlush(t *testing.T) {
 }
 
 // TestIdleFlush: with an hour's FlushInterval, a lone document is sent at
-// once, since no other one is waiting and a worker is free; so is the next
-// one, added after the first has settled.
+// once, since no other one is waiting and no request is in flight; so is
+// the next one, added after the first has settled.
 func TestIdleFlush(t *testing.T) {
 	e := newEnv(t, Config{FlushInterval: time.Hour})
 	o := newOwner(e.prefix + "-dlq")
@@ -492,6 +492,30 @@ func TestIdleFlush(t *testing.T) {
 	}
 	if c := e.count(t, e.prefix); c != 2 {
 		t.Fatalf("%d documents, want 2", c)
+	}
+}
+
+// TestOnePartialRequestInFlight: with two workers, while the first
+// request is held at the proxy, documents added meanwhile wait for it and
+// then go together, not to the idle second worker one by one.
+func TestOnePartialRequestInFlight(t *testing.T) {
+	e := newEnv(t, Config{Workers: 2, FlushInterval: time.Hour})
+	gate := e.proxy.hold()
+	o := newOwner(e.prefix + "-dlq")
+	e.add(t, o.item(e.prefix, "first", `{"n":0}`))
+	first := e.proxy.next(t, gate)
+	for i := 1; i <= 10; i++ {
+		e.add(t, o.item(e.prefix, fmt.Sprintf("id-%d", i), fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	close(first.pass)
+	second := e.proxy.next(t, gate)
+	e.proxy.release()
+	close(second.pass)
+	if first.items != 1 || second.items != 10 {
+		t.Errorf("requests of %d and %d items, want 1 and 10", first.items, second.items)
+	}
+	if got := tally(o.waitSettled(t, 11)); got[Indexed] != 11 {
+		t.Fatalf("results %v, want 11 indexed", got)
 	}
 }
 
