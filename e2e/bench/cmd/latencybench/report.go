@@ -80,6 +80,14 @@ func brokerTitle(name string) string {
 	return name
 }
 
+// pair formats the p50 and p99 of sorted latencies l in milliseconds.
+func pair(l loadgen.Latencies) string {
+	if len(l) == 0 {
+		return "–"
+	}
+	return ms(l.Percentile(50)) + " / " + ms(l.Percentile(99))
+}
+
 // ms formats d in milliseconds, without decimals.
 func ms(d time.Duration) string { return benchkit.Thousands(float64(d) / float64(time.Millisecond)) }
 
@@ -183,7 +191,7 @@ func (r *report) steadyWhat(b *strings.Builder) {
 		w("All lines go to the access log (combined format, a marker unique to the run in the URL, `url.original`). ")
 	}
 	w("Each line's latency is from the end of its write to the response of the first search that returned its document.\n")
-	w("- The poller: every %v one search of `%s` fetches, as doc values and without `_source`, the documents of the lines not found yet, named by log (`log.file.path`) and ranges of `log.offset` (a line's place in its file, which the benchmark maps back to the line); each document's marker is checked against its line. Searches never force a refresh, so the refresh interval is part of every figure, as are up to one poll interval and a search's round trip. The poller's own figures are in the results.\n", o.poll, logIndices)
+	w("- The poller: every %v a search of `%s` with no hits asks whether any line not found yet is searchable, the lines named by log (`log.file.path`) and ranges of `log.offset` (a line's place in its file, which the benchmark maps back to the line); Elasticsearch's shard request cache answers it until a refresh changes the index. When the answer is yes, a second search fetches those documents, as doc values without `_source`, and each document's marker is checked against its line. Searches never force a refresh, so the refresh interval is part of every figure, as are up to one poll interval and a poll's round trips. The poller's own figures, and what Elasticsearch spent on it, are in the results.\n", o.poll, logIndices)
 	if o.burst > 0 {
 		w("- Sustained rate: after every steady line is found, %s lines (the same mix) are appended as fast as the writer goes, up to %s lines a write, and every %v a `_count` query counts those searchable. \"Sustained lines/s\" is the lines that became searchable between the first count at or above 10%% of them and the first at or above 90%%, divided by the time between those counts; \"all searchable after\" runs from the first write to the count that found every one.\n", benchkit.Thousands(float64(o.burst)), benchkit.Thousands(burstChunk), burstPoll)
 	}
@@ -222,12 +230,6 @@ func (r *report) steadyResults(b *strings.Builder) {
 	w("\n| Broker | lines appended | appended/s | writer's longest lag (ms) | access lines p50 / p99 (ms) | error lines p50 / p99 (ms) | warm-up phase p50 / p99 (ms) | never searchable | sustained lines/s | all searchable after (s) | documents / lines appended |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, run := range runs {
 		st := run.steady
-		pair := func(l loadgen.Latencies) string {
-			if len(l) == 0 {
-				return "–"
-			}
-			return ms(l.Percentile(50)) + " / " + ms(l.Percentile(99))
-		}
 		sustained, all := "–", "–"
 		if bu := st.burst; bu != nil {
 			sustained, all = benchkit.Thousands(bu.sustained()), fmt.Sprintf("%.1f", bu.all.Seconds())
@@ -239,17 +241,23 @@ func (r *report) steadyResults(b *strings.Builder) {
 		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", brokerTitle(run.broker), benchkit.Thousands(float64(st.lines)), benchkit.Thousands(st.appendRate()), ms(st.maxLag),
 			pair(st.byLog[accessLog]), pair(st.byLog[errorLog]), pair(st.warm), benchkit.Thousands(float64(st.lines-st.found)), sustained, all, docs)
 	}
+	w("\nWhere the time goes: each line's latency split at the time its document was built, which the indexer writes as `event.ingested` (same machine, same clock, to the millisecond): before it, the shipper, the broker and the indexer's consumer; after it, the bulk request, the refresh and the poll.\n\n| Broker | append → built p50 / p99 (ms) | built → found p50 / p99 (ms) |\n|---|---:|---:|\n")
+	for _, run := range runs {
+		w("| %s | %s | %s |\n", brokerTitle(run.broker), pair(run.steady.upstream), pair(run.steady.downstream))
+	}
 	w("\nThe poller in the measured phase, per broker: ")
 	var polls []string
 	for _, run := range runs {
 		if st := run.steady; st.polls.searches > 0 {
 			p, es := st.polls, st.es
-			polls = append(polls, fmt.Sprintf("%s: %s searches, %.1f ms on average and %s ms at most from request to response, %.1f new documents per search; Elasticsearch spent %.1f s on %s searches of the log indices (query and fetch phases) and %.1f s indexing %s documents",
-				brokerTitle(run.broker), benchkit.Thousands(float64(p.searches)), float64(p.total)/float64(p.searches)/float64(time.Millisecond), ms(p.longest), float64(p.hits)/float64(p.searches),
-				es.search.Seconds(), benchkit.Thousands(float64(es.searches)), es.indexing.Seconds(), benchkit.Thousands(float64(es.indexed))))
+			polls = append(polls, fmt.Sprintf("%s: %s polls, %s of which fetched documents (%.1f on average), %.1f ms on average and %s ms at most from the poll's first request to its last response; Elasticsearch ran %s shard queries in %.1f s (query and fetch phases) and answered %s from its request cache, and spent %.1f s indexing %s documents in %s shard bulk operations",
+				brokerTitle(run.broker), benchkit.Thousands(float64(p.searches)), benchkit.Thousands(float64(p.fetches)), float64(p.hits)/float64(max(p.fetches, 1)),
+				float64(p.total)/float64(p.searches)/float64(time.Millisecond), ms(p.longest),
+				benchkit.Thousands(float64(es.searches)), es.search.Seconds(), benchkit.Thousands(float64(es.cached)),
+				es.indexing.Seconds(), benchkit.Thousands(float64(es.indexed)), benchkit.Thousands(float64(es.bulks))))
 		}
 	}
-	w("%s (Elasticsearch's own index stats, summed over shards). A search that outlasts the poll interval delays the next one; no search forces a refresh.\n\n", strings.Join(polls, "; "))
+	w("%s (Elasticsearch's own index and node stats; its times are summed over shards and threads). A poll that outlasts the poll interval delays the next one.\n\n", strings.Join(polls, "; "))
 
 	r.goals(b)
 	for _, run := range runs {

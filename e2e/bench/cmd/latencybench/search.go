@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -141,6 +142,8 @@ type hit struct {
 	log    logKind
 	offset int64  // log.offset: where its line starts in the file
 	marked string // what carries the marker: url.original or http.request.referrer
+	// ingested is event.ingested: when the indexer built the document.
+	ingested time.Time
 }
 
 // The fields a hit is read from; all have doc values.
@@ -149,6 +152,7 @@ const (
 	offsetField   = "log.offset"
 	urlField      = "url.original"
 	referrerField = "http.request.referrer"
+	ingestedField = "event.ingested"
 )
 
 // linesQuery matches the documents of the logs at paths whose lines start
@@ -179,7 +183,8 @@ func (s *searcher) visible(ctx context.Context, paths [numLogs]string, ranges [n
 			"track_total_hits": false,
 			"query":            linesQuery(paths, ranges),
 			"sort":             []any{map[string]any{offsetField: "asc"}, map[string]any{pathField: "asc"}},
-			"docvalue_fields":  []string{pathField, offsetField, urlField, referrerField},
+			"docvalue_fields": []any{pathField, offsetField, urlField, referrerField,
+				map[string]any{"field": ingestedField, "format": "epoch_millis"}},
 		}
 		if after != nil {
 			q["search_after"] = after
@@ -238,6 +243,15 @@ func readHit(paths [numLogs]string, fields map[string][]any) (hit, error) {
 	} else {
 		return bad("want one " + field)
 	}
+	in := fields[ingestedField]
+	if len(in) != 1 {
+		return bad("want one " + ingestedField)
+	}
+	millis, err := strconv.ParseInt(fmt.Sprint(in[0]), 10, 64)
+	if err != nil {
+		return bad(ingestedField + " is not in milliseconds")
+	}
+	h.ingested = time.UnixMilli(millis)
 	return h, nil
 }
 
@@ -262,21 +276,26 @@ func (s *searcher) refresh(ctx context.Context) error {
 	return s.do(ctx, http.MethodPost, "/"+logIndices+"/_refresh", nil, &resp)
 }
 
-// esStats is what Elasticsearch reports having spent on the log indices.
+// esStats is what Elasticsearch reports having spent on the log indices,
+// and the bulk operations its node ran.
 type esStats struct {
-	searches int64         // search requests (query phases)
+	searches int64         // shard query phases run (cached ones not)
 	search   time.Duration // query and fetch phases
+	cached   int64         // shard queries answered from the request cache
 	indexed  int64         // documents
 	indexing time.Duration
+	bulks    int64 // shard bulk operations (the write thread pool's tasks)
 }
 
 // minus is what was spent from b to s.
 func (s esStats) minus(b esStats) esStats {
-	return esStats{searches: s.searches - b.searches, search: s.search - b.search, indexed: s.indexed - b.indexed, indexing: s.indexing - b.indexing}
+	return esStats{searches: s.searches - b.searches, search: s.search - b.search, cached: s.cached - b.cached,
+		indexed: s.indexed - b.indexed, indexing: s.indexing - b.indexing, bulks: s.bulks - b.bulks}
 }
 
-// stats reads the search and indexing totals of the log indices (all
-// shards) from the index stats API.
+// stats reads the search, request cache and indexing totals of the log
+// indices (all shards) from the index stats API, and the tasks the node's
+// write thread pool has run from the node stats API.
 func (s *searcher) stats(ctx context.Context) (esStats, error) {
 	var resp struct {
 		All struct {
@@ -286,6 +305,9 @@ func (s *searcher) stats(ctx context.Context) (esStats, error) {
 					QueryMillis int64 `json:"query_time_in_millis"`
 					FetchMillis int64 `json:"fetch_time_in_millis"`
 				} `json:"search"`
+				RequestCache struct {
+					Hits int64 `json:"hit_count"`
+				} `json:"request_cache"`
 				Indexing struct {
 					IndexTotal  int64 `json:"index_total"`
 					IndexMillis int64 `json:"index_time_in_millis"`
@@ -293,10 +315,43 @@ func (s *searcher) stats(ctx context.Context) (esStats, error) {
 			} `json:"total"`
 		} `json:"_all"`
 	}
-	if err := s.do(ctx, http.MethodGet, "/"+logIndices+"/_stats/search,indexing", nil, &resp); err != nil {
+	if err := s.do(ctx, http.MethodGet, "/"+logIndices+"/_stats/search,request_cache,indexing", nil, &resp); err != nil {
+		return esStats{}, err
+	}
+	var nodes struct {
+		Nodes map[string]struct {
+			ThreadPool struct {
+				Write struct {
+					Completed int64 `json:"completed"`
+				} `json:"write"`
+			} `json:"thread_pool"`
+		} `json:"nodes"`
+	}
+	if err := s.do(ctx, http.MethodGet, "/_nodes/stats/thread_pool", nil, &nodes); err != nil {
 		return esStats{}, err
 	}
 	t := resp.All.Total
-	return esStats{searches: t.Search.QueryTotal, search: time.Duration(t.Search.QueryMillis+t.Search.FetchMillis) * time.Millisecond,
-		indexed: t.Indexing.IndexTotal, indexing: time.Duration(t.Indexing.IndexMillis) * time.Millisecond}, nil
+	st := esStats{searches: t.Search.QueryTotal, search: time.Duration(t.Search.QueryMillis+t.Search.FetchMillis) * time.Millisecond, cached: t.RequestCache.Hits,
+		indexed: t.Indexing.IndexTotal, indexing: time.Duration(t.Indexing.IndexMillis) * time.Millisecond}
+	for _, n := range nodes.Nodes {
+		st.bulks += n.ThreadPool.Write.Completed
+	}
+	return st, nil
+}
+
+// anyVisible reports whether a document of the logs at paths whose line
+// starts in ranges is searchable, with a search of no hits that
+// Elasticsearch's shard request cache answers until the next refresh
+// changes the shard: a cheap question to ask every poll interval.
+func (s *searcher) anyVisible(ctx context.Context, paths [numLogs]string, ranges [numLogs][][2]int64) (bool, error) {
+	q := map[string]any{"size": 0, "track_total_hits": 1, "query": linesQuery(paths, ranges)}
+	var resp struct {
+		Hits struct {
+			Total struct {
+				Value int `json:"value"`
+			} `json:"total"`
+		} `json:"hits"`
+	}
+	err := s.do(ctx, http.MethodPost, "/"+logIndices+"/_search?request_cache=true", q, &resp)
+	return resp.Hits.Total.Value > 0, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type ledger struct {
 	offsets  [numLogs][]int64 // by log: where each of its lines starts
 	appended []time.Duration  // by line, since the phase's start
 	found    []time.Duration  // by line, since the phase's start; 0 while not found
+	ingested []time.Duration  // by line, its document's event.ingested, since the phase's start
 	written  atomic.Int64
 }
 
@@ -57,7 +59,7 @@ func newLedger(run string, measured, errorEvery int) *ledger {
 		total++
 	}
 	l := &ledger{run: run, measured: measured, kinds: make([]logKind, total), pos: make([]int32, total),
-		appended: make([]time.Duration, total), found: make([]time.Duration, total)}
+		appended: make([]time.Duration, total), found: make([]time.Duration, total), ingested: make([]time.Duration, total)}
 	for i := range total {
 		k := accessLog
 		if i == measured || errorEvery > 0 && i%errorEvery == errorEvery-1 {
@@ -142,10 +144,12 @@ func (st *stack) write(ctx context.Context, l *ledger, start time.Time, rate int
 	return lag, nil
 }
 
-// pollStats describe the searches of a steady phase.
+// pollStats describe the polls of a steady phase: each asks whether any
+// line not found yet is searchable, and if so fetches those lines.
 type pollStats struct {
-	searches int
-	hits     int // documents returned, each a line found
+	searches int // polls
+	fetches  int // of them, those that fetched documents
+	hits     int // documents fetched, each a line found
 	total    time.Duration
 	longest  time.Duration
 }
@@ -160,9 +164,11 @@ type steadyResult struct {
 	writing time.Duration
 	maxLag  time.Duration
 	// latencies are those of the measured lines found, sorted; byLog
-	// splits them by log.
-	latencies loadgen.Latencies
-	byLog     [numLogs]loadgen.Latencies
+	// splits them by log. upstream is, for each, the part until the
+	// indexer built its document (event.ingested), downstream the rest.
+	latencies            loadgen.Latencies
+	byLog                [numLogs]loadgen.Latencies
+	upstream, downstream loadgen.Latencies
 	// seconds are the latencies of the lines appended in each second of
 	// the run, for the chart.
 	seconds []second
@@ -274,6 +280,8 @@ func (st *stack) steadyPhase(ctx context.Context, o *options, phase string, d ti
 			d := at - l.appended[i]
 			res.latencies = append(res.latencies, d)
 			res.byLog[l.kinds[i]] = append(res.byLog[l.kinds[i]], d)
+			res.upstream = append(res.upstream, l.ingested[i]-l.appended[i])
+			res.downstream = append(res.downstream, at-l.ingested[i])
 		}
 		if l.kinds[i] == errorLog {
 			res.errorLines++
@@ -281,9 +289,8 @@ func (st *stack) steadyPhase(ctx context.Context, o *options, phase string, d ti
 	}
 	res.found = len(res.latencies)
 	res.seconds = perSecond(l)
-	slices.Sort(res.latencies)
-	for k := range numLogs {
-		slices.Sort(res.byLog[k])
+	for _, s := range slices.Concat([]loadgen.Latencies{res.latencies, res.upstream, res.downstream}, res.byLog[:]) {
+		slices.Sort(s)
 	}
 	return res, l, err
 }
@@ -327,13 +334,23 @@ func (st *stack) poll(ctx context.Context, o *options, l *ledger, start time.Tim
 				low[k]++
 			}
 			ranges[k] = unfound(l, k, low[k], written[k])
+			if n := len(ranges[k]); n > 0 && ranges[k][n-1][1] == l.offsets[k][written[k]-1] {
+				// Open-ended, so that the question stays the same (and
+				// cached) while lines are appended, until lines are found.
+				ranges[k][n-1][1] = math.MaxInt64
+			}
 			some = some || len(ranges[k]) > 0
 		}
 		if !some {
 			continue
 		}
 		sent := time.Now()
-		hits, err := st.search.visible(ctx, st.logPaths(), ranges)
+		some, err := st.search.anyVisible(ctx, st.logPaths(), ranges)
+		var hits []hit
+		if err == nil && some {
+			hits, err = st.search.visible(ctx, st.logPaths(), ranges)
+			res.polls.fetches++
+		}
 		took := time.Since(sent)
 		if err != nil {
 			return err
@@ -344,6 +361,11 @@ func (st *stack) poll(ctx context.Context, o *options, l *ledger, start time.Tim
 		res.polls.longest = max(res.polls.longest, took)
 		for _, h := range hits {
 			k := h.log
+			if h.offset > l.offsets[k][written[k]-1] {
+				// Appended, but not yet published by the writer: it is
+				// found at the next poll.
+				continue
+			}
 			p, ok := slices.BinarySearch(l.offsets[k][:written[k]], h.offset)
 			if !ok {
 				return fmt.Errorf("latencybench: a document at offset %d of %s starts no line the benchmark appended", h.offset, st.logs[k].path)
@@ -354,6 +376,7 @@ func (st *stack) poll(ctx context.Context, o *options, l *ledger, start time.Tim
 			}
 			if l.found[i] == 0 {
 				l.found[i] = at
+				l.ingested[i] = h.ingested.Sub(start)
 				found++
 				res.polls.hits++
 			}
