@@ -87,6 +87,13 @@ func (s *searcher) countTarget(ctx context.Context, target string) (int, error) 
 		"track_total_hits": true,
 		"query":            map[string]any{"term": map[string]any{"url.original": target}},
 	}
+	// The shard request cache would keep a count until the next refresh,
+	// which is right, but it is left out so every poll is a real search.
+	return s.totalHits(ctx, "/"+accessIndices+"/_search?request_cache=false", q)
+}
+
+// totalHits runs the search q at path and returns its hits.total.value.
+func (s *searcher) totalHits(ctx context.Context, path string, q map[string]any) (int, error) {
 	var resp struct {
 		Hits struct {
 			Total struct {
@@ -94,9 +101,7 @@ func (s *searcher) countTarget(ctx context.Context, target string) (int, error) 
 			} `json:"total"`
 		} `json:"hits"`
 	}
-	// The shard request cache would keep a count until the next refresh,
-	// which is right, but it is left out so every poll is a real search.
-	err := s.do(ctx, http.MethodPost, "/"+accessIndices+"/_search?request_cache=false", q, &resp)
+	err := s.do(ctx, http.MethodPost, path, q, &resp)
 	return resp.Hits.Total.Value, err
 }
 
@@ -345,13 +350,6 @@ func (s *searcher) stats(ctx context.Context) (esStats, error) {
 // changes the shard: a cheap question to ask every poll interval.
 func (s *searcher) anyVisible(ctx context.Context, paths [numLogs]string, ranges [numLogs][][2]int64) (bool, error) {
 	q := map[string]any{"size": 0, "track_total_hits": 1, "query": linesQuery(paths, ranges)}
-	var resp struct {
-		Hits struct {
-			Total struct {
-				Value int `json:"value"`
-			} `json:"total"`
-		} `json:"hits"`
-	}
-	err := s.do(ctx, http.MethodPost, "/"+logIndices+"/_search?request_cache=true", q, &resp)
-	return resp.Hits.Total.Value > 0, err
+	n, err := s.totalHits(ctx, "/"+logIndices+"/_search?request_cache=true", q)
+	return n > 0, err
 }

@@ -182,26 +182,25 @@ func startStack(ctx context.Context, o *options, root string, bins binaries, nam
 
 // startIndexer starts the indexer and waits until it is ready.
 func (st *stack) startIndexer(ctx context.Context) error {
-	p, err := devstack.StartProcess("indexer", st.indexerCmd(), st.indexerLog)
-	if err != nil {
-		return err
-	}
-	st.mu.Lock()
-	st.indexer = p
-	st.mu.Unlock()
-	return waitReady(ctx, p, st.indexerHTTP)
+	return st.startProgram(ctx, "indexer", st.indexerCmd(), st.indexerLog, st.indexerHTTP, &st.indexer)
 }
 
 // startShipper starts the shipper and waits until it is ready.
 func (st *stack) startShipper(ctx context.Context) error {
-	p, err := devstack.StartProcess("shipper", st.shipperCmd(), st.shipperLog)
+	return st.startProgram(ctx, "shipper", st.shipperCmd(), st.shipperLog, st.shipperHTTP, &st.shipper)
+}
+
+// startProgram starts cmd as name with its output appended to logPath,
+// keeps it in *slot and waits until its /readyz on port answers.
+func (st *stack) startProgram(ctx context.Context, name string, cmd *exec.Cmd, logPath string, port int, slot **devstack.Process) error {
+	p, err := devstack.StartProcess(name, cmd, logPath)
 	if err != nil {
 		return err
 	}
 	st.mu.Lock()
-	st.shipper = p
+	*slot = p
 	st.mu.Unlock()
-	return waitReady(ctx, p, st.shipperHTTP)
+	return waitReady(ctx, p, port)
 }
 
 // shippedTopic is the topic configs/shipper.yml produces to.
