@@ -54,6 +54,10 @@ type esSettings struct {
 	APIKey   string             `yaml:"api_key"`
 	SSL      tlsconfig.Settings `yaml:"ssl"`
 
+	// Workers, FlushBytes and FlushInterval are the bulk sink's (see
+	// bulk.Config): FlushInterval bounds how long a partial request waits
+	// while documents keep coming or requests are in flight; one goes at
+	// once when no document is waiting and no request is in flight.
 	Workers          int             `yaml:"workers"`
 	FlushBytes       config.ByteSize `yaml:"flush_bytes"`
 	FlushInterval    config.Duration `yaml:"flush_interval"`

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // faultProxy stands in front of the real Elasticsearch node and injects
@@ -37,6 +38,16 @@ type faultProxy struct {
 	maxBody int
 	srv     *http.Server
 	bulks   int // bulk requests that reached the node
+	// gate, when set, holds every bulk request that is to reach the node
+	// until the test takes its item count from gate and answers on it.
+	gate chan gated
+}
+
+// gated is a bulk request held at the gate: its number of items, and the
+// channel on which the test lets it through.
+type gated struct {
+	items int
+	pass  chan struct{}
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
@@ -76,6 +87,50 @@ func (p *faultProxy) setItemFault(status, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.itemStatus, p.itemFaultsLeft = status, n
+}
+
+// hold makes every bulk request wait at the returned gate until the test
+// lets it through (see next).
+func (p *faultProxy) hold() chan gated {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gate = make(chan gated)
+	return p.gate
+}
+
+// release lets bulk requests through without holding them again, those
+// waiting at the gate now included.
+func (p *faultProxy) release() {
+	p.mu.Lock()
+	gate := p.gate
+	p.gate = nil
+	p.mu.Unlock()
+	if gate == nil {
+		return
+	}
+	go func() {
+		for {
+			select {
+			case g := <-gate:
+				close(g.pass)
+			case <-p.t.Context().Done():
+				return
+			}
+		}
+	}()
+}
+
+// next returns the next bulk request held at gate; the test lets it
+// through by closing its pass.
+func (p *faultProxy) next(t *testing.T, gate chan gated) gated {
+	t.Helper()
+	select {
+	case g := <-gate:
+		return g
+	case <-time.After(waitTime):
+		t.Fatalf("no bulk request reached the proxy within %v", waitTime)
+		return gated{}
+	}
 }
 
 // down closes the listener: connections are refused until up.
@@ -119,7 +174,17 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault == "" {
 		p.bulks++
 	}
+	gate := p.gate
 	p.mu.Unlock()
+	if fault == "" && gate != nil {
+		g := gated{items: bytes.Count(body, []byte("\n")) / 2, pass: make(chan struct{})}
+		select {
+		case gate <- g:
+			<-g.pass
+		case <-r.Context().Done():
+			return
+		}
+	}
 	switch fault {
 	case "":
 		p.rp.ServeHTTP(w, r)

@@ -1,9 +1,13 @@
 // Package bulk writes documents to Elasticsearch with the bulk API, and
 // never gives one up while Elasticsearch may still take it.
 //
-// Items are gathered into bulk requests of about FlushBytes, or whatever
-// has gathered after FlushInterval, and sent by Workers goroutines. Each
-// item is a `create` with its own _id:
+// Items are gathered into bulk requests and sent by Workers goroutines. A
+// request goes once it holds about FlushBytes; before that, it goes as soon
+// as no further item is waiting and no request is in flight, so a lone
+// document is not held back, and in any case FlushInterval after its first
+// item. While a request is in flight the next one gathers, so requests grow
+// with the load and under load fill up to FlushBytes.
+// Each item is a `create` with its own _id:
 //
 //   - 2xx: indexed. 409 (version conflict): a document with that _id is
 //     there already, from an earlier delivery of the same record; that is
@@ -160,7 +164,9 @@ type Config struct {
 	Workers int
 	// FlushBytes is the size at which a bulk request is sent (default 5 MiB).
 	FlushBytes int
-	// FlushInterval is how long a partial bulk request may wait (default 1s).
+	// FlushInterval is the longest a partial bulk request waits while items
+	// keep coming or requests are in flight (default 1s). A partial request
+	// does not wait for it when no item is waiting and none is in flight.
 	FlushInterval time.Duration
 	// MaxInFlightBytes bounds the documents held; default (Workers+2)*FlushBytes.
 	MaxInFlightBytes int64
@@ -214,6 +220,10 @@ type Sink struct {
 	batches chan []*Item
 
 	inFlight atomic.Int64 // items held
+	// busy counts the batches handed to workers and not yet done; a
+	// worker that is done with one says so on freed.
+	busy  atomic.Int64
+	freed chan struct{}
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: no more Add, send what is gathered
@@ -235,6 +245,7 @@ func New(cfg Config) *Sink {
 		budget:  newBudget(cfg.MaxInFlightBytes),
 		in:      make(chan *Item),
 		flush:   make(chan struct{}, 1),
+		freed:   make(chan struct{}, 1),
 		batches: make(chan []*Item),
 		closing: make(chan struct{}),
 		quit:    make(chan struct{}),
@@ -326,43 +337,83 @@ func (s *Sink) abandon() {
 	})
 }
 
-// gather collects items into batches and hands them to the workers.
+// gather collects items into batches and hands them to the workers. A
+// partial batch goes as soon as no item is waiting to be added and no
+// batch is being sent: a quiet input does not keep it back, while under
+// load, with requests in flight, items gather, so at most one partial
+// request is in flight at a time and batches grow with the load. A batch
+// of FlushBytes takes no more items and goes to the next free worker; so
+// does one that has waited FlushInterval, or was asked for by Flush,
+// before any further item is added. While a batch waits for a worker, its
+// items whose owners gave them up are settled every FlushInterval.
 func (s *Sink) gather() {
 	defer s.batcherWG.Done()
 	defer close(s.batches)
 	var batch []*Item
 	size := 0
+	due := false // the batch goes before any further item is added
 	timer := time.NewTimer(s.cfg.FlushInterval)
 	timer.Stop()
-	send := func() {
+	add := func(it *Item) {
 		if len(batch) == 0 {
-			return
+			timer.Reset(s.cfg.FlushInterval)
 		}
+		batch = append(batch, it)
+		size += len(it.Body) + len(it.Index) + len(it.ID) + 48
+	}
+	reset := func() {
 		timer.Stop()
-		select {
-		case s.batches <- batch:
-		case <-s.quit:
-			for _, it := range batch {
-				s.settle(it, Abandoned)
-			}
-		}
-		batch, size = nil, 0
+		batch, size, due = nil, 0, false
+	}
+	handed := func() {
+		s.busy.Add(1)
+		reset()
 	}
 	for {
+		// A nil channel is never ready: no item is taken into a full
+		// batch, and no batch is offered that may not go yet.
+		full := size >= s.cfg.FlushBytes
+		in := s.in
+		if full {
+			in = nil
+		}
+		var out chan<- []*Item
+		if len(batch) > 0 && (full || due || s.busy.Load() == 0) {
+			out = s.batches
+		}
+		// First what must go, then an item already waiting, before the
+		// batch may count as idle.
+		if due {
+			select {
+			case out <- batch:
+				handed()
+				continue
+			default:
+			}
+		}
 		select {
-		case it := <-s.in:
+		case it := <-in:
+			add(it)
+			continue
+		default:
+		}
+		select {
+		case it := <-in:
+			add(it)
+		case out <- batch:
+			handed()
+		case <-s.freed:
+			// A worker is done: the batch may go now.
+		case <-timer.C:
+			due = true
+			batch = s.dropAbandoned(batch)
 			if len(batch) == 0 {
+				reset()
+			} else {
 				timer.Reset(s.cfg.FlushInterval)
 			}
-			batch = append(batch, it)
-			size += len(it.Body) + len(it.Index) + len(it.ID) + 48
-			if size >= s.cfg.FlushBytes {
-				send()
-			}
-		case <-timer.C:
-			send()
 		case <-s.flush:
-			send()
+			due = len(batch) > 0
 		case <-s.closing:
 			// Take what Add calls already handed over, then stop.
 			for {
@@ -374,10 +425,34 @@ func (s *Sink) gather() {
 				}
 				break
 			}
-			send()
+			if len(batch) > 0 {
+				select {
+				case s.batches <- batch:
+					s.busy.Add(1)
+				case <-s.quit:
+					for _, it := range batch {
+						s.settle(it, Abandoned)
+					}
+				}
+			}
 			return
 		}
 	}
+}
+
+// dropAbandoned settles the items of batch whose owners gave them up and
+// returns the others, in batch's backing array.
+func (s *Sink) dropAbandoned(batch []*Item) []*Item {
+	kept := batch[:0]
+	for _, it := range batch {
+		if it.Owner.Abandoned() {
+			s.settle(it, Abandoned)
+		} else {
+			kept = append(kept, it)
+		}
+	}
+	clear(batch[len(kept):])
+	return kept
 }
 
 func (s *Sink) settle(it *Item, res Result) {
@@ -401,6 +476,11 @@ func (s *Sink) work() {
 	w := &worker{s: s}
 	for batch := range s.batches {
 		w.process(batch)
+		s.busy.Add(-1)
+		select {
+		case s.freed <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -414,16 +494,7 @@ func (w *worker) process(pending []*Item) {
 	s := w.s
 	failures := 0
 	for {
-		// Drop the items whose owners gave them up.
-		kept := pending[:0]
-		for _, it := range pending {
-			if it.Owner.Abandoned() {
-				s.settle(it, Abandoned)
-			} else {
-				kept = append(kept, it)
-			}
-		}
-		pending = kept
+		pending = s.dropAbandoned(pending)
 		if len(pending) == 0 {
 			return
 		}

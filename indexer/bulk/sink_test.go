@@ -19,6 +19,7 @@ import (
 
 	"logpipe/e2e/harness"
 	"logpipe/indexer/document"
+	"logpipe/internal/await"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -282,7 +283,10 @@ func TestDeadLetterRefusedFails(t *testing.T) {
 // refused, connections cut, whole requests answered 429 and 503, single
 // items answered 429. Every document ends up indexed exactly once.
 func TestOutagesAreRetried(t *testing.T) {
-	e := newEnv(t, Config{FlushBytes: 2 << 10})
+	// A worker takes the first document of each step on its own (no other
+	// is waiting yet) and retries it; the rest of the step's 50 must fit in
+	// one gathered request, or Add would wait for the fault to heal.
+	e := newEnv(t, Config{FlushBytes: 8 << 10})
 	o := newOwner(e.prefix + "-dlq")
 	n := 0
 	addSome := func(k int) {
@@ -340,16 +344,24 @@ func TestOutagesAreRetried(t *testing.T) {
 }
 
 func TestTooLargeIsSplit(t *testing.T) {
-	e := newEnv(t, Config{FlushBytes: 64 << 10})
+	// One worker, held at the proxy with the first document, so that the
+	// others gather into one request too large for the proxy.
+	e := newEnv(t, Config{FlushBytes: 64 << 10, Workers: 1})
+	gate := e.proxy.hold()
 	e.proxy.mu.Lock()
 	e.proxy.maxBody = 3000
 	e.proxy.mu.Unlock()
 	o := newOwner(e.prefix + "-dlq")
-	for i := 0; i < 20; i++ {
-		e.add(t, o.item(e.prefix, fmt.Sprintf("id-%d", i), fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 500))))
+	pad := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 500))
+	e.add(t, o.item(e.prefix, "id-0", pad))
+	first := e.proxy.next(t, gate)
+	for i := 1; i < 20; i++ {
+		e.add(t, o.item(e.prefix, fmt.Sprintf("id-%d", i), pad))
 	}
 	huge := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("y", 4000))
 	e.add(t, o.item(e.prefix, "huge", huge))
+	e.proxy.release()
+	close(first.pass)
 	results := o.waitSettled(t, 21)
 	o.mu.Lock()
 	ref := o.reasons["huge"]
@@ -365,10 +377,11 @@ func TestTooLargeIsSplit(t *testing.T) {
 // TestBackPressure: with Elasticsearch away, Add stops returning once the
 // budget is spent, and everything is written when it comes back.
 func TestBackPressure(t *testing.T) {
-	// Four workers each holding a batch of 1 KiB could take more than the
-	// 4 KiB budget: the budget is what stops Add.
+	// A worker takes the first document and retries it; the rest gathers
+	// behind that request in flight, and could reach FlushBytes only if
+	// the worker held nothing: the budget is what stops Add.
 	const budget = 4 << 10
-	e := newEnv(t, Config{FlushBytes: 1 << 10, MaxInFlightBytes: budget, Workers: 4})
+	e := newEnv(t, Config{FlushBytes: budget, MaxInFlightBytes: budget, Workers: 4})
 	o := newOwner(e.prefix + "-dlq")
 	e.proxy.down()
 	body := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("z", 200))
@@ -460,6 +473,116 @@ func TestFlush(t *testing.T) {
 	e.sink.Flush()
 	if got := o.waitSettled(t, 1); got["a"] != Indexed {
 		t.Fatalf("results %v", got)
+	}
+}
+
+// TestIdleFlush: with an hour's FlushInterval, a lone document is sent at
+// once, since no other one is waiting and no request is in flight; so is
+// the next one, added after the first has settled.
+func TestIdleFlush(t *testing.T) {
+	e := newEnv(t, Config{FlushInterval: time.Hour})
+	o := newOwner(e.prefix + "-dlq")
+	e.add(t, o.item(e.prefix, "first", `{"n":1}`))
+	if got := o.waitSettled(t, 1); got["first"] != Indexed {
+		t.Fatalf("results %v, want first indexed", got)
+	}
+	e.add(t, o.item(e.prefix, "second", `{"n":2}`))
+	if got := o.waitSettled(t, 2); got["second"] != Indexed {
+		t.Fatalf("results %v, want second indexed", got)
+	}
+	if c := e.count(t, e.prefix); c != 2 {
+		t.Fatalf("%d documents, want 2", c)
+	}
+}
+
+// TestOnePartialRequestInFlight: with two workers, while the first
+// request is held at the proxy, documents added meanwhile wait for it and
+// then go together, not to the idle second worker one by one.
+func TestOnePartialRequestInFlight(t *testing.T) {
+	e := newEnv(t, Config{Workers: 2, FlushInterval: time.Hour})
+	gate := e.proxy.hold()
+	o := newOwner(e.prefix + "-dlq")
+	e.add(t, o.item(e.prefix, "first", `{"n":0}`))
+	first := e.proxy.next(t, gate)
+	for i := 1; i <= 10; i++ {
+		e.add(t, o.item(e.prefix, fmt.Sprintf("id-%d", i), fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	close(first.pass)
+	second := e.proxy.next(t, gate)
+	e.proxy.release()
+	close(second.pass)
+	if first.items != 1 || second.items != 10 {
+		t.Errorf("requests of %d and %d items, want 1 and 10", first.items, second.items)
+	}
+	if got := tally(o.waitSettled(t, 11)); got[Indexed] != 11 {
+		t.Fatalf("results %v, want 11 indexed", got)
+	}
+}
+
+// TestBusyWorkerFillsBatches: while the one worker is busy (held at the
+// proxy), documents added meanwhile gather into a request of FlushBytes,
+// not into small ones, and the last, partial request goes without waiting
+// for the hour's FlushInterval.
+func TestBusyWorkerFillsBatches(t *testing.T) {
+	const flushBytes = 4 << 10
+	e := newEnv(t, Config{Workers: 1, FlushBytes: flushBytes, FlushInterval: time.Hour})
+	gate := e.proxy.hold()
+	o := newOwner(e.prefix + "-dlq")
+	body := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 200))
+	id := func(i int) string { return fmt.Sprintf("id-%04d", i) }
+	// The sink counts an item as its body, index, id and 48 bytes.
+	perBatch := (flushBytes + len(body) + len(e.prefix) + len(id(0)) + 48 - 1) / (len(body) + len(e.prefix) + len(id(0)) + 48)
+	n := 1 + 4*perBatch + perBatch/2
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	added := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := e.sink.Add(ctx, o.item(e.prefix, id(i), body)); err != nil {
+				added <- err
+				return
+			}
+		}
+		added <- nil
+	}()
+	var sizes []int
+	for sent := 0; sent < n; {
+		g := e.proxy.next(t, gate)
+		sizes = append(sizes, g.items)
+		sent += g.items
+		// Hold the request until the sink has gathered the next one: a
+		// full request and an Add waiting behind it, or all that is left.
+		want := int64(g.items + min(n-sent, perBatch+1))
+		err := await.Poll(ctx, 5*time.Millisecond, func(context.Context) error {
+			if items, _ := e.sink.InFlight(); items != want {
+				return await.NotYet(fmt.Sprintf("%d items held", items), want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("after request %d of %d items: %v", len(sizes), g.items, err)
+		}
+		close(g.pass)
+	}
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	if got := tally(o.waitSettled(t, n)); got[Indexed] != n {
+		t.Fatalf("results %v, want %d indexed", got, n)
+	}
+	// The first request goes as soon as a worker is free, whatever it
+	// holds; each later one but the last is full.
+	if len(sizes) < 3 {
+		t.Fatalf("requests of %v items, want at least 3", sizes)
+	}
+	for i, got := range sizes[1 : len(sizes)-1] {
+		if got != perBatch {
+			t.Errorf("request %d had %d items, want %d (FlushBytes' worth); all requests: %v", i+2, got, perBatch, sizes)
+		}
+	}
+	if last := sizes[len(sizes)-1]; last > perBatch {
+		t.Errorf("the last request had %d items, want at most %d; all requests: %v", last, perBatch, sizes)
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 	"logpipe/pipeline/tlsconfig"
 )
 
-// defaultBulkFlushFrequency is how long a batch may wait to fill: under
-// load batches fill long before, and a quiet file's line waits at most
-// this long.
+// defaultBulkFlushFrequency is how long a batch may wait to fill while
+// events keep coming and its partition has a request in flight: under load
+// batches fill long before, and a quiet file's line does not wait for it.
 const defaultBulkFlushFrequency = 5 * time.Millisecond
 
 // Config is the `output.kafka` section, with Filebeat's key names. Zero
@@ -50,10 +50,12 @@ type Config struct {
 	// (default 2048).
 	BulkMaxSize int `yaml:"bulk_max_size"`
 	// BulkFlushFrequency is the longest a batch waits to fill before it is
-	// sent (default 5ms); a batch is sent sooner once it holds nearly
-	// max_message_bytes or bulk_max_size events. 0 sends every batch as
-	// soon as the broker can take it, however small, which costs CPU
-	// under load.
+	// sent (default 5ms). A batch is sent sooner once it holds nearly
+	// max_message_bytes or bulk_max_size events, and as soon as no event
+	// is waiting to be placed while its partition has nothing in flight:
+	// so it waits only while events keep coming and an earlier request of
+	// its partition has not been answered. 0 sends every batch as soon as
+	// the broker can take it, however small, which costs CPU under load.
 	BulkFlushFrequency *config.Duration `yaml:"bulk_flush_frequency"`
 	// Timeout bounds network round trips to the brokers (default 30s).
 	Timeout config.Duration `yaml:"timeout"`

@@ -39,6 +39,17 @@ var brokerdBin = sync.OnceValues(func() (string, error) {
 // (called again when the test ends, it does nothing).
 func startBroker(t *testing.T, settings ...string) (addr string, stop func()) {
 	t.Helper()
+	addr, p := startBrokerProcess(t, settings...)
+	var once sync.Once
+	stop = func() { once.Do(func() { p.Stop(10 * time.Second) }) }
+	t.Cleanup(stop)
+	return addr, stop
+}
+
+// startBrokerProcess runs a brokerd node as startBroker does and returns
+// its address and process, which the test stops.
+func startBrokerProcess(t *testing.T, settings ...string) (string, *devstack.Process) {
+	t.Helper()
 	bin, err := brokerdBin()
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +58,7 @@ func startBroker(t *testing.T, settings ...string) (addr string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr = "127.0.0.1:" + strconv.Itoa(port)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -55,10 +66,7 @@ func startBroker(t *testing.T, settings ...string) (addr string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	stop = func() { once.Do(func() { p.Stop(10 * time.Second) }) }
-	t.Cleanup(stop)
-	return addr, stop
+	return addr, p
 }
 
 // testOutput is a Kafka output running until the test ends, with what
@@ -71,6 +79,8 @@ type testOutput struct {
 	mu     sync.Mutex
 	acked  int
 	failed map[string]int // failed look-ups by topic
+	// requests are the events of each produce request sent, in order.
+	requests []int
 }
 
 // startOutput runs the output of c.
@@ -81,7 +91,11 @@ func startOutput(t *testing.T, c Config) *testOutput {
 		t.Fatal(err)
 	}
 	o := &testOutput{ran: make(chan error, 1), failed: map[string]int{}}
-	hooks := Hooks{Health: func(err error) {
+	hooks := Hooks{Published: func(n int) {
+		o.mu.Lock()
+		o.requests = append(o.requests, n)
+		o.mu.Unlock()
+	}, Health: func(err error) {
 		if err == nil {
 			return
 		}
@@ -107,6 +121,13 @@ func startOutput(t *testing.T, c Config) *testOutput {
 // publish hands the output an event whose field "topic" is topic.
 func (o *testOutput) publish(t *testing.T, topic string) {
 	t.Helper()
+	o.publishN(t, topic, 1)
+}
+
+// publishN hands the output n events whose field "topic" is topic, in one
+// batch.
+func (o *testOutput) publishN(t *testing.T, topic string, n int) {
+	t.Helper()
 	tmpl := event.Event{Input: event.Input{Type: "log"}, Fields: map[string]any{"topic": topic}}
 	b := &publish.Batch{
 		Source:   &publish.Source{Template: tmpl, HostID: "h", FileID: topic},
@@ -114,7 +135,9 @@ func (o *testOutput) publish(t *testing.T, topic string) {
 		Time:     time.Now(),
 		Register: func(*publish.Batch) any { return nil },
 	}
-	b.Add([]byte("line"), 0, 5, 0)
+	for i := range n {
+		b.Add([]byte("line"), int64(5*i), int64(5*i+5), 0)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := o.k.Publish(ctx, b); err != nil {

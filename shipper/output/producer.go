@@ -454,8 +454,13 @@ func (e *engine) number(part *partState, b *batch) {
 }
 
 // pump closes the open batches whose time has come and sends what the
-// brokers can take; it arms the timer for the next deadline.
+// brokers can take; it arms the timer for the next deadline. A batch's
+// time has come at its deadline, or as soon as no event is waiting to be
+// placed while its partition has nothing in flight or ready to go (see
+// idleSend): a quiet file's lines do not wait for bulk_flush_frequency,
+// while under load, with requests in flight, batches fill up.
 func (e *engine) pump(now time.Time) {
+	idle := len(e.k.in) == 0
 	next := time.Time{}
 	soon := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
@@ -473,7 +478,7 @@ func (e *engine) pump(now time.Time) {
 		}
 		for _, p := range t.parts {
 			if p.open != nil {
-				if !now.Before(p.open.deadline) {
+				if !now.Before(p.open.deadline) || idle && e.idleSend(p) {
 					e.close(p)
 				} else {
 					soon(p.open.deadline)
@@ -505,6 +510,16 @@ func (e *engine) pump(now time.Time) {
 		e.timer.Reset(max(next.Sub(now), 0))
 		e.timerAt = next
 	}
+}
+
+// idleSend reports whether part's open batch may go before its deadline
+// when no event is waiting: nothing of the partition is in flight or
+// ready to go, and its leader can take a request now. So at most one batch
+// per partition and round trip goes out before it is full or due.
+func (e *engine) idleSend(part *partState) bool {
+	bs := part.leader
+	return bs != nil && !e.resetting && !part.failed && part.inflight == 0 && len(part.ready) == 0 &&
+		bs.inflight < e.maxInFlight && !bs.closing
 }
 
 // send hands bs requests made of its partitions' ready batches, as many

@@ -1,32 +1,43 @@
 // Command latencybench measures logpipe's end-to-end latency: the time
-// from a line appended to an httpd access log until Elasticsearch finds
-// its document in a search. For each broker in turn (brokerd, then Apache
-// Kafka in its place) it starts a fresh pipeline in a work folder: an
-// Elasticsearch 8 node, the broker, `indexer setup` and the indexer, and
-// the shipper tailing an access log and an error log there. The programs
-// run with the shipped configs/*.yml, overridden with -E only where the
-// run must say where things are, so what is measured is what users run.
+// from a line appended to an httpd log until Elasticsearch finds its
+// document in a search. For each broker in turn (brokerd, then Apache
+// Kafka in its place, each a cluster of -nodes nodes) it starts a fresh
+// pipeline in a work folder: an Elasticsearch 8 node, the broker, the
+// topic (replicated over the nodes), `indexer setup` and the indexer, and
+// the shipper tailing an access log and an error log there. The shipper
+// and the indexer run with the shipped configs/*.yml, overridden with -E
+// only where the run must say where things are, so what is measured is
+// what users run.
 //
 // Two modes:
 //
-//   - single (the default): -lines lines one at a time; each is appended,
-//     then Elasticsearch is searched for it every -poll until it is found,
-//     then the command waits -gap and a random part of -jitter before the
-//     next one.
-//   - steady: a writer appends -rate lines a second for -duration while a
-//     poller fetches the documents that became searchable; every line's
-//     latency counts, and the lines per second that came through.
+//   - single (the default): -lines access lines one at a time; each is
+//     appended, then Elasticsearch is searched for it every -poll until it
+//     is found, then the command waits -gap and a random part of -jitter
+//     before the next one.
+//   - steady: a writer appends -rate lines a second (every -error-every-th
+//     an error-log line) for -duration while a poller fetches the
+//     documents that became searchable; every line's latency counts. Then
+//     -burst lines are appended as fast as they can be, and the rate at
+//     which their documents become searchable is the sustained end-to-end
+//     rate. Last, the documents are counted: every line must have exactly
+//     one. With -faults, brokerd's run also has the pipeline fault test's
+//     faults injected (a broker node, the shipper and the indexer killed
+//     with SIGKILL and started again, Elasticsearch stopped for 20 s).
+//     With -doc or -chart, a PNG chart of the latency over the run's
+//     seconds is written.
 //
-// Neither forces a refresh: the index's refresh interval is part of what
-// is measured. Run it from the repository root after `make deps`:
+// Neither mode forces a refresh while measuring: the index's refresh
+// interval is part of what is measured. Run it from the repository root
+// after `make deps`:
 //
 //	go run ./e2e/bench/cmd/latencybench                                # both brokers, 60 lines each
 //	go run ./e2e/bench/cmd/latencybench -lines 30 -broker brokerd       # a quick check
-//	go run ./e2e/bench/cmd/latencybench -mode steady -rate 2000 -duration 5m
+//	go run ./e2e/bench/cmd/latencybench -mode steady -rate 2000 -duration 5m -doc docs/benchmarks.md
 //
 // It builds its own binaries (no race detector), prints a markdown report
 // to stdout and progress to stderr, and with -doc replaces the report's
-// section of that file.
+// section of that file (and writes the chart beside it).
 package main
 
 import (
@@ -66,9 +77,17 @@ type options struct {
 	gap    time.Duration
 	jitter time.Duration
 	// steady mode
-	rate     int
-	duration time.Duration
-	drain    time.Duration
+	rate       int
+	duration   time.Duration
+	drain      time.Duration
+	warmup     time.Duration
+	errorEvery int
+	burst      int
+	faults     bool
+	chart      string
+	// both
+	nodes      int
+	partitions int
 	// both
 	poll        time.Duration
 	lineTimeout time.Duration
@@ -98,6 +117,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rate, "rate", 2000, "steady mode: lines appended per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "steady mode: how long lines are appended")
 	fs.DurationVar(&o.drain, "drain", 2*time.Minute, "steady mode: how long after the last append the rest may take to become searchable")
+	fs.DurationVar(&o.warmup, "warmup", 30*time.Second, "steady mode: how long lines are appended at -rate before the measured -duration, not measured, so that the programs and JVMs are warm (0: none)")
+	fs.IntVar(&o.errorEvery, "error-every", 10, "steady mode: every n-th line goes to the error log, the others to the access log (0: access lines only)")
+	fs.IntVar(&o.burst, "burst", 200000, "steady mode: lines appended as fast as they go after the steady phase, to measure the sustained end-to-end rate (0: none)")
+	fs.BoolVar(&o.faults, "faults", false, "steady mode: inject the pipeline fault test's faults into brokerd's run, spread over -duration")
+	fs.StringVar(&o.chart, "chart", "", "steady mode: the PNG chart of latency over time to write (default with -doc: latency.png beside it; '' without -doc: none)")
+	fs.IntVar(&o.nodes, "nodes", 3, "broker nodes of each cluster (brokerd and Apache Kafka alike)")
+	fs.IntVar(&o.partitions, "partitions", 3, "partitions of the topic, which the benchmark creates with replication factor min(3, -nodes) and min.insync.replicas min(2, -nodes)")
 	fs.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often Elasticsearch is searched")
 	fs.DurationVar(&o.lineTimeout, "line-timeout", time.Minute, "single mode: a line not searchable after this long fails the broker's run; also the limit for the warm-up line")
 	fs.IntVar(&o.esHeapMB, "es-heap-mb", 512, "Elasticsearch's JVM heap (what `make run` gives it)")
@@ -123,8 +149,15 @@ func parseFlags(args []string) (*options, error) {
 	if o.mode != modeSingle && o.mode != modeSteady {
 		return nil, fmt.Errorf("latencybench: bad -mode %q (want %s or %s)", o.mode, modeSingle, modeSteady)
 	}
-	if o.lines <= 0 || o.rate <= 0 || o.duration <= 0 || o.drain <= 0 || o.poll <= 0 || o.lineTimeout <= 0 || o.gap < 0 || o.jitter < 0 {
-		return nil, errors.New("latencybench: -lines, -rate, -duration, -drain, -poll and -line-timeout must be positive, -gap and -jitter not negative")
+	if o.lines <= 0 || o.rate <= 0 || o.duration <= 0 || o.drain <= 0 || o.poll <= 0 || o.lineTimeout <= 0 || o.nodes <= 0 || o.partitions <= 0 ||
+		o.gap < 0 || o.jitter < 0 || o.burst < 0 || o.warmup < 0 {
+		return nil, errors.New("latencybench: -lines, -rate, -duration, -drain, -poll, -line-timeout, -nodes and -partitions must be positive, -gap, -jitter, -burst and -warmup not negative")
+	}
+	if o.errorEvery < 0 || o.errorEvery == 1 {
+		return nil, errors.New("latencybench: -error-every must be 0 or at least 2")
+	}
+	if o.faults && (o.mode != modeSteady || !slices.Contains(o.brokers, brokerBrokerd)) {
+		return nil, errors.New("latencybench: -faults needs -mode steady and brokerd among -broker")
 	}
 	if o.esHeapMB < 256 || o.kafkaHeapMB < 256 {
 		return nil, errors.New("latencybench: -es-heap-mb and -kafka-heap-mb must be at least 256")
@@ -139,6 +172,12 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
+// replicas is the topic's replication factor.
+func (o *options) replicas() int { return min(3, o.nodes) }
+
+// minISR is the topic's min.insync.replicas.
+func (o *options) minISR() int { return min(2, o.nodes) }
+
 func run(ctx context.Context, o *options) error {
 	rep, err := measure(ctx, o)
 	if rep != nil {
@@ -146,6 +185,12 @@ func run(ctx context.Context, o *options) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.chart != "" && o.mode == modeSteady {
+		if err := writeChart(o.chart, rep.completed()); err != nil {
+			return err
+		}
+		log.Printf("wrote the chart to %s", o.chart)
 	}
 	if o.doc != "" {
 		if err := benchkit.WriteSection(o.doc, sectionHeading, rep.markdown()); err != nil {
@@ -166,6 +211,11 @@ func measure(ctx context.Context, o *options) (*report, error) {
 	}
 	if o.doc != "" && !filepath.IsAbs(o.doc) {
 		o.doc = filepath.Join(root, o.doc)
+	}
+	if o.chart == "" && o.doc != "" && o.mode == modeSteady {
+		o.chart = filepath.Join(filepath.Dir(o.doc), chartName)
+	} else if o.chart != "" && !filepath.IsAbs(o.chart) {
+		o.chart = filepath.Join(root, o.chart)
 	}
 	work, err := benchkit.WorkDir("latencybench-")
 	if err != nil {
@@ -224,7 +274,7 @@ func measure(ctx context.Context, o *options) (*report, error) {
 // measureBroker starts a pipeline on broker name in dir, measures it in
 // o's mode and stops it again.
 func measureBroker(ctx context.Context, o *options, root string, bins binaries, name, dir string) *brokerRun {
-	res := &brokerRun{broker: name, load: strings.Fields(benchkit.LoadAverage())[0]}
+	res := &brokerRun{broker: name, nodes: o.nodes, load: strings.Fields(benchkit.LoadAverage())[0]}
 	log.Printf("%s: starting the pipeline (load average %s)", name, benchkit.LoadAverage())
 	st, err := startStack(ctx, o, root, bins, name, dir)
 	if err != nil {
@@ -256,6 +306,7 @@ func measureBroker(ctx context.Context, o *options, root string, bins binaries, 
 			res.latencies = res.steady.latencies
 		}
 	}
+	res.loadAfter = strings.Fields(benchkit.LoadAverage())[0]
 	if res.err == nil {
 		s := res.summary()
 		log.Printf("%s: %d lines: min %v, p50 %v, p99 %v, max %v", name, s.n, s.min.Round(time.Millisecond), s.p50.Round(time.Millisecond), s.p99.Round(time.Millisecond), s.max.Round(time.Millisecond))

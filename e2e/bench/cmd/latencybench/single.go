@@ -13,37 +13,12 @@ import (
 	"logpipe/internal/await"
 )
 
-// agents are the user agents the lines cycle through.
-var agents = []string{
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
-	"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-}
-
-// requestTarget is the URL of line n of a run, holding its unique marker
-// lb=<run>-<id>; the indexer stores it as url.original.
-func requestTarget(run, id string, n int) string {
-	return "/shop/items/" + strconv.Itoa(1000+n%9000) + "?ref=home&lb=" + run + "-" + id
-}
-
-// accessLine appends to dst an Apache httpd combined-format access line,
-// with its newline, for a GET of target at t by client n.
-func accessLine(dst []byte, t time.Time, n int, target string) []byte {
-	dst = fmt.Appendf(dst, "198.51.%d.%d - - [", n/250%250, n%250+1)
-	dst = t.UTC().AppendFormat(dst, "02/Jan/2006:15:04:05 -0700")
-	dst = append(dst, `] "GET `...)
-	dst = append(dst, target...)
-	dst = fmt.Appendf(dst, ` HTTP/1.1" 200 %d "https://www.example.com/shop/" "%s"`, 2000+n*7919%30000, agents[n%len(agents)])
-	return append(dst, '\n')
-}
-
 // single appends line n, marked id, to the access log and searches
 // Elasticsearch for it every o.poll until it is found. It returns the time
 // from the end of the write to the search response that found it.
 func (st *stack) single(ctx context.Context, o *options, id string, n int) (time.Duration, error) {
 	target := requestTarget(st.run, id, n)
-	if err := st.appendLines(accessLine(nil, time.Now(), n, target)); err != nil {
+	if err := st.logs[accessLog].append(accessLine(nil, time.Now(), n, target)); err != nil {
 		return 0, err
 	}
 	appended := time.Now()

@@ -14,8 +14,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"logpipe/e2e/bench/benchkit"
 	"logpipe/internal/devstack"
 )
 
@@ -36,28 +41,43 @@ const shippedLogs = "/var/log/httpd/"
 
 // stack is one broker's running pipeline, in a folder of its own.
 type stack struct {
-	es      *devstack.Elasticsearch
-	brokerd *devstack.Process
-	kafka   *devstack.Kafka
-	indexer *devstack.Process
-	shipper *devstack.Process
-	search  *searcher
-	// accessPath is the access log the shipper tails; access is it open
-	// for appending.
-	accessPath string
-	access     *os.File
-	// offset is the size of the access log: where the next line starts.
-	offset int64
+	name string // the broker
+	es   *devstack.Elasticsearch
+	// Exactly one of brokerd and kafka is set.
+	brokerd   *devstack.BrokerdCluster
+	kafka     *devstack.Kafka
+	bootstrap string
+	adm       *kadm.Client
+	cl        *kgo.Client
+	topic     string
+	search    *searcher
+	logs      [numLogs]*logFile
 	// run makes this pipeline's markers unique.
 	run string
+
+	// The shipper and the indexer, and how to start them again. A fault
+	// sets one to nil while it is down.
+	mu                       sync.Mutex
+	shipper, indexer         *devstack.Process
+	shipperCmd, indexerCmd   func() *exec.Cmd
+	shipperHTTP, indexerHTTP int
+	shipperLog, indexerLog   string
 }
 
-// startStack starts Elasticsearch, the broker name, the indexer (after
-// `indexer setup`) and the shipper in dir, and waits until the indexer is
-// in its consumer group and the shipper is connected. On failure it stops
-// what it started.
+// logFile is a log the shipper tails, open for appending.
+type logFile struct {
+	path string
+	f    *os.File
+	// size is where the next line starts.
+	size int64
+}
+
+// startStack starts Elasticsearch, the broker name (o.nodes nodes), the
+// topic, the indexer (after `indexer setup`) and the shipper in dir, and
+// waits until the indexer is in its consumer group and the shipper is
+// connected. On failure it stops what it started.
 func startStack(ctx context.Context, o *options, root string, bins binaries, name, dir string) (*stack, error) {
-	st := &stack{run: fmt.Sprintf("%08x", rand.Uint32())}
+	st := &stack{name: name, run: fmt.Sprintf("%08x", rand.Uint32())}
 	started := false
 	defer func() {
 		if !started {
@@ -69,74 +89,70 @@ func startStack(ctx context.Context, o *options, root string, bins binaries, nam
 		return nil, fmt.Errorf("latencybench: %w", err)
 	}
 	cfg := func(name string) string { return filepath.Join(root, "configs", name+".yml") }
+	var err error
+	if st.topic, err = shippedTopic(root); err != nil {
+		return nil, err
+	}
 
 	log.Printf("%s: starting Elasticsearch (heap %d MiB)", name, o.esHeapMB)
-	var err error
 	st.es, err = devstack.StartElasticsearch(ctx, devstack.ElasticsearchOptions{Dir: filepath.Join(dir, "elasticsearch"), ClusterName: "latencybench", HeapMB: o.esHeapMB})
 	if err != nil {
 		return nil, err
 	}
 	st.search = &searcher{url: st.es.URL, client: &http.Client{Timeout: 30 * time.Second}}
 
-	log.Printf("%s: starting the broker", name)
+	log.Printf("%s: starting the broker (%d nodes)", name, o.nodes)
 	bctx, cancel := context.WithTimeout(ctx, brokerTimeout)
 	defer cancel()
-	var bootstrap string
 	switch name {
 	case brokerBrokerd:
-		port, err := devstack.FreePort()
+		st.brokerd, err = devstack.StartBrokerdCluster(bctx, devstack.BrokerdClusterOptions{Bin: bins.brokerd, Dir: filepath.Join(dir, "brokerd"), Nodes: o.nodes})
 		if err != nil {
 			return nil, err
 		}
-		bootstrap = "127.0.0.1:" + strconv.Itoa(port)
-		// The shipped config first; StartBrokerd's -E settings (the
-		// listener and the data folder) override it.
-		withConfig := func(bin string, args ...string) *exec.Cmd {
-			return exec.Command(bin, append([]string{"-c", cfg("brokerd")}, args...)...)
-		}
-		st.brokerd, err = devstack.StartBrokerd(bctx, devstack.BrokerdOptions{
-			Bin: bins.brokerd, Addr: bootstrap, DataDir: filepath.Join(dir, "brokerd", "data"),
-			LogPath: filepath.Join(dir, "brokerd.log"), Command: withConfig,
-		})
-		if err != nil {
-			return nil, err
-		}
+		st.bootstrap = st.brokerd.Bootstrap()
 	case brokerKafka:
-		st.kafka, err = devstack.StartKafka(bctx, devstack.KafkaOptions{Nodes: 1, Dir: filepath.Join(dir, "kafka"), HeapMB: o.kafkaHeapMB})
+		st.kafka, err = devstack.StartKafka(bctx, devstack.KafkaOptions{Nodes: o.nodes, Dir: filepath.Join(dir, "kafka"), HeapMB: o.kafkaHeapMB})
 		if err != nil {
 			return nil, err
 		}
-		bootstrap = st.kafka.Bootstrap()
+		st.bootstrap = st.kafka.Bootstrap()
+	}
+	if st.cl, err = kgo.NewClient(kgo.SeedBrokers(strings.Split(st.bootstrap, ",")...)); err != nil {
+		return nil, fmt.Errorf("latencybench: %w", err)
+	}
+	st.adm = kadm.NewClient(st.cl)
+	rf := o.replicas()
+	log.Printf("%s: creating topic %s: %d partitions, replication factor %d, min.insync.replicas %d", name, st.topic, o.partitions, rf, o.minISR())
+	if err := benchkit.CreateReplicatedTopic(bctx, st.adm, st.topic, o.partitions, rf, o.minISR()); err != nil {
+		return nil, err
 	}
 
-	indexerArgs := slices.Concat([]string{"-c", cfg("indexer")}, indexerOverrides(bootstrap, st.es.URL), eFlags(o.indexerSet))
+	indexerArgs := slices.Concat([]string{"-c", cfg("indexer")}, indexerOverrides(st.bootstrap, st.es.URL), eFlags(o.indexerSet))
 	log.Printf("%s: indexer setup", name)
 	sctx, scancel := context.WithTimeout(ctx, setupTimeout)
 	defer scancel()
 	if out, err := exec.CommandContext(sctx, bins.indexer, append(slices.Clone(indexerArgs), "setup")...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("latencybench: indexer setup: %w\n%s", err, out)
 	}
-	indexerHTTP, err := devstack.FreePort()
-	if err != nil {
+	if st.indexerHTTP, err = devstack.FreePort(); err != nil {
 		return nil, err
 	}
-	st.indexer, err = devstack.StartProcess("indexer", exec.Command(bins.indexer, slices.Concat(indexerArgs, httpFlags(indexerHTTP))...), filepath.Join(dir, "indexer.log"))
-	if err != nil {
-		return nil, err
-	}
-	log.Printf("%s: waiting for the indexer to join its group", name)
-	if err := waitReady(ctx, st.indexer, indexerHTTP); err != nil {
+	indexerArgs = slices.Concat(indexerArgs, httpFlags(st.indexerHTTP))
+	st.indexerCmd = func() *exec.Cmd { return exec.Command(bins.indexer, indexerArgs...) }
+	st.indexerLog = filepath.Join(dir, "indexer.log")
+	log.Printf("%s: starting the indexer and waiting for it to join its group", name)
+	if err := st.startIndexer(ctx); err != nil {
 		return nil, err
 	}
 
-	st.accessPath = filepath.Join(logs, "access_log")
-	for _, f := range []string{st.accessPath, filepath.Join(logs, "error_log")} {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
+	for k := range numLogs {
+		path := filepath.Join(logs, k.fileName())
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
+		if err != nil {
 			return nil, fmt.Errorf("latencybench: %w", err)
 		}
-	}
-	if st.access, err = os.OpenFile(st.accessPath, os.O_WRONLY|os.O_APPEND, 0); err != nil {
-		return nil, fmt.Errorf("latencybench: %w", err)
+		st.logs[k] = &logFile{path: path, f: f}
 	}
 	shipped, err := os.ReadFile(cfg("shipper"))
 	if err != nil {
@@ -150,21 +166,58 @@ func startStack(ctx context.Context, o *options, root string, bins binaries, nam
 	if err := os.WriteFile(shipperCfg, text, 0o644); err != nil {
 		return nil, fmt.Errorf("latencybench: %w", err)
 	}
-	shipperHTTP, err := devstack.FreePort()
-	if err != nil {
+	if st.shipperHTTP, err = devstack.FreePort(); err != nil {
 		return nil, err
 	}
-	shipperArgs := slices.Concat([]string{"-c", shipperCfg}, shipperOverrides(bootstrap, filepath.Join(dir, "shipper-data")), eFlags(o.shipperSet), httpFlags(shipperHTTP))
-	st.shipper, err = devstack.StartProcess("shipper", exec.Command(bins.shipper, shipperArgs...), filepath.Join(dir, "shipper.log"))
-	if err != nil {
-		return nil, err
-	}
-	log.Printf("%s: waiting for the shipper to connect", name)
-	if err := waitReady(ctx, st.shipper, shipperHTTP); err != nil {
+	shipperArgs := slices.Concat([]string{"-c", shipperCfg}, shipperOverrides(st.bootstrap, filepath.Join(dir, "shipper-data")), eFlags(o.shipperSet), httpFlags(st.shipperHTTP))
+	st.shipperCmd = func() *exec.Cmd { return exec.Command(bins.shipper, shipperArgs...) }
+	st.shipperLog = filepath.Join(dir, "shipper.log")
+	log.Printf("%s: starting the shipper and waiting for it to connect", name)
+	if err := st.startShipper(ctx); err != nil {
 		return nil, err
 	}
 	started = true
 	return st, nil
+}
+
+// startIndexer starts the indexer and waits until it is ready.
+func (st *stack) startIndexer(ctx context.Context) error {
+	return st.startProgram(ctx, "indexer", st.indexerCmd(), st.indexerLog, st.indexerHTTP, &st.indexer)
+}
+
+// startShipper starts the shipper and waits until it is ready.
+func (st *stack) startShipper(ctx context.Context) error {
+	return st.startProgram(ctx, "shipper", st.shipperCmd(), st.shipperLog, st.shipperHTTP, &st.shipper)
+}
+
+// startProgram starts cmd as name with its output appended to logPath,
+// keeps it in *slot and waits until its /readyz on port answers.
+func (st *stack) startProgram(ctx context.Context, name string, cmd *exec.Cmd, logPath string, port int, slot **devstack.Process) error {
+	p, err := devstack.StartProcess(name, cmd, logPath)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	*slot = p
+	st.mu.Unlock()
+	return waitReady(ctx, p, port)
+}
+
+// shippedTopic is the topic configs/shipper.yml produces to.
+func shippedTopic(root string) (string, error) {
+	text, err := os.ReadFile(filepath.Join(root, "configs", "shipper.yml"))
+	if err != nil {
+		return "", fmt.Errorf("latencybench: %w", err)
+	}
+	keys, err := dottedKeys(text, nil)
+	if err != nil {
+		return "", fmt.Errorf("latencybench: configs/shipper.yml: %w", err)
+	}
+	topic, ok := keys["output.kafka.topic"].(string)
+	if !ok || topic == "" || strings.Contains(topic, "%{") {
+		return "", fmt.Errorf("latencybench: configs/shipper.yml: output.kafka.topic is %v, want a fixed topic name", keys["output.kafka.topic"])
+	}
+	return topic, nil
 }
 
 // indexerOverrides are the -E settings the run gives the indexer beyond
@@ -243,18 +296,30 @@ func waitReady(ctx context.Context, p *devstack.Process, port int) error {
 	})
 }
 
-// alive returns nil while every process of the pipeline runs, else an
-// error naming the first one that has exited, with its log.
+// alive returns nil while every process of the pipeline that should run
+// runs, else an error naming the first one that has exited, with its log.
 func (st *stack) alive() error {
-	for _, p := range []*devstack.Process{st.shipper, st.indexer, st.brokerd} {
+	st.mu.Lock()
+	procs := []*devstack.Process{st.shipper, st.indexer}
+	st.mu.Unlock()
+	if st.brokerd != nil {
+		for i := range st.brokerd.Nodes() {
+			procs = append(procs, st.brokerd.Process(i))
+		}
+	}
+	for _, p := range procs {
 		if p != nil {
 			if err := p.Alive(); err != nil {
 				return err
 			}
 		}
 	}
-	if st.kafka != nil && st.kafka.Pid(0) == 0 {
-		return fmt.Errorf("latencybench: Apache Kafka exited; log %s", st.kafka.LogPath(0))
+	if st.kafka != nil {
+		for i := range st.kafka.Nodes() {
+			if st.kafka.Pid(i) == 0 {
+				return fmt.Errorf("latencybench: Apache Kafka node %d exited; log %s", st.kafka.NodeID(i), st.kafka.LogPath(i))
+			}
+		}
 	}
 	if !st.es.Running() {
 		return fmt.Errorf("latencybench: Elasticsearch exited; log %s:\n%s", st.es.LogPath(), st.es.LogTail(3000))
@@ -265,13 +330,24 @@ func (st *stack) alive() error {
 // stop stops the pipeline, the shipper first and Elasticsearch last. It
 // leaves the folder to the caller.
 func (st *stack) stop() {
-	if st.access != nil {
-		st.access.Close()
+	for _, l := range st.logs {
+		if l != nil {
+			l.f.Close()
+		}
 	}
-	for _, p := range []*devstack.Process{st.shipper, st.indexer, st.brokerd} {
+	st.mu.Lock()
+	procs := []*devstack.Process{st.shipper, st.indexer}
+	st.mu.Unlock()
+	for _, p := range procs {
 		if p != nil {
 			p.Stop(stopGrace)
 		}
+	}
+	if st.cl != nil {
+		st.cl.Close()
+	}
+	if st.brokerd != nil {
+		st.brokerd.Stop()
 	}
 	if st.kafka != nil {
 		st.kafka.Stop()
@@ -281,13 +357,12 @@ func (st *stack) stop() {
 	}
 }
 
-// appendLines appends lines to the access log in one write and moves the
-// offset on.
-func (st *stack) appendLines(lines []byte) error {
-	n, err := st.access.Write(lines)
-	st.offset += int64(n)
+// append appends lines to the log in one write and moves its size on.
+func (l *logFile) append(lines []byte) error {
+	n, err := l.f.Write(lines)
+	l.size += int64(n)
 	if err != nil {
-		return fmt.Errorf("latencybench: append to %s: %w", st.accessPath, err)
+		return fmt.Errorf("latencybench: append to %s: %w", l.path, err)
 	}
 	return nil
 }
