@@ -43,7 +43,7 @@ bench: deps build
 	$(GO) run ./e2e/bench/cmd/brokerbench $(BENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/shipperbench $(SHIPPERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/indexerbench $(INDEXERBENCHFLAGS)
-	$(GO) run ./e2e/bench/cmd/latencybench -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
+	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
 
 ## es: a real Elasticsearch 8 node in the foreground
 es: deps
