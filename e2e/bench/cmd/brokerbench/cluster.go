@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/brokerd/wire"
 	"logpipe/e2e/bench/benchkit"
 	"logpipe/e2e/bench/loadgen"
 	"logpipe/internal/await"
@@ -463,6 +464,7 @@ func measureFailover(ctx context.Context, o *options, c cluster, cl *kgo.Client,
 	fctx, fcancel := context.WithTimeout(ctx, o.failoverTimeout)
 	defer fcancel()
 	if err := await.Poll(fctx, 10*time.Millisecond, w.succeeded); err != nil {
+		logViews(c.Addrs(), topic)
 		return finish(fmt.Errorf("brokerbench: no acknowledgement from a new leader after killing node %d: %w", leader, err))
 	}
 	return finish(nil)
@@ -578,4 +580,34 @@ func activeController(ctx context.Context, cl *kgo.Client) (int32, error) {
 		return -1, fmt.Errorf("brokerbench: describing the metadata quorum: %w", err)
 	}
 	return p.LeaderID, nil
+}
+
+// logViews logs how each node that answers sees topic's partitions, for
+// a failover that did not complete.
+func logViews(addrs []string, topic string) {
+	for _, addr := range addrs {
+		conn, err := wire.Dial(addr, "brokerbench", 2*time.Second)
+		if err != nil {
+			log.Printf("%s: %v", addr, err)
+			continue
+		}
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		kresp, err := conn.Request(req, time.Now().Add(5*time.Second))
+		conn.Close()
+		if err != nil {
+			log.Printf("%s: metadata: %v", addr, err)
+			continue
+		}
+		resp := kresp.(*kmsg.MetadataResponse)
+		log.Printf("%s: controller %d, %d brokers", addr, resp.ControllerID, len(resp.Brokers))
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				log.Printf("%s: %s-%d leader %d (epoch %d), replicas %v, ISR %v, error %d", addr, topic, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.ErrorCode)
+			}
+		}
+	}
 }
