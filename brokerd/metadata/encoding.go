@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,12 @@ import (
 //     that rebuild the image from Empty. A partition's "adding" and
 //     "removing" (a reassignment in progress) came later within version
 //     1: a node that does not know them still follows the replicas, which
-//     hold both, and only the controller acts on them.
+//     hold both, and only the controller acts on them. A broker's
+//     "listeners" and the SCRAM credential records ("set_scram",
+//     "delete_scram") came later too: a node that does not know a
+//     listener list reaches every broker at its one address, and one that
+//     does not know the SCRAM records refuses them as empty, so it holds
+//     no credentials rather than wrong ones.
 const FormatVersion = 1
 
 // ErrNewerFormat is returned for an entry or snapshot written by a newer
@@ -89,6 +95,12 @@ func (m *Image) Records() []Record {
 	if m.NextProducerID > 0 {
 		recs = append(recs, Record{ProducerIDs: &ProducerIDBlock{Broker: -1, First: 0, Size: m.NextProducerID}})
 	}
+	for _, user := range m.SCRAMUsers() {
+		for _, mech := range slices.Sorted(maps.Keys(m.SCRAM[user])) {
+			c := m.SCRAM[user][mech]
+			recs = append(recs, Record{SetSCRAM: &c})
+		}
+	}
 	return recs
 }
 
@@ -123,7 +135,8 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 // Equal reports whether two images hold the same metadata (Offset aside).
 func (m *Image) Equal(o *Image) bool {
 	if m.ClusterID != o.ClusterID || m.NextProducerID != o.NextProducerID ||
-		!maps.Equal(m.Brokers, o.Brokers) || len(m.Topics) != len(o.Topics) {
+		!maps.Equal(m.Brokers, o.Brokers) || len(m.Topics) != len(o.Topics) ||
+		!maps.EqualFunc(m.SCRAM, o.SCRAM, func(a, b map[string]SCRAMCredential) bool { return maps.EqualFunc(a, b, scramEqual) }) {
 		return false
 	}
 	for name, t := range m.Topics {
@@ -134,6 +147,11 @@ func (m *Image) Equal(o *Image) bool {
 		}
 	}
 	return true
+}
+
+func scramEqual(a, b SCRAMCredential) bool {
+	return a.SCRAMUser == b.SCRAMUser && a.Iterations == b.Iterations && bytes.Equal(a.Salt, b.Salt) &&
+		bytes.Equal(a.StoredKey, b.StoredKey) && bytes.Equal(a.ServerKey, b.ServerKey)
 }
 
 func partitionEqual(a, b Partition) bool {
