@@ -235,7 +235,9 @@ func (s *Server) final(msg string) (string, error) {
 	if cf.ChannelBinding != s.first.GS2Header {
 		return "", fmt.Errorf("%w: channel binding does not repeat the GS2 header", ErrMalformed)
 	}
-	if cf.Nonce != s.nonce {
+	// librdkafka before 2.6.1 sends the client's nonce twice; Kafka 3.9
+	// accepts it, and so does this server, but nothing else.
+	if cf.Nonce != s.nonce && cf.Nonce != s.first.Nonce+s.nonce {
 		return "", fmt.Errorf("%w: the nonce is not the server's", ErrMalformed)
 	}
 	h := s.mech.Hash

@@ -1,7 +1,9 @@
 package scram
 
 import (
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +58,37 @@ func TestServerAgainstClient(t *testing.T) {
 				t.Errorf("another authzid: got %v, want %v", err, ErrMalformed)
 			}
 		})
+	}
+}
+
+// TestDoubledClientNonce accepts the client-final nonce of librdkafka
+// before 2.6.1, the client's nonce followed by the whole combined one, as
+// Kafka 3.9 does, and refuses any other.
+func TestDoubledClientNonce(t *testing.T) {
+	cred, _ := SHA256.NewCredential("pw", nil, MinIterations)
+	for _, c := range []struct {
+		nonce func(combined string) string
+		ok    bool
+	}{
+		{func(n string) string { return n }, true},
+		{func(n string) string { return "cn" + n }, true},
+		{func(n string) string { return "xx" + n }, false},
+		{func(n string) string { return "cn" }, false},
+	} {
+		srv := NewServer(SHA256, func(string) (Credential, bool) { return cred, true })
+		first, err := srv.Step("n,,n=u,r=cn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		combined := strings.TrimPrefix(strings.Split(first, ",")[0], "r=")
+		withoutProof := "c=biws,r=" + c.nonce(combined)
+		salted, _ := SaltedPassword(SHA256.Hash, "pw", cred.Salt, cred.Iterations)
+		ck := ClientKey(SHA256.Hash, salted)
+		proof := xor(ck, HMAC(SHA256.Hash, StoredKey(SHA256.Hash, ck), "n=u,r=cn,"+first+","+withoutProof))
+		_, err = srv.Step(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof))
+		if (err == nil) != c.ok {
+			t.Errorf("nonce %q: got %v, want ok=%v", c.nonce(combined), err, c.ok)
+		}
 	}
 }
 
