@@ -15,7 +15,7 @@ import (
 // when auto.create.topics.enable and the request (v4+) allow it.
 func init() { register(3, 0, 12, handleMetadata) }
 
-func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleMetadata(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
@@ -23,8 +23,12 @@ func handleMetadata(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header,
 	img := b.meta.Image()
 	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
+		host, port, ok := endpoint(c, br)
+		if !ok {
+			continue // not reachable on this client's listener
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		mb.NodeID, mb.Host, mb.Port = br.ID, host, port
 		if br.Rack != "" {
 			rack := br.Rack
 			mb.Rack = &rack

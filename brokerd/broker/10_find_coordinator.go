@@ -17,7 +17,7 @@ import (
 // COORDINATOR_NOT_AVAILABLE; other key types INVALID_REQUEST.
 func init() { register(10, 0, 4, handleFindCoordinator) }
 
-func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleFindCoordinator(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys
@@ -25,7 +25,7 @@ func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.
 		keys = []string{req.CoordinatorKey}
 	}
 	for _, key := range keys {
-		co := b.findCoordinator(ctx, req.CoordinatorType, key)
+		co := b.findCoordinator(ctx, c, req.CoordinatorType, key)
 		b.countError("FindCoordinator", co.ErrorCode)
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
@@ -38,7 +38,7 @@ func handleFindCoordinator(b *Broker, ctx context.Context, _ *wire.Conn, _ wire.
 	return resp, nil
 }
 
-func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (b *Broker) findCoordinator(ctx context.Context, c *wire.Conn, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	co := kmsg.NewFindCoordinatorResponseCoordinator()
 	co.Key = key
 	co.NodeID, co.Port = -1, -1
@@ -64,6 +64,10 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 	if p.Leader < 0 || !ok {
 		return fail(kerr.CoordinatorNotAvailable, "the group's offsets partition has no leader")
 	}
-	co.NodeID, co.Host, co.Port = br.ID, br.Host, br.Port
+	host, port, ok := endpoint(c, br)
+	if !ok {
+		return fail(kerr.CoordinatorNotAvailable, "the coordinator has no endpoint on this listener")
+	}
+	co.NodeID, co.Host, co.Port = br.ID, host, port
 	return co
 }

@@ -13,7 +13,7 @@ import (
 // controller.
 func init() { register(60, 0, 1, handleDescribeCluster) }
 
-func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeCluster(b *Broker, _ context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	img := b.meta.Image()
@@ -23,8 +23,12 @@ func handleDescribeCluster(b *Broker, _ context.Context, _ *wire.Conn, _ wire.He
 	resp.ClusterAuthorizedOperations = math.MinInt32
 	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
+		host, port, ok := endpoint(c, br)
+		if !ok {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port
+		rb.NodeID, rb.Host, rb.Port = br.ID, host, port
 		if br.Rack != "" {
 			r := br.Rack
 			rb.Rack = &r
