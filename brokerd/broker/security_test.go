@@ -637,3 +637,68 @@ func expectClosed(t *testing.T, c net.Conn, within time.Duration) {
 		t.Fatalf("read %d bytes, want the connection closed", n)
 	}
 }
+
+// TestReauthentication checks connections.max.reauth.ms (KIP-368): franz-go
+// re-authenticates and keeps producing past the session lifetime; a
+// connection that does not re-authenticate is closed at its next request
+// after the lifetime; a user deleted while connected is refused at its
+// re-authentication.
+func TestReauthentication(t *testing.T) {
+	sb := startSecureBroker(t, func(c *broker.Config) { c.Security.ConnectionsMaxReauthMs = 1000 })
+	addr := sb.addrs["SASL_PLAINTEXT"]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	raw, err := wire.DialSecured(addr, "raw", 10*time.Second, wire.ClientSecurity{SASLMechanism: "SCRAM-SHA-512", SASLUser: scramUser, SASLPassword: scramPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	start := time.Now()
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(1)
+	if _, err := raw.Request(meta, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatalf("a request within the session: %v", err)
+	}
+	for {
+		_, err := raw.Request(meta, time.Now().Add(10*time.Second))
+		if err != nil {
+			if since := time.Since(start); since < time.Second {
+				t.Fatalf("closed %s after authenticating, before the 1s session ended: %v", since, err)
+			}
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("a connection that never re-authenticated is still served 30s into a 1s session")
+		}
+		time.Sleep(100 * time.Millisecond) // pace the probe
+	}
+
+	adm := kadm.NewClient(clClient(t, sb.addrs["PLAINTEXT"]))
+	if res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "temp", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "temp-pw"}}); err != nil || res.Error() != nil {
+		t.Fatalf("adding user temp: %v %v", err, res.Error())
+	}
+	temp := clClient(t, addr, kgo.SASL(mechanism("SCRAM-SHA-256", "temp", "temp-pw")), kgo.DefaultProduceTopic("reauth"), kgo.AllowAutoTopicCreation())
+	steady := clClient(t, addr, kgo.SASL(mechanism("SCRAM-SHA-256", scramUser, scramPass)), kgo.DefaultProduceTopic("reauth"), kgo.AllowAutoTopicCreation())
+	for time.Since(start) < 4*time.Second {
+		if err := steady.ProduceSync(ctx, &kgo.Record{Value: []byte("steady")}).FirstErr(); err != nil {
+			t.Fatalf("producing across re-authentications: %v", err)
+		}
+		if err := temp.ProduceSync(ctx, &kgo.Record{Value: []byte("temp")}).FirstErr(); err != nil {
+			t.Fatalf("temp producing before its deletion: %v", err)
+		}
+	}
+	if res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "temp", Mechanism: kadm.ScramSha256}}, nil); err != nil || res.Error() != nil {
+		t.Fatalf("deleting user temp: %v %v", err, res.Error())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := temp.ProduceSync(ctx, &kgo.Record{Value: []byte("temp")}).FirstErr()
+		if errors.Is(err, kerr.SaslAuthenticationFailed) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a deleted user still produces 30s later (last error %v), want %v", err, kerr.SaslAuthenticationFailed)
+		}
+	}
+}
