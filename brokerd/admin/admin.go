@@ -1,5 +1,5 @@
 // Package admin holds brokerd's administration subcommands: topics,
-// console-producer, console-consumer and consumer-groups. Each is a plain
+// console-producer, console-consumer, consumer-groups and users. Each is a plain
 // Kafka client (franz-go), so it works against Apache Kafka as well as
 // against brokerd, and its flags are named as Kafka's own command-line
 // tools name them (kafka-topics.sh, kafka-console-producer.sh,
@@ -50,6 +50,7 @@ var commands = []command{
 	{"console-producer", "produce lines from stdin as records (like kafka-console-producer.sh)", runProducer},
 	{"console-consumer", "print records of a topic, one per line (like kafka-console-consumer.sh)", runConsumer},
 	{"consumer-groups", "list, describe, reset and delete consumer groups (like kafka-consumer-groups.sh)", runGroups},
+	{"users", "add, delete and list SCRAM users (like kafka-configs.sh --entity-type users)", runUsers},
 }
 
 // Commands returns one "name  description" line per subcommand, for the

@@ -16,8 +16,8 @@ import (
 // adds, replaces and deletes users' SCRAM credentials. The client sends
 // the salted password (never the password); the controller keeps the
 // salt, the iterations, StoredKey and ServerKey derived from it, in the
-// replicated metadata. Each user gets one result for all of its changes,
-// which are applied together or not at all.
+// replicated metadata. As in Kafka, a request changes a user's
+// credentials once at most: a user named twice gets DUPLICATE_RESOURCE.
 func init() { register(51, 0, 0, handleAlterUserSCRAMCredentials) }
 
 // scramMechanisms are the mechanisms by their code in the SCRAM APIs.
@@ -38,7 +38,6 @@ func handleAlterUserSCRAMCredentials(b *Broker, ctx context.Context, _ *wire.Con
 	var order []string
 	failed := map[string]*apiError{}
 	recs := map[string][]metadata.Record{}
-	seen := map[metadata.SCRAMUser]bool{}
 	fail := func(user string, err *kerr.Error, msg string) {
 		if failed[user] == nil {
 			failed[user] = &apiError{err: err, msg: msg}
@@ -47,23 +46,20 @@ func handleAlterUserSCRAMCredentials(b *Broker, ctx context.Context, _ *wire.Con
 	// check validates what every change names and returns its credential
 	// key; ok is false when the change was refused.
 	check := func(user string, code int8) (metadata.SCRAMUser, scram.Mechanism, bool) {
-		if !slices.Contains(order, user) {
-			order = append(order, user)
-		}
 		m, known := scramMechanisms[code]
 		key := metadata.SCRAMUser{User: user, Mechanism: m.Name}
 		switch {
+		case slices.Contains(order, user):
+			fail(user, kerr.DuplicateResource, "a user's credentials may be changed once per request")
 		case user == "":
 			fail(user, kerr.UnacceptableCredential, "the user name must not be empty")
 		case !known:
 			fail(user, kerr.UnsupportedSaslMechanism, "unknown SCRAM mechanism")
-		case seen[key]:
-			fail(user, kerr.DuplicateResource, "a user's credential for one mechanism may be changed once per request")
-		default:
-			seen[key] = true
-			return key, m, true
 		}
-		return key, m, false
+		if !slices.Contains(order, user) {
+			order = append(order, user)
+		}
+		return key, m, failed[user] == nil
 	}
 	img := b.meta.Image()
 	for _, d := range req.Deletions {

@@ -156,15 +156,26 @@ func (sb *secureBroker) addSCRAMUsers(t *testing.T) {
 	adm := kadm.NewClient(clClient(t, sb.addrs["PLAINTEXT"]))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// A request changes a user once, as in Kafka: the second credential
+	// in the same request is refused.
 	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
 		{User: scramUser, Mechanism: kadm.ScramSha256, Iterations: 4096, Password: scramPass},
 		{User: scramUser, Mechanism: kadm.ScramSha512, Iterations: 8192, Password: scramPass},
 	})
-	if err == nil {
-		err = res.Error()
+	if err != nil || !errors.Is(res[scramUser].Err, kerr.DuplicateResource) {
+		t.Fatalf("changing a user twice in one request: got %v, %v; want %v", err, res[scramUser].Err, kerr.DuplicateResource)
 	}
-	if err != nil {
-		t.Fatalf("AlterUserScramCredentials: %v", err)
+	for _, up := range []kadm.UpsertSCRAM{
+		{User: scramUser, Mechanism: kadm.ScramSha256, Iterations: 4096, Password: scramPass},
+		{User: scramUser, Mechanism: kadm.ScramSha512, Iterations: 8192, Password: scramPass},
+	} {
+		res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{up})
+		if err == nil {
+			err = res.Error()
+		}
+		if err != nil {
+			t.Fatalf("AlterUserScramCredentials: %v", err)
+		}
 	}
 }
 
