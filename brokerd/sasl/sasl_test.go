@@ -65,7 +65,9 @@ func TestExchanges(t *testing.T) {
 	}
 	cred, _ := scram.SHA512.NewCredential("s-pw", nil, scram.MinIterations)
 	a := &Authenticator{Enabled: []string{Plain, "SCRAM-SHA-512"}, Plain: users,
-		SCRAM: func(m scram.Mechanism, user string) (scram.Credential, bool) { return cred, user == "sam" && m.Name == "SCRAM-SHA-512" }}
+		SCRAM: func(m scram.Mechanism, user string) (scram.Credential, bool) {
+			return cred, user == "sam" && m.Name == "SCRAM-SHA-512"
+		}}
 	if _, err := a.Start("SCRAM-SHA-256"); !errors.Is(err, ErrUnsupportedMechanism) {
 		t.Fatalf("a mechanism not enabled: got %v, want %v", err, ErrUnsupportedMechanism)
 	}
