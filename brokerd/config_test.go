@@ -47,3 +47,36 @@ func TestConfigRefusesBadGroupSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigRefusesBadSecuritySettings names the file, line and key of
+// listener and security settings brokerd cannot use.
+func TestConfigRefusesBadSecuritySettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "brokerd.yml")
+	yml := "log.dirs: /tmp/x\n" +
+		"listeners: PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,CONTROLLER://127.0.0.1:9094\n" +
+		"listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SSL\n" +
+		"ssl.keystore.type: JKS\n" +
+		"ssl.client.auth: sometimes\n" +
+		"sasl.enabled.mechanisms: PLAIN,GSSAPI\n" +
+		"inter.broker.listener.name: BROKER\n"
+	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := settings{Broker: broker.DefaultConfig()}
+	_, err := config.Load(path, nil, &c)
+	if err == nil {
+		t.Fatal("bad settings accepted")
+	}
+	for _, want := range []string{
+		path + ":3:1: listener.security.protocol.map: the controller listener CONTROLLER must be PLAINTEXT",
+		path + ":4:1: ssl.keystore.type: only PEM is supported",
+		path + ":5:1: ssl.client.auth: want none, requested or required",
+		path + ":6:1: sasl.enabled.mechanisms: GSSAPI is not served",
+		path + ":7:1: inter.broker.listener.name: inter.broker.listener.name BROKER is not one of the client listeners",
+		"ssl.keystore.location: listener SSL is SSL: set ssl.keystore.location",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
