@@ -151,19 +151,7 @@ func TestSecuredClusterWithJavaTools(t *testing.T) {
 	}
 	adminProps := props("admin.properties", "PLAIN", `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-pw";`)
 	shipperProps := props("shipper.properties", "SCRAM-SHA-512", `org.apache.kafka.common.security.scram.ScramLoginModule required username="shipper" password="shipper-pw";`)
-	tool := func(stdin, class string, args ...string) string {
-		t.Helper()
-		cmd, err := devstack.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", boot}, args...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %v: %v\n%s", class, args, err, out)
-		}
-		return string(out)
-	}
+	tool := kafkaTool(t, ctx, boot)
 	tool("", "kafka.admin.ConfigCommand", "--command-config", adminProps, "--alter", "--add-config", "SCRAM-SHA-512=[iterations=8192,password=shipper-pw]", "--entity-type", "users", "--entity-name", "shipper")
 	// Every node has the credential before the Java clients log in (the
 	// metadata reaches the followers a moment later). kafka-configs
