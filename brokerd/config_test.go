@@ -18,16 +18,11 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 }
 
-// TestConfigRefusesBadGroupSettings names the file, line and key of each
-// group setting brokerd cannot use, and refuses ZooKeeper.
-func TestConfigRefusesBadGroupSettings(t *testing.T) {
+// refusals loads yml as brokerd.yml and checks that the error names each
+// of wants ({file} standing for the file name).
+func refusals(t *testing.T, yml string, wants ...string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "brokerd.yml")
-	yml := "log.dirs: /tmp/x\n" +
-		"group.min.session.timeout.ms: 6000\n" +
-		"group.max.session.timeout.ms: 1000\n" +
-		"group.max.size: 0\n" +
-		"offset.metadata.max.bytes: 0\n" +
-		"zookeeper.connect: zk:2181\n"
 	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +31,45 @@ func TestConfigRefusesBadGroupSettings(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad settings accepted")
 	}
-	for _, want := range []string{
-		path + ":3:1: group.max.session.timeout.ms",
-		path + ":4:1: group.max.size",
-		path + ":5:1: offset.metadata.max.bytes",
-		path + ":6:1: zookeeper.connect: brokerd needs no ZooKeeper",
-	} {
+	for _, want := range wants {
+		want = strings.ReplaceAll(want, "{file}", path)
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+}
+
+// TestConfigRefusesBadGroupSettings names the file, line and key of each
+// group setting brokerd cannot use, and refuses ZooKeeper.
+func TestConfigRefusesBadGroupSettings(t *testing.T) {
+	refusals(t, "log.dirs: /tmp/x\n"+
+		"group.min.session.timeout.ms: 6000\n"+
+		"group.max.session.timeout.ms: 1000\n"+
+		"group.max.size: 0\n"+
+		"offset.metadata.max.bytes: 0\n"+
+		"zookeeper.connect: zk:2181\n",
+		"{file}:3:1: group.max.session.timeout.ms",
+		"{file}:4:1: group.max.size",
+		"{file}:5:1: offset.metadata.max.bytes",
+		"{file}:6:1: zookeeper.connect: brokerd needs no ZooKeeper",
+	)
+}
+
+// TestConfigRefusesBadSecuritySettings names the file, line and key of
+// listener and security settings brokerd cannot use.
+func TestConfigRefusesBadSecuritySettings(t *testing.T) {
+	refusals(t, "log.dirs: /tmp/x\n"+
+		"listeners: PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,CONTROLLER://127.0.0.1:9094\n"+
+		"listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SSL\n"+
+		"ssl.keystore.type: JKS\n"+
+		"ssl.client.auth: sometimes\n"+
+		"sasl.enabled.mechanisms: PLAIN,GSSAPI\n"+
+		"inter.broker.listener.name: BROKER\n",
+		"{file}:3:1: listener.security.protocol.map: the controller listener CONTROLLER must be PLAINTEXT",
+		"{file}:4:1: ssl.keystore.type: only PEM is supported",
+		"{file}:5:1: ssl.client.auth: want none, requested or required",
+		"{file}:6:1: sasl.enabled.mechanisms: GSSAPI is not served",
+		"{file}:7:1: inter.broker.listener.name: inter.broker.listener.name BROKER is not one of the client listeners",
+		"ssl.keystore.location: listener SSL is SSL: set ssl.keystore.location",
+	)
 }

@@ -57,7 +57,7 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	if env.Telemetry != nil {
 		env.Telemetry.Registry.MustRegister(newPartitionCollector(b))
 	}
-	ln, err := b.ClientListener()
+	lns, err := b.ClientListeners()
 	if err != nil {
 		b.Close()
 		return fmt.Errorf("brokerd: %w", err)
@@ -69,9 +69,13 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 		MaxRequestBytes: s.Broker.SocketRequestMaxBytes,
 		IdleTimeout:     time.Duration(s.Broker.ConnectionsMaxIdleMs) * time.Millisecond,
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	env.Log.Info("brokerd is serving", "listener", ln.Addr().String(), "node.id", s.Broker.NodeID, "log.dirs", s.Broker.Dirs(), "version", cli.Version)
+	served := make(chan error, len(lns))
+	var names []string
+	for _, ln := range lns {
+		go func() { served <- srv.ServeSecured(ln.Listener, ln.Security) }()
+		names = append(names, ln.Security.Listener+"://"+ln.Addr().String())
+	}
+	env.Log.Info("brokerd is serving", "listeners", names, "node.id", s.Broker.NodeID, "log.dirs", s.Broker.Dirs(), "version", cli.Version)
 	env.Readiness.Set("brokerd", nil)
 
 	select {

@@ -1,5 +1,5 @@
 // Package admin holds brokerd's administration subcommands: topics,
-// console-producer, console-consumer, consumer-groups and acls. Each is a plain
+// console-producer, console-consumer, consumer-groups, acls and users. Each is a plain
 // Kafka client (franz-go), so it works against Apache Kafka as well as
 // against brokerd, and its flags are named as Kafka's own command-line
 // tools name them (kafka-topics.sh, kafka-console-producer.sh,
@@ -51,6 +51,7 @@ var commands = []command{
 	{"console-consumer", "print records of a topic, one per line (like kafka-console-consumer.sh)", runConsumer},
 	{"consumer-groups", "list, describe, reset and delete consumer groups (like kafka-consumer-groups.sh)", runGroups},
 	{"acls", "add, remove and list ACLs (like kafka-acls.sh)", runACLs},
+	{"users", "add, delete and list SCRAM users (like kafka-configs.sh --entity-type users)", runUsers},
 }
 
 // Commands returns one "name  description" line per subcommand, for the

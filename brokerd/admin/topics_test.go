@@ -12,7 +12,7 @@ import (
 )
 
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"topics", "console-producer", "console-consumer", "consumer-groups", "acls"} {
+	for _, cmd := range []string{"topics", "console-producer", "console-consumer", "consumer-groups", "acls", "users"} {
 		r := run(t, nil, cmd, "--help").ok(t)
 		for _, want := range []string{"Usage:", "brokerd " + cmd, "--bootstrap-server", "--output"} {
 			if !strings.Contains(r.stdout, want) {
@@ -29,8 +29,8 @@ func TestHelpAndUsage(t *testing.T) {
 	run(t, nil, "console-producer", "--topic", "x", "--compression-codec", "brotli").fails(t, 2, `--compression-codec`)
 	run(t, nil, "consumer-groups", "--reset-offsets", "--group", "g", "--topic", "t").fails(t, 2, `needs one of --to-earliest`)
 	run(t, nil, "no-such-command").fails(t, 2, `unknown admin command "no-such-command"`)
-	if got := Commands(); len(got) != 5 || !strings.HasPrefix(got[0], "topics ") {
-		t.Errorf("Commands() = %q, want 5 lines starting with topics", got)
+	if got := Commands(); len(got) != 6 || !strings.HasPrefix(got[0], "topics ") {
+		t.Errorf("Commands() = %q, want 6 lines starting with topics", got)
 	}
 }
 

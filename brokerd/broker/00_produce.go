@@ -55,7 +55,7 @@ func handleProduce(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, 
 					if img == nil {
 						img = b.meta.Image()
 					}
-					resp.Brokers = pointToLeader(img, rt.Topic, &sp, resp.Brokers)
+					resp.Brokers = pointToLeader(img, c, rt.Topic, &sp, resp.Brokers)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -72,7 +72,7 @@ func handleProduce(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, 
 // v10+, the partition's current leader and its epoch (KIP-951), and adds
 // that broker to the response's endpoints if it is not there yet, so the
 // client can move without asking for metadata.
-func pointToLeader(img *metadata.Image, topic string, sp *kmsg.ProduceResponseTopicPartition, brokers []kmsg.ProduceResponseBroker) []kmsg.ProduceResponseBroker {
+func pointToLeader(img *metadata.Image, c *wire.Conn, topic string, sp *kmsg.ProduceResponseTopicPartition, brokers []kmsg.ProduceResponseBroker) []kmsg.ProduceResponseBroker {
 	t := img.Topic(topic)
 	if t == nil || int(sp.Partition) >= len(t.Partitions) {
 		return brokers
@@ -82,12 +82,16 @@ func pointToLeader(img *metadata.Image, topic string, sp *kmsg.ProduceResponseTo
 	if p.Leader < 0 || !ok || br.Fenced {
 		return brokers
 	}
+	host, port, ok := endpoint(c, br)
+	if !ok {
+		return brokers
+	}
 	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = p.Leader, p.LeaderEpoch
 	if slices.ContainsFunc(brokers, func(e kmsg.ProduceResponseBroker) bool { return e.NodeID == p.Leader }) {
 		return brokers
 	}
 	e := kmsg.NewProduceResponseBroker()
-	e.NodeID, e.Host, e.Port = br.ID, br.Host, br.Port
+	e.NodeID, e.Host, e.Port = br.ID, host, port
 	if br.Rack != "" {
 		rack := br.Rack
 		e.Rack = &rack

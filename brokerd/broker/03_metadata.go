@@ -26,8 +26,12 @@ func handleMetadata(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header,
 	img := b.meta.Image()
 	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
+		host, port, ok := endpoint(c, br)
+		if !ok {
+			continue // not reachable on this client's listener
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		mb.NodeID, mb.Host, mb.Port = br.ID, host, port
 		if br.Rack != "" {
 			rack := br.Rack
 			mb.Rack = &rack

@@ -73,6 +73,10 @@ func (b *Broker) findCoordinator(ctx context.Context, c *wire.Conn, keyType int8
 	if p.Leader < 0 || !ok {
 		return fail(kerr.CoordinatorNotAvailable, "the group's offsets partition has no leader")
 	}
-	co.NodeID, co.Host, co.Port = br.ID, br.Host, br.Port
+	host, port, ok := endpoint(c, br)
+	if !ok {
+		return fail(kerr.CoordinatorNotAvailable, "the coordinator has no endpoint on this listener")
+	}
+	co.NodeID, co.Host, co.Port = br.ID, host, port
 	return co
 }

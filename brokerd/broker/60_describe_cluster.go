@@ -28,8 +28,12 @@ func handleDescribeCluster(b *Broker, ctx context.Context, c *wire.Conn, _ wire.
 	}
 	for _, id := range img.LiveBrokerIDs() {
 		br := img.Brokers[id]
+		host, port, ok := endpoint(c, br)
+		if !ok {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port
+		rb.NodeID, rb.Host, rb.Port = br.ID, host, port
 		if br.Rack != "" {
 			r := br.Rack
 			rb.Rack = &r

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -13,8 +16,9 @@ import (
 )
 
 // BrokerRegistration v0–v3, on the controller listener: a starting broker
-// registers with the active controller and gets its broker epoch. The
-// broker's PLAINTEXT listener is what clients are told.
+// registers with the active controller and gets its broker epoch. Its
+// first listener is the inter-broker one, where other brokers reach it;
+// clients are told the address of the listener they came in on.
 // It needs CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 func init() { register(62, 0, 3, handleBrokerRegistration) }
 
@@ -32,11 +36,14 @@ func handleBrokerRegistration(b *Broker, ctx context.Context, c *wire.Conn, _ wi
 		if req.Rack != nil {
 			reg.Rack = *req.Rack
 		}
+		var ls []string
 		for _, l := range req.Listeners {
-			if reg.Host == "" || l.Name == "PLAINTEXT" {
+			if reg.Host == "" {
 				reg.Host, reg.Port = l.Host, int32(l.Port)
 			}
+			ls = append(ls, l.Name+"://"+net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
 		}
+		reg.Listeners = strings.Join(ls, ",")
 		resp.BrokerEpoch, err = ctl.Register(ctx, reg)
 	}
 	resp.ErrorCode = controlErrorCode(err)

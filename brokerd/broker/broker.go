@@ -62,9 +62,11 @@ type Broker struct {
 
 	host string
 	port int32
-	// clientLn is a broker-only node's client listener, opened with the
-	// quorum it shares it with (ClientListener).
+	// clientLn is a broker-only node's inter-broker listener, opened with
+	// the quorum it shares it with (ClientListeners).
 	clientLn net.Listener
+	// sec is TLS and SASL (security.go).
+	sec *security
 
 	mu    sync.RWMutex
 	parts map[tp]*partition
@@ -160,6 +162,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 	b.fetchSessions = fetchsession.New(cfg.FetchSessionCacheSlots, fetchsession.DefaultEvictAfter, time.Now)
 	b.hwCheckpoint = readHWCheckpoints(dirs)
 	b.cp.epoch.Store(-1)
+	if err := b.newSecurity(); err != nil {
+		return nil, err
+	}
 	meta, ctlLn, err := b.openMetadata(ctx)
 	if err != nil {
 		return nil, err

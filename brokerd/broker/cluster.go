@@ -12,6 +12,7 @@ import (
 
 	"logpipe/brokerd/metadata"
 	"logpipe/brokerd/quorum"
+	"logpipe/brokerd/wire"
 )
 
 // openMetadata opens this node's replica of the metadata quorum and waits
@@ -46,7 +47,8 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 		qc.Listener, kafkaLn = quorum.SplitListener(ln)
 	}
 	if cfg.brokerOnly() {
-		ln, err := b.listenClients()
+		ib, _ := cfg.interBrokerListener()
+		ln, err := listen(ib)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -101,22 +103,44 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 	return store, kafkaLn, nil
 }
 
-// ClientListener returns the listener to serve clients on: a new one on
-// the client listener's address, or, on a broker-only node, the one opened
-// at start, whose Raft connections (the metadata log from the controller)
-// go to the quorum and all else to the caller.
-func (b *Broker) ClientListener() (net.Listener, error) {
-	if b.clientLn != nil {
-		return b.clientLn, nil
-	}
-	return b.listenClients()
+// ClientListener is a listener to serve clients on and how to protect
+// it.
+type ClientListener struct {
+	net.Listener
+	Security wire.Security
 }
 
-func (b *Broker) listenClients() (net.Listener, error) {
-	host, port, _ := b.cfg.ListenAddr()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+// ClientListeners opens the client listeners (every one of listeners but
+// the controller's). On a broker-only node the inter-broker one is the
+// listener opened at start, whose Raft connections (the metadata log from
+// the controller) go to the quorum, ahead of any TLS, and all else to the
+// caller.
+func (b *Broker) ClientListeners() ([]ClientListener, error) {
+	ls, err := b.cfg.clientListeners()
 	if err != nil {
-		return nil, fmt.Errorf("broker: client listener: %w", err)
+		return nil, err
+	}
+	ib, _ := b.cfg.interBrokerListener()
+	var out []ClientListener
+	for _, l := range ls {
+		var ln net.Listener
+		if l.Name == ib.Name && b.clientLn != nil {
+			ln = b.clientLn
+		} else if ln, err = listen(l); err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, ClientListener{Listener: ln, Security: b.wireSecurity(l)})
+	}
+	return out, nil
+}
+
+func listen(l listenerSpec) (net.Listener, error) {
+	ln, err := net.Listen("tcp", l.listenAddr())
+	if err != nil {
+		return nil, fmt.Errorf("broker: listener %s: %w", l.Name, err)
 	}
 	return ln, nil
 }

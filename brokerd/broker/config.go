@@ -24,10 +24,14 @@ type Config struct {
 	// the metadata quorum without voting and is never the controller. A
 	// controller-only node is not supported yet.
 	ProcessRoles string `yaml:"process.roles"`
-	// Listeners is Kafka's listener list; brokerd serves clients on the
-	// first PLAINTEXT listener ("PLAINTEXT://127.0.0.1:9092") and the
-	// metadata quorum on the listener controller.listener.names names.
+	// Listeners is Kafka's listener list, "NAME://host:port,…": brokerd
+	// serves clients on every listener but the one
+	// controller.listener.names names, which serves the metadata quorum.
 	Listeners string `yaml:"listeners"`
+	// ListenerSecurityProtocolMap maps listener names to PLAINTEXT, SSL,
+	// SASL_PLAINTEXT or SASL_SSL ("CLIENT:SASL_SSL,BROKER:SSL"); unset,
+	// each of those four names is its own protocol.
+	ListenerSecurityProtocolMap string `yaml:"listener.security.protocol.map"`
 	// ControllerQuorumVoters lists the metadata quorum's members,
 	// "1@host:9093,2@host:9193,3@host:9293", each a node.id and the
 	// address of its controller listener. Empty: a quorum of one, this
@@ -37,7 +41,8 @@ type Config struct {
 	// name is used); default CONTROLLER.
 	ControllerListenerNames string `yaml:"controller.listener.names"`
 	// InterBrokerListenerName names the listener other brokers reach this
-	// one on; default PLAINTEXT, the only one served.
+	// one on (their replica fetchers); default PLAINTEXT, or the first
+	// client listener when none is called so.
 	InterBrokerListenerName string `yaml:"inter.broker.listener.name"`
 	// BrokerRack is the rack (or zone) of this node, for rack-aware
 	// replica placement; shown to clients in Metadata.
@@ -121,6 +126,9 @@ type Config struct {
 
 	// ZooKeeperConnect is refused: brokerd keeps its metadata itself.
 	ZooKeeperConnect string `yaml:"zookeeper.connect"`
+
+	// Security is TLS and SASL (security.go).
+	Security SecurityConfig `yaml:",inline"`
 }
 
 // DefaultConfig returns Kafka's defaults, for a single local node on
@@ -164,6 +172,7 @@ func DefaultConfig() Config {
 		LeaderImbalanceCheckSeconds:   300,
 		RequestTimeoutMs:              30000,
 		ReplicaLagTimeMaxMs:           30000,
+		Security:                      defaultSecurity(),
 	}
 }
 
@@ -174,12 +183,8 @@ func (c *Config) Validate() error {
 	if c.ZooKeeperConnect != "" {
 		bad("zookeeper.connect", "brokerd needs no ZooKeeper: its nodes keep the cluster metadata in a Raft quorum (controller.quorum.voters); remove this key")
 	}
-	if _, _, err := c.ListenAddr(); err != nil {
-		bad("listeners", "%v", err)
-	}
-	if _, _, err := c.AdvertisedAddr(); err != nil {
-		bad("advertised.listeners", "%v", err)
-	}
+	c.validateListeners(bad)
+	c.Security.validate(bad)
 	c.validateQuorum(bad)
 	if len(c.Dirs()) == 0 {
 		bad("log.dirs", "at least one directory is needed")
@@ -276,29 +281,6 @@ func (c *Config) Dirs() []string {
 	return nil
 }
 
-// parseListener returns host and port of the PLAINTEXT (or first that is
-// not the controller's) entry of a Kafka listener list.
-func parseListener(list, controller string) (string, int32, error) {
-	var first string
-	for _, l := range strings.Split(list, ",") {
-		l = strings.TrimSpace(l)
-		if l == "" || controller != "" && strings.HasPrefix(strings.ToUpper(l), controller+"://") {
-			continue
-		}
-		if first == "" {
-			first = l
-		}
-		if strings.HasPrefix(strings.ToUpper(l), "PLAINTEXT://") {
-			first = l
-			break
-		}
-	}
-	if first == "" {
-		return "", 0, fmt.Errorf("no listener in %q", list)
-	}
-	return splitListener(first)
-}
-
 // namedListener returns host and port of the entry called name.
 func namedListener(list, name string) (string, int32, error) {
 	for _, l := range strings.Split(list, ",") {
@@ -325,17 +307,17 @@ func splitListener(first string) (string, int32, error) {
 	return host, int32(p), nil
 }
 
-// ListenAddr returns where to listen for clients.
+// ListenAddr returns where the inter-broker listener listens.
 func (c *Config) ListenAddr() (string, int32, error) {
-	return parseListener(c.Listeners, c.controllerListener())
+	l, err := c.interBrokerListener()
+	return l.Host, l.Port, err
 }
 
-// AdvertisedAddr returns the address given to clients.
+// AdvertisedAddr returns the inter-broker listener's advertised address,
+// where other brokers reach this one.
 func (c *Config) AdvertisedAddr() (string, int32, error) {
-	if c.AdvertisedListeners == "" {
-		return c.ListenAddr()
-	}
-	return parseListener(c.AdvertisedListeners, c.controllerListener())
+	l, err := c.interBrokerListener()
+	return l.AdvHost, l.AdvPort, err
 }
 
 // controllerListener is the name of the quorum's listener, upper case.
@@ -429,9 +411,6 @@ func (c *Config) validateQuorum(bad func(key, format string, args ...any)) {
 	if c.RequestTimeoutMs < 1 {
 		bad("request.timeout.ms", "must be positive")
 	}
-	if n := strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName)); n != "" && n != "PLAINTEXT" {
-		bad("inter.broker.listener.name", "only PLAINTEXT is served, got %q", c.InterBrokerListenerName)
-	}
 	voters, err := c.Voters()
 	if err != nil {
 		bad("controller.quorum.voters", "%v", err)
@@ -479,13 +458,14 @@ func (c *Config) validateBrokerOnly(voters []quorum.Voter, bad func(key, format 
 	}
 	host, _, err := c.AdvertisedAddr()
 	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
-		bad("advertised.listeners", "%q is not an address the controllers can reach; a broker-only node receives the metadata log on its advertised PLAINTEXT address", host)
+		bad("advertised.listeners", "%q is not an address the controllers can reach; a broker-only node receives the metadata log on its advertised inter-broker listener", host)
 	}
 }
 
 // replicationAddr is host:port where the leader of the metadata quorum
-// reaches a broker-only node: its advertised client listener, which
-// carries the Raft connections too.
+// reaches a broker-only node: its advertised inter-broker listener, which
+// carries the Raft connections too (ahead of any TLS: Raft is not
+// encrypted).
 func (c *Config) replicationAddr() string {
 	host, port, _ := c.AdvertisedAddr()
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,7 @@ var controllerOnly = map[int16]bool{56: true, 58: true, 62: true, 63: true, 67: 
 
 // forwarded are the client APIs a node that is not the active controller
 // forwards to it.
-var forwarded = map[int16]bool{19: true, 20: true, 30: true, 31: true, 33: true, 37: true, 44: true, 45: true, 55: true}
+var forwarded = map[int16]bool{19: true, 20: true, 30: true, 31: true, 33: true, 37: true, 44: true, 45: true, 51: true, 55: true}
 
 // controlPlane is a node's control-plane state.
 type controlPlane struct {
@@ -221,6 +222,21 @@ func errorResponse(req kmsg.Request, code int16, msg string) kmsg.Response {
 		}
 	case *kmsg.DescribeQuorumRequest:
 		resp.(*kmsg.DescribeQuorumResponse).ErrorCode = code
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		r := resp.(*kmsg.AlterUserSCRAMCredentialsResponse)
+		var users []string
+		for _, d := range req.Deletions {
+			users = append(users, d.Name)
+		}
+		for _, u := range req.Upsertions {
+			users = append(users, u.Name)
+		}
+		slices.Sort(users)
+		for _, user := range slices.Compact(users) {
+			rr := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			rr.User, rr.ErrorCode, rr.ErrorMessage = user, code, &msg
+			r.Results = append(r.Results, rr)
+		}
 	case *kmsg.AlterPartitionAssignmentsRequest:
 		r := resp.(*kmsg.AlterPartitionAssignmentsResponse)
 		r.ErrorCode, r.ErrorMessage = code, &msg

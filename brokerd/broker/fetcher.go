@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -217,9 +219,17 @@ func (f *fetcher) run() {
 				backoff = 200 * time.Millisecond
 				continue
 			}
-			c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d-replica", b.cfg.NodeID), b.cfg.requestTimeout())
+			sec, err := b.interBrokerSecurity(addr)
+			var c *wire.Client
+			if err == nil {
+				c, err = wire.DialSecured(addr, fmt.Sprintf("brokerd-%d-replica", b.cfg.NodeID), b.cfg.requestTimeout(), sec)
+			}
 			if err != nil {
-				b.log.Debug("replica fetcher: connecting to the leader", "leader", f.leader, "err", err)
+				level := slog.LevelDebug
+				if errors.Is(err, wire.ErrAuthentication) {
+					level = slog.LevelWarn // a configuration problem, not a passing one
+				}
+				b.log.Log(context.Background(), level, "replica fetcher: connecting to the leader", "leader", f.leader, "err", err)
 				backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
 				continue
 			}
@@ -448,11 +458,17 @@ func (p *partition) reloadProducerState() error {
 	return p.loadProducerState()
 }
 
-// brokerAddr returns a registered broker's client address.
+// brokerAddr returns a registered broker's address on this node's
+// inter-broker listener.
 func (b *Broker) brokerAddr(id int32) string {
 	br, ok := b.meta.Image().Brokers[id]
 	if !ok {
 		return ""
 	}
-	return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
+	ib, _ := b.cfg.interBrokerListener()
+	host, port, ok := br.Endpoint(ib.Name)
+	if !ok {
+		host, port = br.Host, br.Port
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
 }

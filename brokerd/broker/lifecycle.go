@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,9 +47,14 @@ func (b *Broker) registrationRequest(clusterID string) *kmsg.BrokerRegistrationR
 	req.BrokerID = b.cfg.NodeID
 	req.ClusterID = clusterID
 	req.IncarnationID = b.cp.incarnation
-	l := kmsg.NewBrokerRegistrationRequestListener()
-	l.Name, l.Host, l.Port = "PLAINTEXT", b.host, uint16(b.port)
-	req.Listeners = append(req.Listeners, l)
+	// The inter-broker listener comes first: the controller takes it as
+	// the broker's address.
+	for _, spec := range b.cfg.registeredListeners() {
+		l := kmsg.NewBrokerRegistrationRequestListener()
+		l.Name, l.Host, l.Port = spec.Name, spec.AdvHost, uint16(spec.AdvPort)
+		l.SecurityProtocol = int16(slices.Index(securityProtocols, spec.Protocol))
+		req.Listeners = append(req.Listeners, l)
+	}
 	if b.cfg.BrokerRack != "" {
 		rack := b.cfg.BrokerRack
 		req.Rack = &rack

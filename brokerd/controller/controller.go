@@ -134,6 +134,8 @@ type Registration struct {
 	Host        string
 	Port        int32
 	Rack        string
+	// Listeners are its client listeners, "NAME://host:port,…".
+	Listeners string
 }
 
 // nonvoters is the metadata quorum (quorum.Store) as it takes in
@@ -173,10 +175,10 @@ func (c *Controller) Register(ctx context.Context, r Registration) (int64, error
 			return -1, err
 		}
 	}
-	if old, ok := img.Brokers[r.ID]; ok && old.Incarnation == r.Incarnation && old.Host == r.Host && old.Port == r.Port && old.Rack == r.Rack {
+	if old, ok := img.Brokers[r.ID]; ok && old.Incarnation == r.Incarnation && old.Host == r.Host && old.Port == r.Port && old.Rack == r.Rack && old.Listeners == r.Listeners {
 		return old.Epoch, nil // a retried registration
 	}
-	b := metadata.Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Incarnation: r.Incarnation, Fenced: true}
+	b := metadata.Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Incarnation: r.Incarnation, Fenced: true, Listeners: r.Listeners}
 	recs = append(recs, metadata.Record{RegisterBroker: &b})
 	if err := c.store.Propose(ctx, recs...); err != nil {
 		return -1, err

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,11 @@ import (
 //     (create_acls, delete_acls) came later too: a node that does not
 //     know them refuses nothing, it only ignores them, so every node of a
 //     cluster that uses authorization must run a release that has them.
+//     So did a broker's "listeners" and the SCRAM credential records
+//     ("set_scram", "delete_scram"): a node that does not know a
+//     listener list reaches every broker at its one address, and one that
+//     does not know the SCRAM records refuses them as empty, so it holds
+//     no credentials rather than wrong ones.
 const FormatVersion = 1
 
 // ErrNewerFormat is returned for an entry or snapshot written by a newer
@@ -97,6 +103,12 @@ func (m *Image) Records() []Record {
 	if bs := m.ACLs.Bindings(acl.MatchAll); len(bs) > 0 {
 		recs = append(recs, Record{CreateACLs: bs})
 	}
+	for _, user := range m.SCRAMUsers() {
+		for _, mech := range slices.Sorted(maps.Keys(m.SCRAM[user])) {
+			c := m.SCRAM[user][mech]
+			recs = append(recs, Record{SetSCRAM: &c})
+		}
+	}
 	return recs
 }
 
@@ -131,7 +143,8 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 // Equal reports whether two images hold the same metadata (Offset aside).
 func (m *Image) Equal(o *Image) bool {
 	if m.ClusterID != o.ClusterID || m.NextProducerID != o.NextProducerID ||
-		!maps.Equal(m.Brokers, o.Brokers) || len(m.Topics) != len(o.Topics) || !m.ACLs.Equal(o.ACLs) {
+		!maps.Equal(m.Brokers, o.Brokers) || len(m.Topics) != len(o.Topics) || !m.ACLs.Equal(o.ACLs) ||
+		!maps.EqualFunc(m.SCRAM, o.SCRAM, func(a, b map[string]SCRAMCredential) bool { return maps.EqualFunc(a, b, scramEqual) }) {
 		return false
 	}
 	for name, t := range m.Topics {
@@ -142,6 +155,11 @@ func (m *Image) Equal(o *Image) bool {
 		}
 	}
 	return true
+}
+
+func scramEqual(a, b SCRAMCredential) bool {
+	return a.SCRAMUser == b.SCRAMUser && a.Iterations == b.Iterations && bytes.Equal(a.Salt, b.Salt) &&
+		bytes.Equal(a.StoredKey, b.StoredKey) && bytes.Equal(a.ServerKey, b.ServerKey)
 }
 
 func partitionEqual(a, b Partition) bool {

@@ -16,8 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"logpipe/brokerd/acl"
 )
@@ -62,6 +65,32 @@ type Broker struct {
 	// Fenced brokers lead nothing and are in no ISR: they are registered
 	// but not (yet, or no longer) in contact with the controller.
 	Fenced bool `json:"fenced,omitempty"`
+	// Listeners are the broker's client listeners as clients reach them,
+	// "NAME://host:port,…"; Host and Port are the inter-broker one's.
+	// Empty for a broker registered before listeners were recorded.
+	Listeners string `json:"listeners,omitempty"`
+}
+
+// Endpoint returns where clients of the listener called name reach the
+// broker; a broker that recorded no listeners is reached at Host and Port
+// on any.
+func (b Broker) Endpoint(name string) (host string, port int32, ok bool) {
+	if b.Listeners == "" {
+		return b.Host, b.Port, true
+	}
+	for _, l := range strings.Split(b.Listeners, ",") {
+		n, addr, found := strings.Cut(l, "://")
+		if !found || !strings.EqualFold(n, name) {
+			continue
+		}
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", 0, false
+		}
+		pn, err := strconv.ParseUint(p, 10, 16)
+		return h, int32(pn), err == nil
+	}
+	return "", 0, false
 }
 
 // Partition is the replica placement and leadership of one partition.
@@ -114,7 +143,9 @@ type Image struct {
 	// ACLs are the access control lists, indexed for the authorizer; nil
 	// is none.
 	ACLs *acl.Set
-	byID map[UUID]string
+	// SCRAM holds the SCRAM credentials, by user then mechanism.
+	SCRAM map[string]map[string]SCRAMCredential
+	byID  map[UUID]string
 }
 
 // Empty returns the image before any record.
@@ -178,7 +209,32 @@ type Record struct {
 	// be valid (acl.Binding.Validate), else the record is refused whole.
 	CreateACLs []acl.Binding `json:"create_acls,omitempty"`
 	DeleteACLs []acl.Binding `json:"delete_acls,omitempty"`
+	// SetSCRAM adds or replaces a user's credential for one mechanism.
+	SetSCRAM *SCRAMCredential `json:"set_scram,omitempty"`
+	// DeleteSCRAM removes a user's credential for one mechanism.
+	DeleteSCRAM *SCRAMUser `json:"delete_scram,omitempty"`
 }
+
+// SCRAMUser names a user's credential for one SCRAM mechanism
+// (SCRAM-SHA-256 or SCRAM-SHA-512).
+type SCRAMUser struct {
+	User      string `json:"user"`
+	Mechanism string `json:"mechanism"`
+}
+
+// SCRAMCredential is what the cluster keeps of a SCRAM password (RFC 5802
+// section 5): never the password itself.
+type SCRAMCredential struct {
+	SCRAMUser
+	Salt       []byte `json:"salt"`
+	Iterations int32  `json:"iterations"`
+	StoredKey  []byte `json:"stored_key"`
+	ServerKey  []byte `json:"server_key"`
+}
+
+// ErrUnknownCredential is returned for deleting a credential that does not
+// exist.
+var ErrUnknownCredential = errors.New("metadata: no such SCRAM credential")
 
 // BrokerFence fences (Fenced true) or unfences a broker of the given
 // epoch; a record for an older epoch is refused.
@@ -338,11 +394,43 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 		cp.Partitions[c.Partition] = clonePartition(c.State)
 		n.Topics = maps.Clone(m.Topics)
 		n.Topics[t.Name] = cp
+	case rec.SetSCRAM != nil:
+		c := *rec.SetSCRAM
+		if c.User == "" || c.Mechanism == "" || len(c.Salt) == 0 || c.Iterations < 1 || len(c.StoredKey) == 0 || len(c.ServerKey) == 0 {
+			return m.at(offset), fmt.Errorf("%w: incomplete SCRAM credential for %q", ErrInvalidRecord, c.User)
+		}
+		n.SCRAM = maps.Clone(m.SCRAM)
+		if n.SCRAM == nil {
+			n.SCRAM = map[string]map[string]SCRAMCredential{}
+		}
+		byMech := maps.Clone(m.SCRAM[c.User])
+		if byMech == nil {
+			byMech = map[string]SCRAMCredential{}
+		}
+		byMech[c.Mechanism] = c
+		n.SCRAM[c.User] = byMech
+	case rec.DeleteSCRAM != nil:
+		d := *rec.DeleteSCRAM
+		if _, ok := m.SCRAM[d.User][d.Mechanism]; !ok {
+			return m.at(offset), fmt.Errorf("%w: %s of %q", ErrUnknownCredential, d.Mechanism, d.User)
+		}
+		n.SCRAM = maps.Clone(m.SCRAM)
+		byMech := maps.Clone(m.SCRAM[d.User])
+		delete(byMech, d.Mechanism)
+		if len(byMech) == 0 {
+			delete(n.SCRAM, d.User)
+		} else {
+			n.SCRAM[d.User] = byMech
+		}
 	default:
 		return m.at(offset), fmt.Errorf("%w: empty record", ErrInvalidRecord)
 	}
 	return n, nil
 }
+
+// SCRAMUsers returns the names of the users with a SCRAM credential,
+// sorted.
+func (m *Image) SCRAMUsers() []string { return slices.Sorted(maps.Keys(m.SCRAM)) }
 
 func (m *Image) shallowCopy() *Image {
 	c := *m

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -258,4 +259,63 @@ func mustEncode(t *testing.T, recs ...Record) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSCRAMCredentials applies, snapshots and deletes SCRAM credentials.
+func TestSCRAMCredentials(t *testing.T) {
+	cred := func(user, mech string, salt byte) *SCRAMCredential {
+		return &SCRAMCredential{SCRAMUser: SCRAMUser{User: user, Mechanism: mech}, Salt: []byte{salt}, Iterations: 4096,
+			StoredKey: []byte("stored"), ServerKey: []byte("server")}
+	}
+	img := Empty("c")
+	var err error
+	for i, rec := range []Record{
+		{SetSCRAM: cred("alice", "SCRAM-SHA-256", 1)},
+		{SetSCRAM: cred("alice", "SCRAM-SHA-512", 2)},
+		{SetSCRAM: cred("bob", "SCRAM-SHA-256", 3)},
+		{SetSCRAM: cred("alice", "SCRAM-SHA-256", 4)},
+	} {
+		if img, err = img.Apply(int64(i), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := img.SCRAM["alice"]["SCRAM-SHA-256"].Salt; len(got) != 1 || got[0] != 4 {
+		t.Fatalf("replaced credential: got salt %v, want [4]", got)
+	}
+	snap, err := img.EncodeSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSnapshot(snap)
+	if err != nil || !back.Equal(img) {
+		t.Fatalf("snapshot round trip: got %+v, %v; want %+v", back.SCRAM, err, img.SCRAM)
+	}
+	if img, err = img.Apply(9, Record{DeleteSCRAM: &SCRAMUser{User: "bob", Mechanism: "SCRAM-SHA-256"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := img.SCRAMUsers(), []string{"alice"}; !slices.Equal(got, want) {
+		t.Fatalf("users after delete: got %v, want %v", got, want)
+	}
+	if _, err := img.Apply(10, Record{DeleteSCRAM: &SCRAMUser{User: "bob", Mechanism: "SCRAM-SHA-256"}}); !errors.Is(err, ErrUnknownCredential) {
+		t.Fatalf("deleting twice: got %v, want %v", err, ErrUnknownCredential)
+	}
+	if _, err := img.Apply(11, Record{SetSCRAM: &SCRAMCredential{SCRAMUser: SCRAMUser{User: "x", Mechanism: "SCRAM-SHA-256"}}}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("credential without keys: got %v, want %v", err, ErrInvalidRecord)
+	}
+	if back.Equal(img) {
+		t.Fatal("images with different credentials compare equal")
+	}
+}
+
+func TestBrokerEndpoint(t *testing.T) {
+	b := Broker{Host: "h", Port: 1, Listeners: "PLAINTEXT://h:1,SASL_SSL://s.example:9094"}
+	if h, p, ok := b.Endpoint("sasl_ssl"); !ok || h != "s.example" || p != 9094 {
+		t.Fatalf("SASL_SSL: got %s:%d %v, want s.example:9094 true", h, p, ok)
+	}
+	if _, _, ok := b.Endpoint("SSL"); ok {
+		t.Fatal("a listener the broker does not have was found")
+	}
+	if h, p, ok := (Broker{Host: "old", Port: 2}).Endpoint("SSL"); !ok || h != "old" || p != 2 {
+		t.Fatalf("broker without listeners: got %s:%d %v, want old:2 true", h, p, ok)
+	}
 }

@@ -2,13 +2,18 @@ package wire
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/pipeline/scram"
 )
 
 // Client is one connection to a Kafka-protocol server, sending one request
@@ -28,11 +33,101 @@ type Client struct {
 // Dial connects to addr within timeout; clientID names this side in the
 // request headers.
 func Dial(addr, clientID string, timeout time.Duration) (*Client, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	return DialSecured(addr, clientID, timeout, ClientSecurity{})
+}
+
+// ClientSecurity is how a Client reaches a listener that is not
+// PLAINTEXT; the zero value is PLAINTEXT.
+type ClientSecurity struct {
+	// TLS makes the connection speak TLS with this configuration.
+	TLS *tls.Config
+	// SASLMechanism, SASLUser and SASLPassword log in with SASL after
+	// connecting: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; "" for none.
+	SASLMechanism, SASLUser, SASLPassword string
+}
+
+// ErrAuthentication wraps DialSecured's failures of the TLS handshake and
+// of the SASL exchange.
+var ErrAuthentication = errors.New("wire: authentication failed")
+
+// DialSecured is Dial for a listener protected as sec says: the TLS
+// handshake and the SASL exchange are done within timeout.
+func DialSecured(addr, clientID string, timeout time.Duration, sec ClientSecurity) (*Client, error) {
+	deadline := time.Now().Add(timeout)
+	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: c, r: bufio.NewReader(c), f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}, nil
+	if sec.TLS != nil {
+		cfg := sec.TLS
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(nc, cfg)
+		_ = tc.SetDeadline(deadline)
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("%w: TLS handshake with %s: %w", ErrAuthentication, addr, err)
+		}
+		nc = tc
+	}
+	c := &Client{conn: nc, r: bufio.NewReader(nc), f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}
+	if sec.SASLMechanism != "" {
+		if err := c.authenticate(sec, deadline); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: SASL %s with %s: %w", ErrAuthentication, sec.SASLMechanism, addr, err)
+		}
+	}
+	return c, nil
+}
+
+// authenticate runs SaslHandshake v1 and SaslAuthenticate v1 as sec's user.
+func (c *Client) authenticate(sec ClientSecurity, deadline time.Time) error {
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = sec.SASLMechanism
+	resp, err := c.Request(hs, deadline)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.(*kmsg.SASLHandshakeResponse).ErrorCode); err != nil {
+		return err
+	}
+	send := func(token []byte) ([]byte, error) {
+		auth := kmsg.NewPtrSASLAuthenticateRequest()
+		auth.SetVersion(1)
+		auth.SASLAuthBytes = token
+		resp, err := c.Request(auth, deadline)
+		if err != nil {
+			return nil, err
+		}
+		r := resp.(*kmsg.SASLAuthenticateResponse)
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			if r.ErrorMessage != nil {
+				return nil, fmt.Errorf("%w: %s", err, *r.ErrorMessage)
+			}
+			return nil, err
+		}
+		return r.SASLAuthBytes, nil
+	}
+	if sec.SASLMechanism == "PLAIN" {
+		_, err := send([]byte("\x00" + sec.SASLUser + "\x00" + sec.SASLPassword))
+		return err
+	}
+	sc := scram.ForMechanism(sec.SASLMechanism)
+	if sc == nil {
+		return fmt.Errorf("mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", sec.SASLMechanism)
+	}
+	_ = sc.Begin(sec.SASLUser, sec.SASLPassword, "")
+	msg, err := sc.Step("")
+	for err == nil && !sc.Done() {
+		var reply []byte
+		if reply, err = send([]byte(msg)); err == nil {
+			msg, err = sc.Step(string(reply))
+		}
+	}
+	return err
 }
 
 // Close closes the connection.

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -110,9 +112,14 @@ func (s *Server) init() {
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("wire: server closed")
 
-// Serve accepts connections on ln until Shutdown. It always returns a
-// non-nil error: ErrServerClosed after Shutdown.
+// Serve accepts PLAINTEXT connections on ln until Shutdown. It always
+// returns a non-nil error: ErrServerClosed after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServeSecured(ln, Security{Listener: "PLAINTEXT"})
+}
+
+// ServeSecured is Serve for a listener protected as sec says.
+func (s *Server) ServeSecured(ln net.Listener, sec Security) error {
 	s.init()
 	s.mu.Lock()
 	if s.shutdown.Load() {
@@ -146,7 +153,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("wire: accept: %w", err)
 		}
 		backoff = 0
-		c := &Conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+		c := &Conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), sec: &sec}
+		if sec.TLS != nil {
+			c.nc = tls.Server(nc, sec.TLS)
+		}
 		c.ctx, c.cancel = context.WithCancel(s.ctx)
 		s.mu.Lock()
 		if s.shutdown.Load() {
@@ -279,6 +289,19 @@ type Conn struct {
 	decodeStart atomic.Int64
 	// principal is who the client authenticated as; nil is Anonymous.
 	principal atomic.Pointer[string]
+
+	// sec is the listener's security (security.go).
+	sec *Security
+	// authenticated is set by the first SASL authentication.
+	authenticated atomic.Bool
+	// sessionEnd is when the SASL session expires (UnixNano), 0 never.
+	sessionEnd atomic.Int64
+	// rawTokens: the next frames are bare SASL tokens (SaslHandshake v0).
+	rawTokens atomic.Bool
+	// closeAfter: close once the current response is written.
+	closeAfter atomic.Bool
+	authMu     sync.Mutex
+	authState  any
 }
 
 // Anonymous is the principal of a connection that has not authenticated,
@@ -313,6 +336,11 @@ type decoded struct {
 	h     Header
 	req   kmsg.Request
 	frame []byte // the raw frame, for requests answered specially
+	// raw is a bare SASL token, wrapped in a SaslAuthenticate v0 request.
+	raw bool
+	// answered, when set, is closed once the request is answered (or
+	// dropped): the read loop waits for it before reading on.
+	answered chan struct{}
 }
 
 // serve runs the connection: a read loop in this goroutine feeding a
@@ -328,7 +356,12 @@ func (c *Conn) serve() {
 		defer close(procDone)
 		c.process(reqs)
 	}()
-	err := c.readLoop(reqs)
+	stopWatch := c.watchAuth()
+	err := c.handshake()
+	if err == nil {
+		err = c.readLoop(reqs)
+	}
+	stopWatch()
 	// Nothing more is read: whatever is still being handled or queued
 	// sees its context end, as the client is gone or going.
 	c.cancel()
@@ -367,11 +400,14 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 {
+		gated, raw := c.gated(), c.rawTokens.Load()
+		switch {
+		case raw && size < 0, !raw && size < 8:
 			return fmt.Errorf("wire: frame size %d is too small for a request header", size)
-		}
-		if size > s.MaxRequestBytes {
+		case size > s.MaxRequestBytes:
 			return fmt.Errorf("wire: frame size %d exceeds socket.request.max.bytes %d", size, s.MaxRequestBytes)
+		case gated && size > c.sec.maxPreAuth():
+			return fmt.Errorf("wire: frame size %d before SASL authentication exceeds %d", size, c.sec.maxPreAuth())
 		}
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(br, frame); err != nil {
@@ -380,14 +416,28 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			}
 			return fmt.Errorf("wire: reading a %d-byte frame: %w", size, err)
 		}
-		c.decodeStart.Store(s.clock())
-		d, err := c.decode(frame)
-		if c.decodeStart.Swap(0) == overdueDecode {
-			s.overdue.Add(-1)
-			return ErrDecodeTimeout
+		var d decoded
+		if raw {
+			d = rawToken(frame)
+		} else {
+			if gated && len(frame) >= 2 {
+				if err := c.admit(int16(binary.BigEndian.Uint16(frame))); err != nil {
+					return err
+				}
+			}
+			c.decodeStart.Store(s.clock())
+			var err error
+			d, err = c.decode(frame)
+			if c.decodeStart.Swap(0) == overdueDecode {
+				s.overdue.Add(-1)
+				return ErrDecodeTimeout
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
+		if gated || raw {
+			d.answered = make(chan struct{})
 		}
 		select {
 		case reqs <- d:
@@ -395,6 +445,9 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			// Shutting down: stop reading, but hand over what was read.
 			reqs <- d
 			return nil
+		}
+		if d.answered != nil {
+			<-d.answered
 		}
 		if c.closed.Load() {
 			return nil
@@ -448,10 +501,17 @@ func (c *Conn) process(reqs <-chan decoded) {
 	}()
 	for d := range reqs {
 		if c.closed.Load() {
-			continue // drain without handling
+			answered(d) // drain without handling
+			continue
 		}
 		start := time.Now()
 		err := c.respond(d, &out)
+		if err == nil && c.closeAfter.Load() {
+			if out != nil {
+				err = out.bw.Flush()
+			}
+			err = cmp.Or(err, errCloseAfterResponse)
+		}
 		if err == nil && out != nil && len(reqs) == 0 {
 			// Flush when nothing else is queued; pipelined requests
 			// share a write.
@@ -463,13 +523,21 @@ func (c *Conn) process(reqs <-chan decoded) {
 			s.Hooks.Request(d.h.APIKey, d.h.APIVersion, time.Since(start), err)
 		}
 		if err != nil {
-			if !s.shutdown.Load() && !errors.Is(err, ErrHandlerPanic) {
+			if !s.shutdown.Load() && !errors.Is(err, ErrHandlerPanic) && !errors.Is(err, errCloseAfterResponse) {
 				s.Log.Info("closing connection", "remote", c.remote, "request", d.h.String(), "reason", err)
 			}
 			c.closed.Store(true)
 			c.cancel()
 			c.nc.Close()
 		}
+		answered(d)
+	}
+}
+
+// answered releases the read loop waiting for d, if it does.
+func answered(d decoded) {
+	if d.answered != nil {
+		close(d.answered)
 	}
 }
 
@@ -512,6 +580,9 @@ func (c *Conn) respond(d decoded, out **outBuffers) (err error) {
 		*out = getOutBuffers(c.nc)
 	}
 	o := *out
+	if d.raw {
+		return writeRawToken(o, resp)
+	}
 	buf := appendResponseHeader(o.buf[:0], d.h.APIKey, d.h.CorrelationID, resp.IsFlexible())
 	buf = resp.AppendTo(buf)
 	buf = finishFrame(buf, 0)
@@ -519,7 +590,13 @@ func (c *Conn) respond(d decoded, out **outBuffers) (err error) {
 	if sr, ok := resp.(*SplicedResponse); ok {
 		var pieces []piece
 		if pieces, err = splitSpliced(buf, sr.Splices, resp.IsFlexible()); err == nil {
-			err = writeSpliced(o.bw, c.nc, pieces)
+			// sendfile(2) cannot encrypt: under TLS the splices are
+			// copied through the TLS connection's buffer instead.
+			sock := io.Writer(c.nc)
+			if c.TLS() {
+				sock = o.bw
+			}
+			err = writeSpliced(o.bw, sock, pieces)
 		}
 		sr.release(err == nil)
 		return err

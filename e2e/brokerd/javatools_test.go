@@ -46,10 +46,11 @@ func TestJavaClientTools(t *testing.T) {
 // description, one line per partition.
 var partitionRows = regexp.MustCompile(`Partition: \d+\s+Leader: \S+\s+Replicas: \S+\s+Isr: \S+`)
 
-func javaTools(t *testing.T, addr string, rf int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	tool := func(stdin, class string, args ...string) string {
+// kafkaTool returns a function that runs a Java main class of the Kafka
+// jars against the brokers at addr with stdin, failing the test unless it
+// succeeds, and returns its output.
+func kafkaTool(t *testing.T, ctx context.Context, addr string) func(stdin, class string, args ...string) string {
+	return func(stdin, class string, args ...string) string {
 		t.Helper()
 		cmd, err := devstack.KafkaToolCommand(ctx, class, append([]string{"--bootstrap-server", addr}, args...)...)
 		if err != nil {
@@ -62,6 +63,12 @@ func javaTools(t *testing.T, addr string, rf int) {
 		}
 		return string(out)
 	}
+}
+
+func javaTools(t *testing.T, addr string, rf int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tool := kafkaTool(t, ctx, addr)
 	const (
 		topics   = "org.apache.kafka.tools.TopicCommand"
 		configs  = "kafka.admin.ConfigCommand"

@@ -1,15 +1,13 @@
-// Package scram is the client side of SCRAM (RFC 5802) with SHA-256 or
-// SHA-512 (RFC 7677), as Kafka's SASL/SCRAM mechanisms use it. Client
-// implements sarama.SCRAMClient, for the shipper's and the indexer's
-// Kafka connections; sarama sends the messages.
+// Package scram is SCRAM (RFC 5802) with SHA-256 or SHA-512 (RFC 7677),
+// as Kafka's SASL/SCRAM mechanisms use it. Client is the client side and
+// implements sarama.SCRAMClient, for the shipper's and the indexer's Kafka
+// connections (sarama sends the messages); Server is the server side, for
+// brokerd. Both are built on the primitives of keys.go.
 package scram
 
 import (
 	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -39,11 +37,8 @@ func New(h func() hash.Hash) *Client {
 // ForMechanism returns a client for Kafka's mechanism name, SCRAM-SHA-256
 // or SCRAM-SHA-512, or nil for another name.
 func ForMechanism(mechanism string) *Client {
-	switch mechanism {
-	case "SCRAM-SHA-256":
-		return New(sha256.New)
-	case "SCRAM-SHA-512":
-		return New(sha512.New)
+	if m, ok := MechanismByName(mechanism); ok {
+		return New(m.Hash)
 	}
 	return nil
 }
@@ -52,11 +47,6 @@ func randomNonce() string {
 	var b [24]byte
 	rand.Read(b[:])
 	return base64.RawStdEncoding.EncodeToString(b[:])
-}
-
-// saslName escapes ',' and '=' in a user name, as RFC 5802 asks.
-func saslName(s string) string {
-	return strings.NewReplacer("=", "=3D", ",", "=2C").Replace(s)
 }
 
 // Begin starts a conversation (sarama.SCRAMClient).
@@ -103,12 +93,6 @@ func (c *Client) Step(challenge string) (string, error) {
 // Done reports whether the server has been authenticated.
 func (c *Client) Done() bool { return c.done }
 
-func (c *Client) hmacOf(key []byte, msg string) []byte {
-	m := hmac.New(c.hash, key)
-	m.Write([]byte(msg))
-	return m.Sum(nil)
-}
-
 func (c *Client) final(serverFirst string) (string, error) {
 	var nonce, salt64, iters string
 	for _, attr := range strings.Split(serverFirst, ",") {
@@ -134,21 +118,14 @@ func (c *Client) final(serverFirst string) (string, error) {
 	if err != nil || n < 1 {
 		return "", fmt.Errorf("scram: iteration count %q", iters)
 	}
-	salted, err := pbkdf2.Key(c.hash, c.pass, salt, n, c.hash().Size())
+	salted, err := SaltedPassword(c.hash, c.pass, salt, n)
 	if err != nil {
-		return "", fmt.Errorf("scram: %w", err)
+		return "", err
 	}
-	clientKey := c.hmacOf(salted, "Client Key")
-	h := c.hash()
-	h.Write(clientKey)
-	storedKey := h.Sum(nil)
+	clientKey := ClientKey(c.hash, salted)
 	withoutProof := "c=" + base64.StdEncoding.EncodeToString([]byte(c.gs2Header())) + ",r=" + nonce
 	authMessage := c.clientFirstBare + "," + serverFirst + "," + withoutProof
-	clientSig := c.hmacOf(storedKey, authMessage)
-	proof := make([]byte, len(clientKey))
-	for i := range clientKey {
-		proof[i] = clientKey[i] ^ clientSig[i]
-	}
-	c.serverSignature = c.hmacOf(c.hmacOf(salted, "Server Key"), authMessage)
+	proof := xor(clientKey, HMAC(c.hash, StoredKey(c.hash, clientKey), authMessage))
+	c.serverSignature = HMAC(c.hash, ServerKey(c.hash, salted), authMessage)
 	return withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof), nil
 }

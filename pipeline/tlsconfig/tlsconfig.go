@@ -1,6 +1,6 @@
 // Package tlsconfig turns the `ssl` sections of the shipper's and the
 // indexer's configurations (for Kafka, Elasticsearch and Kibana) into
-// crypto/tls settings. The keys are Filebeat's: enabled, certificate_authorities,
+// crypto/tls settings, and keeps brokerd's certificates (Material) fresh. The keys are Filebeat's: enabled, certificate_authorities,
 // certificate, key, verification_mode, server_name. A certificate or key
 // setting holds either a file name or the PEM text itself.
 package tlsconfig
@@ -122,18 +122,23 @@ func (s *Settings) Config() (*tls.Config, error) {
 	case "certificate":
 		// Verify the chain ourselves, without the host name.
 		c.InsecureSkipVerify = true
-		roots := c.RootCAs
-		c.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("tlsconfig: the server sent no certificate")
-			}
-			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
-			for _, ic := range cs.PeerCertificates[1:] {
-				opts.Intermediates.AddCert(ic)
-			}
-			_, err := cs.PeerCertificates[0].Verify(opts)
-			return err
-		}
+		c.VerifyConnection = verifyChain(c.RootCAs)
 	}
 	return c, nil
+}
+
+// verifyChain checks the server's chain against roots (the system's when
+// nil), without the host name.
+func verifyChain(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tlsconfig: the server sent no certificate")
+		}
+		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+		for _, ic := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(ic)
+		}
+		_, err := cs.PeerCertificates[0].Verify(opts)
+		return err
+	}
 }

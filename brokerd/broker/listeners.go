@@ -1,0 +1,227 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/wire"
+)
+
+// The security protocols of Kafka listeners.
+const (
+	protoPlaintext     = "PLAINTEXT"
+	protoSSL           = "SSL"
+	protoSASLPlaintext = "SASL_PLAINTEXT"
+	protoSASLSSL       = "SASL_SSL"
+)
+
+// securityProtocols are the protocols in Kafka's order, their position
+// being the SecurityProtocol code of BrokerRegistration.
+var securityProtocols = []string{protoPlaintext, protoSSL, protoSASLPlaintext, protoSASLSSL}
+
+// listenerSpec is one entry of listeners, with its protocol and the
+// address clients are told.
+type listenerSpec struct {
+	// Name is the listener's name, upper case.
+	Name string
+	// Protocol is one of securityProtocols.
+	Protocol string
+	// Host and Port are where it listens.
+	Host string
+	Port int32
+	// AdvHost and AdvPort are what clients are told (advertised.listeners,
+	// else the listening address).
+	AdvHost string
+	AdvPort int32
+}
+
+func (l listenerSpec) tls() bool { return l.Protocol == protoSSL || l.Protocol == protoSASLSSL }
+func (l listenerSpec) sasl() bool {
+	return l.Protocol == protoSASLPlaintext || l.Protocol == protoSASLSSL
+}
+
+// listenAddr is host:port to listen on.
+func (l listenerSpec) listenAddr() string {
+	return net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+}
+
+// advertisedAddr is host:port clients and other brokers connect to.
+func (l listenerSpec) advertisedAddr() string {
+	return net.JoinHostPort(l.AdvHost, strconv.Itoa(int(l.AdvPort)))
+}
+
+// protocolMap returns listener.security.protocol.map, by upper-case
+// listener name. Unset, it is Kafka's default: each protocol's own name.
+func (c *Config) protocolMap() (map[string]string, error) {
+	m := map[string]string{}
+	if strings.TrimSpace(c.ListenerSecurityProtocolMap) == "" {
+		for _, p := range securityProtocols {
+			m[p] = p
+		}
+		return m, nil
+	}
+	for _, e := range strings.Split(c.ListenerSecurityProtocolMap, ",") {
+		name, proto, ok := strings.Cut(strings.TrimSpace(e), ":")
+		name, proto = strings.ToUpper(strings.TrimSpace(name)), strings.ToUpper(strings.TrimSpace(proto))
+		if !ok || name == "" {
+			return nil, fmt.Errorf("entry %q is not NAME:PROTOCOL", e)
+		}
+		if !slices.Contains(securityProtocols, proto) {
+			return nil, fmt.Errorf("listener %s: protocol %q is not one of %s", name, proto, strings.Join(securityProtocols, ", "))
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("listener %s is mapped twice", name)
+		}
+		m[name] = proto
+	}
+	return m, nil
+}
+
+type hostPort struct {
+	host string
+	port int32
+}
+
+// splitListeners parses a listener list, "NAME://host:port,…": the names
+// in order and the addresses by name.
+func splitListeners(list string) ([]string, map[string]hostPort, error) {
+	var names []string
+	addrs := map[string]hostPort{}
+	for _, l := range strings.Split(list, ",") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		name, _, ok := strings.Cut(l, "://")
+		if !ok || name == "" {
+			return nil, nil, fmt.Errorf("listener %q is not NAME://host:port", l)
+		}
+		name = strings.ToUpper(name)
+		host, port, err := splitListener(l)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, dup := addrs[name]; dup {
+			return nil, nil, fmt.Errorf("listener %s is listed twice", name)
+		}
+		names = append(names, name)
+		addrs[name] = hostPort{host, port}
+	}
+	return names, addrs, nil
+}
+
+// clientListeners returns every listener but the controller's, in the
+// order listeners gives them.
+func (c *Config) clientListeners() ([]listenerSpec, error) {
+	protos, err := c.protocolMap()
+	if err != nil {
+		return nil, err
+	}
+	names, addrs, err := splitListeners(c.Listeners)
+	if err != nil {
+		return nil, err
+	}
+	_, adv, err := splitListeners(c.AdvertisedListeners)
+	if err != nil {
+		return nil, fmt.Errorf("advertised.listeners: %w", err)
+	}
+	var out []listenerSpec
+	for _, name := range names {
+		if name == c.controllerListener() {
+			continue
+		}
+		proto, ok := protos[name]
+		if !ok {
+			return nil, fmt.Errorf("listener %s has no security protocol in listener.security.protocol.map", name)
+		}
+		l := listenerSpec{Name: name, Protocol: proto, Host: addrs[name].host, Port: addrs[name].port}
+		l.AdvHost, l.AdvPort = l.Host, l.Port
+		if a, ok := adv[name]; ok {
+			l.AdvHost, l.AdvPort = a.host, a.port
+		}
+		out = append(out, l)
+	}
+	for name := range adv {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("advertised listener %s is not in listeners", name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no client listener in %q", c.Listeners)
+	}
+	return out, nil
+}
+
+// interBrokerListener returns the listener other brokers fetch from:
+// inter.broker.listener.name, else the one called PLAINTEXT, else the
+// first client listener.
+func (c *Config) interBrokerListener() (listenerSpec, error) {
+	ls, err := c.clientListeners()
+	if err != nil {
+		return listenerSpec{}, err
+	}
+	want := strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName))
+	if want == "" {
+		want = protoPlaintext
+		if !slices.ContainsFunc(ls, func(l listenerSpec) bool { return l.Name == want }) {
+			return ls[0], nil
+		}
+	}
+	for _, l := range ls {
+		if l.Name == want {
+			return l, nil
+		}
+	}
+	return listenerSpec{}, fmt.Errorf("inter.broker.listener.name %s is not one of the client listeners", want)
+}
+
+// registeredListeners is the client listeners, the inter-broker one
+// first.
+func (c *Config) registeredListeners() []listenerSpec {
+	ls, _ := c.clientListeners()
+	ib, _ := c.interBrokerListener()
+	out := []listenerSpec{ib}
+	for _, l := range ls {
+		if l.Name != ib.Name {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// validateListeners checks listeners, advertised.listeners, the protocol
+// map and the inter-broker and controller listeners.
+func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
+	ls, err := c.clientListeners()
+	if err != nil {
+		bad("listeners", "%v", err)
+		return
+	}
+	if _, err := c.interBrokerListener(); err != nil {
+		bad("inter.broker.listener.name", "%v", err)
+	}
+	protos, _ := c.protocolMap()
+	if p, ok := protos[c.controllerListener()]; ok && p != protoPlaintext {
+		bad("listener.security.protocol.map", "the controller listener %s must be PLAINTEXT: the metadata quorum's Raft connections are not encrypted yet, got %s", c.controllerListener(), p)
+	}
+	for _, l := range ls {
+		if l.tls() && !c.Security.hasKeystore() {
+			bad("ssl.keystore.location", "listener %s is %s: set ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM)", l.Name, l.Protocol)
+			break
+		}
+	}
+}
+
+// endpoint returns where the client on c reaches br: the broker's address
+// on the listener c came in on (its inter-broker address for requests of
+// this node's own, which have no connection). ok is false when br has no
+// such listener.
+func endpoint(c *wire.Conn, br metadata.Broker) (host string, port int32, ok bool) {
+	if c == nil {
+		return br.Host, br.Port, true
+	}
+	return br.Endpoint(c.Listener())
+}

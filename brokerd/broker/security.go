@@ -1,0 +1,375 @@
+package broker
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"logpipe/brokerd/sasl"
+	"logpipe/brokerd/wire"
+	"logpipe/pipeline/scram"
+	"logpipe/pipeline/tlsconfig"
+)
+
+// SecurityConfig is TLS and SASL, under Kafka's key names. Kafka's keystore
+// and truststore are JKS or PKCS12 files; brokerd takes PEM only:
+// ssl.keystore.location is a PEM file holding the certificate chain and
+// its unencrypted private key (or give them inline as
+// ssl.keystore.certificate.chain and ssl.keystore.key), and
+// ssl.truststore.location a PEM file of CA certificates (or inline,
+// ssl.truststore.certificates). The files are read again when they change.
+type SecurityConfig struct {
+	SSLKeystoreType             string `yaml:"ssl.keystore.type"`
+	SSLKeystoreLocation         string `yaml:"ssl.keystore.location"`
+	SSLKeystoreCertificateChain string `yaml:"ssl.keystore.certificate.chain"`
+	SSLKeystoreKey              string `yaml:"ssl.keystore.key"`
+	// SSLKeyPassword is refused: encrypted PEM keys are not supported.
+	SSLKeyPassword            string `yaml:"ssl.key.password"`
+	SSLTruststoreType         string `yaml:"ssl.truststore.type"`
+	SSLTruststoreLocation     string `yaml:"ssl.truststore.location"`
+	SSLTruststoreCertificates string `yaml:"ssl.truststore.certificates"`
+	// SSLClientAuth is none, requested or required: whether TLS
+	// listeners ask clients for a certificate signed by the truststore.
+	SSLClientAuth string `yaml:"ssl.client.auth"`
+	// SSLPrincipalMappingRules turns a client certificate's subject into
+	// the principal's name on SSL listeners; DEFAULT keeps the whole DN.
+	SSLPrincipalMappingRules string `yaml:"ssl.principal.mapping.rules"`
+	// SSLEndpointIdentificationAlgorithm is https (check the host name of
+	// the broker a replica fetcher connects to) or empty (do not).
+	SSLEndpointIdentificationAlgorithm *string `yaml:"ssl.endpoint.identification.algorithm"`
+
+	// SASLEnabledMechanisms are those SASL listeners offer.
+	SASLEnabledMechanisms string `yaml:"sasl.enabled.mechanisms"`
+	// SASLPlainUsersFile holds PLAIN accounts as "user: bcrypt hash"
+	// lines of YAML; it is read again when it changes.
+	SASLPlainUsersFile string `yaml:"sasl.plain.users.file"`
+	// SASLMechanismInterBrokerProtocol and SASLJaasConfig are how this
+	// node logs in to other brokers when the inter-broker listener uses
+	// SASL: the mechanism, and a JAAS line of which brokerd reads
+	// username="…" and password="…".
+	SASLMechanismInterBrokerProtocol string `yaml:"sasl.mechanism.inter.broker.protocol"`
+	SASLJaasConfig                   string `yaml:"sasl.jaas.config"`
+	// ConnectionsMaxReauthMs is KIP-368's session lifetime: a client must
+	// authenticate again this long after it did; 0 means never.
+	ConnectionsMaxReauthMs int64 `yaml:"connections.max.reauth.ms"`
+	// ConnectionFailedAuthenticationDelayMs delays the answer to a failed
+	// login, slowing password guessing.
+	ConnectionFailedAuthenticationDelayMs int64 `yaml:"connection.failed.authentication.delay.ms"`
+	// SASLServerMaxReceiveSize bounds a request before authentication.
+	SASLServerMaxReceiveSize int32 `yaml:"sasl.server.max.receive.size"`
+	// SASLServerAuthenticationTimeoutMs (brokerd's own key) closes a
+	// connection that has not finished its TLS handshake and SASL
+	// exchange this long after connecting.
+	SASLServerAuthenticationTimeoutMs int64 `yaml:"sasl.server.authentication.timeout.ms"`
+}
+
+func defaultSecurity() SecurityConfig {
+	return SecurityConfig{
+		SSLClientAuth:                         "none",
+		SSLPrincipalMappingRules:              "DEFAULT",
+		SASLEnabledMechanisms:                 strings.Join(sasl.Mechanisms, ","),
+		SASLMechanismInterBrokerProtocol:      sasl.Plain,
+		ConnectionFailedAuthenticationDelayMs: 100,
+		SASLServerMaxReceiveSize:              wire.DefaultMaxPreAuthBytes,
+		SASLServerAuthenticationTimeoutMs:     wire.DefaultAuthTimeout.Milliseconds(),
+	}
+}
+
+func (s *SecurityConfig) hasKeystore() bool {
+	return s.SSLKeystoreLocation != "" || s.SSLKeystoreCertificateChain != ""
+}
+
+// mechanisms returns sasl.enabled.mechanisms as a list.
+func (s *SecurityConfig) mechanisms() []string {
+	var out []string
+	for _, m := range strings.Split(s.SASLEnabledMechanisms, ",") {
+		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
+	for key, v := range map[string]string{"ssl.keystore.type": s.SSLKeystoreType, "ssl.truststore.type": s.SSLTruststoreType} {
+		if v != "" && !strings.EqualFold(v, "PEM") {
+			bad(key, "only PEM is supported, got %q (convert a JKS or PKCS12 store with keytool and openssl)", v)
+		}
+	}
+	if s.SSLKeyPassword != "" {
+		bad("ssl.key.password", "encrypted private keys are not supported: give the key unencrypted in PEM")
+	}
+	if s.SSLKeystoreLocation != "" && (s.SSLKeystoreCertificateChain != "" || s.SSLKeystoreKey != "") {
+		bad("ssl.keystore.location", "set either ssl.keystore.location or ssl.keystore.certificate.chain with ssl.keystore.key, not both")
+	}
+	if (s.SSLKeystoreCertificateChain == "") != (s.SSLKeystoreKey == "") {
+		bad("ssl.keystore.key", "ssl.keystore.certificate.chain and ssl.keystore.key go together")
+	}
+	if s.SSLTruststoreLocation != "" && s.SSLTruststoreCertificates != "" {
+		bad("ssl.truststore.location", "set either ssl.truststore.location or ssl.truststore.certificates, not both")
+	}
+	if _, err := s.clientAuth(); err != nil {
+		bad("ssl.client.auth", "%v", err)
+	}
+	if a := s.SSLEndpointIdentificationAlgorithm; a != nil && *a != "" && !strings.EqualFold(*a, "https") {
+		bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", *a)
+	}
+	if _, err := parsePrincipalRules(s.SSLPrincipalMappingRules); err != nil {
+		bad("ssl.principal.mapping.rules", "%v", err)
+	}
+	for _, m := range s.mechanisms() {
+		if !slices.Contains(sasl.Mechanisms, m) {
+			bad("sasl.enabled.mechanisms", "%s is not served; brokerd offers %s", m, strings.Join(sasl.Mechanisms, ", "))
+		}
+	}
+	if m := strings.ToUpper(s.SASLMechanismInterBrokerProtocol); !slices.Contains(sasl.Mechanisms, m) {
+		bad("sasl.mechanism.inter.broker.protocol", "want one of %s, got %q", strings.Join(sasl.Mechanisms, ", "), s.SASLMechanismInterBrokerProtocol)
+	}
+	if s.ConnectionsMaxReauthMs < 0 {
+		bad("connections.max.reauth.ms", "must not be negative (0 turns re-authentication off)")
+	}
+	if s.ConnectionFailedAuthenticationDelayMs < 0 {
+		bad("connection.failed.authentication.delay.ms", "must not be negative")
+	}
+	if s.SASLServerMaxReceiveSize < 64 {
+		bad("sasl.server.max.receive.size", "must be at least 64 bytes")
+	}
+	if s.SASLServerAuthenticationTimeoutMs < 1 {
+		bad("sasl.server.authentication.timeout.ms", "must be positive")
+	}
+}
+
+// clientAuth maps ssl.client.auth to crypto/tls.
+func (s *SecurityConfig) clientAuth() (tls.ClientAuthType, error) {
+	switch strings.ToLower(s.SSLClientAuth) {
+	case "", "none":
+		return tls.NoClientCert, nil
+	case "requested":
+		return tls.VerifyClientCertIfGiven, nil
+	case "required":
+		return tls.RequireAndVerifyClientCert, nil
+	}
+	return 0, fmt.Errorf("want none, requested or required, got %q", s.SSLClientAuth)
+}
+
+// material returns the keystore and truststore as PEM material.
+func (s *SecurityConfig) material() *tlsconfig.Material {
+	m := &tlsconfig.Material{Certificate: s.SSLKeystoreLocation, Key: s.SSLKeystoreLocation}
+	if s.SSLKeystoreCertificateChain != "" {
+		m.Certificate, m.Key = s.SSLKeystoreCertificateChain, s.SSLKeystoreKey
+	}
+	for _, ca := range []string{s.SSLTruststoreLocation, s.SSLTruststoreCertificates} {
+		if ca != "" {
+			m.CAs = append(m.CAs, ca)
+		}
+	}
+	return m
+}
+
+// jaasCredentials reads username="…" and password="…" of sasl.jaas.config.
+func (s *SecurityConfig) jaasCredentials() (user, pass string) {
+	field := func(name string) string {
+		m := regexp.MustCompile(`\b` + name + `\s*=\s*"((?:[^"\\]|\\.)*)"`).FindStringSubmatch(s.SASLJaasConfig)
+		if m == nil {
+			return ""
+		}
+		return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(m[1])
+	}
+	return field("username"), field("password")
+}
+
+// security is a node's TLS material and SASL authenticator, built once
+// at start.
+type security struct {
+	cfg      SecurityConfig
+	material *tlsconfig.Material
+	auth     *sasl.Authenticator
+	rules    []principalRule
+}
+
+// newSecurity builds the node's security, reading the certificates and
+// the PLAIN users file once so that a mistake stops the start.
+func (b *Broker) newSecurity() error {
+	cfg := b.cfg.Security
+	sec := &security{cfg: cfg, material: cfg.material()}
+	sec.rules, _ = parsePrincipalRules(cfg.SSLPrincipalMappingRules)
+	ls, _ := b.cfg.clientListeners()
+	if slices.ContainsFunc(ls, listenerSpec.tls) {
+		if _, _, err := sec.material.Load(); err != nil {
+			return fmt.Errorf("broker: TLS certificates: %w", err)
+		}
+	}
+	sec.auth = &sasl.Authenticator{Enabled: cfg.mechanisms(), SCRAM: b.scramCredential}
+	if cfg.SASLPlainUsersFile != "" {
+		users, err := sasl.OpenPlainUsers(cfg.SASLPlainUsersFile)
+		if err != nil {
+			return fmt.Errorf("broker: sasl.plain.users.file: %w", err)
+		}
+		sec.auth.Plain = users
+	}
+	b.sec = sec
+	return nil
+}
+
+// scramCredential finds a user's credential in the metadata.
+func (b *Broker) scramCredential(m scram.Mechanism, user string) (scram.Credential, bool) {
+	c, ok := b.meta.Image().SCRAM[user][m.Name]
+	if !ok {
+		return scram.Credential{}, false
+	}
+	return scram.Credential{Salt: c.Salt, Iterations: int(c.Iterations), StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true
+}
+
+// wireSecurity is how the wire server protects listener l.
+func (b *Broker) wireSecurity(l listenerSpec) wire.Security {
+	cfg := b.sec.cfg
+	ws := wire.Security{
+		Listener:        l.Name,
+		SASL:            l.sasl(),
+		MaxPreAuthBytes: cfg.SASLServerMaxReceiveSize,
+		AuthTimeout:     time.Duration(cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond,
+	}
+	if l.tls() {
+		auth, _ := cfg.clientAuth()
+		ws.TLS = b.sec.material.Server(auth)
+		ws.CertPrincipal = b.sec.certPrincipal
+	}
+	return ws
+}
+
+// interBrokerSecurity is how this node connects to another broker's
+// inter-broker listener at addr: TLS with the truststore (and the keystore
+// as client certificate) and SASL with its own credentials, as that
+// listener's protocol asks.
+func (b *Broker) interBrokerSecurity(addr string) (wire.ClientSecurity, error) {
+	var cs wire.ClientSecurity
+	l, err := b.cfg.interBrokerListener()
+	if err != nil {
+		return cs, err
+	}
+	cfg := b.sec.cfg
+	if l.tls() {
+		host, _, _ := net.SplitHostPort(addr)
+		verify := cfg.SSLEndpointIdentificationAlgorithm == nil || *cfg.SSLEndpointIdentificationAlgorithm != ""
+		if cs.TLS, err = b.sec.material.Client(host, verify); err != nil {
+			return cs, err
+		}
+	}
+	if l.sasl() {
+		cs.SASLMechanism = strings.ToUpper(cfg.SASLMechanismInterBrokerProtocol)
+		cs.SASLUser, cs.SASLPassword = cfg.jaasCredentials()
+	}
+	return cs, nil
+}
+
+// principalRule is one rule of ssl.principal.mapping.rules; a rule with a
+// nil pattern is DEFAULT.
+type principalRule struct {
+	pattern     *regexp.Regexp
+	replacement string
+	toCase      byte // 'L', 'U' or 0
+}
+
+// javaGroupRef is a Java replacement's group reference, $1, which Go
+// spells ${1} when a name character follows.
+var javaGroupRef = regexp.MustCompile(`\$(\d+)`)
+
+// parsePrincipalRules parses Kafka's rule list: "RULE:pattern/replacement/"
+// with an optional L or U after it, and DEFAULT, separated by commas.
+// A '/' inside the pattern or replacement is written "\/".
+func parsePrincipalRules(s string) ([]principalRule, error) {
+	var rules []principalRule
+	rest := strings.TrimSpace(s)
+	if rest == "" {
+		rest = "DEFAULT"
+	}
+	// part reads up to the next unescaped '/'.
+	part := func() (string, bool) {
+		var b strings.Builder
+		for i := 0; i < len(rest); i++ {
+			switch {
+			case rest[i] == '\\' && i+1 < len(rest) && rest[i+1] == '/':
+				b.WriteByte('/')
+				i++
+			case rest[i] == '/':
+				rest = rest[i+1:]
+				return b.String(), true
+			default:
+				b.WriteByte(rest[i])
+			}
+		}
+		return "", false
+	}
+	for rest != "" {
+		switch {
+		case strings.HasPrefix(rest, "DEFAULT"):
+			rest = rest[len("DEFAULT"):]
+			rules = append(rules, principalRule{})
+		case strings.HasPrefix(rest, "RULE:"):
+			rest = rest[len("RULE:"):]
+			pat, ok1 := part()
+			repl, ok2 := part()
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("rule %q is not RULE:pattern/replacement/[LU]", s)
+			}
+			re, err := regexp.Compile("^(?:" + pat + ")$")
+			if err != nil {
+				return nil, fmt.Errorf("rule pattern %q: %v", pat, err)
+			}
+			r := principalRule{pattern: re, replacement: javaGroupRef.ReplaceAllString(repl, "$${$1}")}
+			if rest != "" && (rest[0] == 'L' || rest[0] == 'U') {
+				r.toCase, rest = rest[0], rest[1:]
+			}
+			rules = append(rules, r)
+		default:
+			return nil, fmt.Errorf("%q: want RULE:… or DEFAULT", rest)
+		}
+		rest = strings.TrimSpace(rest)
+		if rest != "" {
+			if rest[0] != ',' {
+				return nil, fmt.Errorf("%q: rules are separated by commas", rest)
+			}
+			rest = strings.TrimSpace(rest[1:])
+		}
+	}
+	return rules, nil
+}
+
+// mapPrincipal applies the rules to a certificate subject's DN, as Kafka
+// does: the first rule whose pattern matches the whole DN gives the name.
+func mapPrincipal(rules []principalRule, dn string) (string, error) {
+	for _, r := range rules {
+		if r.pattern == nil {
+			return dn, nil
+		}
+		if !r.pattern.MatchString(dn) {
+			continue
+		}
+		name := r.pattern.ReplaceAllString(dn, r.replacement)
+		switch r.toCase {
+		case 'L':
+			name = strings.ToLower(name)
+		case 'U':
+			name = strings.ToUpper(name)
+		}
+		if name != "" {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("no ssl.principal.mapping.rules rule applies to %q", dn)
+}
+
+// certPrincipal is the principal of a client certificate: User: and the
+// mapped subject DN (RFC 2253, as Java prints it).
+func (s *security) certPrincipal(cert *x509.Certificate) (string, error) {
+	name, err := mapPrincipal(s.rules, cert.Subject.String())
+	if err != nil {
+		return "", err
+	}
+	return "User:" + name, nil
+}
