@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/acl"
@@ -353,6 +354,25 @@ func (b *Broker) openFailed(k tp, err error) bool {
 	return fresh
 }
 
+// unopenedOf returns a KAFKA_STORAGE_ERROR naming how many of topic's
+// partitions assigned here could not be opened, nil if none.
+func (b *Broker) unopenedOf(topic string) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var n int
+	var first error
+	for k, f := range b.unopened {
+		if k.topic == topic {
+			n++
+			first = cmp.Or(first, f.Err)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return newAPIError(kerr.KafkaStorageError, "%s was created, but the logs of %d of its partitions could not be opened on node %d (%v); they are retried every %v", topic, n, b.cfg.NodeID, first, openRetryInterval)
+}
+
 // OpenFailures returns the partitions assigned here whose logs could not
 // be opened, by topic and partition.
 func (b *Broker) OpenFailures() []OpenFailure {
@@ -461,6 +481,20 @@ func (b *Broker) partition(topic string, part int32) *partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.parts[tp{topic, part}]
+}
+
+// absent is the error code for a partition this node does not serve:
+// KAFKA_STORAGE_ERROR while its log could not be opened (OpenFailures),
+// as Kafka answers for a partition on an offline log dir, else
+// UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) absent(topic string, part int32) int16 {
+	b.mu.RLock()
+	_, unopened := b.unopened[tp{topic, part}]
+	b.mu.RUnlock()
+	if unopened {
+		return kerr.KafkaStorageError.Code
+	}
+	return kerr.UnknownTopicOrPartition.Code
 }
 
 // propose applies metadata records and brings the hosted partitions in

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 
+	"logpipe/brokerd/wire"
 	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
@@ -300,46 +302,53 @@ func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 	checkFields(t, "after a clean stop", fields, map[string]string{"partitions": strconv.Itoa(parts), "after_clean_shutdown": strconv.Itoa(parts), "segments_recovered": "0"})
 	checkFDs("after reading every partition with log.max.open.files=1", 1)
 
-	// Take every descriptor with connections (more than there are, so that
-	// any descriptor brokerd frees is taken by the next accept): a new
-	// topic's partitions cannot be opened, even after brokerd closed its
-	// idle files.
-	// The admin client's connection to the controller is made before.
+	// Lower brokerd's descriptor limit to 3 (standard input, output and
+	// error), so that it can open no file and accept no connection until
+	// the limit is raised again, whatever it closes meanwhile: a new
+	// topic's partitions cannot be opened. The admin client's connection
+	// to the controller, and the one for producing, are made before.
 	if _, err := adm.ValidateCreateTopics(ctx, 4, 1, nil, "overflow"); err != nil {
 		t.Fatal(err)
 	}
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for range limit {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
+	pconn, err := wire.Dial(addr, "e2e", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	await.Eventually(t, "brokerd to have every descriptor taken", func() error {
-		if total, _ := fds(t, n.proc.Pid(), dir); total < limit {
-			return await.NotYet(total, limit)
+	defer pconn.Close()
+	setFileLimit := func(to uint64) {
+		t.Helper()
+		if err := unix.Prlimit(n.proc.Pid(), unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: to, Max: limit}, nil); err != nil {
+			t.Fatalf("setting brokerd's RLIMIT_NOFILE to %d: %v", to, err)
 		}
-		return nil
-	}, await.While(n.proc.Alive))
+	}
 	offset = logSize(t, n)
-	r, err := adm.CreateTopic(ctx, 4, 1, nil, "overflow")
-	t.Logf("CreateTopics with no descriptor left answered %v %v", err, r.Err)
-	awaitLogLine(t, n, offset, `msg="cannot open partition log; retrying"`, "topic=overflow",
-		"storage: too many open files (the process limit is 256; log.max.open.files is 1)")
+	setFileLimit(3)
+	r, _ := adm.CreateTopic(ctx, 4, 1, nil, "overflow")
+	// kadm returns the topic's error as the call's too.
+	if !errors.Is(r.Err, kerr.KafkaStorageError) || !strings.Contains(r.ErrMessage, "overflow was created") {
+		t.Errorf("CreateTopics with no descriptor left: %v (%s), want KAFKA_STORAGE_ERROR saying the topic was created", r.Err, r.ErrMessage)
+	}
+	awaitLogLine(t, n, offset, `msg="cannot open partition log; retrying"`, "topic=overflow", "storage: too many open files")
+	// Producing to it meanwhile is answered KAFKA_STORAGE_ERROR too (on a
+	// connection made before: no new one can be accepted).
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Version, preq.Acks, preq.TimeoutMillis = 9, -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "overflow"
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = oneBatch()
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	if presp, err := pconn.Request(preq, time.Now().Add(30*time.Second)); err != nil {
+		t.Errorf("produce to overflow with no descriptor left: %v", err)
+	} else if code := presp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
+		t.Errorf("produce to overflow with no descriptor left: error %d, want KAFKA_STORAGE_ERROR", code)
+	}
 
 	// Descriptors free again: the partitions are opened by a retry and
 	// work; nothing written before was lost.
 	offset = logSize(t, n)
-	for _, c := range held {
-		c.Close()
-	}
-	held = nil
+	setFileLimit(limit)
 	fields = awaitLogLine(t, n, offset, `msg="opened partition logs"`)
 	checkFields(t, "the retry", fields, map[string]string{"partitions": "4"})
 	produceEach(t, ctx, addr, []string{"overflow"}, 4)
