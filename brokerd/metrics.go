@@ -101,6 +101,7 @@ type partitionCollector struct {
 	activeController                      *prometheus.Desc
 	sessions, sessionParts                *prometheus.Desc
 	evictions, fetches                    *prometheus.Desc
+	openFiles, fileOpens, unopened        *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
@@ -127,6 +128,9 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 		sessions:         prometheus.NewDesc("brokerd_incremental_fetch_sessions", "Fetch sessions (KIP-227) cached (Kafka's NumIncrementalFetchSessions).", nil, nil),
 		sessionParts:     prometheus.NewDesc("brokerd_incremental_fetch_partitions_cached", "Partitions of the cached fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", nil, nil),
 		evictions:        prometheus.NewDesc("brokerd_incremental_fetch_session_evictions_total", "Fetch sessions evicted to admit others (Kafka's IncrementalFetchSessionEvictionsPerSec).", nil, nil),
+		openFiles:        prometheus.NewDesc("brokerd_log_open_files", "Segment files open now (log.max.open.files bounds those idle), by state: in use or idle.", []string{"state"}, nil),
+		fileOpens:        prometheus.NewDesc("brokerd_log_file_events_total", "Segment file events: opened, evicted (closed at the bound or when idle), retried (an open that ran out of descriptors and was tried again after idle files were closed), exhausted (one that failed all the same).", []string{"event"}, nil),
+		unopened:         prometheus.NewDesc("brokerd_partitions_unopened", "Partitions assigned to this node whose logs could not be opened (out of descriptors, an unreadable folder); they are retried and not served meanwhile.", nil, nil),
 		fetches:          prometheus.NewDesc("brokerd_fetch_requests_total", "Fetch requests by fetcher (consumer, follower) and by how their session served them (sessionless, full, incremental, failed: refused for their session id or epoch).", []string{"fetcher", "session"}, nil),
 	}
 }
@@ -135,7 +139,7 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.hw, c.isr, c.fetchLag, c.count, c.groups,
 		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController,
-		c.sessions, c.sessionParts, c.evictions, c.fetches} {
+		c.sessions, c.sessionParts, c.evictions, c.fetches, c.openFiles, c.fileOpens, c.unopened} {
 		ch <- d
 	}
 }
@@ -156,6 +160,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.activeController, prometheus.GaugeValue, boolGauge(cs.ActiveController))
 	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(cs.OfflinePartitions))
 	c.collectFetchSessions(ch)
+	c.collectFiles(ch)
 	ps := c.b.Partitions()
 	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(ps)))
 	leaders, under := 0, 0
@@ -195,6 +200,18 @@ func (c *partitionCollector) collectFetchSessions(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.fetches, prometheus.CounterValue, float64(counts.Of(kind)), fetcher, kind.String())
 		}
 	}
+}
+
+// collectFiles reports the segment file cache and the partitions whose
+// logs could not be opened.
+func (c *partitionCollector) collectFiles(ch chan<- prometheus.Metric) {
+	st := c.b.OpenFiles()
+	ch <- prometheus.MustNewConstMetric(c.openFiles, prometheus.GaugeValue, float64(st.InUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(c.openFiles, prometheus.GaugeValue, float64(st.Open-st.InUse), "idle")
+	for event, n := range map[string]uint64{"opened": st.Opened, "evicted": st.Evicted, "retried": st.Retried, "exhausted": st.Exhausted} {
+		ch <- prometheus.MustNewConstMetric(c.fileOpens, prometheus.CounterValue, float64(n), event)
+	}
+	ch <- prometheus.MustNewConstMetric(c.unopened, prometheus.GaugeValue, float64(len(c.b.OpenFailures())))
 }
 
 func boolGauge(b bool) float64 {

@@ -114,6 +114,9 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 	}
 	p := b.partition(topic, rp.Partition)
 	if p == nil {
+		if code := b.absent(topic, rp.Partition); code == kerr.KafkaStorageError.Code {
+			return newAPIError(kerr.KafkaStorageError, "the log of %s-%d could not be opened on node %d; it is retried", topic, rp.Partition, b.cfg.NodeID)
+		}
 		return newAPIError(kerr.UnknownTopicOrPartition, "this broker does not host %s-%d", topic, rp.Partition)
 	}
 	if !p.leads.Load() {

@@ -167,7 +167,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWa
 			case denied[rt.Topic]:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = b.absent(rt.Topic, rp.Partition)
 			case !p.leads.Load():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case req.ReplicaID >= 0 && req.Version >= 12 && rp.LastFetchedEpoch >= 0 && b.diverged(p, rp, &sp):

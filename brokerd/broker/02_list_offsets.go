@@ -30,7 +30,7 @@ func handleListOffsets(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Head
 			case !allowed:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = b.absent(rt.Topic, rp.Partition)
 			case !p.leads.Load():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():

@@ -13,7 +13,9 @@ import (
 // and validate_only. Each topic needs CREATE on the cluster or on the
 // topic (TOPIC_AUTHORIZATION_FAILED); a created topic's configs are shown
 // only with DESCRIBE_CONFIGS on it (else its config error is
-// TOPIC_AUTHORIZATION_FAILED).
+// TOPIC_AUTHORIZATION_FAILED). A topic created whose partition logs this
+// node could not open (out of file descriptors) is answered
+// KAFKA_STORAGE_ERROR, saying so: it exists, and the logs are retried.
 func init() { register(19, 0, 7, handleCreateTopics) }
 
 func handleCreateTopics(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
@@ -51,6 +53,9 @@ func handleCreateTopics(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Hea
 			}
 			t, cerr := b.createTopic(ctx, spec, req.ValidateOnly)
 			err = cerr
+			if err == nil && !req.ValidateOnly {
+				err = b.unopenedOf(rt.Topic)
+			}
 			if err == nil {
 				st.TopicID = t.ID
 				st.NumPartitions = int32(len(t.Partitions))

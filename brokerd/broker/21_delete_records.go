@@ -32,7 +32,7 @@ func handleDeleteRecords(b *Broker, ctx context.Context, c *wire.Conn, _ wire.He
 			case !allowed:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = b.absent(rt.Topic, rp.Partition)
 			default:
 				hw := p.highWatermark()
 				off := rp.Offset

@@ -41,7 +41,7 @@ func handleOffsetForLeaderEpoch(b *Broker, ctx context.Context, c *wire.Conn, _ 
 			case replica && !clusterOK, !replica && !b.allowed(ctx, c, opDescribe, resTopic, rt.Topic):
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = b.absent(rt.Topic, rp.Partition)
 			case !anyReplica && !p.leads.Load():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():

@@ -8,6 +8,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/acl"
@@ -70,6 +72,12 @@ type Broker struct {
 
 	mu    sync.RWMutex
 	parts map[tp]*partition
+	// unopened are the partitions the metadata assigns here whose logs
+	// could not be opened; reconcile retries them (retryUnopened).
+	unopened map[tp]OpenFailure
+	// files keeps the partitions' segment files open on demand, within
+	// log.max.open.files.
+	files *storage.FileCache
 
 	// ids allocates producer ids (producer_state.go).
 	ids idAllocator
@@ -155,7 +163,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 		}
 	}
 	b := &Broker{cfg: cfg, log: log, hooks: hooks, now: time.Now,
-		host: host, port: port, parts: map[tp]*partition{}, quit: make(chan struct{})}
+		host: host, port: port, parts: map[tp]*partition{}, unopened: map[tp]OpenFailure{}, quit: make(chan struct{}),
+		files: storage.NewFileCache(storage.FileCacheConfig{MaxOpen: cfg.LogMaxOpenFiles})}
 	b.authz, _ = cfg.authorizer() // Validate checked it
 	b.cp.incarnation = newIncarnation()
 	b.fetchers.b = b
@@ -192,7 +201,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, hooks Hooks) (*Broke
 		b.stop()
 		return nil, err
 	}
-	b.wg.Add(4)
+	b.wg.Add(5)
+	go b.retryUnopened()
 	go b.housekeeping()
 	go b.watchMetadata()
 	go b.checkISRs()
@@ -240,7 +250,10 @@ func propValue(props, key string) string {
 }
 
 // reconcile opens logs for partitions this node now hosts and closes and
-// deletes those it no longer does (deleted topics).
+// deletes those it no longer does (deleted topics). A log that cannot be
+// opened is listed by OpenFailures and retried by the next reconcile
+// (retryUnopened runs one every openRetryInterval meanwhile); the error
+// returned counts only the failures that are new, or have a new reason.
 func (b *Broker) reconcile() error {
 	img := b.meta.Image()
 	want := map[tp]*metadata.Topic{}
@@ -254,6 +267,11 @@ func (b *Broker) reconcile() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var errs []error
+	for k := range b.unopened {
+		if _, ok := want[k]; !ok {
+			delete(b.unopened, k)
+		}
+	}
 	for k, p := range b.parts {
 		if _, ok := want[k]; !ok {
 			delete(b.parts, k)
@@ -267,24 +285,31 @@ func (b *Broker) reconcile() error {
 		}
 	}
 	var load dirLoad // read once, only if a partition is new
+	var opened openedLogs
+	var failed []error // new failures to open
 	for k, t := range want {
 		p := b.parts[k]
 		if p == nil {
 			if load == nil {
 				load = b.readDirLoad()
+				opened.start = time.Now()
 			}
-			l, err := storage.Open(b.partitionDir(k, load), b.storageConfig(t.Configs))
+			l, err := b.files.Open(b.partitionDir(k, load), b.storageConfig(t.Configs))
+			if err == nil {
+				p = &partition{topic: k.topic, index: k.part, log: l, configs: t.Configs}
+				p.hw.Store(min(b.checkpointedHW(k), l.LogEndOffset()))
+				if err = p.loadProducerState(); err != nil {
+					l.Close()
+				}
+			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("broker: opening %s-%d: %w", k.topic, k.part, err))
+				if b.openFailed(k, err) {
+					failed = append(failed, fmt.Errorf("broker: opening %s-%d: %w", k.topic, k.part, err))
+				}
 				continue
 			}
-			p = &partition{topic: k.topic, index: k.part, log: l, configs: t.Configs}
-			p.hw.Store(min(b.checkpointedHW(k), l.LogEndOffset()))
-			if err := p.loadProducerState(); err != nil {
-				l.Close()
-				errs = append(errs, err)
-				continue
-			}
+			delete(b.unopened, k)
+			opened.add(l.Recovery())
 			b.parts[k] = p
 		}
 		b.applyRole(p, t.Partitions[k.part])
@@ -296,7 +321,127 @@ func (b *Broker) reconcile() error {
 			}
 		}
 	}
+	opened.report(b.log)
+	if len(failed) > 0 {
+		errs = append(errs, fmt.Errorf("broker: %d partition logs could not be opened (retried every %v), the first: %w", len(failed), openRetryInterval, failed[0]))
+	}
 	return errors.Join(errs...)
+}
+
+// OpenFailure is a partition the metadata assigns to this node whose log
+// could not be opened (out of file descriptors, an unreadable folder).
+// Until a retry opens it, the partition is not served here.
+type OpenFailure struct {
+	Topic     string
+	Partition int32
+	Err       error
+	// Since is when opening it first failed.
+	Since time.Time
+}
+
+// openRetryInterval is how often partitions that could not be opened
+// are tried again.
+const openRetryInterval = 2 * time.Second
+
+// openFailed records that k's log could not be opened, and logs it if the
+// failure is new or has a new reason, which it reports. Holds b.mu.
+func (b *Broker) openFailed(k tp, err error) bool {
+	f, seen := b.unopened[k]
+	fresh := !seen || f.Err.Error() != err.Error()
+	if fresh {
+		b.log.Warn("cannot open partition log; retrying", "topic", k.topic, "partition", k.part, "err", err)
+	}
+	if !seen {
+		f = OpenFailure{Topic: k.topic, Partition: k.part, Since: b.now()}
+	}
+	f.Err = err
+	b.unopened[k] = f
+	return fresh
+}
+
+// unopenedOf returns a KAFKA_STORAGE_ERROR naming how many of topic's
+// partitions assigned here could not be opened, nil if none.
+func (b *Broker) unopenedOf(topic string) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var n int
+	var first error
+	for k, f := range b.unopened {
+		if k.topic == topic {
+			n++
+			first = cmp.Or(first, f.Err)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return newAPIError(kerr.KafkaStorageError, "%s was created, but the logs of %d of its partitions could not be opened on node %d (%v); they are retried every %v", topic, n, b.cfg.NodeID, first, openRetryInterval)
+}
+
+// OpenFailures returns the partitions assigned here whose logs could not
+// be opened, by topic and partition.
+func (b *Broker) OpenFailures() []OpenFailure {
+	b.mu.RLock()
+	out := slices.Collect(maps.Values(b.unopened))
+	b.mu.RUnlock()
+	slices.SortFunc(out, func(x, y OpenFailure) int {
+		return cmp.Or(cmp.Compare(x.Topic, y.Topic), cmp.Compare(x.Partition, y.Partition))
+	})
+	return out
+}
+
+// OpenFiles returns the state of the segment files kept open for the
+// hosted partitions (log.max.open.files).
+func (b *Broker) OpenFiles() storage.FileCacheStats { return b.files.Stats() }
+
+// retryUnopened runs reconcile every openRetryInterval while some
+// partition could not be opened.
+func (b *Broker) retryUnopened() {
+	defer b.wg.Done()
+	t := time.NewTicker(openRetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+		}
+		b.mu.RLock()
+		n := len(b.unopened)
+		b.mu.RUnlock()
+		if n > 0 {
+			if err := b.reconcile(); err != nil {
+				b.log.Error("applying metadata", "err", err)
+			}
+		}
+	}
+}
+
+// openedLogs sums up what opening partition logs found, for one log line
+// per reconcile.
+type openedLogs struct {
+	start                        time.Time
+	partitions, clean, recovered int
+	bytesChecked, bytesTruncated int64
+}
+
+func (o *openedLogs) add(r storage.RecoveryInfo) {
+	o.partitions++
+	if r.CleanShutdown {
+		o.clean++
+	}
+	o.recovered += r.SegmentsRecovered
+	o.bytesChecked += r.BytesChecked
+	o.bytesTruncated += r.BytesTruncated
+}
+
+func (o *openedLogs) report(log *slog.Logger) {
+	if o.partitions == 0 {
+		return
+	}
+	log.Info("opened partition logs", "partitions", o.partitions, "after_clean_shutdown", o.clean,
+		"segments_recovered", o.recovered, "bytes_checked", o.bytesChecked, "bytes_truncated", o.bytesTruncated,
+		"took", time.Since(o.start).Round(time.Millisecond))
 }
 
 // dirLoad is how many entries each log dir holds, to place new
@@ -341,6 +486,20 @@ func (b *Broker) partition(topic string, part int32) *partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.parts[tp{topic, part}]
+}
+
+// absent is the error code for a partition this node does not serve:
+// KAFKA_STORAGE_ERROR while its log could not be opened (OpenFailures),
+// as Kafka answers for a partition on an offline log dir, else
+// UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) absent(topic string, part int32) int16 {
+	b.mu.RLock()
+	_, unopened := b.unopened[tp{topic, part}]
+	b.mu.RUnlock()
+	if unopened {
+		return kerr.KafkaStorageError.Code
+	}
+	return kerr.UnknownTopicOrPartition.Code
 }
 
 // propose applies metadata records and brings the hosted partitions in

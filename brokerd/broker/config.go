@@ -97,6 +97,13 @@ type Config struct {
 	MessageMaxBytes     int    `yaml:"message.max.bytes"`
 	LogTimestampType    string `yaml:"log.message.timestamp.type"`
 
+	// LogMaxOpenFiles bounds the segment files kept open while idle, for
+	// all partitions together: files are opened when appended to or read
+	// and the least recently used idle ones are closed beyond it (and
+	// after 10 minutes unused). Not a Kafka key; 0 means half of the
+	// process's open-file limit (RLIMIT_NOFILE).
+	LogMaxOpenFiles int `yaml:"log.max.open.files"`
+
 	OffsetsTopicPartitions        int32 `yaml:"offsets.topic.num.partitions"`
 	OffsetsTopicReplicationFactor int16 `yaml:"offsets.topic.replication.factor"`
 	OffsetsRetentionMinutes       int64 `yaml:"offsets.retention.minutes"`
@@ -218,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchSessionCacheSlots < 0 {
 		bad("max.incremental.fetch.session.cache.slots", "must not be negative (0 turns fetch sessions off)")
+	}
+	if c.LogMaxOpenFiles < 0 {
+		bad("log.max.open.files", "must not be negative (0: half of the open-file limit)")
 	}
 	if c.LogSegmentBytes < 14 || c.LogSegmentBytes > 1<<31-1 {
 		bad("log.segment.bytes", "must be between 14 and 2147483647")

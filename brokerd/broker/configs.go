@@ -64,6 +64,7 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"auto.leader.rebalance.enable":              strconv.FormatBool(c.AutoLeaderRebalance),
 		"leader.imbalance.check.interval.seconds":   strconv.FormatInt(c.LeaderImbalanceCheckSeconds, 10),
 		"max.incremental.fetch.session.cache.slots": strconv.Itoa(c.FetchSessionCacheSlots),
+		"log.max.open.files":                        strconv.Itoa(c.LogMaxOpenFiles),
 	}
 }
 

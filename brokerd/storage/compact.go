@@ -93,16 +93,10 @@ func (l *Log) Compact(now time.Time, highWatermark int64) (CompactStats, error) 
 		if upper > highWatermark || (lagMs > 0 && s.maxTS > nowMs-lagMs) {
 			break
 		}
-		s.log.acquire()
 		segs = append(segs, s)
 		uppers = append(uppers, upper)
 	}
 	l.mu.RUnlock()
-	defer func() {
-		for _, s := range segs {
-			s.log.release()
-		}
-	}()
 	st.Segments = len(segs)
 	if len(segs) == 0 {
 		return st, nil
@@ -122,6 +116,9 @@ func (l *Log) Compact(now time.Time, highWatermark int64) (CompactStats, error) 
 				return true
 			})
 		})
+		if errors.Is(err, errSegmentGone) {
+			return st, nil // deleted meanwhile: try next time
+		}
 		if err != nil {
 			return st, err
 		}
@@ -136,7 +133,11 @@ func (l *Log) Compact(now time.Time, highWatermark int64) (CompactStats, error) 
 			total += segs[j].size
 			j++
 		}
-		if err := l.cleanGroup(segs[i:j], uppers[j-1], latest, tombstoneHorizon, &st); err != nil {
+		err := l.cleanGroup(segs[i:j], uppers[j-1], latest, tombstoneHorizon, &st)
+		if errors.Is(err, errSegmentGone) {
+			return st, nil
+		}
+		if err != nil {
 			return st, err
 		}
 		i = j
@@ -150,9 +151,15 @@ func keyHash(k []byte) [16]byte {
 }
 
 // forEachBatch reads a rolled segment's batches in order, checking CRCs.
-// batch is reused between calls.
+// batch is reused between calls. A segment deleted from the log
+// meanwhile may fail with errSegmentGone.
 func forEachBatch(s *segment, fn func(pos int64, h recordbatch.Header, batch []byte) error) error {
-	br := bufio.NewReaderSize(io.NewSectionReader(s.log.f, 0, s.size), 1<<20)
+	f, err := s.log.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.log.release()
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, s.size), 1<<20)
 	var buf []byte
 	for pos := int64(0); pos < s.size; {
 		hdr, err := br.Peek(recordbatch.HeaderSize)
@@ -187,7 +194,7 @@ func forEachBatch(s *segment, fn func(pos int64, h recordbatch.Header, batch []b
 func (l *Log) cleanGroup(group []*segment, upper int64, latest map[[16]byte]int64, tombstoneHorizon int64, st *CompactStats) error {
 	base := group[0].base
 	path := func(suffix string) string { return filepath.Join(l.dir, segmentName(base, suffix)+cleanedSuffix) }
-	lf, err := os.OpenFile(path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	lf, err := l.files.openFile(path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -270,15 +277,16 @@ func (l *Log) cleanGroup(group []*segment, upper int64, latest map[[16]byte]int6
 	for _, e := range ns.timeIdx {
 		tb = appendTimeEntry(tb, e)
 	}
-	if err := writeFileSync(path(indexSuffix), ob); err != nil {
+	if err := l.files.writeFile(path(indexSuffix), ob, true); err != nil {
 		return err
 	}
-	if err := writeFileSync(path(timeIndexSuffix), tb); err != nil {
+	if err := l.files.writeFile(path(timeIndexSuffix), tb, true); err != nil {
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.files.syncDir(l.dir); err != nil {
 		return err
 	}
+	ns.idxOnDisk, ns.timeOnDisk = len(ns.offIdx), len(ns.timeIdx)
 
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -290,25 +298,26 @@ func (l *Log) cleanGroup(group []*segment, upper int64, latest map[[16]byte]int6
 		return nil // retention, truncation or a roll race changed the segments: try next time
 	}
 	manifest := encodeCheckpoint([][]string{{strconv.FormatInt(base, 10), strconv.FormatInt(upper, 10)}})
-	if err := writeFileAtomic(l.dir, swapManifestName, manifest); err != nil {
+	if err := l.files.writeFileAtomic(l.dir, swapManifestName, manifest); err != nil {
 		return err
 	}
-	// Committed: from here on Open would finish the swap.
+	// Committed: from here on Open would finish the swap. The cleaned
+	// segment is published first, its file held open until it has its
+	// final name, so nobody opens the old file by that name meanwhile.
 	keep = true
-	ns.log = newFileRef(lf)
-	if err := completeSwap(l.dir, base, upper); err != nil {
-		// The files are in an unknown state until Open finishes the swap.
-		l.mu.Lock()
-		l.closed = true
-		l.mu.Unlock()
-		ns.log.release()
-		return fmt.Errorf("storage: compaction swap of segment %d failed, log closed: %w", base, err)
-	}
+	ns.log = l.files.adopt(ns.path(logSuffix), lf)
 	l.mu.Lock()
 	l.segs = slices.Concat(l.segs[:gi], []*segment{ns}, l.segs[gi+len(group):])
 	l.mu.Unlock()
 	for _, s := range group {
-		s.log.release()
+		s.log.drop()
+	}
+	err = completeSwap(l.files, l.dir, base, upper)
+	ns.log.release()
+	if err != nil {
+		// The files are in an unknown state until Open finishes the swap.
+		l.closeLocked()
+		return fmt.Errorf("storage: compaction swap of segment %d failed, log closed: %w", base, err)
 	}
 	st.Rewritten += len(group)
 	st.BytesBefore += before
@@ -364,10 +373,10 @@ func cleanBatch(h recordbatch.Header, batch []byte, latest map[[16]byte]int64, t
 // completeSwap carries out step 3 for the group [base, upper): delete the
 // old segments, rename the cleaned files into place, remove the manifest.
 // It is idempotent, so Open can rerun it after a crash.
-func completeSwap(dir string, base, upper int64) error {
+func completeSwap(c *FileCache, dir string, base, upper int64) error {
 	cleaned := func(suf string) string { return filepath.Join(dir, segmentName(base, suf)+cleanedSuffix) }
 	if _, err := os.Stat(cleaned(logSuffix)); err == nil {
-		ents, err := os.ReadDir(dir)
+		ents, err := c.readDir(dir)
 		if err != nil {
 			return err
 		}
@@ -383,7 +392,7 @@ func completeSwap(dir string, base, upper int64) error {
 				return err
 			}
 		}
-		if err := syncDir(dir); err != nil {
+		if err := c.syncDir(dir); err != nil {
 			return err
 		}
 	} else if !os.IsNotExist(err) {
@@ -392,12 +401,12 @@ func completeSwap(dir string, base, upper int64) error {
 	if err := os.Remove(filepath.Join(dir, swapManifestName)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return syncDir(dir)
+	return c.syncDir(dir)
 }
 
 // finishSwap completes a compaction swap interrupted by a crash.
-func finishSwap(dir string) error {
-	lines, ok, err := readCheckpoint(dir, swapManifestName, 2)
+func finishSwap(c *FileCache, dir string) error {
+	lines, ok, err := readCheckpoint(c, dir, swapManifestName, 2)
 	if err != nil || !ok {
 		return err
 	}
@@ -409,5 +418,5 @@ func finishSwap(dir string) error {
 	if err := errors.Join(err1, err2); err != nil || base < 0 || upper <= base {
 		return fmt.Errorf("%w: %s: bad entry %q", ErrCorruptLog, swapManifestName, lines[0])
 	}
-	return completeSwap(dir, base, upper)
+	return completeSwap(c, dir, base, upper)
 }

@@ -14,13 +14,30 @@ import (
 // retention), a cleaner and several readers on one log at once. Readers
 // check every batch they get: CRC (a half-written batch would fail it),
 // offset order, and that the batch holds or follows the requested offset
-// and lies below the end they were told.
+// and lies below the end they were told. It runs with the default file
+// cache, and with one that keeps a single idle file open, so segment files
+// are closed and opened again all the time under the readers.
 func TestConcurrentWriterReadersCleaner(t *testing.T) {
+	for _, maxOpen := range []int{0, 1} {
+		t.Run(fmt.Sprintf("max open files %d", maxOpen), func(t *testing.T) {
+			files := defaultFiles()
+			if maxOpen > 0 {
+				files = NewFileCache(FileCacheConfig{MaxOpen: maxOpen})
+			}
+			testConcurrentWriterReadersCleaner(t, files)
+		})
+	}
+}
+
+func testConcurrentWriterReadersCleaner(t *testing.T, files *FileCache) {
 	clk := newClock()
-	l := openLog(t, partitionDir(t), Config{
+	l, err := files.Open(partitionDir(t), Config{
 		Clock: clk.Now, SegmentBytes: 3000, IndexIntervalBytes: 256,
 		CleanupPolicy: PolicyCompactDelete, RetentionBytes: 30000, Retention: -1,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer l.Close()
 
 	const batches = 600

@@ -27,18 +27,36 @@
 // # Durability
 //
 // Like Kafka with its defaults, appends go to the page cache and are not
-// fsynced: durability comes from replication and acks. A segment and its
-// indexes are fsynced when rolled and when the log is closed, and
-// checkpoints whenever they change. flush.messages and flush.ms (Config)
-// force an fsync of the active segment after that many records or that much
-// time, checked on each append; Flush does it on demand (a broker can call
-// it from a ticker for flush.ms on idle partitions).
+// fsynced: durability comes from replication and acks. A segment is fsynced
+// when rolled and when the log is closed (if it was written to), its
+// indexes are written then, and the log start checkpoint whenever it
+// changes. The leader epoch checkpoint is written when an epoch that has
+// records changes, at the latest before those records are fsynced; an epoch
+// with no record yet (a leader just elected) is not written, as Open drops
+// it. flush.messages and flush.ms (Config) force an fsync of the active
+// segment after that many records or that much time, checked on each
+// append; Flush does it on demand (a broker can call it from a ticker for
+// flush.ms on idle partitions).
 //
 // Recovery (Open) checks every batch of the active segment (CRC included)
-// after a crash and cuts the file at the first torn or corrupt batch; after a
-// clean Close it checks only the batches after the last index entry. Rolled
-// segments were fsynced, so only their indexes are checked and rebuilt when
-// missing or inconsistent.
+// after a crash and cuts the file at the first torn or corrupt batch, and
+// finds the leader epochs its batches started; after a clean Close it
+// checks only the batches after the last index entry. Rolled segments were
+// fsynced, so only their indexes are checked and rebuilt when missing or
+// inconsistent. Nothing is written when nothing needs repair, so opening
+// thousands of cleanly closed partitions costs a few small reads each
+// (Log.Recovery says what was checked).
+//
+// # Open files
+//
+// Segment files are opened on demand through a FileCache shared by the logs
+// of a broker, which closes the least recently used idle ones beyond its
+// bound and those unused for a while: a partition nobody writes or reads
+// holds no descriptor. Index files hold none either: the indexes are kept
+// in memory and written when a segment is rolled or its log closed (after
+// a crash, the active segment's are rebuilt from its batches). Out of
+// descriptors, the cache closes its idle files and tries again, then fails
+// with ErrTooManyOpenFiles, having written nothing.
 //
 // # Concurrency
 //
@@ -63,7 +81,10 @@
 // offset. So a reader never sees a half-written batch (it only reads below
 // the published size) and never waits for disk I/O behind a writer.
 //
-// Lock order: cleanMu, then wmu, then mu. Segment files are
-// reference-counted: a ReadResult keeps its file open until closed, even if
-// the segment is deleted meanwhile.
+// Lock order: cleanMu, then wmu, then mu, then the FileCache's. A segment's
+// file stays open while in use: a ReadResult keeps it open until closed,
+// even if the segment is deleted meanwhile. A writer about to replace a
+// segment's files first drops it from the cache (holding mu), so nobody
+// opens the new file by the old name; a reader that finds a segment so
+// dropped waits for the writer and looks again.
 package storage

@@ -136,8 +136,8 @@ func (c *epochCache) encode() []byte {
 
 // loadEpochCache reads dir's leader-epoch-checkpoint; a missing file gives
 // an empty cache.
-func loadEpochCache(dir string) (epochCache, error) {
-	lines, _, err := readCheckpoint(dir, epochCheckpointName, 2)
+func loadEpochCache(files *FileCache, dir string) (epochCache, error) {
+	lines, _, err := readCheckpoint(files, dir, epochCheckpointName, 2)
 	if err != nil {
 		return epochCache{}, err
 	}

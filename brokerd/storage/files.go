@@ -26,9 +26,11 @@ const (
 	// one per partition folder so a Log owns all its files.
 	logStartCheckpointName = "log-start-offset-checkpoint"
 	// cleanShutdownName marks a log closed cleanly: Open then trusts the
-	// active segment's index and checks only the batches after its last
-	// entry. Kafka has one such marker per log directory
-	// (.kafka_cleanshutdown).
+	// active segment's indexes and checks only the batches after their
+	// last entry. Kafka has one such marker per log directory
+	// (.kafka_cleanshutdown); here each partition folder has its own, so
+	// a partition that was not opened since a crash (moved away, or
+	// failing to open) is still recovered when it is opened later.
 	cleanShutdownName = "clean-shutdown"
 	// swapManifestName records a compaction swap in progress; see
 	// compact.go.
@@ -69,46 +71,6 @@ func parseTopicPartition(dir string) (string, int32, error) {
 	return name[:i], int32(p), nil
 }
 
-// writeFileAtomic replaces dir/name with data: write a temporary file,
-// fsync it, rename it over the old one, fsync the folder.
-func writeFileAtomic(dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a folder so that creations, renames and removals in it
-// are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // Kafka's checkpoint files are text: a version line ("0"), a line with the
 // number of entries, then one entry per line with space-separated fields.
 
@@ -127,8 +89,8 @@ func encodeCheckpoint(entries [][]string) []byte {
 
 // readCheckpoint parses dir/name; each entry must have nfields fields.
 // A missing file yields no entries and ok=false.
-func readCheckpoint(dir, name string, nfields int) (entries [][]string, ok bool, err error) {
-	data, err := os.ReadFile(filepath.Join(dir, name))
+func readCheckpoint(files *FileCache, dir, name string, nfields int) (entries [][]string, ok bool, err error) {
+	data, err := files.readFile(filepath.Join(dir, name))
 	if os.IsNotExist(err) {
 		return nil, false, nil
 	}

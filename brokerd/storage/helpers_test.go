@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -125,14 +127,44 @@ type decoded struct {
 	Null      bool
 }
 
-// readAll reads the whole log from its start with Read and decodes every
-// record, checking each batch's CRC and that batches come in offset order.
+// readAll reads the whole log from its start with Read (logBytes) and
+// decodes every record, checking each batch's CRC and that batches come in
+// offset order.
 func readAll(t testing.TB, l *Log) []decoded {
 	t.Helper()
 	var out []decoded
-	off := l.LogStartOffset()
 	prevLast := int64(-1)
-	for {
+	for b := logBytes(t, l); len(b) > 0; {
+		batch, rest, err := recordbatch.Next(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := recordbatch.Verify(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.BaseOffset <= prevLast {
+			t.Fatalf("batch %d..%d after %d", h.BaseOffset, h.LastOffset(), prevLast)
+		}
+		prevLast = h.LastOffset()
+		if err := forEachRecord(h, batch, func(r record) bool {
+			if r.Offset >= l.LogStartOffset() {
+				out = append(out, decoded{r.Offset, r.Timestamp, string(r.Key), string(r.Value), r.Value == nil})
+			}
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b = rest
+	}
+	return out
+}
+
+// logBytes reads every batch of l from its start with Read, as stored.
+func logBytes(t testing.TB, l *Log) []byte {
+	t.Helper()
+	var out []byte
+	for off := l.LogStartOffset(); ; {
 		r, err := l.Read(off, 1<<20)
 		if err != nil {
 			t.Fatal(err)
@@ -146,31 +178,52 @@ func readAll(t testing.TB, l *Log) []decoded {
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, b...)
 		for len(b) > 0 {
 			batch, rest, err := recordbatch.Next(b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := recordbatch.Verify(batch)
+			h, err := recordbatch.ParseHeader(batch)
 			if err != nil {
-				t.Fatal(err)
-			}
-			if h.BaseOffset <= prevLast {
-				t.Fatalf("batch %d..%d after %d", h.BaseOffset, h.LastOffset(), prevLast)
-			}
-			prevLast = h.LastOffset()
-			if err := forEachRecord(h, batch, func(r record) bool {
-				if r.Offset >= l.LogStartOffset() {
-					out = append(out, decoded{r.Offset, r.Timestamp, string(r.Key), string(r.Value), r.Value == nil})
-				}
-				return true
-			}); err != nil {
 				t.Fatal(err)
 			}
 			off = h.NextOffset()
 			b = rest
 		}
 	}
+}
+
+// sendOverTCP copies r to a loopback TCP connection with WriteTo (sendfile
+// on Linux) and returns what the other end received.
+func sendOverTCP(t testing.TB, r ReadResult) []byte {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.WriteTo(c)
+	c.Close()
+	if err != nil || n != r.Size {
+		t.Fatalf("sending over TCP: wrote %d bytes (%v), want %d", n, err, r.Size)
+	}
+	return <-got
 }
 
 func wantErr(t testing.TB, err, want error) {

@@ -21,6 +21,8 @@ type Log struct {
 	topic     string
 	partition int32
 	cfg       Config
+	files     *FileCache
+	recovery  RecoveryInfo
 
 	cleanMu sync.Mutex   // serializes Compact runs; taken before wmu
 	wmu     sync.Mutex   // serializes everything that changes the log
@@ -37,22 +39,52 @@ type Log struct {
 	// Writer state (wmu).
 	unflushed int64
 	lastFlush time.Time
+	// unsynced is whether the active segment's .log may hold bytes not
+	// fsynced yet (appends, or data recovered after a crash).
+	unsynced bool
+	// epochsOnDisk is the content of leader-epoch-checkpoint as last read
+	// or written.
+	epochsOnDisk string
+}
+
+// RecoveryInfo says what Open found and checked.
+type RecoveryInfo struct {
+	// CleanShutdown is whether the log had been closed cleanly (its
+	// clean-shutdown marker was there).
+	CleanShutdown bool
+	// SegmentsRecovered counts the segments read whole with every batch's
+	// CRC checked: after a crash the active segment, and any segment
+	// whose indexes were missing or inconsistent.
+	SegmentsRecovered int
+	// BytesChecked counts the bytes read and checked: whole segments, or
+	// the active segment's batches after its last index entry.
+	BytesChecked int64
+	// BytesTruncated counts the torn or corrupt bytes cut off.
+	BytesTruncated int64
 }
 
 // Open opens the partition log in dir, creating the folder if needed. The
-// folder's name must be "<topic>-<partition>", as in Kafka.
+// folder's name must be "<topic>-<partition>", as in Kafka. Its segment
+// files are kept by a FileCache shared by every log opened this way (see
+// FileCache.Open for one of your own).
 //
 // Recovery: after a clean Close, the active segment's indexes are trusted
 // and only the batches after its last index entry are checked. Otherwise
 // (or when an index fails its sanity checks) the whole active segment is
 // read, every batch's CRC checked, and the file is cut at the first torn or
-// corrupt batch; its indexes are rebuilt. Rolled segments were fsynced when
-// rolled: their indexes are sanity-checked and rebuilt (with the same CRC
-// scan) only when missing or inconsistent. The log end offset comes from the
-// last valid batch; the log start offset from the checkpoint or the first
-// segment; the leader epoch cache from leader-epoch-checkpoint, trimmed to
-// the log's range.
+// corrupt batch; its indexes are rebuilt in memory and written when it is
+// rolled or the log closed. Rolled segments were fsynced when rolled: their
+// indexes are sanity-checked and rebuilt (with the same CRC scan) only when
+// missing or inconsistent. Nothing is written to a log that needs no
+// repair. The log end offset comes from the last valid batch; the log
+// start offset from the checkpoint or the first segment; the leader epoch
+// cache from leader-epoch-checkpoint, trimmed to the log's range.
+// Recovery says what was checked.
 func Open(dir string, cfg Config) (*Log, error) {
+	return open(dir, cfg, defaultFiles())
+}
+
+func open(dir string, cfg Config, files *FileCache) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -63,17 +95,19 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, topic: topic, partition: partition, cfg: cfg.withDefaults()}
+	l := &Log{dir: dir, topic: topic, partition: partition, cfg: cfg.withDefaults(), files: files}
 	l.lastFlush = l.cfg.Clock()
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
-			s.closeIndexes(false)
-			s.log.release()
+			s.log.drop()
 		}
 		return nil, err
 	}
 	return l, nil
 }
+
+// Recovery says what Open found and checked.
+func (l *Log) Recovery() RecoveryInfo { return l.recovery }
 
 // Dir returns the partition folder.
 func (l *Log) Dir() string { return l.dir }
@@ -151,10 +185,10 @@ func (l *Log) SegmentBases() []int64 {
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
 func (l *Log) load() error {
-	if err := finishSwap(l.dir); err != nil {
+	if err := finishSwap(l.files, l.dir); err != nil {
 		return err
 	}
-	ents, err := os.ReadDir(l.dir)
+	ents, err := l.files.readDir(l.dir)
 	if err != nil {
 		return err
 	}
@@ -184,34 +218,36 @@ func (l *Log) load() error {
 	}
 	slices.Sort(bases)
 
+	// The marker's removal is not fsynced: should it come back after a
+	// power failure, the active segment's index files still describe only
+	// data fsynced before them (they are written when it is rolled or
+	// the log closed), and the batches after their last entry are
+	// checked either way.
 	marker := filepath.Join(l.dir, cleanShutdownName)
-	_, err = os.Stat(marker)
+	err = os.Remove(marker)
 	clean := err == nil
-	if clean {
-		if err := os.Remove(marker); err != nil {
-			return err
-		}
-		if err := syncDir(l.dir); err != nil {
-			return err
-		}
+	if err != nil && !os.IsNotExist(err) {
+		return err
 	}
+	l.recovery.CleanShutdown = clean
+	l.unsynced = !clean
 
 	ckStart, hasCk, err := l.readLogStart()
 	if err != nil {
 		return err
 	}
-	l.epochs, err = loadEpochCache(l.dir)
+	l.epochs, err = loadEpochCache(l.files, l.dir)
 	if err != nil {
 		return err
 	}
-	loadedEpochs := string(l.epochs.encode())
+	l.epochsOnDisk = string(l.epochs.encode())
 
 	if len(bases) == 0 {
 		start := int64(0)
 		if hasCk {
 			start = ckStart
 		}
-		s, err := createSegment(l.dir, start, l.cfg.IndexIntervalBytes)
+		s, err := createSegment(l.files, l.dir, start, l.cfg.IndexIntervalBytes)
 		if err != nil {
 			return err
 		}
@@ -243,18 +279,11 @@ func (l *Log) load() error {
 			return err
 		}
 	}
-	if act := l.active(); act.idxFile == nil {
-		if err := act.openIndexesForAppend(); err != nil {
-			return err
-		}
-	}
+	// The epochs found in the active segment's batches, or trimmed to the
+	// log's range, are written with the next epoch change or at Close: a
+	// crash before that finds and trims them again.
 	l.epochs.truncateFromEnd(l.leo)
 	l.epochs.truncateFromStart(l.logStart)
-	if string(l.epochs.encode()) != loadedEpochs {
-		if err := l.persistEpochs(); err != nil {
-			return err
-		}
-	}
 	if !hasCk || ckStart != l.logStart {
 		return l.persistLogStart()
 	}
@@ -262,26 +291,26 @@ func (l *Log) load() error {
 }
 
 // createSegment makes an empty segment at base, replacing any leftover
-// files with that name, with its index files open for appending.
-func createSegment(dir string, base int64, interval int) (*segment, error) {
+// files with that name.
+func createSegment(c *FileCache, dir string, base int64, interval int) (*segment, error) {
 	if err := removeSegmentFiles(dir, base); err != nil {
 		return nil, err
 	}
 	s := &segment{base: base, dir: dir, next: base, maxTS: -1, rollBase: -1, ib: newIndexBuilder(base, interval)}
-	f, err := openLogFile(s.path(logSuffix), true)
+	f, err := c.openFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	s.log = newFileRef(f)
-	if err := s.openIndexesForAppend(); err != nil {
-		s.log.release()
+	err = errors.Join(c.writeFile(s.path(indexSuffix), nil, false), c.writeFile(s.path(timeIndexSuffix), nil, false))
+	if err == nil {
+		err = c.syncDir(dir)
+	}
+	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
-		s.closeIndexes(false)
-		s.log.release()
-		return nil, err
-	}
+	s.log = c.adopt(s.path(logSuffix), f)
+	s.log.release()
 	return s, nil
 }
 
@@ -289,15 +318,16 @@ func createSegment(dir string, base int64, interval int) (*segment, error) {
 // base (-1 for the active one).
 func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error) {
 	s := &segment{base: base, dir: l.dir, maxTS: -1, rollBase: -1}
-	f, err := openLogFile(s.path(logSuffix), false)
+	s.log = l.files.file(s.path(logSuffix))
+	f, err := s.log.acquire()
 	if err != nil {
 		return nil, err
 	}
-	s.log = newFileRef(f)
+	defer s.log.release()
 	ok := false
 	defer func() {
 		if !ok {
-			s.log.release()
+			s.log.drop()
 		}
 	}()
 	st, err := f.Stat()
@@ -305,10 +335,11 @@ func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error
 		return nil, err
 	}
 	size := st.Size()
-	idx, tidx, ierr := readIndexes(s, size, next)
+	idx, tidx, ierr := readIndexes(l.files, s, f, size, next)
 
 	if !active && ierr == nil && (len(tidx) > 0 || size == 0) {
 		s.size, s.next, s.offIdx, s.timeIdx, s.maxTS = size, next, idx, tidx, lastEntryTS(tidx)
+		s.idxOnDisk, s.timeOnDisk = len(idx), len(tidx)
 		ok = true
 		return s, nil
 	}
@@ -333,6 +364,7 @@ func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error
 		if from+res.valid == size {
 			s.offIdx = append(idx, res.offIdx...)
 			s.timeIdx = append(tidx, res.timeIdx...)
+			s.idxOnDisk, s.timeOnDisk = len(idx), len(tidx)
 			scanned = true
 		}
 	}
@@ -342,7 +374,13 @@ func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error
 		from = 0
 		res = scanLog(f, base, 0, size, base-1, newIndexBuilder(base, l.cfg.IndexIntervalBytes), true)
 		s.offIdx, s.timeIdx = res.offIdx, res.timeIdx
+		s.idxOnDisk, s.timeOnDisk = -1, -1
+		if ierr == nil && isPrefix(idx, s.offIdx) && isPrefix(tidx, s.timeIdx) {
+			s.idxOnDisk, s.timeOnDisk = len(idx), len(tidx)
+		}
+		l.recovery.SegmentsRecovered++
 	}
+	l.recovery.BytesChecked += size - from
 	valid := from + res.valid
 	if valid < size {
 		if err := f.Truncate(valid); err != nil {
@@ -351,6 +389,7 @@ func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error
 		if err := f.Sync(); err != nil {
 			return nil, err
 		}
+		l.recovery.BytesTruncated += size - valid
 	}
 	s.size = valid
 	s.ib = res.ib
@@ -359,15 +398,7 @@ func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error
 	if valid == 0 {
 		s.next = base
 	}
-	if !active {
-		// A rolled segment ends with the time entry of its largest timestamp.
-		if te, add := s.ib.timeEntry(); add {
-			s.timeIdx = append(s.timeIdx, te)
-		}
-		if next >= 0 {
-			s.next = next
-		}
-	} else {
+	if active {
 		for _, e := range res.epochs {
 			if latest, has := l.epochs.latest(); !has || e.Epoch > latest.Epoch {
 				l.epochs.assign(e.Epoch, e.StartOffset)
@@ -376,17 +407,27 @@ func (l *Log) loadSegment(base, next int64, active, clean bool) (*segment, error
 		if valid > 0 {
 			s.rollBase = l.rollBaseOf(f, valid)
 		}
+		ok = true
+		return s, nil
 	}
-	if err := s.writeIndexFiles(); err != nil {
+	// A rolled segment ends with the time entry of its largest timestamp;
+	// its rebuilt indexes are written now, as it never changes again.
+	if te, add := s.ib.timeEntry(); add {
+		s.timeIdx = append(s.timeIdx, te)
+	}
+	if next >= 0 {
+		s.next = next
+	}
+	if err := s.syncIndexes(l.files); err != nil {
 		return nil, err
-	}
-	if active {
-		if err := s.openIndexesForAppend(); err != nil {
-			return nil, err
-		}
 	}
 	ok = true
 	return s, nil
+}
+
+// isPrefix reports whether a is a prefix of b.
+func isPrefix[E comparable](a, b []E) bool {
+	return len(a) <= len(b) && slices.Equal(a, b[:len(a)])
 }
 
 // rollBaseOf picks where the segment.ms clock of a reopened active
@@ -402,13 +443,13 @@ func (l *Log) rollBaseOf(f *os.File, size int64) int64 {
 }
 
 // readIndexes loads and sanity-checks a segment's two index files against
-// its log. next is the following segment's base, or -1.
-func readIndexes(s *segment, logSize, next int64) ([]offsetEntry, []timeEntry, error) {
-	ob, err := os.ReadFile(s.path(indexSuffix))
+// its log f of logSize bytes. next is the following segment's base, or -1.
+func readIndexes(c *FileCache, s *segment, f *os.File, logSize, next int64) ([]offsetEntry, []timeEntry, error) {
+	ob, err := c.readFile(s.path(indexSuffix))
 	if err != nil {
 		return nil, nil, err
 	}
-	tb, err := os.ReadFile(s.path(timeIndexSuffix))
+	tb, err := c.readFile(s.path(timeIndexSuffix))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -422,7 +463,7 @@ func readIndexes(s *segment, logSize, next int64) ([]offsetEntry, []timeEntry, e
 	}
 	if n := len(idx); n > 0 {
 		last := idx[n-1]
-		h, err := newHeaderReader(s.log.f, logSize).at(int64(last.pos))
+		h, err := newHeaderReader(f, logSize).at(int64(last.pos))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -440,7 +481,7 @@ func readIndexes(s *segment, logSize, next int64) ([]offsetEntry, []timeEntry, e
 }
 
 func (l *Log) readLogStart() (int64, bool, error) {
-	lines, ok, err := readCheckpoint(l.dir, logStartCheckpointName, 3)
+	lines, ok, err := readCheckpoint(l.files, l.dir, logStartCheckpointName, 3)
 	if err != nil || !ok {
 		return 0, false, err
 	}
@@ -459,11 +500,28 @@ func (l *Log) readLogStart() (int64, bool, error) {
 
 func (l *Log) persistLogStart() error {
 	data := encodeCheckpoint([][]string{{l.topic, strconv.FormatInt(int64(l.partition), 10), strconv.FormatInt(l.logStart, 10)}})
-	return writeFileAtomic(l.dir, logStartCheckpointName, data)
+	return l.files.writeFileAtomic(l.dir, logStartCheckpointName, data)
 }
 
+// persistEpochs writes leader-epoch-checkpoint if its content changed:
+// the entries of the epochs that own records, those starting below the log
+// end. An entry at the log end (a leader elected, nothing appended in its
+// epoch yet) is left out, as Open would drop it (truncateFromEnd): writing
+// it would cost two fsyncs for every partition a restarted broker leads
+// again. It is written once the epoch has records, at the latest before
+// they are fsynced (finishActiveLocked); until then a crash recovers it
+// from the active segment's batches. Holds wmu.
 func (l *Log) persistEpochs() error {
-	return writeFileAtomic(l.dir, epochCheckpointName, l.epochs.encode())
+	c := epochCache{entries: slices.DeleteFunc(l.epochs.snapshot(), func(e EpochEntry) bool { return e.StartOffset >= l.leo })}
+	data := c.encode()
+	if string(data) == l.epochsOnDisk {
+		return nil
+	}
+	if err := l.files.writeFileAtomic(l.dir, epochCheckpointName, data); err != nil {
+		return err
+	}
+	l.epochsOnDisk = string(data)
+	return nil
 }
 
 // produceLimits turns the config into recordbatch's produce checks.
@@ -587,13 +645,17 @@ func (l *Log) appendLocked(batches []byte, hs []recordbatch.Header, nowMs int64)
 			return err
 		}
 	}
+	f, err := seg.log.acquire()
+	if err != nil {
+		return err
+	}
+	defer seg.log.release()
 	pos := seg.size
-	if _, err := seg.log.f.WriteAt(batches, pos); err != nil {
-		seg.log.f.Truncate(pos)
+	if _, err := f.WriteAt(batches, pos); err != nil {
+		f.Truncate(pos)
 		return fmt.Errorf("storage: appending to %s: %w", seg.path(logSuffix), err)
 	}
-	saved := seg.ib
-	var ob, tb []byte
+	l.unsynced = true
 	var newOff []offsetEntry
 	var newTime []timeEntry
 	var records int64
@@ -602,24 +664,12 @@ func (l *Log) appendLocked(batches []byte, hs []recordbatch.Header, nowMs int64)
 		oe, addOff, te, addTime := seg.ib.add(p, int64(h.Size()), h.LastOffset(), h.MaxTimestamp)
 		if addOff {
 			newOff = append(newOff, oe)
-			ob = appendOffsetEntry(ob, oe)
 		}
 		if addTime {
 			newTime = append(newTime, te)
-			tb = appendTimeEntry(tb, te)
 		}
 		p += int64(h.Size())
 		records += int64(h.RecordCount)
-	}
-	if err := writeAll(seg.idxFile, ob); err != nil {
-		seg.ib = saved
-		seg.log.f.Truncate(pos)
-		return err
-	}
-	if err := writeAll(seg.timeFile, tb); err != nil {
-		seg.ib = saved
-		seg.log.f.Truncate(pos)
-		return err
 	}
 	if seg.rollBase < 0 {
 		seg.rollBase = nowMs
@@ -643,14 +693,6 @@ func (l *Log) appendLocked(batches []byte, hs []recordbatch.Header, nowMs int64)
 	return nil
 }
 
-func writeAll(f *os.File, b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	_, err := f.Write(b)
-	return err
-}
-
 // shouldRoll applies Kafka's roll rules: the append would overflow
 // segment.bytes, segment.ms has passed since the segment's first append,
 // or an offset would not fit the 32-bit relative offsets of the indexes.
@@ -668,39 +710,62 @@ func (l *Log) shouldRoll(s *segment, size, last, nowMs int64) bool {
 }
 
 // rollLocked closes the active segment (final time index entry, fsync of
-// the log and its indexes) and starts a new one at base. Holds wmu.
+// the log, its indexes written and fsynced) and starts a new one at base.
+// Holds wmu.
 func (l *Log) rollLocked(base int64) (*segment, error) {
 	old := l.active()
 	if base <= old.base {
 		return nil, fmt.Errorf("%w: cannot roll segment %d at offset %d", ErrRecordListTooLarge, old.base, base)
 	}
-	te, addTime := old.ib.timeEntry()
-	if addTime {
-		if err := writeAll(old.timeFile, appendTimeEntry(nil, te)); err != nil {
-			return nil, err
-		}
-	}
-	if err := old.log.f.Sync(); err != nil {
+	if err := l.finishActiveLocked(); err != nil {
 		return nil, err
 	}
-	if err := old.closeIndexes(true); err != nil {
-		return nil, err
-	}
-	s, err := createSegment(l.dir, base, l.cfg.IndexIntervalBytes)
+	s, err := createSegment(l.files, l.dir, base, l.cfg.IndexIntervalBytes)
 	if err != nil {
-		// Reopen the old indexes so the log stays appendable.
-		if rerr := old.openIndexesForAppend(); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
 		return nil, err
 	}
 	l.mu.Lock()
-	if addTime {
-		old.timeIdx = append(old.timeIdx, te)
-	}
 	l.segs = append(l.segs, s)
 	l.mu.Unlock()
 	return s, nil
+}
+
+// finishActiveLocked makes the active segment durable: it writes the leader
+// epochs its records started, fsyncs its log if needed, adds the time index
+// entry of its largest timestamp, and writes and fsyncs its indexes (in
+// this order, so that neither the epochs nor the index files lag behind or
+// point past what is on disk). Holds wmu.
+func (l *Log) finishActiveLocked() error {
+	if err := l.persistEpochs(); err != nil {
+		return err
+	}
+	s := l.active()
+	if l.unsynced {
+		if err := l.syncActiveLocked(); err != nil {
+			return err
+		}
+	}
+	if te, add := s.ib.timeEntry(); add {
+		l.mu.Lock()
+		s.timeIdx = append(s.timeIdx, te)
+		l.mu.Unlock()
+	}
+	return s.syncIndexes(l.files)
+}
+
+// syncActiveLocked fsyncs the active segment's log. Holds wmu.
+func (l *Log) syncActiveLocked() error {
+	s := l.active()
+	f, err := s.log.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.log.release()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	l.unsynced = false
+	return nil
 }
 
 // Roll closes the active segment and starts a new one at the log end
@@ -737,11 +802,14 @@ func (l *Log) AssignEpochStart(epoch int32, startOffset int64) error {
 	return l.assignEpochLocked(epoch, startOffset)
 }
 
+// assignEpochLocked records an epoch start, and writes the checkpoint if
+// the epoch starts below the log end (it has records already); otherwise
+// see persistEpochs. Holds wmu.
 func (l *Log) assignEpochLocked(epoch int32, start int64) error {
 	l.mu.Lock()
 	changed := l.epochs.assign(epoch, start)
 	l.mu.Unlock()
-	if !changed {
+	if !changed || start >= l.leo {
 		return nil
 	}
 	return l.persistEpochs()
@@ -772,7 +840,8 @@ func (l *Log) EpochEntries() []EpochEntry {
 	return l.epochs.snapshot()
 }
 
-// Flush fsyncs the active segment and its indexes.
+// Flush fsyncs the active segment's log if it has unsynced appends. Its
+// indexes need none: after a crash they are rebuilt from the log.
 func (l *Log) Flush() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -783,16 +852,18 @@ func (l *Log) Flush() error {
 }
 
 func (l *Log) flushLocked(now time.Time) error {
-	s := l.active()
-	err := errors.Join(s.log.f.Sync(), s.idxFile.Sync(), s.timeFile.Sync())
-	if err == nil {
-		l.unflushed = 0
-		l.lastFlush = now
+	if l.unsynced {
+		if err := l.syncActiveLocked(); err != nil {
+			return err
+		}
 	}
-	return err
+	l.unflushed = 0
+	l.lastFlush = now
+	return nil
 }
 
-// Close writes the active segment's final time index entry, fsyncs it,
+// Close makes the active segment durable (an fsync of its log if it has
+// unsynced appends, its final time index entry, its indexes written),
 // releases the log's files (reads in progress keep theirs until their
 // ReadResult is closed) and marks the shutdown clean. Closing twice is a
 // no-op.
@@ -802,34 +873,34 @@ func (l *Log) Close() error {
 	if l.closed {
 		return nil
 	}
-	s := l.active()
-	var errs []error
-	te, addTime := s.ib.timeEntry()
-	if addTime {
-		errs = append(errs, writeAll(s.timeFile, appendTimeEntry(nil, te)))
+	err := l.finishActiveLocked()
+	l.closeLocked()
+	if err != nil {
+		return err
 	}
-	errs = append(errs, s.log.f.Sync(), s.closeIndexes(true))
+	// Not fsynced: a marker lost in a power failure only costs a full
+	// check of the active segment at the next Open.
+	return l.files.writeFile(filepath.Join(l.dir, cleanShutdownName), nil, false)
+}
+
+// closeLocked marks the log closed and drops its files. Holds wmu.
+func (l *Log) closeLocked() {
 	l.mu.Lock()
-	if addTime {
-		s.timeIdx = append(s.timeIdx, te)
-	}
 	l.closed = true
 	segs := l.segs
 	l.mu.Unlock()
 	for _, s := range segs {
-		s.log.release()
+		s.log.drop()
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(l.dir, cleanShutdownName), nil, 0o644); err != nil {
-		return err
-	}
-	return syncDir(l.dir)
 }
 
-// Delete closes the log and removes its folder.
+// Delete closes the log, without making anything durable first, and
+// removes its folder.
 func (l *Log) Delete() error {
-	err := l.Close()
-	return errors.Join(err, os.RemoveAll(l.dir))
+	l.wmu.Lock()
+	if !l.closed {
+		l.closeLocked()
+	}
+	l.wmu.Unlock()
+	return os.RemoveAll(l.dir)
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -442,32 +440,7 @@ func TestWriteToSocketAndBuffer(t *testing.T) {
 		t.Fatalf("buffer: %d %v", n, err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		b, _ := io.ReadAll(c)
-		got <- b
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := r.WriteTo(c)
-	c.Close()
-	if err != nil || n != r.Size {
-		t.Fatalf("socket: %d %v", n, err)
-	}
-	if b := <-got; !bytes.Equal(b, want) {
+	if b := sendOverTCP(t, r); !bytes.Equal(b, want) {
 		t.Fatalf("socket received %d bytes, want %d identical", len(b), len(want))
 	}
 }

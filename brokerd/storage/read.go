@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -38,13 +39,13 @@ type ReadResult struct {
 
 type readRef struct {
 	once sync.Once
-	f    *fileRef
+	h    *cachedFile
 }
 
 // Close releases the segment file. It is safe to call more than once.
 func (r ReadResult) Close() error {
 	if r.ref != nil {
-		r.ref.once.Do(r.ref.f.release)
+		r.ref.once.Do(r.ref.h.release)
 	}
 	return nil
 }
@@ -129,19 +130,26 @@ func (l *Log) ReadUpTo(offset int64, maxBytes int, maxOffset int64) (ReadResult,
 		if i+1 < len(l.segs) {
 			nextBase = l.segs[i+1].base
 		}
-		s.log.acquire()
+		f, err := s.log.acquire()
 		l.mu.RUnlock()
+		if errors.Is(err, errSegmentGone) {
+			l.awaitWriter()
+			continue
+		}
+		if err != nil {
+			return empty, err
+		}
 
-		pos, n, first, found, err := readRange(s, size, idx, offset, int64(maxBytes), limit)
+		pos, n, first, found, err := readRange(s, f, size, idx, offset, int64(maxBytes), limit)
 		if err != nil || (found && n == 0) {
 			s.log.release()
 			return empty, err
 		}
 		if found {
 			return ReadResult{
-				File: s.log.f, Position: pos, Size: n, FirstOffset: first,
+				File: f, Position: pos, Size: n, FirstOffset: first,
 				LogStartOffset: start, LogEndOffset: end,
-				ref: &readRef{f: s.log},
+				ref: &readRef{h: s.log},
 			}, nil
 		}
 		s.log.release()
@@ -154,13 +162,21 @@ func (l *Log) ReadUpTo(offset int64, maxBytes int, maxOffset int64) (ReadResult,
 	}
 }
 
+// awaitWriter waits for the writer's operation in progress: a reader that
+// found a segment dropped (its files about to change) looks again once the
+// new segments are published.
+func (l *Log) awaitWriter() {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+}
+
 // readRange finds, in a segment whose published size is size, the batch
 // containing offset and extends the range with whole batches while they fit
 // in budget and start below limit. found is false when the segment has no
 // batch at or after offset; a found batch starting at or past limit yields
 // n == 0.
-func readRange(s *segment, size int64, idx []offsetEntry, offset, budget, limit int64) (pos, n, first int64, found bool, err error) {
-	hr := newHeaderReader(s.log.f, size)
+func readRange(s *segment, f *os.File, size int64, idx []offsetEntry, offset, budget, limit int64) (pos, n, first int64, found bool, err error) {
+	hr := newHeaderReader(f, size)
 	pos, h, found, err := hr.findBatch(lookupOffset(idx, s.base, offset), offset)
 	if err != nil || !found {
 		return 0, 0, -1, false, err

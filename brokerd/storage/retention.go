@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"time"
 )
@@ -117,10 +118,10 @@ func (l *Log) deleteOldSegmentsLocked(nowMs, highWatermark int64, byRetention bo
 
 	var errs []error
 	for _, s := range removed {
-		s.log.release()
+		s.log.drop()
 		errs = append(errs, removeSegmentFiles(l.dir, s.base))
 	}
-	errs = append(errs, syncDir(l.dir))
+	errs = append(errs, l.files.syncDir(l.dir))
 	if l.logStart != oldStart {
 		errs = append(errs, l.persistLogStart())
 	}
@@ -136,7 +137,7 @@ func (s *segment) largestTimestamp() int64 {
 	if s.maxTS >= 0 {
 		return s.maxTS
 	}
-	st, err := s.log.f.Stat()
+	st, err := os.Stat(s.path(logSuffix))
 	if err != nil {
 		return math.MaxInt64
 	}

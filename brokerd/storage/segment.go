@@ -8,36 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 
 	"logpipe/brokerd/recordbatch"
 )
-
-// fileRef is a reference-counted open file. The Log holds one reference
-// while the segment is part of the log; each ReadResult holds another. The
-// file is closed when the last reference is released, so a segment deleted
-// by retention, truncation or compaction stays readable by fetches that
-// already have it.
-type fileRef struct {
-	f    *os.File
-	refs atomic.Int64
-}
-
-func newFileRef(f *os.File) *fileRef {
-	r := &fileRef{f: f}
-	r.refs.Store(1)
-	return r
-}
-
-// acquire adds a reference. The caller must already hold one, or hold
-// Log.mu while the segment is listed (which guarantees the Log's).
-func (r *fileRef) acquire() { r.refs.Add(1) }
-
-func (r *fileRef) release() {
-	if r.refs.Add(-1) == 0 {
-		r.f.Close()
-	}
-}
 
 // segment is one <base>.log with its two indexes.
 //
@@ -48,7 +21,7 @@ func (r *fileRef) release() {
 type segment struct {
 	base int64
 	dir  string
-	log  *fileRef
+	log  *cachedFile
 
 	// published
 	size    int64 // bytes of whole batches readers may read
@@ -58,10 +31,14 @@ type segment struct {
 	timeIdx []timeEntry
 
 	// writer state (Log.wmu)
-	ib       indexBuilder
-	idxFile  *os.File // open for the active segment only
-	timeFile *os.File
-	rollBase int64 // broker time (ms) the segment.ms clock starts from; -1 until the first append
+	ib indexBuilder
+	// idxOnDisk and timeOnDisk count the entries of offIdx and timeIdx
+	// that the index files hold, in order; -1 means the files must be
+	// rewritten. The active segment's new entries are written when it is
+	// rolled or its log closed: until then a crash is recovered by
+	// rereading the active segment, which rebuilds them.
+	idxOnDisk, timeOnDisk int
+	rollBase              int64 // broker time (ms) the segment.ms clock starts from; -1 until the first append
 }
 
 func (s *segment) path(suffix string) string {
@@ -99,7 +76,7 @@ func scanLog(f *os.File, base, from, end, prevLast int64, ib indexBuilder, verif
 	var br *bufio.Reader
 	var hr *headerReader
 	if verify {
-		br = bufio.NewReaderSize(io.NewSectionReader(f, from, end-from), 1<<20)
+		br = bufio.NewReaderSize(io.NewSectionReader(f, from, end-from), int(min(end-from, 1<<20)))
 	} else {
 		hr = newHeaderReader(f, end)
 	}
@@ -232,49 +209,9 @@ func (r *headerReader) findBatch(pos, target int64) (int64, recordbatch.Header, 
 	}
 }
 
-// openSegmentFiles opens (creating if asked) a segment's .log.
-func openLogFile(path string, create bool) (*os.File, error) {
-	flag := os.O_RDWR
-	if create {
-		flag |= os.O_CREATE | os.O_TRUNC
-	}
-	return os.OpenFile(path, flag, 0o644)
-}
-
-// openIndexesForAppend opens the active segment's index files for
-// appending.
-func (s *segment) openIndexesForAppend() error {
-	var err error
-	if s.idxFile, err = os.OpenFile(s.path(indexSuffix), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
-		return err
-	}
-	if s.timeFile, err = os.OpenFile(s.path(timeIndexSuffix), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
-		s.idxFile.Close()
-		s.idxFile = nil
-		return err
-	}
-	return nil
-}
-
-// closeIndexes closes the index files of a formerly active segment,
-// fsyncing them first when sync is set.
-func (s *segment) closeIndexes(sync bool) error {
-	var errs []error
-	for _, f := range []*os.File{s.idxFile, s.timeFile} {
-		if f == nil {
-			continue
-		}
-		if sync {
-			errs = append(errs, f.Sync())
-		}
-		errs = append(errs, f.Close())
-	}
-	s.idxFile, s.timeFile = nil, nil
-	return errors.Join(errs...)
-}
-
-// writeIndexFiles replaces both index files with the in-memory entries.
-func (s *segment) writeIndexFiles() error {
+// writeIndexFiles replaces both index files with the in-memory entries
+// and fsyncs them.
+func (s *segment) writeIndexFiles(c *FileCache) error {
 	var ob, tb []byte
 	for _, e := range s.offIdx {
 		ob = appendOffsetEntry(ob, e)
@@ -282,27 +219,44 @@ func (s *segment) writeIndexFiles() error {
 	for _, e := range s.timeIdx {
 		tb = appendTimeEntry(tb, e)
 	}
-	if err := writeFileSync(s.path(indexSuffix), ob); err != nil {
+	if err := c.writeFile(s.path(indexSuffix), ob, true); err != nil {
 		return err
 	}
-	return writeFileSync(s.path(timeIndexSuffix), tb)
+	if err := c.writeFile(s.path(timeIndexSuffix), tb, true); err != nil {
+		return err
+	}
+	s.idxOnDisk, s.timeOnDisk = len(s.offIdx), len(s.timeIdx)
+	return nil
 }
 
-// writeFileSync writes path with data and fsyncs it (not atomically:
-// indexes can always be rebuilt from the log).
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+// syncIndexes brings the index files up to the in-memory entries and
+// fsyncs them: it appends the entries they lack, or rewrites them when
+// their content is not known to be a prefix of the entries (or a file is
+// missing). Holds wmu.
+func (s *segment) syncIndexes(c *FileCache) error {
+	if s.idxOnDisk < 0 || s.timeOnDisk < 0 {
+		return s.writeIndexFiles(c)
+	}
+	var ob, tb []byte
+	for _, e := range s.offIdx[s.idxOnDisk:] {
+		ob = appendOffsetEntry(ob, e)
+	}
+	for _, e := range s.timeIdx[s.timeOnDisk:] {
+		tb = appendTimeEntry(tb, e)
+	}
+	err := c.appendFile(s.path(indexSuffix), ob)
+	if err == nil {
+		s.idxOnDisk = len(s.offIdx)
+		err = c.appendFile(s.path(timeIndexSuffix), tb)
+	}
+	if os.IsNotExist(err) {
+		return s.writeIndexFiles(c)
+	}
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	s.timeOnDisk = len(s.timeIdx)
+	return nil
 }
 
 // removeSegmentFiles deletes a segment's three files; missing ones are fine.

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"logpipe/brokerd/recordbatch"
@@ -42,10 +44,17 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		if i+1 < len(l.segs) {
 			nextBase = l.segs[i+1].base
 		}
-		s.log.acquire()
+		f, err := s.log.acquire()
 		l.mu.RUnlock()
+		if errors.Is(err, errSegmentGone) {
+			l.awaitWriter()
+			continue
+		}
+		if err != nil {
+			return -1, -1, false, err
+		}
 
-		offset, timestamp, found, err = searchTimestamp(s, size, oidx, tidx, ts, max(from, s.base))
+		offset, timestamp, found, err = searchTimestamp(s, f, size, oidx, tidx, ts, max(from, s.base))
 		s.log.release()
 		if err != nil || found || nextBase < 0 {
 			return offset, timestamp, found, err
@@ -56,8 +65,8 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 
 // searchTimestamp looks for the first record at or after offset from with
 // a timestamp at or above ts in one segment.
-func searchTimestamp(s *segment, size int64, oidx []offsetEntry, tidx []timeEntry, ts, from int64) (int64, int64, bool, error) {
-	hr := newHeaderReader(s.log.f, size)
+func searchTimestamp(s *segment, f *os.File, size int64, oidx []offsetEntry, tidx []timeEntry, ts, from int64) (int64, int64, bool, error) {
+	hr := newHeaderReader(f, size)
 	pos := lookupOffset(oidx, s.base, max(lookupTime(tidx, s.base, ts), from))
 	for {
 		h, err := hr.at(pos)
@@ -69,7 +78,7 @@ func searchTimestamp(s *segment, size int64, oidx []offsetEntry, tidx []timeEntr
 		}
 		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
 			batch := make([]byte, h.Size())
-			if _, err := s.log.f.ReadAt(batch, pos); err != nil {
+			if _, err := f.ReadAt(batch, pos); err != nil {
 				return -1, -1, false, fmt.Errorf("storage: reading batch at %d: %w", pos, err)
 			}
 			if _, err := recordbatch.Verify(batch); err != nil {

@@ -67,6 +67,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		`brokerd_raft_role{role="leader"} 1`,
 		`brokerd_raft_term `,
 		`brokerd_raft_commit_index `,
+		`brokerd_log_open_files{state="in_use"}`,
+		`brokerd_log_open_files{state="idle"}`,
+		`brokerd_log_file_events_total{event="opened"}`,
+		`brokerd_partitions_unopened 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
