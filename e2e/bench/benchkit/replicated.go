@@ -23,7 +23,13 @@ func CreateReplicatedTopic(ctx context.Context, adm *kadm.Client, topic string, 
 	if err != nil {
 		return fmt.Errorf("benchkit: create topic %s: %w", topic, err)
 	}
-	err = await.Poll(ctx, 100*time.Millisecond, func(ctx context.Context) error {
+	return WaitInSync(ctx, adm, topic, partitions, replicas)
+}
+
+// WaitInSync waits until topic has partitions partitions, each with a
+// leader and replicas replicas in its ISR.
+func WaitInSync(ctx context.Context, adm *kadm.Client, topic string, partitions, replicas int) error {
+	err := await.Poll(ctx, 100*time.Millisecond, func(ctx context.Context) error {
 		md, err := adm.Metadata(ctx, topic)
 		if err != nil {
 			return err

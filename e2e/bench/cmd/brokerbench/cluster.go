@@ -286,44 +286,13 @@ func produceReplicated(ctx context.Context, adm *kadm.Client, topic string, cfg 
 // createReplicated creates topic with the cluster layout and waits until
 // every partition has a leader and all its replicas in sync.
 func createReplicated(ctx context.Context, adm *kadm.Client, topic string) error {
-	minISR := fmt.Sprint(clusterMinISR)
-	resp, err := adm.CreateTopic(ctx, clusterPartitions, clusterReplicas, map[string]*string{"min.insync.replicas": &minISR}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		return fmt.Errorf("brokerbench: create topic %s: %w", topic, err)
-	}
-	return waitFullISR(ctx, adm, topic)
+	return benchkit.CreateReplicatedTopic(ctx, adm, topic, clusterPartitions, clusterReplicas, clusterMinISR)
 }
 
 // waitFullISR waits until every partition of topic has a leader and every
 // replica in its ISR.
 func waitFullISR(ctx context.Context, adm *kadm.Client, topic string) error {
-	err := await.Poll(ctx, 100*time.Millisecond, func(ctx context.Context) error {
-		md, err := adm.Metadata(ctx, topic)
-		if err != nil {
-			return err
-		}
-		t := md.Topics[topic]
-		if t.Err != nil {
-			return t.Err
-		}
-		if len(t.Partitions) != clusterPartitions {
-			return await.NotYet(fmt.Sprintf("%d partitions", len(t.Partitions)), clusterPartitions)
-		}
-		for _, p := range t.Partitions.Sorted() {
-			if p.Err != nil || p.Leader < 0 || len(p.ISR) != clusterReplicas {
-				return await.NotYet(fmt.Sprintf("partition %d with leader %d, ISR %v (%v)", p.Partition, p.Leader, p.ISR, p.Err),
-					fmt.Sprintf("a leader and %d in-sync replicas", clusterReplicas))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("brokerbench: %s fully in sync: %w", topic, err)
-	}
-	return nil
+	return benchkit.WaitInSync(ctx, adm, topic, clusterPartitions, clusterReplicas)
 }
 
 // clusterTiming returns the values of timingKeys the nodes run with, and
