@@ -323,6 +323,17 @@ func newClient(fs *flagSet, clientID string, opts ...kgo.Opt) (*kgo.Client, erro
 	return cl, nil
 }
 
+// newAdmin returns an admin client of the bootstrap servers and a context
+// that ends after timeoutMs; done releases both.
+func newAdmin(e *env, fs *flagSet, clientID string, timeoutMs int) (adm *kadm.Client, ctx context.Context, done func(), err error) {
+	cl, err := newClient(fs, clientID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, time.Duration(timeoutMs)*time.Millisecond)
+	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }, nil
+}
+
 // writeJSON writes v as one indented JSON document.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

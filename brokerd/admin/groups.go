@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,14 +61,11 @@ func runGroups(e *env, args []string) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	cl, err := newClient(fs, "brokerd-consumer-groups")
+	adm, ctx, done, err := newAdmin(e, fs, "brokerd-consumer-groups", o.timeoutMs)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(e.ctx, time.Duration(o.timeoutMs)*time.Millisecond)
-	defer cancel()
+	defer done()
 
 	switch {
 	case o.list:

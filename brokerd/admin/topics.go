@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,15 +58,12 @@ func runTopics(e *env, args []string) error {
 		return err
 	}
 
-	cl, err := newClient(fs, "brokerd-topics")
+	adm, ctx, done, err := newAdmin(e, fs, "brokerd-topics", o.timeoutMs)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	defer done()
 	adm.SetTimeoutMillis(int32(min(o.timeoutMs, 1<<30)))
-	ctx, cancel := context.WithTimeout(e.ctx, time.Duration(o.timeoutMs)*time.Millisecond)
-	defer cancel()
 
 	switch {
 	case o.create:

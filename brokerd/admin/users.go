@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,14 +61,11 @@ func runUsers(e *env, args []string) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	cl, err := newClient(fs, "brokerd-users")
+	adm, ctx, done, err := newAdmin(e, fs, "brokerd-users", o.timeoutMs)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(e.ctx, time.Duration(o.timeoutMs)*time.Millisecond)
-	defer cancel()
+	defer done()
 	if o.action == "list" {
 		return o.list(ctx, e, adm)
 	}
@@ -92,11 +88,11 @@ func runUsers(e *env, args []string) error {
 			return err
 		}
 	}
-	done := map[string]string{"add": "added", "delete": "deleted"}[o.action]
+	result := map[string]string{"add": "added", "delete": "deleted"}[o.action]
 	if o.json() {
-		return writeJSON(e.stdout, map[string]string{"user": o.user, "result": done})
+		return writeJSON(e.stdout, map[string]string{"user": o.user, "result": result})
 	}
-	_, err = e.stdout.Write([]byte("User " + o.user + " " + done + ".\n"))
+	_, err = e.stdout.Write([]byte("User " + o.user + " " + result + ".\n"))
 	return err
 }
 
