@@ -49,11 +49,6 @@ func (l listenerSpec) listenAddr() string {
 	return net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
 }
 
-// advertisedAddr is host:port clients and other brokers connect to.
-func (l listenerSpec) advertisedAddr() string {
-	return net.JoinHostPort(l.AdvHost, strconv.Itoa(int(l.AdvPort)))
-}
-
 // protocolMap returns listener.security.protocol.map, by upper-case
 // listener name. Unset, it is Kafka's default: each protocol's own name.
 func (c *Config) protocolMap() (map[string]string, error) {
