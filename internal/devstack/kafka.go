@@ -629,7 +629,9 @@ func (k *Kafka) probeTopic(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("devstack: kafka cannot create a topic: %w%s", err, k.logTails())
 	}
-	if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+	// UNKNOWN_TOPIC_OR_PARTITION: gone already, as when the client's retry
+	// of a slow delete reaches a node after the first attempt succeeded.
+	if _, err := adm.DeleteTopic(ctx, topic); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return fmt.Errorf("devstack: kafka delete probe topic: %w%s", err, k.logTails())
 	}
 	return nil
