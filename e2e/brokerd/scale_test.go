@@ -315,6 +315,12 @@ func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pconn.Close()
+	// Dial returns once the kernel has queued the connection; an answer
+	// proves brokerd accepted it (took its descriptor) before the limit
+	// drops, else it would wait in the backlog until the limit is raised.
+	if _, err := pconn.Request(kmsg.NewPtrApiVersionsRequest(), time.Now().Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	setFileLimit := func(to uint64) {
 		t.Helper()
 		if err := unix.Prlimit(n.proc.Pid(), unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: to, Max: limit}, nil); err != nil {
