@@ -82,6 +82,11 @@ func TestAuthorize(t *testing.T) {
 		{"wildcard principal", []Binding{bind(topic, "logs", literal, "User:*", "*", read, allow)}, false, bob, read, topic, "logs", true},
 		{"host matches", []Binding{bind(topic, "logs", literal, "User:alice", "10.0.0.1", read, allow)}, false, alice, read, topic, "logs", true},
 		{"host does not match", []Binding{bind(topic, "logs", literal, "User:alice", "10.9.9.9", read, allow)}, false, alice, read, topic, "logs", false},
+		{"IPv6 host written in full", []Binding{bind(topic, "logs", literal, "User:alice", "0:0:0:0:0:0:0:1", read, allow)}, false, Requester{"User:alice", "::1"}, read, topic, "logs", true},
+		{"IPv6 host written short", []Binding{bind(topic, "logs", literal, "User:alice", "fe80::1", read, allow)}, false, Requester{"User:alice", "fe80:0:0:0:0:0:0:1"}, read, topic, "logs", true},
+		{"IPv4 host arriving mapped into IPv6", []Binding{bind(topic, "logs", literal, "User:alice", "10.0.0.1", read, allow)}, false, Requester{"User:alice", "::ffff:10.0.0.1"}, read, topic, "logs", true},
+		{"IPv6 host of another address", []Binding{bind(topic, "logs", literal, "User:alice", "::2", read, allow)}, false, Requester{"User:alice", "::1"}, read, topic, "logs", false},
+		{"a host name is compared as written", []Binding{bind(topic, "logs", literal, "User:alice", "localhost", read, allow)}, false, Requester{"User:alice", "127.0.0.1"}, read, topic, "logs", false},
 		{"deny from one host only", []Binding{
 			bind(topic, "logs", literal, "User:*", "*", read, allow),
 			bind(topic, "logs", literal, "User:*", "10.0.0.2", read, deny)}, false, alice, read, topic, "logs", true},

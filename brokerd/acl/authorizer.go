@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -97,7 +98,7 @@ func (a *Authorizer) Authorize(s *Set, who Requester, op kmsg.ACLOperation, typ 
 // applies to: ALLOW, DENY, or UNKNOWN when b does not apply.
 func decide(b Binding, who Requester, op kmsg.ACLOperation) kmsg.ACLPermissionType {
 	if b.Principal != who.Principal && b.Principal != WildcardPrincipal ||
-		b.Host != Wildcard && b.Host != who.Host {
+		!hostMatches(b.Host, who.Host) {
 		return kmsg.ACLPermissionTypeUnknown
 	}
 	if b.Operation != kmsg.ACLOperationAll && b.Operation != op &&
@@ -105,6 +106,20 @@ func decide(b Binding, who Requester, op kmsg.ACLOperation) kmsg.ACLPermissionTy
 		return kmsg.ACLPermissionTypeUnknown
 	}
 	return b.Permission
+}
+
+// hostMatches reports whether a binding for host applies to a request
+// from addr: host is the wildcard, or names the same address, whatever
+// its spelling (Kafka's tools write IPv6 addresses in full,
+// 0:0:0:0:0:0:0:1, where Go writes ::1; an IPv4 address may arrive
+// mapped into IPv6).
+func hostMatches(host, addr string) bool {
+	if host == Wildcard || host == addr {
+		return true
+	}
+	h, err1 := netip.ParseAddr(host)
+	a, err2 := netip.ParseAddr(addr)
+	return err1 == nil && err2 == nil && h.Unmap() == a.Unmap()
 }
 
 // implies reports whether allowing have allows want too.
@@ -145,7 +160,7 @@ func (a *Authorizer) AuthorizeAny(s *Set, who Requester, op kmsg.ACLOperation, t
 	for _, p := range []string{who.Principal, WildcardPrincipal} {
 		for _, b := range s.byPrincipal[principalKey{typ, p}] {
 			examined.Add(1)
-			if b.Host != Wildcard && b.Host != who.Host || b.Operation != op && b.Operation != kmsg.ACLOperationAll {
+			if !hostMatches(b.Host, who.Host) || b.Operation != op && b.Operation != kmsg.ACLOperationAll {
 				continue
 			}
 			literal := b.PatternType == kmsg.ACLResourcePatternTypeLiteral
