@@ -139,6 +139,9 @@ type partition struct {
 	fetchLag atomic.Int64
 	// producers is the idempotent producer state; appendMu guards it.
 	producers producers.State
+	// saved is what the newest producer-state snapshot on disk holds;
+	// appendMu guards it.
+	saved savedProducers
 	// configs are the topic overrides the log was last configured with;
 	// Broker.mu guards it.
 	configs map[string]string
@@ -618,15 +621,8 @@ func (b *Broker) closeAll() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var errs []error
-	for k, p := range b.parts {
-		if err := p.saveProducerState(); err != nil {
-			errs = append(errs, err)
-		}
-		if err := p.log.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		delete(b.parts, k)
-	}
+	errs = append(errs, closeLogs(slices.Collect(maps.Values(b.parts)))...)
+	clear(b.parts)
 	b.cp.closeLanes()
 	errs = append(errs, b.meta.Close())
 	return errors.Join(errs...)

@@ -51,7 +51,13 @@ type Producer struct {
 // guards it.
 type State struct {
 	producers map[int64]*Producer
+	// changes counts the changes made, for Changes.
+	changes uint64
 }
+
+// Changes returns a count that grows with every change to the state, so
+// that a caller can tell whether it changed since a snapshot was taken.
+func (s *State) Changes() uint64 { return s.changes }
 
 // nextSeq is the sequence number after s, wrapping at int32 as Kafka does.
 func nextSeq(s int32) int32 {
@@ -115,6 +121,7 @@ func (s *State) Update(id int64, epoch int16, b Batch) {
 	} else if epoch < p.Epoch {
 		return // a fenced producer's batch in the log: nothing to learn
 	}
+	s.changes++
 	p.Batches = append(p.Batches, b)
 	if len(p.Batches) > MaxBatches {
 		p.Batches = append(p.Batches[:0], p.Batches[len(p.Batches)-MaxBatches:]...)
@@ -134,12 +141,16 @@ func (s *State) Expire(cutoff int64) int {
 			n++
 		}
 	}
+	if n > 0 {
+		s.changes++
+	}
 	return n
 }
 
 // TruncateTo forgets batches at or above offset (the log was truncated);
 // producers left with no batch are forgotten.
 func (s *State) TruncateTo(offset int64) {
+	s.changes++
 	for id, p := range s.producers {
 		keep := p.Batches[:0]
 		for _, b := range p.Batches {
@@ -171,6 +182,7 @@ func (s *State) Producers() []Producer {
 
 // Load replaces the state with ps (from a snapshot).
 func (s *State) Load(ps []Producer) {
+	s.changes++
 	s.producers = make(map[int64]*Producer, len(ps))
 	for _, p := range ps {
 		c := p
