@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -372,6 +373,30 @@ func TestRestartKeepsDataAndProducerState(t *testing.T) {
 	}
 }
 
+// produceIdempotent sends one batch of one record to partition 0 of topic
+// as the idempotent producer id at epoch with first sequence seq, and
+// returns the partition's error code and base offset.
+func produceIdempotent(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, id int64, epoch int16, seq int32) (int16, int64) {
+	t.Helper()
+	now := time.Now().UnixMilli()
+	payload := recordbatch.AppendRecord(nil, kmsg.Record{Value: []byte("x")})
+	batch := recordbatch.Build(recordbatch.Header{RecordCount: 1, ProducerID: id, ProducerEpoch: epoch, BaseSequence: seq, BaseTimestamp: now, MaxTimestamp: now}, payload)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.ErrorCode, p.BaseOffset
+}
+
 // TestIdempotenceErrors sends raw produce requests of an idempotent
 // producer: a gap in sequence numbers is OUT_OF_ORDER_SEQUENCE_NUMBER, a
 // retried batch gets its first offset back without a second copy, and an
@@ -389,23 +414,7 @@ func TestIdempotenceErrors(t *testing.T) {
 	}
 	produce := func(epoch int16, seq int32) (int16, int64) {
 		t.Helper()
-		now := time.Now().UnixMilli()
-		payload := recordbatch.AppendRecord(nil, kmsg.Record{Value: []byte("x")})
-		batch := recordbatch.Build(recordbatch.Header{RecordCount: 1, ProducerID: init.ProducerID, ProducerEpoch: epoch, BaseSequence: seq, BaseTimestamp: now, MaxTimestamp: now}, payload)
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "idem"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := resp.Topics[0].Partitions[0]
-		return p.ErrorCode, p.BaseOffset
+		return produceIdempotent(t, ctx, cl, "idem", init.ProducerID, epoch, seq)
 	}
 	if code, _ := produce(0, 5); code != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("first batch at sequence 5: %v", kerr.ErrorForCode(code))

@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"logpipe/brokerd/producers"
-	"logpipe/brokerd/recordbatch"
 )
 
 // TestIdlePartitionKeepsItsProducerSnapshot stops a broker cleanly three
@@ -37,23 +36,7 @@ func TestIdlePartitionKeepsItsProducerSnapshot(t *testing.T) {
 		t.Helper()
 		c := clClient(t, addr)
 		defer c.Close()
-		now := time.Now().UnixMilli()
-		payload := recordbatch.AppendRecord(nil, kmsg.Record{Value: []byte("x")})
-		batch := recordbatch.Build(recordbatch.Header{RecordCount: 1, ProducerID: init.ProducerID, BaseSequence: seq, BaseTimestamp: now, MaxTimestamp: now}, payload)
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "idle"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := resp.Topics[0].Partitions[0]
-		return p.ErrorCode, p.BaseOffset
+		return produceIdempotent(t, ctx, c, "idle", init.ProducerID, 0, seq)
 	}
 	if code, off := produce(cb.addr, 0); code != 0 || off != 0 {
 		t.Fatalf("sequence 0: %v at offset %d, want no error at 0", kerr.ErrorForCode(code), off)
