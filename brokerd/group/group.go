@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"container/heap"
 	"crypto/rand"
 	"fmt"
 	"slices"
@@ -268,6 +269,13 @@ type Group struct {
 	newMemberAdded bool
 
 	offsets map[TopicPartition]Offset
+
+	// deadlines holds the session deadlines of the members and the
+	// expiries of the pending member ids, earliest first, so that
+	// NextDeadline does not look at every member. An entry is pushed
+	// whenever a deadline is set or a member can expire again; entries
+	// that no longer hold are dropped as they reach the top.
+	deadlines deadlineQueue
 }
 
 // New returns an empty group that reports to out.
@@ -310,13 +318,13 @@ func restore(id string, cfg *Config, out *Outbox, now time.Time, meta *kmsg.Grou
 			rebalance:  ms(mm.RebalanceTimeoutMillis),
 			protocols:  []protocol{{name: g.protocol, metadata: mm.Subscription}},
 			assignment: mm.Assignment,
-			deadline:   now.Add(ms(mm.SessionTimeoutMillis)),
 		}
 		if m.rebalance <= 0 {
 			m.rebalance = m.session
 		}
 		g.seq++
 		g.members[m.id] = m
+		g.setDeadline(m, now.Add(m.session))
 		if m.instanceID != nil {
 			g.static[*m.instanceID] = m.id
 		}
@@ -332,6 +340,54 @@ func restore(id string, cfg *Config, out *Outbox, now time.Time, meta *kmsg.Grou
 }
 
 func ms(n int32) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// canExpire reports whether the member's session can expire now: members
+// waiting in JoinGroup or SyncGroup do not, except new ones.
+func (m *member) canExpire() bool { return m.isNew || m.join == nil && m.sync == nil }
+
+// setDeadline sets when m's session expires unless it heartbeats.
+func (g *Group) setDeadline(m *member, t time.Time) {
+	m.deadline = t
+	g.armDeadline(m)
+}
+
+// armDeadline schedules m's deadline if its session can expire now. Call
+// it whenever a member stops waiting in JoinGroup or SyncGroup without
+// getting a new deadline.
+func (g *Group) armDeadline(m *member) {
+	if m.canExpire() && !m.deadline.IsZero() {
+		g.pushDeadline(m.deadline, m.id)
+	}
+}
+
+// pushDeadline adds a deadline to the queue, rebuilding the queue from
+// the deadlines that hold when dropped ones pile up.
+func (g *Group) pushDeadline(at time.Time, id string) {
+	heap.Push(&g.deadlines, deadlineEntry{at: at, id: id})
+	if len(g.deadlines) <= 4*(len(g.members)+len(g.pending))+64 {
+		return
+	}
+	g.deadlines = g.deadlines[:0]
+	for id, exp := range g.pending {
+		g.deadlines = append(g.deadlines, deadlineEntry{at: exp, id: id})
+	}
+	for _, m := range g.members {
+		if m.canExpire() && !m.deadline.IsZero() {
+			g.deadlines = append(g.deadlines, deadlineEntry{at: m.deadline, id: m.id})
+		}
+	}
+	heap.Init(&g.deadlines)
+}
+
+// holds reports whether a queued deadline is still one: a pending member
+// id expiring then, or a member whose session can expire and ends then.
+func (g *Group) holds(e deadlineEntry) bool {
+	if exp, ok := g.pending[e.id]; ok && exp.Equal(e.at) {
+		return true
+	}
+	m := g.members[e.id]
+	return m != nil && m.canExpire() && m.deadline.Equal(e.at)
+}
 
 // ID returns the group id.
 func (g *Group) ID() string { return g.id }
@@ -527,6 +583,7 @@ func (g *Group) Join(now time.Time, ref any, req *kmsg.JoinGroupRequest, clientI
 		case req.InstanceID == nil && req.Version >= 4:
 			// KIP-394: hand out the id first; the member joins with it.
 			g.pending[id] = now.Add(session)
+			g.pushDeadline(g.pending[id], id)
 			return joinError(req, kerr.MemberIDRequired.Code, id)
 		}
 		g.addMember(now, ref, req, id, clientID, clientHost)
@@ -578,9 +635,8 @@ func (g *Group) Join(now time.Time, ref any, req *kmsg.JoinGroupRequest, clientI
 func (g *Group) addMember(now time.Time, ref any, req *kmsg.JoinGroupRequest, id, clientID, clientHost string) {
 	m := &member{
 		id: id, instanceID: req.InstanceID, clientID: clientID, clientHost: clientHost,
-		seq:      g.seq,
-		isNew:    true,
-		deadline: now.Add(g.cfg.newMemberJoinTimeout()),
+		seq:   g.seq,
+		isNew: true,
 	}
 	g.seq++
 	g.setJoin(m, ref, req)
@@ -591,6 +647,7 @@ func (g *Group) addMember(now time.Time, ref any, req *kmsg.JoinGroupRequest, id
 		g.protocolType = req.ProtocolType
 	}
 	g.members[id] = m
+	g.setDeadline(m, now.Add(g.cfg.newMemberJoinTimeout()))
 	if m.instanceID != nil {
 		g.static[*m.instanceID] = id
 	}
@@ -639,7 +696,7 @@ func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest
 	old := *m
 	g.renameMember(m, newID)
 	m.clientID, m.clientHost = clientID, clientHost
-	m.deadline = now.Add(ms(req.SessionTimeoutMillis))
+	g.setDeadline(m, now.Add(ms(req.SessionTimeoutMillis)))
 	g.setJoin(m, ref, req)
 
 	switch g.state {
@@ -658,12 +715,13 @@ func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest
 			}
 			w := m.join
 			m.join = nil
+			g.armDeadline(m)
 			if err != nil {
 				// Undo: the old member id stays.
 				g.renameMember(m, oldID)
 				m.protocols, m.session, m.rebalance = old.protocols, old.session, old.rebalance
 				m.clientID, m.clientHost = old.clientID, old.clientHost
-				m.deadline = now.Add(m.session)
+				g.setDeadline(m, now.Add(m.session))
 				resp := g.joinResult(w.req, "", false, prevLeader)
 				resp.ErrorCode = storeErrorCode(err)
 				g.reply(w.ref, resp)
@@ -796,7 +854,7 @@ func (g *Group) completeJoin(now time.Time) {
 			m.join = nil
 		}
 		m.isNew = false
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 		g.pendingSync[m.id] = struct{}{}
 	}
 	g.syncDeadline = now.Add(g.rebalanceTimeout())
@@ -926,7 +984,7 @@ func (g *Group) failSyncs(now time.Time, code int16) {
 		if m.sync != nil {
 			g.reply(m.sync.ref, syncError(m.sync.req, code))
 			m.sync = nil
-			m.deadline = now.Add(m.session)
+			g.setDeadline(m, now.Add(m.session))
 		}
 	}
 }
@@ -963,7 +1021,7 @@ func (g *Group) Sync(now time.Time, ref any, req *kmsg.SyncGroupRequest) *kmsg.S
 		return nil
 	case Stable:
 		delete(g.pendingSync, m.id)
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 		return g.syncResult(req, m)
 	default:
 		return syncError(req, kerr.UnknownMemberID.Code)
@@ -1013,7 +1071,7 @@ func (g *Group) storeAssignment(req *kmsg.SyncGroupRequest) {
 			if m.sync != nil {
 				g.reply(m.sync.ref, g.syncResult(m.sync.req, m))
 				m.sync = nil
-				m.deadline = now.Add(m.session)
+				g.setDeadline(m, now.Add(m.session))
 			}
 		}
 		g.transition(Stable, now)
@@ -1079,9 +1137,9 @@ func (g *Group) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.Heart
 	m := g.members[req.MemberID]
 	switch g.state {
 	case CompletingRebalance, Stable:
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 	case PreparingRebalance:
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 		resp.ErrorCode = kerr.RebalanceInProgress.Code
 	default:
 		resp.ErrorCode = kerr.UnknownMemberID.Code
@@ -1137,19 +1195,18 @@ func (g *Group) leaveOne(now time.Time, memberID string, instanceID *string) int
 // NextDeadline returns the earliest time at which Tick has something to
 // do; ok is false when nothing is scheduled.
 func (g *Group) NextDeadline() (t time.Time, ok bool) {
-	deadlineChecks.Add(1)
 	consider := func(d time.Time) {
 		if !d.IsZero() && (!ok || d.Before(t)) {
 			t, ok = d, true
 		}
 	}
-	for _, exp := range g.pending {
-		consider(exp)
-	}
-	for _, m := range g.members {
-		if m.isNew || m.join == nil && m.sync == nil {
-			consider(m.deadline)
+	for len(g.deadlines) > 0 {
+		deadlineChecks.Add(1)
+		if top := g.deadlines[0]; g.holds(top) {
+			consider(top.at)
+			break
 		}
+		heap.Pop(&g.deadlines)
 	}
 	if g.state == PreparingRebalance {
 		consider(g.joinDeadline)
@@ -1187,7 +1244,7 @@ func (g *Group) tickOnce(now time.Time) {
 		if g.members[m.id] != m {
 			continue
 		}
-		if (m.isNew || m.join == nil && m.sync == nil) && !now.Before(m.deadline) {
+		if m.canExpire() && !now.Before(m.deadline) {
 			g.removeAndRebalance(now, m)
 		}
 	}
