@@ -183,6 +183,25 @@ func (m *member) metadataFor(name string) []byte {
 	return nil
 }
 
+// setProtocols replaces the protocols a member lists.
+func (g *Group) setProtocols(m *member, ps []protocol) {
+	g.countProtocols(m, -1)
+	m.protocols = ps
+	g.countProtocols(m, 1)
+}
+
+// countProtocols adds d to the supporters of each protocol m lists.
+func (g *Group) countProtocols(m *member, d int) {
+	for i, p := range m.protocols {
+		if slices.ContainsFunc(m.protocols[:i], func(q protocol) bool { return q.name == p.name }) {
+			continue // listed twice, supported once
+		}
+		if g.supporters[p.name] += d; g.supporters[p.name] == 0 {
+			delete(g.supporters, p.name)
+		}
+	}
+}
+
 func (m *member) supports(name string) bool {
 	for _, p := range m.protocols {
 		if p.name == name {
@@ -243,7 +262,14 @@ type Group struct {
 	leader       string // member id; "" when there are no members
 
 	members map[string]*member
-	seq     uint64
+	// joining counts the members waiting in JoinGroup (join set), so
+	// that a join need not look at every member to see whether all have.
+	joining int
+	// supporters counts, by protocol name, the members that list the
+	// protocol, so that a join is checked against the group's protocols
+	// without looking at every member.
+	supporters map[string]int
+	seq        uint64
 	// pending holds the member ids handed out with MEMBER_ID_REQUIRED
 	// (JoinGroup v4+), until their second JoinGroup or their expiry.
 	pending map[string]time.Time
@@ -283,6 +309,7 @@ func New(id string, cfg *Config, out *Outbox) *Group {
 	return &Group{
 		id: id, cfg: cfg, out: out,
 		members:     map[string]*member{},
+		supporters:  map[string]int{},
 		pending:     map[string]time.Time{},
 		static:      map[string]string{},
 		pendingSync: map[string]struct{}{},
@@ -324,6 +351,7 @@ func restore(id string, cfg *Config, out *Outbox, now time.Time, meta *kmsg.Grou
 		}
 		g.seq++
 		g.members[m.id] = m
+		g.countProtocols(m, 1)
 		g.setDeadline(m, now.Add(m.session))
 		if m.instanceID != nil {
 			g.static[*m.instanceID] = m.id
@@ -484,18 +512,7 @@ func (g *Group) supportsProtocols(protocolType string, ps []kmsg.JoinGroupReques
 	if protocolType != g.protocolType {
 		return false
 	}
-	for _, p := range ps {
-		n := 0
-		for _, m := range g.members {
-			if m.supports(p.Name) {
-				n++
-			}
-		}
-		if n == len(g.members) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p kmsg.JoinGroupRequestProtocol) bool { return g.supporters[p.Name] == len(g.members) })
 }
 
 // acceptsNewMember applies group.max.size to a member that is not yet in
@@ -508,13 +525,7 @@ func (g *Group) acceptsNewMember() bool {
 	case Empty, Dead:
 		return true
 	case PreparingRebalance:
-		n := 0
-		for _, m := range g.members {
-			if m.join != nil {
-				n++
-			}
-		}
-		return n < g.cfg.MaxSize
+		return g.joining < g.cfg.MaxSize
 	default:
 		return len(g.members) < g.cfg.MaxSize
 	}
@@ -669,13 +680,27 @@ func (g *Group) updateMember(m *member, ref any, req *kmsg.JoinGroupRequest) {
 }
 
 func (g *Group) setJoin(m *member, ref any, req *kmsg.JoinGroupRequest) {
-	m.protocols = copyProtocols(req.Protocols)
+	g.setProtocols(m, copyProtocols(req.Protocols))
 	m.session = ms(req.SessionTimeoutMillis)
 	m.rebalance = ms(req.RebalanceTimeoutMillis)
 	if req.Version == 0 || m.rebalance <= 0 {
 		m.rebalance = m.session
 	}
+	if m.join == nil {
+		g.joining++
+	}
 	m.join = &joinWait{ref: ref, req: req}
+}
+
+// endJoin returns the JoinGroup m is waiting in (nil if none) and stops
+// the wait; the caller answers it.
+func (g *Group) endJoin(m *member) *joinWait {
+	w := m.join
+	if w != nil {
+		m.join = nil
+		g.joining--
+	}
+	return w
 }
 
 // replaceStatic handles a known group.instance.id joining with no member
@@ -685,9 +710,8 @@ func (g *Group) setJoin(m *member, ref any, req *kmsg.JoinGroupRequest) {
 func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest, oldID, newID, clientID, clientHost string) *kmsg.JoinGroupResponse {
 	m := g.members[oldID]
 	prevLeader := g.leader
-	if m.join != nil {
-		g.reply(m.join.ref, joinError(m.join.req, kerr.FencedInstanceID.Code, oldID))
-		m.join = nil
+	if w := g.endJoin(m); w != nil {
+		g.reply(w.ref, joinError(w.req, kerr.FencedInstanceID.Code, oldID))
 	}
 	if m.sync != nil {
 		g.reply(m.sync.ref, syncError(m.sync.req, kerr.FencedInstanceID.Code))
@@ -713,13 +737,13 @@ func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest
 			if g.members[newID] != m || m.join == nil {
 				return
 			}
-			w := m.join
-			m.join = nil
+			w := g.endJoin(m)
 			g.armDeadline(m)
 			if err != nil {
 				// Undo: the old member id stays.
 				g.renameMember(m, oldID)
-				m.protocols, m.session, m.rebalance = old.protocols, old.session, old.rebalance
+				g.setProtocols(m, old.protocols)
+				m.session, m.rebalance = old.session, old.rebalance
 				m.clientID, m.clientHost = old.clientID, old.clientHost
 				g.setDeadline(m, now.Add(m.session))
 				resp := g.joinResult(w.req, "", false, prevLeader)
@@ -798,15 +822,7 @@ func (g *Group) prepareRebalance(now time.Time) {
 // allJoined reports whether every member is waiting in JoinGroup and no
 // member id handed out is still to be used.
 func (g *Group) allJoined() bool {
-	if len(g.pending) > 0 {
-		return false
-	}
-	for _, m := range g.members {
-		if m.join == nil {
-			return false
-		}
-	}
-	return true
+	return len(g.pending) == 0 && g.joining == len(g.members)
 }
 
 // tryCompleteJoin completes the join phase once everyone has joined
@@ -849,9 +865,8 @@ func (g *Group) completeJoin(now time.Time) {
 	g.subscribed = g.computeSubscribed()
 	g.transition(CompletingRebalance, now)
 	for _, m := range g.sorted() {
-		if m.join != nil {
-			g.reply(m.join.ref, g.joinResult(m.join.req, m.id, m.id == g.leader, g.leader))
-			m.join = nil
+		if w := g.endJoin(m); w != nil {
+			g.reply(w.ref, g.joinResult(w.req, m.id, m.id == g.leader, g.leader))
 		}
 		m.isNew = false
 		g.setDeadline(m, now.Add(m.session))
@@ -937,6 +952,10 @@ func (g *Group) computeSubscribed() map[string]struct{} {
 
 // removeMember drops a member without touching the group's state.
 func (g *Group) removeMember(m *member) {
+	if m.join != nil {
+		g.joining--
+	}
+	g.countProtocols(m, -1)
 	delete(g.members, m.id)
 	delete(g.pendingSync, m.id)
 	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
@@ -953,9 +972,8 @@ func (g *Group) removeMember(m *member) {
 // removeAndRebalance drops a member that left or expired, answering any
 // request it has waiting, and rebalances the others.
 func (g *Group) removeAndRebalance(now time.Time, m *member) {
-	if m.join != nil {
-		g.reply(m.join.ref, joinError(m.join.req, kerr.UnknownMemberID.Code, m.id))
-		m.join = nil
+	if w := g.endJoin(m); w != nil {
+		g.reply(w.ref, joinError(w.req, kerr.UnknownMemberID.Code, m.id))
 	}
 	if m.sync != nil {
 		g.reply(m.sync.ref, syncError(m.sync.req, kerr.UnknownMemberID.Code))
@@ -1279,9 +1297,8 @@ func (g *Group) tickOnce(now time.Time) {
 // partition).
 func (g *Group) Unload() {
 	for _, m := range g.sorted() {
-		if m.join != nil {
-			g.reply(m.join.ref, joinError(m.join.req, kerr.NotCoordinator.Code, m.id))
-			m.join = nil
+		if w := g.endJoin(m); w != nil {
+			g.reply(w.ref, joinError(w.req, kerr.NotCoordinator.Code, m.id))
 		}
 		if m.sync != nil {
 			g.reply(m.sync.ref, syncError(m.sync.req, kerr.NotCoordinator.Code))
