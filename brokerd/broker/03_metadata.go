@@ -99,23 +99,27 @@ func handleMetadata(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header,
 	return resp, nil
 }
 
+// metadataTopic is a topic as Metadata answers it. The replica and ISR
+// lists are the image's own, not copies: an image is never modified and
+// the response is only encoded, so a Metadata for every topic allocates
+// per topic, not per partition.
 func metadataTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
-	name := t.Name
-	mt.Topic = &name
+	mt.Topic = &t.Name
 	mt.TopicID = t.ID
 	mt.IsInternal = isInternal(t.Name)
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.Partitions))
 	for i, p := range t.Partitions {
-		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp := &mt.Partitions[i]
+		mp.Default()
 		mp.Partition = int32(i)
 		mp.Leader = p.Leader
 		mp.LeaderEpoch = p.LeaderEpoch
-		mp.Replicas = append([]int32(nil), p.Replicas...)
-		mp.ISR = append([]int32(nil), p.ISR...)
+		mp.Replicas = p.Replicas
+		mp.ISR = p.ISR
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
-		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
 }

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"container/heap"
 	"crypto/rand"
 	"fmt"
 	"slices"
@@ -182,6 +183,25 @@ func (m *member) metadataFor(name string) []byte {
 	return nil
 }
 
+// setProtocols replaces the protocols a member lists.
+func (g *Group) setProtocols(m *member, ps []protocol) {
+	g.countProtocols(m, -1)
+	m.protocols = ps
+	g.countProtocols(m, 1)
+}
+
+// countProtocols adds d to the supporters of each protocol m lists.
+func (g *Group) countProtocols(m *member, d int) {
+	for i, p := range m.protocols {
+		if slices.ContainsFunc(m.protocols[:i], func(q protocol) bool { return q.name == p.name }) {
+			continue // listed twice, supported once
+		}
+		if g.supporters[p.name] += d; g.supporters[p.name] == 0 {
+			delete(g.supporters, p.name)
+		}
+	}
+}
+
 func (m *member) supports(name string) bool {
 	for _, p := range m.protocols {
 		if p.name == name {
@@ -242,7 +262,14 @@ type Group struct {
 	leader       string // member id; "" when there are no members
 
 	members map[string]*member
-	seq     uint64
+	// joining counts the members waiting in JoinGroup (join set), so
+	// that a join need not look at every member to see whether all have.
+	joining int
+	// supporters counts, by protocol name, the members that list the
+	// protocol, so that a join is checked against the group's protocols
+	// without looking at every member.
+	supporters map[string]int
+	seq        uint64
 	// pending holds the member ids handed out with MEMBER_ID_REQUIRED
 	// (JoinGroup v4+), until their second JoinGroup or their expiry.
 	pending map[string]time.Time
@@ -268,6 +295,13 @@ type Group struct {
 	newMemberAdded bool
 
 	offsets map[TopicPartition]Offset
+
+	// deadlines holds the session deadlines of the members and the
+	// expiries of the pending member ids, earliest first, so that
+	// NextDeadline does not look at every member. An entry is pushed
+	// whenever a deadline is set or a member can expire again; entries
+	// that no longer hold are dropped as they reach the top.
+	deadlines deadlineQueue
 }
 
 // New returns an empty group that reports to out.
@@ -275,6 +309,7 @@ func New(id string, cfg *Config, out *Outbox) *Group {
 	return &Group{
 		id: id, cfg: cfg, out: out,
 		members:     map[string]*member{},
+		supporters:  map[string]int{},
 		pending:     map[string]time.Time{},
 		static:      map[string]string{},
 		pendingSync: map[string]struct{}{},
@@ -310,13 +345,14 @@ func restore(id string, cfg *Config, out *Outbox, now time.Time, meta *kmsg.Grou
 			rebalance:  ms(mm.RebalanceTimeoutMillis),
 			protocols:  []protocol{{name: g.protocol, metadata: mm.Subscription}},
 			assignment: mm.Assignment,
-			deadline:   now.Add(ms(mm.SessionTimeoutMillis)),
 		}
 		if m.rebalance <= 0 {
 			m.rebalance = m.session
 		}
 		g.seq++
 		g.members[m.id] = m
+		g.countProtocols(m, 1)
+		g.setDeadline(m, now.Add(m.session))
 		if m.instanceID != nil {
 			g.static[*m.instanceID] = m.id
 		}
@@ -332,6 +368,54 @@ func restore(id string, cfg *Config, out *Outbox, now time.Time, meta *kmsg.Grou
 }
 
 func ms(n int32) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// canExpire reports whether the member's session can expire now: members
+// waiting in JoinGroup or SyncGroup do not, except new ones.
+func (m *member) canExpire() bool { return m.isNew || m.join == nil && m.sync == nil }
+
+// setDeadline sets when m's session expires unless it heartbeats.
+func (g *Group) setDeadline(m *member, t time.Time) {
+	m.deadline = t
+	g.armDeadline(m)
+}
+
+// armDeadline schedules m's deadline if its session can expire now. Call
+// it whenever a member stops waiting in JoinGroup or SyncGroup without
+// getting a new deadline.
+func (g *Group) armDeadline(m *member) {
+	if m.canExpire() && !m.deadline.IsZero() {
+		g.pushDeadline(m.deadline, m.id)
+	}
+}
+
+// pushDeadline adds a deadline to the queue, rebuilding the queue from
+// the deadlines that hold when dropped ones pile up.
+func (g *Group) pushDeadline(at time.Time, id string) {
+	heap.Push(&g.deadlines, deadlineEntry{at: at, id: id})
+	if len(g.deadlines) <= 4*(len(g.members)+len(g.pending))+64 {
+		return
+	}
+	g.deadlines = g.deadlines[:0]
+	for id, exp := range g.pending {
+		g.deadlines = append(g.deadlines, deadlineEntry{at: exp, id: id})
+	}
+	for _, m := range g.members {
+		if m.canExpire() && !m.deadline.IsZero() {
+			g.deadlines = append(g.deadlines, deadlineEntry{at: m.deadline, id: m.id})
+		}
+	}
+	heap.Init(&g.deadlines)
+}
+
+// holds reports whether a queued deadline is still one: a pending member
+// id expiring then, or a member whose session can expire and ends then.
+func (g *Group) holds(e deadlineEntry) bool {
+	if exp, ok := g.pending[e.id]; ok && exp.Equal(e.at) {
+		return true
+	}
+	m := g.members[e.id]
+	return m != nil && m.canExpire() && m.deadline.Equal(e.at)
+}
 
 // ID returns the group id.
 func (g *Group) ID() string { return g.id }
@@ -428,18 +512,7 @@ func (g *Group) supportsProtocols(protocolType string, ps []kmsg.JoinGroupReques
 	if protocolType != g.protocolType {
 		return false
 	}
-	for _, p := range ps {
-		n := 0
-		for _, m := range g.members {
-			if m.supports(p.Name) {
-				n++
-			}
-		}
-		if n == len(g.members) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p kmsg.JoinGroupRequestProtocol) bool { return g.supporters[p.Name] == len(g.members) })
 }
 
 // acceptsNewMember applies group.max.size to a member that is not yet in
@@ -452,13 +525,7 @@ func (g *Group) acceptsNewMember() bool {
 	case Empty, Dead:
 		return true
 	case PreparingRebalance:
-		n := 0
-		for _, m := range g.members {
-			if m.join != nil {
-				n++
-			}
-		}
-		return n < g.cfg.MaxSize
+		return g.joining < g.cfg.MaxSize
 	default:
 		return len(g.members) < g.cfg.MaxSize
 	}
@@ -527,6 +594,7 @@ func (g *Group) Join(now time.Time, ref any, req *kmsg.JoinGroupRequest, clientI
 		case req.InstanceID == nil && req.Version >= 4:
 			// KIP-394: hand out the id first; the member joins with it.
 			g.pending[id] = now.Add(session)
+			g.pushDeadline(g.pending[id], id)
 			return joinError(req, kerr.MemberIDRequired.Code, id)
 		}
 		g.addMember(now, ref, req, id, clientID, clientHost)
@@ -578,9 +646,8 @@ func (g *Group) Join(now time.Time, ref any, req *kmsg.JoinGroupRequest, clientI
 func (g *Group) addMember(now time.Time, ref any, req *kmsg.JoinGroupRequest, id, clientID, clientHost string) {
 	m := &member{
 		id: id, instanceID: req.InstanceID, clientID: clientID, clientHost: clientHost,
-		seq:      g.seq,
-		isNew:    true,
-		deadline: now.Add(g.cfg.newMemberJoinTimeout()),
+		seq:   g.seq,
+		isNew: true,
 	}
 	g.seq++
 	g.setJoin(m, ref, req)
@@ -591,6 +658,7 @@ func (g *Group) addMember(now time.Time, ref any, req *kmsg.JoinGroupRequest, id
 		g.protocolType = req.ProtocolType
 	}
 	g.members[id] = m
+	g.setDeadline(m, now.Add(g.cfg.newMemberJoinTimeout()))
 	if m.instanceID != nil {
 		g.static[*m.instanceID] = id
 	}
@@ -612,13 +680,27 @@ func (g *Group) updateMember(m *member, ref any, req *kmsg.JoinGroupRequest) {
 }
 
 func (g *Group) setJoin(m *member, ref any, req *kmsg.JoinGroupRequest) {
-	m.protocols = copyProtocols(req.Protocols)
+	g.setProtocols(m, copyProtocols(req.Protocols))
 	m.session = ms(req.SessionTimeoutMillis)
 	m.rebalance = ms(req.RebalanceTimeoutMillis)
 	if req.Version == 0 || m.rebalance <= 0 {
 		m.rebalance = m.session
 	}
+	if m.join == nil {
+		g.joining++
+	}
 	m.join = &joinWait{ref: ref, req: req}
+}
+
+// endJoin returns the JoinGroup m is waiting in (nil if none) and stops
+// the wait; the caller answers it.
+func (g *Group) endJoin(m *member) *joinWait {
+	w := m.join
+	if w != nil {
+		m.join = nil
+		g.joining--
+	}
+	return w
 }
 
 // replaceStatic handles a known group.instance.id joining with no member
@@ -628,9 +710,8 @@ func (g *Group) setJoin(m *member, ref any, req *kmsg.JoinGroupRequest) {
 func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest, oldID, newID, clientID, clientHost string) *kmsg.JoinGroupResponse {
 	m := g.members[oldID]
 	prevLeader := g.leader
-	if m.join != nil {
-		g.reply(m.join.ref, joinError(m.join.req, kerr.FencedInstanceID.Code, oldID))
-		m.join = nil
+	if w := g.endJoin(m); w != nil {
+		g.reply(w.ref, joinError(w.req, kerr.FencedInstanceID.Code, oldID))
 	}
 	if m.sync != nil {
 		g.reply(m.sync.ref, syncError(m.sync.req, kerr.FencedInstanceID.Code))
@@ -639,7 +720,7 @@ func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest
 	old := *m
 	g.renameMember(m, newID)
 	m.clientID, m.clientHost = clientID, clientHost
-	m.deadline = now.Add(ms(req.SessionTimeoutMillis))
+	g.setDeadline(m, now.Add(ms(req.SessionTimeoutMillis)))
 	g.setJoin(m, ref, req)
 
 	switch g.state {
@@ -656,14 +737,15 @@ func (g *Group) replaceStatic(now time.Time, ref any, req *kmsg.JoinGroupRequest
 			if g.members[newID] != m || m.join == nil {
 				return
 			}
-			w := m.join
-			m.join = nil
+			w := g.endJoin(m)
+			g.armDeadline(m)
 			if err != nil {
 				// Undo: the old member id stays.
 				g.renameMember(m, oldID)
-				m.protocols, m.session, m.rebalance = old.protocols, old.session, old.rebalance
+				g.setProtocols(m, old.protocols)
+				m.session, m.rebalance = old.session, old.rebalance
 				m.clientID, m.clientHost = old.clientID, old.clientHost
-				m.deadline = now.Add(m.session)
+				g.setDeadline(m, now.Add(m.session))
 				resp := g.joinResult(w.req, "", false, prevLeader)
 				resp.ErrorCode = storeErrorCode(err)
 				g.reply(w.ref, resp)
@@ -740,15 +822,7 @@ func (g *Group) prepareRebalance(now time.Time) {
 // allJoined reports whether every member is waiting in JoinGroup and no
 // member id handed out is still to be used.
 func (g *Group) allJoined() bool {
-	if len(g.pending) > 0 {
-		return false
-	}
-	for _, m := range g.members {
-		if m.join == nil {
-			return false
-		}
-	}
-	return true
+	return len(g.pending) == 0 && g.joining == len(g.members)
 }
 
 // tryCompleteJoin completes the join phase once everyone has joined
@@ -791,12 +865,11 @@ func (g *Group) completeJoin(now time.Time) {
 	g.subscribed = g.computeSubscribed()
 	g.transition(CompletingRebalance, now)
 	for _, m := range g.sorted() {
-		if m.join != nil {
-			g.reply(m.join.ref, g.joinResult(m.join.req, m.id, m.id == g.leader, g.leader))
-			m.join = nil
+		if w := g.endJoin(m); w != nil {
+			g.reply(w.ref, g.joinResult(w.req, m.id, m.id == g.leader, g.leader))
 		}
 		m.isNew = false
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 		g.pendingSync[m.id] = struct{}{}
 	}
 	g.syncDeadline = now.Add(g.rebalanceTimeout())
@@ -879,6 +952,10 @@ func (g *Group) computeSubscribed() map[string]struct{} {
 
 // removeMember drops a member without touching the group's state.
 func (g *Group) removeMember(m *member) {
+	if m.join != nil {
+		g.joining--
+	}
+	g.countProtocols(m, -1)
 	delete(g.members, m.id)
 	delete(g.pendingSync, m.id)
 	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
@@ -895,9 +972,8 @@ func (g *Group) removeMember(m *member) {
 // removeAndRebalance drops a member that left or expired, answering any
 // request it has waiting, and rebalances the others.
 func (g *Group) removeAndRebalance(now time.Time, m *member) {
-	if m.join != nil {
-		g.reply(m.join.ref, joinError(m.join.req, kerr.UnknownMemberID.Code, m.id))
-		m.join = nil
+	if w := g.endJoin(m); w != nil {
+		g.reply(w.ref, joinError(w.req, kerr.UnknownMemberID.Code, m.id))
 	}
 	if m.sync != nil {
 		g.reply(m.sync.ref, syncError(m.sync.req, kerr.UnknownMemberID.Code))
@@ -926,7 +1002,7 @@ func (g *Group) failSyncs(now time.Time, code int16) {
 		if m.sync != nil {
 			g.reply(m.sync.ref, syncError(m.sync.req, code))
 			m.sync = nil
-			m.deadline = now.Add(m.session)
+			g.setDeadline(m, now.Add(m.session))
 		}
 	}
 }
@@ -963,7 +1039,7 @@ func (g *Group) Sync(now time.Time, ref any, req *kmsg.SyncGroupRequest) *kmsg.S
 		return nil
 	case Stable:
 		delete(g.pendingSync, m.id)
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 		return g.syncResult(req, m)
 	default:
 		return syncError(req, kerr.UnknownMemberID.Code)
@@ -1013,7 +1089,7 @@ func (g *Group) storeAssignment(req *kmsg.SyncGroupRequest) {
 			if m.sync != nil {
 				g.reply(m.sync.ref, g.syncResult(m.sync.req, m))
 				m.sync = nil
-				m.deadline = now.Add(m.session)
+				g.setDeadline(m, now.Add(m.session))
 			}
 		}
 		g.transition(Stable, now)
@@ -1079,9 +1155,9 @@ func (g *Group) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.Heart
 	m := g.members[req.MemberID]
 	switch g.state {
 	case CompletingRebalance, Stable:
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 	case PreparingRebalance:
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 		resp.ErrorCode = kerr.RebalanceInProgress.Code
 	default:
 		resp.ErrorCode = kerr.UnknownMemberID.Code
@@ -1137,19 +1213,18 @@ func (g *Group) leaveOne(now time.Time, memberID string, instanceID *string) int
 // NextDeadline returns the earliest time at which Tick has something to
 // do; ok is false when nothing is scheduled.
 func (g *Group) NextDeadline() (t time.Time, ok bool) {
-	deadlineChecks.Add(1)
 	consider := func(d time.Time) {
 		if !d.IsZero() && (!ok || d.Before(t)) {
 			t, ok = d, true
 		}
 	}
-	for _, exp := range g.pending {
-		consider(exp)
-	}
-	for _, m := range g.members {
-		if m.isNew || m.join == nil && m.sync == nil {
-			consider(m.deadline)
+	for len(g.deadlines) > 0 {
+		deadlineChecks.Add(1)
+		if top := g.deadlines[0]; g.holds(top) {
+			consider(top.at)
+			break
 		}
+		heap.Pop(&g.deadlines)
 	}
 	if g.state == PreparingRebalance {
 		consider(g.joinDeadline)
@@ -1187,7 +1262,7 @@ func (g *Group) tickOnce(now time.Time) {
 		if g.members[m.id] != m {
 			continue
 		}
-		if (m.isNew || m.join == nil && m.sync == nil) && !now.Before(m.deadline) {
+		if m.canExpire() && !now.Before(m.deadline) {
 			g.removeAndRebalance(now, m)
 		}
 	}
@@ -1222,9 +1297,8 @@ func (g *Group) tickOnce(now time.Time) {
 // partition).
 func (g *Group) Unload() {
 	for _, m := range g.sorted() {
-		if m.join != nil {
-			g.reply(m.join.ref, joinError(m.join.req, kerr.NotCoordinator.Code, m.id))
-			m.join = nil
+		if w := g.endJoin(m); w != nil {
+			g.reply(w.ref, joinError(w.req, kerr.NotCoordinator.Code, m.id))
 		}
 		if m.sync != nil {
 			g.reply(m.sync.ref, syncError(m.sync.req, kerr.NotCoordinator.Code))

@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -43,8 +44,32 @@ func newEnv(t *testing.T, change func(*Config)) *env {
 }
 
 // settle completes the writes (the first one failing if failNext is set)
-// and collects the replies, as the shard does after every event.
+// and collects the replies, as the shard does after every event. It
+// checks, after every event of every test, the group's counts of members
+// waiting in JoinGroup and of members supporting each protocol.
 func (e *env) settle() {
+	defer func() {
+		waiting := 0
+		supporters := map[string]int{}
+		for _, m := range e.g.members {
+			if m.join != nil {
+				waiting++
+			}
+			names := map[string]bool{}
+			for _, p := range m.protocols {
+				names[p.name] = true
+			}
+			for n := range names {
+				supporters[n]++
+			}
+		}
+		if e.g.joining != waiting {
+			e.t.Fatalf("members waiting in JoinGroup: got a count of %d, want %d", e.g.joining, waiting)
+		}
+		if !maps.Equal(e.g.supporters, supporters) {
+			e.t.Fatalf("members supporting each protocol: got counts %v, want %v", e.g.supporters, supporters)
+		}
+	}()
 	for {
 		ws := e.out.TakeWrites()
 		if len(ws) == 0 {

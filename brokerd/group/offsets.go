@@ -65,7 +65,7 @@ func (g *Group) Commit(now time.Time, ref any, req *kmsg.OffsetCommitRequest) *k
 		return CommitError(req, kerr.RebalanceInProgress.Code)
 	}
 	if m := g.members[req.MemberID]; m != nil {
-		m.deadline = now.Add(m.session)
+		g.setDeadline(m, now.Add(m.session))
 	}
 	resp := CommitError(req, 0)
 	type target struct {

@@ -37,7 +37,7 @@ func (s *schedule) update(groups map[string]*Group) {
 			delete(s.due, id)
 		case !had || !old.Equal(d):
 			s.due[id] = d
-			heap.Push(&s.queue, deadlineEntry{at: d, group: id})
+			heap.Push(&s.queue, deadlineEntry{at: d, id: id})
 		}
 	}
 	clear(s.touched)
@@ -45,21 +45,22 @@ func (s *schedule) update(groups map[string]*Group) {
 	if len(s.queue) > 4*len(s.due)+64 {
 		s.queue = s.queue[:0]
 		for id, d := range s.due {
-			s.queue = append(s.queue, deadlineEntry{at: d, group: id})
+			s.queue = append(s.queue, deadlineEntry{at: d, id: id})
 		}
 		heap.Init(&s.queue)
 	}
 }
 
-// deadlineChecks counts NextDeadline calls (a test checks that a request
-// costs a few, not one per group of the shard).
+// deadlineChecks counts the deadlines Group.NextDeadline looks at (tests
+// check that a request costs a few, not one per group of the shard nor
+// one per member of the group).
 var deadlineChecks atomic.Int64
 
 // next returns the earliest deadline, ok false if no group has one.
 func (s *schedule) next() (time.Time, bool) {
 	for s.queue.Len() > 0 {
 		top := s.queue[0]
-		if d, ok := s.due[top.group]; ok && d.Equal(top.at) {
+		if d, ok := s.due[top.id]; ok && d.Equal(top.at) {
 			return top.at, true
 		}
 		heap.Pop(&s.queue) // stale
@@ -77,15 +78,17 @@ func (s *schedule) takeDue(now time.Time) []string {
 			return out
 		}
 		e := heap.Pop(&s.queue).(deadlineEntry)
-		delete(s.due, e.group)
-		s.touch(e.group)
-		out = append(out, e.group)
+		delete(s.due, e.id)
+		s.touch(e.id)
+		out = append(out, e.id)
 	}
 }
 
+// deadlineEntry is a deadline of a group (in a schedule) or of a member
+// or a pending member id (in a Group), by id.
 type deadlineEntry struct {
-	at    time.Time
-	group string
+	at time.Time
+	id string
 }
 
 // deadlineQueue is a min-heap of deadlines (container/heap).

@@ -34,6 +34,11 @@ const DefaultMaxRequestBytes = 100 << 20
 // inside the response as Kafka error codes. A panic closes the connection
 // too, and only it.
 //
+// The byte slices of a Produce request (its record batches, unknown
+// tagged fields) point into a buffer that is reused once Handle returns
+// without error: a handler must copy whatever of them it keeps (see
+// frames.go). Strings are the request's own.
+//
 // The context passed to Handle is the connection's: it ends when the
 // client disconnects (or sends something that closes the connection), when
 // an earlier request closed the connection, and at Shutdown, so that long
@@ -336,6 +341,9 @@ type decoded struct {
 	h     Header
 	req   kmsg.Request
 	frame []byte // the raw frame, for requests answered specially
+	// pooled is the frame's buffer, to give back once the request is
+	// answered; nil when the frame is not pooled.
+	pooled *[]byte
 	// raw is a bare SASL token, wrapped in a SaslAuthenticate v0 request.
 	raw bool
 	// answered, when set, is closed once the request is answered (or
@@ -409,7 +417,13 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 		case gated && size > c.sec.maxPreAuth():
 			return fmt.Errorf("wire: frame size %d before SASL authentication exceeds %d", size, c.sec.maxPreAuth())
 		}
-		frame := make([]byte, size)
+		var frame []byte
+		var pooled *[]byte
+		if key, err := br.Peek(2); err == nil && !raw && pooledFrame(int16(binary.BigEndian.Uint16(key))) {
+			frame, pooled = getFrame(int(size))
+		} else {
+			frame = make([]byte, size)
+		}
 		if _, err := io.ReadFull(br, frame); err != nil {
 			if s.shutdown.Load() || c.closed.Load() {
 				return nil
@@ -435,6 +449,7 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			if err != nil {
 				return err
 			}
+			d.pooled = pooled
 		}
 		if gated || raw {
 			d.answered = make(chan struct{})
@@ -502,6 +517,7 @@ func (c *Conn) process(reqs <-chan decoded) {
 	for d := range reqs {
 		if c.closed.Load() {
 			answered(d) // drain without handling
+			putFrame(d.pooled)
 			continue
 		}
 		start := time.Now()
@@ -521,6 +537,12 @@ func (c *Conn) process(reqs <-chan decoded) {
 		}
 		if s.Hooks.Request != nil {
 			s.Hooks.Request(d.h.APIKey, d.h.APIVersion, time.Since(start), err)
+		}
+		if err == nil {
+			// After an error (a panic, a context ended mid-request) the
+			// handler may not be done with the frame: leave it to the
+			// garbage collector.
+			putFrame(d.pooled)
 		}
 		if err != nil {
 			if !s.shutdown.Load() && !errors.Is(err, ErrHandlerPanic) && !errors.Is(err, errCloseAfterResponse) {
