@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
 
 	"logpipe/e2e/harness"
 	"logpipe/internal/await"
@@ -367,5 +371,95 @@ func TestSecuredPipeline(t *testing.T) {
 	writer := r.client("indexer", r.indexer, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
 	if err := writer.ProduceSync(ctx, &kgo.Record{Topic: "httpd", Value: []byte("not the indexer's to write")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("a produce as indexer to httpd: got %v, want %v", err, kerr.TopicAuthorizationFailed)
+	}
+}
+
+// TestSecuredPrepareMakesCertificates runs prepare.sh as the compose
+// override does, on empty folders: openssl makes a development CA, whose
+// key stays in its own folder, and a brokerd certificate valid for the
+// hosts named; brokerd's folder gets the PLAIN accounts' bcrypt hashes and
+// the clients' folder the CA certificate alone. A second run keeps the
+// certificates and writes the accounts again.
+func TestSecuredPrepareMakesCertificates(t *testing.T) {
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	caDir, brokerdDir, clientsDir := filepath.Join(dir, "ca"), filepath.Join(dir, "brokerd"), filepath.Join(dir, "clients")
+	prepare := func(adminPassword string) string {
+		cmd := exec.Command("sh", filepath.Join(root, "configs", "secured", "prepare.sh"))
+		cmd.Env = append(os.Environ(), "CA_DIR="+caDir, "BROKERD_DIR="+brokerdDir, "CLIENTS_DIR="+clientsDir,
+			"BROKERD_HOSTS=brokerd-1 brokerd-2 127.0.0.1", "LOGPIPE_ADMIN_PASSWORD="+adminPassword,
+			"LOGPIPE_BROKER_PASSWORD=broker-pw", "BROKERD="+filepath.Join(binDir, "brokerd"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("prepare.sh: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	prepare("admin-pw")
+	for d, want := range map[string][]string{
+		caDir:      {"ca.crt", "ca.key"},
+		brokerdDir: {"brokerd.crt", "brokerd.key", "ca.crt", "plain-users.yml"},
+		clientsDir: {"ca.crt"},
+	} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Name())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", d, got, want)
+		}
+	}
+	caPEM, err := os.ReadFile(filepath.Join(clientsDir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("clients' ca.crt holds no certificate:\n%s", caPEM)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(brokerdDir, "brokerd.crt"), filepath.Join(brokerdDir, "brokerd.key"))
+	if err != nil {
+		t.Fatalf("brokerd.crt and brokerd.key: %v", err)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"brokerd-1", "brokerd-2", "127.0.0.1"} {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: host}); err != nil {
+			t.Errorf("brokerd.crt for %s: %v", host, err)
+		}
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "brokerd-3"}); err == nil {
+		t.Errorf("brokerd.crt is valid for brokerd-3, which BROKERD_HOSTS did not name")
+	}
+
+	// Again, with another admin password: the same certificate, new hashes.
+	if out := prepare("admin-pw-2"); strings.Contains(out, "made") {
+		t.Errorf("the second run made certificates again:\n%s", out)
+	}
+	again, err := tls.LoadX509KeyPair(filepath.Join(brokerdDir, "brokerd.crt"), filepath.Join(brokerdDir, "brokerd.key"))
+	if err != nil || !bytes.Equal(again.Certificate[0], pair.Certificate[0]) {
+		t.Errorf("the second run changed brokerd.crt (%v)", err)
+	}
+	users, err := os.ReadFile(filepath.Join(brokerdDir, "plain-users.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes map[string]string
+	if err := yaml.Unmarshal(users, &hashes); err != nil {
+		t.Fatalf("plain-users.yml: %v\n%s", err, users)
+	}
+	for user, pass := range map[string]string{"admin": "admin-pw-2", "broker": "broker-pw"} {
+		if err := bcrypt.CompareHashAndPassword([]byte(hashes[user]), []byte(pass)); err != nil {
+			t.Errorf("plain-users.yml: the hash of %s does not match its password: %v", user, err)
+		}
 	}
 }
