@@ -84,14 +84,18 @@ if [ ! -f "$brokerd_dir/brokerd.crt" ] || [ ! -f "$brokerd_dir/brokerd.key" ]; t
 	echo "prepare.sh: made brokerd.crt for $hosts"
 fi
 
-# The CA certificate, where brokerd and the clients read it.
-for d in "$brokerd_dir" "$clients_dir"; do
-	if [ ! -f "$d/ca.crt" ]; then
-		[ -f "$ca_dir/ca.crt" ] || fail "no ca.crt in $d or $ca_dir: put there the CA certificate that signed brokerd.crt"
-		cp "$ca_dir/ca.crt" "$d/ca.crt"
-		written="$written $d/ca.crt"
-	fi
-done
+# The CA certificate: brokerd's folder keeps the one it has (yours), else
+# gets the development CA's; the clients' folder gets brokerd's, every
+# time, so that it matches brokerd.crt.
+if [ ! -f "$brokerd_dir/ca.crt" ]; then
+	[ -f "$ca_dir/ca.crt" ] || fail "no ca.crt in $brokerd_dir or $ca_dir: put there the CA certificate that signed brokerd.crt"
+	cp "$ca_dir/ca.crt" "$brokerd_dir/ca.crt"
+	written="$written $brokerd_dir/ca.crt"
+fi
+if [ "$clients_dir" != "$brokerd_dir" ]; then
+	cp "$brokerd_dir/ca.crt" "$clients_dir/ca.crt"
+	written="$written $clients_dir/ca.crt"
+fi
 
 # The PLAIN accounts, replaced at once (brokerd reads the file again when
 # it changes).
