@@ -208,7 +208,7 @@ var (
 		"ssl.keystore.password", "ssl.truststore.password", "ssl.protocol", "ssl.provider",
 		"ssl.cipher.suites", "ssl.engine.factory.class", "ssl.keymanager.algorithm",
 		"ssl.trustmanager.algorithm", "ssl.secure.random.implementation",
-		"sasl.client.callback.handler.class", "sasl.login.callback.handler.class", "sasl.login.class",
+		"sasl.client.callback.handler.class",
 	}
 	ignoredPrefixes = []string{"sasl.kerberos.", "sasl.login.", "sasl.oauthbearer."}
 )
@@ -355,6 +355,7 @@ func loginModuleFor(mech string) string {
 // tlsSettings turns the ssl.* properties into the TLS settings the
 // shipper's and indexer's ssl sections use.
 func tlsSettings(set map[string]property, bad func(key, format string, args ...any) error) (*tlsconfig.Settings, error) {
+	// Kafka trims its settings' values.
 	value := func(key string) string { return strings.TrimSpace(set[key].value) }
 	given := func(key string) bool { _, ok := set[key]; return ok }
 	s := &tlsconfig.Settings{}
@@ -384,7 +385,7 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 			if value(k) == "" {
 				return nil, bad(k, "empty")
 			}
-			s.CertificateAuthorities = []string{set[k].value}
+			s.CertificateAuthorities = []string{value(k)}
 		}
 	}
 	switch {
@@ -400,7 +401,7 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		}
 		return nil, bad(k, "ssl.keystore.certificate.chain and ssl.keystore.key go together")
 	case given("ssl.keystore.certificate.chain"):
-		s.Certificate, s.Key = set["ssl.keystore.certificate.chain"].value, set["ssl.keystore.key"].value
+		s.Certificate, s.Key = value("ssl.keystore.certificate.chain"), value("ssl.keystore.key")
 	}
 	if given("ssl.key.password") && value("ssl.key.password") != "" {
 		return nil, bad("ssl.key.password", "encrypted PEM keys are not supported; decrypt the key (openssl pkey -in key.pem -out plain.pem) and leave this out")

@@ -1,12 +1,9 @@
 package admin
 
 import (
-	"context"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,10 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"logpipe/brokerd/broker"
-	"logpipe/brokerd/wire"
 	"logpipe/internal/testcerts"
 )
 
@@ -100,12 +95,8 @@ func TestCommandConfigRefusals(t *testing.T) {
 		{"JAAS junk", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\"; <script>\n", `:3: sasl.jaas.config: unexpected character '<'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(dir, "client.properties")
-			if err := os.WriteFile(path, []byte(tc.in), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path, _, err := loadText(t, dir, tc.in)
 			var ue *usageError
-			_, err := loadCommandConfig(path)
 			if err == nil || !errors.As(err, &ue) {
 				t.Fatalf("got %v, want a usage error matching %s", err, tc.want)
 			}
@@ -120,6 +111,17 @@ func TestCommandConfigRefusals(t *testing.T) {
 	if _, err := loadCommandConfig(big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("a file over %d bytes: got %v, want it refused as too large", maxCommandConfigBytes, err)
 	}
+}
+
+// loadText reads text as a --command-config file in dir.
+func loadText(t *testing.T, dir, text string) (string, *commandConfig, error) {
+	t.Helper()
+	path := filepath.Join(dir, "client.properties")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadCommandConfig(path)
+	return path, c, err
 }
 
 // TestCommandConfigAccepted reads files Kafka's tools take: what is
@@ -149,11 +151,7 @@ func TestCommandConfigAccepted(t *testing.T) {
 		{"PLAIN", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"a=b;c\";\n", "SASL_PLAINTEXT", false, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(dir, "client.properties")
-			if err := os.WriteFile(path, []byte(tc.in), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c, err := loadCommandConfig(path)
+			_, c, err := loadText(t, dir, tc.in)
 			if err != nil {
 				t.Fatalf("got %v, want it accepted", err)
 			}
@@ -235,41 +233,17 @@ func startSecuredBroker(t *testing.T) *securedBroker {
 			t.Fatal(err)
 		}
 	}
-	cfg := broker.DefaultConfig()
-	cfg.Listeners = "SASL_SSL://" + sb.saslSSL + ",SSL://" + sb.ssl
-	cfg.LogDirs = []string{filepath.Join(dir, "data")}
-	cfg.GroupInitialRebalanceDelayMs = 0
-	cfg.AuthorizerClassName = "standard"
-	cfg.SuperUsers = "User:admin;User:CN=admin-cert"
-	cfg.Security.SSLKeystoreType = "PEM"
-	cfg.Security.SSLKeystoreCertificateChain, cfg.Security.SSLKeystoreKey = certFile, keyFile
-	cfg.Security.SSLTruststoreLocation = sb.caFile
-	cfg.Security.SSLClientAuth = "requested"
-	cfg.Security.SASLEnabledMechanisms = "PLAIN,SCRAM-SHA-512"
-	cfg.Security.SASLPlainUsersFile = users
-	cfg.Security.ConnectionFailedAuthenticationDelayMs = 20
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	b, err := broker.New(context.Background(), cfg, log, broker.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lns, err := b.ClientListeners()
-	if err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	srvr := &wire.Server{Handler: b, Log: log}
-	for _, ln := range lns {
-		go srvr.ServeSecured(ln.Listener, ln.Security)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srvr.Shutdown(ctx)
-		b.Close()
+	startBrokerdWith(t, func(cfg *broker.Config) {
+		cfg.Listeners = "SASL_SSL://" + sb.saslSSL + ",SSL://" + sb.ssl
+		cfg.AuthorizerClassName = "standard"
+		cfg.SuperUsers = "User:admin;User:CN=admin-cert"
+		cfg.Security.SSLKeystoreType = "PEM"
+		cfg.Security.SSLKeystoreCertificateChain, cfg.Security.SSLKeystoreKey = certFile, keyFile
+		cfg.Security.SSLTruststoreLocation = sb.caFile
+		cfg.Security.SSLClientAuth = "requested"
+		cfg.Security.SASLEnabledMechanisms = "PLAIN,SCRAM-SHA-512"
+		cfg.Security.SASLPlainUsersFile = users
+		cfg.Security.ConnectionFailedAuthenticationDelayMs = 20
 	})
 	return sb
 }
