@@ -7,8 +7,9 @@
 //
 // Every subcommand takes --bootstrap-server (default 127.0.0.1:9092),
 // --command-config (a Java properties file of Kafka's client security
-// settings, as Kafka's tools take it: TLS and SASL) and --output text|json: text is laid out for people in aligned columns, json
-// is one document (or, for console-consumer, one document per record) for
+// settings, as Kafka's tools take it: TLS and SASL) and --output
+// text|json: text is laid out for people in aligned columns, json is one
+// document (or, for console-consumer, one document per record) for
 // scripts. A failure is reported as one line on stderr and a non-zero exit
 // code: 1 when the work failed, 2 when the command line was wrong.
 package admin
