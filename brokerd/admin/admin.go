@@ -5,9 +5,11 @@
 // tools name them (kafka-topics.sh, kafka-console-producer.sh,
 // kafka-console-consumer.sh, kafka-consumer-groups.sh, kafka-acls.sh).
 //
-// Every subcommand takes --bootstrap-server (default 127.0.0.1:9092) and
-// --output text|json: text is laid out for people in aligned columns, json
-// is one document (or, for console-consumer, one document per record) for
+// Every subcommand takes --bootstrap-server (default 127.0.0.1:9092),
+// --command-config (a Java properties file of Kafka's client security
+// settings, as Kafka's tools take it: TLS and SASL) and --output
+// text|json: text is laid out for people in aligned columns, json is one
+// document (or, for console-consumer, one document per record) for
 // scripts. A failure is reported as one line on stderr and a non-zero exit
 // code: 1 when the work failed, 2 when the command line was wrong.
 package admin
@@ -201,6 +203,10 @@ type flagSet struct {
 	about     string
 	bootstrap string
 	output    string
+	// commandConfig names the --command-config file; security is what
+	// it says, read by parse.
+	commandConfig string
+	security      *commandConfig
 }
 
 func newFlagSet(e *env, about string, synopsis ...string) *flagSet {
@@ -209,6 +215,7 @@ func newFlagSet(e *env, about string, synopsis ...string) *flagSet {
 	fs.Usage = func() {}
 	fs.StringVar(&fs.bootstrap, "bootstrap-server", "127.0.0.1:9092", "the brokers to connect to, as `host:port[,host:port...]`")
 	fs.StringVar(&fs.output, "output", "text", "`FORMAT` of the output: text (for people) or json (for scripts)")
+	fs.StringVar(&fs.commandConfig, "command-config", "", "a Java properties `FILE` with the client's security settings, as Kafka's tools take it: security.protocol, ssl.truststore.*, ssl.keystore.* (PEM), ssl.endpoint.identification.algorithm, sasl.mechanism, sasl.jaas.config")
 	return fs
 }
 
@@ -230,6 +237,13 @@ func (fs *flagSet) parse(e *env, args []string) error {
 	}
 	if len(fs.seeds()) == 0 {
 		return usagef("--bootstrap-server is empty")
+	}
+	if fs.commandConfig != "" {
+		sec, err := loadCommandConfig(fs.commandConfig)
+		if err != nil {
+			return err
+		}
+		fs.security = sec
 	}
 	return nil
 }
@@ -313,9 +327,17 @@ func keyValues(flagName string, items []string) (map[string]string, error) {
 	return out, nil
 }
 
-// newClient connects a franz-go client to the seeds of fs.
+// newClient connects a franz-go client to the seeds of fs, with the TLS
+// and SASL settings of its --command-config.
 func newClient(fs *flagSet, clientID string, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{kgo.SeedBrokers(fs.seeds()...), kgo.ClientID(clientID)}
+	if fs.security != nil {
+		sec, err := fs.security.opts()
+		if err != nil {
+			return nil, err
+		}
+		base = append(base, sec...)
+	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, errorf("%w", err)

@@ -194,6 +194,7 @@ func runConsumer(e *env, args []string) error {
 	fs.StringVar(&o.offset, "offset", "latest", "with --partition: where to start, `earliest|latest|OFFSET`")
 	fs.IntVar(&o.timeoutMs, "timeout-ms", 0, "exit when no record arrived for this many `milliseconds` (default: wait forever)")
 	fs.StringVar(&o.isolationLevel, "isolation-level", "read_uncommitted", "`LEVEL`: read_committed to skip records of aborted transactions, or read_uncommitted")
+	fs.Var(stringAlias{&fs.commandConfig}, "consumer.config", "`FILE`, the same as --command-config (kafka-console-consumer.sh's name)")
 	fs.Var(&o.props, "property", "a formatter setting as `key=value` (repeatable): print.key, print.value, print.timestamp, print.partition, print.offset, print.headers, key.separator (default tab), line.separator, headers.separator, headers.key.separator, null.literal")
 	if err := fs.parse(e, args); err != nil {
 		return err

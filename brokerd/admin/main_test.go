@@ -63,7 +63,9 @@ func startBrokerd(t *testing.T) string {
 }
 
 // startBrokerdWith is startBrokerd with change (if not nil) applied to
-// the broker's configuration.
+// the broker's configuration. When change sets listeners of its own, the
+// broker serves those (with their TLS and SASL) instead, and the address
+// returned is not served.
 func startBrokerdWith(t *testing.T, change func(*broker.Config)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,7 +89,19 @@ func startBrokerdWith(t *testing.T, change func(*broker.Config)) string {
 		t.Fatal(err)
 	}
 	srv := &wire.Server{Handler: b, Log: log}
-	go srv.Serve(ln)
+	if cfg.Listeners == "PLAINTEXT://"+ln.Addr().String() {
+		go srv.Serve(ln)
+	} else {
+		ln.Close()
+		lns, err := b.ClientListeners()
+		if err != nil {
+			b.Close()
+			t.Fatal(err)
+		}
+		for _, l := range lns {
+			go srv.ServeSecured(l.Listener, l.Security)
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -189,6 +189,7 @@ func runProducer(e *env, args []string) error {
 	fs.StringVar(&codecName, "compression-codec", "none", "compress batches with `CODEC`: none, gzip, snappy, lz4 or zstd")
 	fs.StringVar(&acksName, "request-required-acks", "all", "`ACKS` to wait for: all (-1), 1 or 0; all enables idempotence")
 	fs.Var(stringAlias{&acksName}, "acks", "`ACKS`, the same as --request-required-acks")
+	fs.Var(stringAlias{&fs.commandConfig}, "producer.config", "`FILE`, the same as --command-config (kafka-console-producer.sh's name)")
 	if err := fs.parse(e, args); err != nil {
 		return err
 	}

@@ -3,12 +3,14 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // usersOpts is the parsed command line of `brokerd users`.
@@ -22,13 +24,13 @@ type usersOpts struct {
 	timeoutMs  int
 }
 
-var userActions = []string{"add", "delete", "list"}
+var userActions = []string{"add", "delete", "list", "plain-hash"}
 
 // valueFlags are the flags of `brokerd users` that take a value, so that
 // a value is never taken for the action.
-var valueFlags = []string{"--user", "-user", "--mechanism", "-mechanism", "--password", "-password", "--iterations", "-iterations", "--bootstrap-server", "-bootstrap-server", "--output", "-output", "--timeout", "-timeout"}
+var valueFlags = []string{"--user", "-user", "--mechanism", "-mechanism", "--password", "-password", "--iterations", "-iterations", "--bootstrap-server", "-bootstrap-server", "--output", "-output", "--timeout", "-timeout", "--command-config", "-command-config"}
 
-// takeAction removes the action (add, delete or list) from args.
+// takeAction removes the action (add, delete, list or plain-hash) from args.
 func takeAction(args []string) (string, []string) {
 	for i, a := range args {
 		if i > 0 && slices.Contains(valueFlags, args[i-1]) {
@@ -47,6 +49,7 @@ func runUsers(e *env, args []string) error {
 		"add --user NAME --password PASSWORD [--mechanism SCRAM-SHA-256|SCRAM-SHA-512]... [--iterations N]",
 		"delete --user NAME [--mechanism SCRAM-SHA-256|SCRAM-SHA-512]...",
 		"list [--user NAME]",
+		"plain-hash --user NAME --password PASSWORD    (prints a line of sasl.plain.users.file; contacts no broker)",
 	)
 	fs := o.flagSet
 	fs.StringVar(&o.user, "user", "", "the user's `NAME`")
@@ -60,6 +63,9 @@ func runUsers(e *env, args []string) error {
 	}
 	if err := o.check(); err != nil {
 		return err
+	}
+	if o.action == "plain-hash" {
+		return o.plainHash(e)
 	}
 	adm, ctx, done, err := newAdmin(e, fs, "brokerd-users", o.timeoutMs)
 	if err != nil {
@@ -99,15 +105,17 @@ func runUsers(e *env, args []string) error {
 func (o *usersOpts) check() error {
 	switch {
 	case o.action == "":
-		return usagef("say add, delete or list (see --help)")
+		return usagef("say add, delete, list or plain-hash (see --help)")
 	case o.action != "list" && o.user == "":
 		return usagef("%s needs --user", o.action)
-	case o.action == "add" && o.password == "":
-		return usagef("add needs --password")
-	case o.action != "add" && o.given("password"):
-		return usagef("--password goes with add only")
-	case o.action == "list" && len(o.mechanisms) > 0:
-		return usagef("--mechanism does not go with list")
+	case (o.action == "add" || o.action == "plain-hash") && o.password == "":
+		return usagef("%s needs --password", o.action)
+	case o.action != "add" && o.action != "plain-hash" && o.given("password"):
+		return usagef("--password goes with add and plain-hash only")
+	case (o.action == "list" || o.action == "plain-hash") && len(o.mechanisms) > 0:
+		return usagef("--mechanism does not go with %s", o.action)
+	case o.action == "plain-hash" && strings.ContainsAny(o.user, ":\"\n\r"):
+		return usagef("plain-hash: a PLAIN user name cannot hold ':', '\"' or a line break")
 	case o.iterations < 4096 || o.iterations > 16384:
 		return usagef("--iterations must be between 4096 and 16384, got %d", o.iterations)
 	}
@@ -152,6 +160,20 @@ func (o *usersOpts) alter(ctx context.Context, adm *kadm.Client, dels []kadm.Del
 		return errorf("user %s: %w", o.user, err)
 	}
 	return nil
+}
+
+// plainHash prints the user's line of brokerd's sasl.plain.users.file,
+// the bcrypt hash of the password, without contacting a broker.
+func (o *usersOpts) plainHash(e *env) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(o.password), bcrypt.DefaultCost)
+	if err != nil {
+		return errorf("plain-hash: %w", err)
+	}
+	if o.json() {
+		return writeJSON(e.stdout, map[string]string{"user": o.user, "hash": string(hash)})
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s: %q\n", o.user, hash)
+	return err
 }
 
 // userRow is one credential in the output of list.

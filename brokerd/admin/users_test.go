@@ -37,6 +37,6 @@ func TestUsers(t *testing.T) {
 		run(t, tg, "users", "list", "--user", user).fails(t, exitError, `users: user `+user+`: .*`)
 		run(t, tg, "users", "delete", "--user", user).fails(t, exitError, `users: user `+user+`: `)
 		run(t, tg, "users", "add", "--user", user).fails(t, exitUsage, `add needs --password`)
-		run(t, tg, "users", "--user", user).fails(t, exitUsage, `say add, delete or list`)
+		run(t, tg, "users", "--user", user).fails(t, exitUsage, `say add, delete, list or plain-hash`)
 	})
 }

@@ -74,9 +74,9 @@ func flagValue(args []string, flag string) string {
 var brokerdService = regexp.MustCompile(`^brokerd-(\d+)$`)
 
 // checkQuorum checks that every brokerd-N service is node N, advertised
-// under its service name, and that all of them list the same voters: every
-// brokerd service's controller listener.
-func checkQuorum(t *testing.T, p *types.Project, wantNodes int) {
+// under its service name on a listener of protocol, and that all of them
+// list the same voters: every brokerd service's controller listener.
+func checkQuorum(t *testing.T, p *types.Project, wantNodes int, protocol string) {
 	t.Helper()
 	var want []string
 	for _, name := range p.ServiceNames() {
@@ -97,7 +97,7 @@ func checkQuorum(t *testing.T, p *types.Project, wantNodes int) {
 		if e["node.id"] != m[1] {
 			t.Errorf("%s: node.id: got %q, want %q", name, e["node.id"], m[1])
 		}
-		if want := "PLAINTEXT://" + name + ":9092"; e["advertised.listeners"] != want {
+		if want := protocol + "://" + name + ":9092"; e["advertised.listeners"] != want {
 			t.Errorf("%s: advertised.listeners: got %q, want %q", name, e["advertised.listeners"], want)
 		}
 		if !strings.Contains(e["listeners"], "CONTROLLER://0.0.0.0:9093") {
@@ -162,7 +162,7 @@ func TestComposeFileForComposeV2(t *testing.T) {
 		}
 	}
 
-	checkQuorum(t, p, 3)
+	checkQuorum(t, p, 3, "PLAINTEXT")
 	topics := service(t, p, "topics").Command
 	if got := [3]string{flagValue(topics, "--topic"), flagValue(topics, "--partitions"), flagValue(topics, "--replication-factor")}; got != [3]string{"httpd", "3", "3"} {
 		t.Errorf("topics creates (topic, partitions, replication factor) %v, want [httpd 3 3]", got)
@@ -229,7 +229,7 @@ const fiveVoters = "1@brokerd-1:9093,2@brokerd-2:9093,3@brokerd-3:9093,4@brokerd
 // five nodes, as README.md tells.
 func TestFiveBrokersOverride(t *testing.T) {
 	p := loadProject(t, map[string]string{"BROKERD_VOTERS": fiveVoters}, "docker-compose.yml", "deploy/compose/five-brokers.yml")
-	checkQuorum(t, p, 5)
+	checkQuorum(t, p, 5, "PLAINTEXT")
 	for _, name := range []string{"brokerd-4", "brokerd-5"} {
 		s := service(t, p, name)
 		if d, ok := service(t, p, "topics").DependsOn[name]; !ok || d.Condition != types.ServiceConditionHealthy {
@@ -268,6 +268,7 @@ func TestComposeFileForComposeV1(t *testing.T) {
 		{files: []string{"docker-compose.yml"}},
 		{files: []string{"docker-compose.yml", "deploy/compose/five-brokers.yml"}, vars: map[string]string{"BROKERD_VOTERS": fiveVoters}},
 		{files: []string{"docker-compose.yml"}, vars: testVars(8080, 9200, 5601)},
+		{files: []string{"docker-compose.yml", "docker-compose.secured.yml"}, vars: securedPasswords},
 	} {
 		args := []string{"config", "--services"}
 		for i := len(c.files) - 1; i >= 0; i-- {
@@ -312,4 +313,158 @@ func testVars(httpdPort, esPort, kibanaPort int) map[string]string {
 		}
 	}
 	return vars
+}
+
+// securedPasswords are the variables docker-compose.secured.yml requires.
+var securedPasswords = map[string]string{
+	"LOGPIPE_ADMIN_PASSWORD":   "admin-pw",
+	"LOGPIPE_BROKER_PASSWORD":  "broker-pw",
+	"LOGPIPE_SHIPPER_PASSWORD": "shipper-pw",
+	"LOGPIPE_INDEXER_PASSWORD": "indexer-pw",
+}
+
+// TestSecuredOverrideConfig loads docker-compose.secured.yml over
+// docker-compose.yml, as README.md tells, and checks the order of `up`,
+// what each service runs and sees, and that the files it names are in
+// configs/secured. It is not run in Docker.
+func TestSecuredOverrideConfig(t *testing.T) {
+	root := repoRoot(t)
+	for missing := range securedPasswords {
+		vars := maps.Clone(securedPasswords)
+		delete(vars, missing)
+		opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml"), filepath.Join(root, "docker-compose.secured.yml")},
+			cli.WithWorkingDirectory(root), cli.WithName("logpipe"), cli.WithEnv(envList(vars)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := opts.LoadProject(context.Background()); err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("without %s: compose-go says %v, want a refusal naming it", missing, err)
+		}
+	}
+
+	p := loadProject(t, securedPasswords, "docker-compose.yml", "docker-compose.secured.yml")
+	want := []string{"brokerd-1", "brokerd-2", "brokerd-3", "elasticsearch", "httpd", "indexer", "kibana", "prepare-security", "setup", "setup-security", "shipper", "topics", "traffic"}
+	if got := p.ServiceNames(); !slices.Equal(got, want) {
+		t.Fatalf("services: got %v, want %v", got, want)
+	}
+	checkQuorum(t, p, 3, "SASL_SSL")
+
+	// The order of `up`.
+	healthy, done := types.ServiceConditionHealthy, types.ServiceConditionCompletedSuccessfully
+	brokers := map[string]string{"brokerd-1": healthy, "brokerd-2": healthy, "brokerd-3": healthy}
+	wantDeps := map[string]map[string]string{
+		"prepare-security": {},
+		"brokerd-1":        {"prepare-security": done},
+		"brokerd-2":        {"prepare-security": done},
+		"brokerd-3":        {"prepare-security": done},
+		"topics":           brokers,
+		"setup-security":   brokers,
+		"indexer":          {"elasticsearch": healthy, "topics": done, "setup-security": done},
+		"shipper":          {"topics": done, "setup-security": done},
+	}
+	for name, want := range wantDeps {
+		got := map[string]string{}
+		for dep, d := range service(t, p, name).DependsOn {
+			got[dep] = d.Condition
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s depends_on: got %v, want %v", name, got, want)
+		}
+	}
+	for _, name := range []string{"prepare-security", "setup-security", "topics"} {
+		if s := service(t, p, name); s.Restart != types.RestartPolicyNo {
+			t.Errorf("%s is a one-shot: restart: got %q, want %q", name, s.Restart, types.RestartPolicyNo)
+		}
+	}
+
+	// What each runs: a file of configs/secured (mounted at
+	// /etc/logpipe), with the passwords and the security folder in its
+	// environment, the folder mounted there.
+	secured := filepath.Join(root, "configs", "secured")
+	for name, w := range map[string]struct {
+		file     string
+		env      []string
+		volume   string
+		readOnly bool
+	}{
+		"prepare-security": {"prepare.sh", []string{"LOGPIPE_ADMIN_PASSWORD", "LOGPIPE_BROKER_PASSWORD"}, "", false},
+		"brokerd-1":        {"brokerd.yml", []string{"LOGPIPE_BROKER_PASSWORD"}, "security-brokerd", true},
+		"brokerd-2":        {"brokerd.yml", []string{"LOGPIPE_BROKER_PASSWORD"}, "security-brokerd", true},
+		"brokerd-3":        {"brokerd.yml", []string{"LOGPIPE_BROKER_PASSWORD"}, "security-brokerd", true},
+		"topics":           {"bootstrap.sh", []string{"LOGPIPE_ADMIN_PASSWORD"}, "security-clients", true},
+		"setup-security":   {"bootstrap.sh", []string{"LOGPIPE_ADMIN_PASSWORD", "LOGPIPE_SHIPPER_PASSWORD", "LOGPIPE_INDEXER_PASSWORD"}, "security-clients", true},
+		"shipper":          {"shipper.yml", []string{"LOGPIPE_SHIPPER_PASSWORD"}, "security-clients", true},
+		"indexer":          {"indexer.yml", []string{"LOGPIPE_INDEXER_PASSWORD"}, "security-clients", true},
+	} {
+		s := service(t, p, name)
+		args := append(slices.Clone(s.Entrypoint), s.Command...)
+		path := "/etc/logpipe/secured/" + w.file
+		if !slices.Contains(args, path) {
+			t.Errorf("%s runs %v, want it to use %s", name, args, path)
+		}
+		if _, err := os.Stat(filepath.Join(secured, w.file)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		for _, k := range w.env {
+			if v := s.Environment[k]; v == nil || *v != securedPasswords[k] {
+				t.Errorf("%s: environment %s: got %v, want %q", name, k, v, securedPasswords[k])
+			}
+		}
+		if w.volume == "" {
+			continue
+		}
+		dir := s.Environment["LOGPIPE_SECURITY_DIR"]
+		if dir == nil {
+			t.Errorf("%s: no LOGPIPE_SECURITY_DIR in its environment", name)
+			continue
+		}
+		var got []string
+		for _, v := range s.Volumes {
+			if v.Target == *dir {
+				got = append(got, fmt.Sprintf("%s %s read-only=%v", v.Type, v.Source, v.ReadOnly))
+			}
+		}
+		if want := []string{fmt.Sprintf("volume %s read-only=%v", w.volume, w.readOnly)}; !slices.Equal(got, want) {
+			t.Errorf("%s: mounted at LOGPIPE_SECURITY_DIR %s: got %v, want %v", name, *dir, got, want)
+		}
+	}
+
+	// The CA's key is seen by prepare-security alone, brokerd's key by
+	// the brokers besides.
+	for _, s := range p.Services {
+		for _, v := range s.Volumes {
+			switch {
+			case v.Source == "security-ca" && s.Name != "prepare-security",
+				v.Source == "security-brokerd" && s.Name != "prepare-security" && !brokerdService.MatchString(s.Name):
+				t.Errorf("%s mounts %s", s.Name, v.Source)
+			}
+		}
+	}
+
+	// The brokers: SASL_SSL for clients and brokers, the controller
+	// listener PLAINTEXT, authorization from the secured config.
+	for name := range brokers {
+		e := settings(service(t, p, name))
+		if got, want := e["listener.security.protocol.map"], "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"; got != want {
+			t.Errorf("%s: listener.security.protocol.map: got %q, want %q", name, got, want)
+		}
+		if got := strings.Split(e["listeners"], ","); !slices.Contains(got, "SASL_SSL://0.0.0.0:9092") || len(got) != 2 {
+			t.Errorf("%s: listeners: got %v, want SASL_SSL on 9092 and the controller's", name, got)
+		}
+		if got := strings.Split(e["super.users"], ";"); !slices.Contains(got, "User:admin") || !slices.Contains(got, "User:broker") {
+			t.Errorf("%s: super.users: got %v, want the admin and the brokers' account", name, got)
+		}
+	}
+	// Bootstrap over the secured listeners.
+	for _, name := range []string{"topics", "setup-security"} {
+		if got := service(t, p, name).Environment["BOOTSTRAP_SERVER"]; got == nil || *got != "brokerd-1:9092,brokerd-2:9092,brokerd-3:9092" {
+			t.Errorf("%s: BOOTSTRAP_SERVER: got %v, want the three brokers", name, got)
+		}
+	}
+	if got := settings(service(t, p, "shipper"))["output.kafka.hosts"]; got != "[brokerd-1:9092,brokerd-2:9092,brokerd-3:9092]" {
+		t.Errorf("shipper: output.kafka.hosts: got %q, want the three brokers", got)
+	}
+	if got := settings(service(t, p, "indexer"))["kafka.hosts"]; got != "[brokerd-1:9092,brokerd-2:9092,brokerd-3:9092]" {
+		t.Errorf("indexer: kafka.hosts: got %q, want the three brokers", got)
+	}
 }
