@@ -22,6 +22,9 @@ have_py zstandard || need_pkgs+=(python3-zstandard)
 have_cmd java || need_pkgs+=(openjdk-17-jdk-headless)
 have_cmd mvn || need_pkgs+=(maven)
 have_cmd curl || need_pkgs+=(curl)
+# openssl: configs/secured/prepare.sh makes a development CA and the broker's
+# certificate with it (its test runs the script as shipped).
+have_cmd openssl || need_pkgs+=(openssl)
 # ip (network namespaces): the cluster's network-partition test (e2e/netns).
 have_cmd ip || need_pkgs+=(iproute2)
 # rsyslog with omkafka: the shipper benchmark's peer (e2e/bench/cmd/shipperbench).
