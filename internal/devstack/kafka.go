@@ -49,6 +49,9 @@ type KafkaOptions struct {
 	// after devstack's own settings, so they win. Overrides must keep
 	// the SASL_PLAINTEXT listener working: StartKafka waits for it.
 	Properties map[string]string
+	// SASLSSL, when set, gives every node a third client listener,
+	// SASL_SSL, with this certificate (see SASLSSLAddrs).
+	SASLSSL *KafkaTLS
 }
 
 // Kafka is a running Apache Kafka cluster in KRaft combined mode, every node a
@@ -66,6 +69,7 @@ type Kafka struct {
 	clusterID string
 	heapMB    int
 	log4j     string
+	saslSSL   *KafkaTLS
 
 	mu    sync.Mutex
 	nodes []*kafkaNode
@@ -76,6 +80,7 @@ type kafkaNode struct {
 	id        int
 	port      int // PLAINTEXT listener
 	saslPort  int // SASL_PLAINTEXT listener
+	sslPort   int // SASL_SSL listener, 0 if none
 	ctrlPort  int // CONTROLLER listener
 	dir       string
 	propsPath string
@@ -166,7 +171,7 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kafka{dir: opts.Dir, jars: jars, java: java, heapMB: heap}
+	k := &Kafka{dir: opts.Dir, jars: jars, java: java, heapMB: heap, saslSSL: opts.SASLSSL}
 	if k.dir == "" {
 		runDir, err := CacheDir("run")
 		if err != nil {
@@ -205,6 +210,9 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 			propsPath: filepath.Join(dir, "server.properties"),
 			logPath:   filepath.Join(dir, "kafka.log"),
 		})
+	}
+	if err := k.addSASLSSLPorts(); err != nil {
+		return nil, err
 	}
 	for _, node := range k.nodes {
 		if err := os.WriteFile(node.propsPath, []byte(k.serverProperties(node, opts.Properties)), 0o644); err != nil {
@@ -430,6 +438,7 @@ func (k *Kafka) serverProperties(node *kafkaNode, extra map[string]string) strin
 		"num.recovery.threads.per.data.dir":        "1",
 	}
 	maps.Copy(props, kafkaSASLProperties())
+	k.addSASLSSLProperties(node, props)
 	for key, v := range extra {
 		props[key] = v
 	}
