@@ -1,0 +1,105 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"logpipe/e2e/bench/benchkit"
+	"logpipe/e2e/bench/loadgen"
+)
+
+// tlsFigures builds one listener's results: records produced and consumed
+// in one second each, latencies in milliseconds, and the broker's CPU
+// seconds over produce and consume.
+func tlsFigures(produced, consumed int64, latMs []float64, cpuProduce, cpuConsume float64) (*caseResult, *stepCPU) {
+	c := &caseResult{}
+	if produced > 0 {
+		c.produce = &loadgen.ProduceResult{Records: produced, Bytes: produced << 10, Elapsed: time.Second}
+	}
+	if consumed > 0 {
+		c.consume = &loadgen.ConsumeResult{Records: consumed, Bytes: consumed << 10, Elapsed: time.Second}
+	}
+	if latMs != nil {
+		var ls loadgen.Latencies
+		for _, m := range latMs {
+			ls = append(ls, time.Duration(m*float64(time.Millisecond)))
+		}
+		c.latency = &loadgen.ProduceResult{Records: int64(len(ls)), Elapsed: time.Second, Latencies: ls}
+	}
+	return c, &stepCPU{produce: cpuProduce, consume: cpuConsume, produceOK: true, consumeOK: true}
+}
+
+// newTLSRun puts a PLAINTEXT and a SASL_SSL result together.
+func newTLSRun(name, load string, plain, ssl *caseResult, plainCPU, sslCPU *stepCPU) *tlsRun {
+	return &tlsRun{
+		name: name, load: load, tlsVersion: "TLS 1.3",
+		results: map[string]*caseResult{plaintextListener: plain, saslSSLListener: ssl},
+		cpu:     map[string]*stepCPU{plaintextListener: plainCPU, saslSSLListener: sslCPU},
+	}
+}
+
+// TestTLSGoals checks each goal row both ways: a throughput ratio counts
+// as met when brokerd keeps at least Kafka's share, a p99 ratio when
+// brokerd's grows no more than Kafka's, and equal ratios meet it.
+func TestTLSGoals(t *testing.T) {
+	bp, bpc := tlsFigures(400000, 800000, []float64{1, 1, 1, 2}, 1, 1)
+	bs, bsc := tlsFigures(200000, 600000, []float64{1, 1, 1, 3}, 2, 2)
+	kp, kpc := tlsFigures(300000, 600000, []float64{1, 1, 1, 4}, 1, 1)
+	ks, ksc := tlsFigures(240000, 300000, []float64{1, 1, 1, 6}, 2, 2)
+	bd := newTLSRun("brokerd", "0.5", bp, bs, bpc, bsc)
+	kf := newTLSRun("kafka", "0.7", kp, ks, kpc, ksc)
+	lines, met, compared := tlsGoals(bd, kf)
+	want := []string{
+		"produce (records/s): SASL_SSL / PLAINTEXT is 0.50 on brokerd and 0.80 on Kafka: not met.",
+		"consume (records/s): SASL_SSL / PLAINTEXT is 0.75 on brokerd and 0.50 on Kafka: met.",
+		"produce p99 at fixed rate (ms): SASL_SSL / PLAINTEXT is 1.50 on brokerd and 1.50 on Kafka: met.",
+	}
+	if !slices.Equal(lines, want) || met != 2 || compared != 3 {
+		t.Errorf("tlsGoals = %q, %d met of %d; want %q, 2 met of 3", lines, met, compared, want)
+	}
+
+	// A missing figure is said, not counted.
+	bs.consume = nil
+	lines, met, compared = tlsGoals(bd, kf)
+	if lines[1] != "consume (records/s): not compared, a figure is missing." || met != 1 || compared != 2 {
+		t.Errorf("without brokerd's SASL_SSL consume: %q, %d met of %d; want the consume row not compared, 1 met of 2", lines, met, compared)
+	}
+}
+
+// TestTLSMarkdown renders known figures and checks the table's cells and
+// cost columns, the goal lines, the failure list and the command line.
+func TestTLSMarkdown(t *testing.T) {
+	o, err := parseFlags([]string{"-parts", "tls", "-duration", "2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.tls || o.single || o.clusters {
+		t.Fatalf("-parts tls: tls %v, single %v, clusters %v; want only tls", o.tls, o.single, o.clusters)
+	}
+	bp, bpc := tlsFigures(400000, 800000, []float64{1, 1, 1, 2}, 1, 1)
+	bs, bsc := tlsFigures(200000, 600000, []float64{1, 1, 1, 3}, 2, 2)
+	kp, kpc := tlsFigures(300000, 600000, []float64{1, 1, 1, 4}, 1, 1)
+	ks, ksc := tlsFigures(240000, 0, nil, 3, 0)
+	ks.errs = []string{"consume: broken\nsecond line", "latency: also broken"}
+	tr := &tlsReport{
+		rep:  &report{opts: o, machine: benchkit.Machine{CPUs: 2}},
+		runs: []*tlsRun{newTLSRun("brokerd", "0.5", bp, bs, bpc, bsc), newTLSRun("kafka", "3.5", kp, ks, kpc, ksc)},
+	}
+	containsAll(t, "TLS report", tr.markdown(), []string{
+		tlsHeading + "\n",
+		"brokerd negotiated TLS 1.3. Kafka negotiated TLS 1.3.",
+		"| produce (records/s) | 400,000 | 200,000 | 0.50 | 300,000 | 240,000 | 0.80 |",
+		"| consume (MiB/s) | 781.2 | 585.9 | 0.75 | 585.9 | – | – |",
+		"| produce p99 at fixed rate (ms) | 2.00 | 3.00 | 1.50 | 4.00 | – | – |",
+		// 1 CPU second over 400,000 KiB is 2.56 ms per MiB.
+		"| broker CPU per MiB produced (ms) | 2.56 | 10.24 | 4.00 | 3.41 | 12.80 | 3.75 |",
+		"- produce (records/s): SASL_SSL / PLAINTEXT is 0.50 on brokerd and 0.80 on Kafka: not met.",
+		"- consume (records/s): not compared, a figure is missing.",
+		"Met in 0 of 1 compared figures.",
+		"It reached 3.5 on 2 CPUs",
+		"- Kafka, SASL_SSL, consume: broken\n",
+		"- Kafka, SASL_SSL, latency: also broken\n",
+		"go run ./e2e/bench/cmd/brokerbench -duration 2s -parts tls",
+	})
+}
