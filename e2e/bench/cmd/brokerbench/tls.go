@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -30,9 +31,13 @@ const (
 	saslSSLListener   = "SASL_SSL"
 )
 
-// tlsListeners are the listeners in the order they are measured on each
-// broker.
+// tlsListeners are the two listeners, in the order the report lists them.
 var tlsListeners = []string{plaintextListener, saslSSLListener}
+
+// tlsBlocks is the order in which the listeners are measured on each
+// broker, each block for half of -duration: A B B A, so that a drift in
+// the machine's load over a broker's run weighs on both listeners alike.
+var tlsBlocks = []string{plaintextListener, saslSSLListener, saslSSLListener, plaintextListener}
 
 // tlsPartitions is the partition count of the TLS comparison's topics.
 const tlsPartitions = 6
@@ -251,21 +256,28 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 			}
 		}
 	}
-	for _, l := range tlsListeners {
+	for i, l := range tlsBlocks {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("brokerbench: %w", err)
 		}
+		// Write back what the previous block left dirty, so it does not
+		// compete with this one.
+		syscall.Sync()
 		res, cpu := &caseResult{}, &stepCPU{}
-		r.results[l], r.cpu[l] = res, cpu
-		measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s", r.name, l), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), res, cpu)
+		measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s block %d", r.name, l, i+1), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), res, cpu)
+		if r.results[l] == nil {
+			r.results[l], r.cpu[l] = res, cpu
+		} else {
+			r.results[l], r.cpu[l] = mergeBlocks(r.results[l], res), mergeCPU(r.cpu[l], cpu)
+		}
 	}
 	log.Printf("%s: stopping", r.name)
 	return nil
 }
 
 // measureListener runs the three steps against addr with the client
-// options opts: full-speed produce, consume of what it wrote, and produce
-// at a fixed rate. Topics are created through admin, the PLAINTEXT
+// options opts, each produce for half of -duration: full-speed produce,
+// consume of what it wrote, and produce at a fixed rate. Topics are created through admin, the PLAINTEXT
 // listener, so that only the measured traffic crosses addr.
 func measureListener(ctx context.Context, o *options, timeout time.Duration, prefix, addr, admin string, pid int, opts []kgo.Opt, res *caseResult, cpu *stepCPU) {
 	topic := func(what string) string {
@@ -290,7 +302,7 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		secs, ok, err := cpuOver(func() (err error) {
 			pr, err = loadgen.Produce(ctx, loadgen.ProduceConfig{
 				Brokers: []string{addr}, Topic: topic("kgo"), RecordSize: o.recordSize,
-				AllAcks: true, Duration: o.duration, Linger: -1, Opts: opts,
+				AllAcks: true, Duration: o.duration / 2, Linger: -1, Opts: opts,
 			})
 			return err
 		})
@@ -328,7 +340,7 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		}
 		lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
 			Brokers: []string{addr}, Topic: topic("latency"), RecordSize: o.recordSize,
-			AllAcks: true, Duration: o.duration, Rate: o.rate, Linger: 0, Opts: opts,
+			AllAcks: true, Duration: o.duration / 2, Rate: o.rate, Linger: 0, Opts: opts,
 		})
 		if err == nil {
 			err = allAcknowledged(lr)
@@ -343,4 +355,50 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
 		return nil
 	})
+}
+
+// mergeBlocks adds up two blocks of the same listener: counts, bytes and
+// elapsed times add, latencies are pooled, and a step missing from either
+// block is missing from the sum.
+func mergeBlocks(a, b *caseResult) *caseResult {
+	m := &caseResult{errs: slices.Concat(a.errs, b.errs)}
+	if a.produce != nil && b.produce != nil {
+		m.produce = mergeProduce(a.produce, b.produce)
+	}
+	if a.consume != nil && b.consume != nil {
+		m.consume = &loadgen.ConsumeResult{
+			Records: a.consume.Records + b.consume.Records,
+			Bytes:   a.consume.Bytes + b.consume.Bytes,
+			Elapsed: a.consume.Elapsed + b.consume.Elapsed,
+		}
+	}
+	if a.latency != nil && b.latency != nil {
+		m.latency = mergeProduce(a.latency, b.latency)
+	}
+	return m
+}
+
+// mergeProduce adds up two produce runs; the latencies stay sorted.
+func mergeProduce(a, b *loadgen.ProduceResult) *loadgen.ProduceResult {
+	lat := slices.Concat(a.Latencies, b.Latencies)
+	slices.Sort(lat)
+	return &loadgen.ProduceResult{
+		Sent:       a.Sent + b.Sent,
+		Records:    a.Records + b.Records,
+		Bytes:      a.Bytes + b.Bytes,
+		Failed:     a.Failed + b.Failed,
+		FirstError: cmp.Or(a.FirstError, b.FirstError),
+		Elapsed:    a.Elapsed + b.Elapsed,
+		Latencies:  lat,
+	}
+}
+
+// mergeCPU adds up the broker's CPU time of two blocks.
+func mergeCPU(a, b *stepCPU) *stepCPU {
+	return &stepCPU{
+		produce:   a.produce + b.produce,
+		consume:   a.consume + b.consume,
+		produceOK: a.produceOK && b.produceOK,
+		consumeOK: a.consumeOK && b.consumeOK,
+	}
 }

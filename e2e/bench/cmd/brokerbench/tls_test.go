@@ -103,3 +103,33 @@ func TestTLSMarkdown(t *testing.T) {
 		"go run ./e2e/bench/cmd/brokerbench -duration 2s -parts tls",
 	})
 }
+
+// TestMergeBlocks adds up two blocks of one listener: sums, pooled and
+// sorted latencies, and a step missing from one block missing from both.
+func TestMergeBlocks(t *testing.T) {
+	a, ac := tlsFigures(100, 300, []float64{5, 1}, 1, 2)
+	b, bc := tlsFigures(200, 0, []float64{3, 2, 4}, 0.5, 0.25)
+	a.errs, b.errs = []string{"one"}, []string{"two"}
+	m := mergeBlocks(a, b)
+	if m.produce.Records != 300 || m.produce.Bytes != 300<<10 || m.produce.Elapsed != 2*time.Second {
+		t.Errorf("merged produce = %+v; want 300 records, %d bytes, 2s", m.produce, 300<<10)
+	}
+	wantLat := loadgen.Latencies{1e6, 2e6, 3e6, 4e6, 5e6}
+	if !slices.Equal(m.latency.Latencies, wantLat) || m.latency.Records != 5 {
+		t.Errorf("merged latencies = %v (%d records); want %v (5 records)", m.latency.Latencies, m.latency.Records, wantLat)
+	}
+	if m.consume != nil {
+		t.Errorf("merged consume = %+v; want none, the second block has none", m.consume)
+	}
+	if !slices.Equal(m.errs, []string{"one", "two"}) {
+		t.Errorf("merged errs = %q; want [one two]", m.errs)
+	}
+	c := mergeCPU(ac, bc)
+	if c.produce != 1.5 || c.consume != 2.25 || !c.produceOK || !c.consumeOK {
+		t.Errorf("merged CPU = %+v; want produce 1.5, consume 2.25, both read", c)
+	}
+	bc.consumeOK = false
+	if mergeCPU(ac, bc).consumeOK {
+		t.Error("merged CPU counts a consume whose CPU was not read in one block")
+	}
+}
