@@ -12,10 +12,12 @@
 //	go run ./e2e/bench/cmd/brokerbench                                        # 30 s per timed step
 //	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''                   # a quick check
 //	go run ./e2e/bench/cmd/brokerbench -parts cluster -duration 5s -doc ''    # the clusters only
+//	go run ./e2e/bench/cmd/brokerbench -parts tls -duration 20s               # PLAINTEXT against SASL_SSL (tls.go)
 //
 // It prints a markdown report to stdout, progress to stderr, and replaces
 // the "brokerd vs Apache Kafka" and "brokerd cluster vs Apache Kafka
-// cluster" sections of docs/benchmarks.md with the report unless -doc is
+// cluster" sections of docs/benchmarks.md (with -parts tls, "brokerd vs
+// Apache Kafka: the cost of SASL_SSL") with the report unless -doc is
 // empty.
 package main
 
