@@ -59,7 +59,8 @@ type KafkaOptions struct {
 // addressed by index 0..Nodes()-1; node i has Kafka node id i+1. Every node
 // serves clients on two listeners: PLAINTEXT (Bootstrap, Addrs), which
 // brokers also use among themselves, and SASL_PLAINTEXT (SASLBootstrap,
-// SASLAddrs), which admits only the users of KafkaSASLUsers. Its methods
+// SASLAddrs), which admits only the users of KafkaSASLUsers, and with
+// KafkaOptions.SASLSSL a third, SASL_SSL (SASLSSLAddrs). Its methods
 // are safe for concurrent use.
 type Kafka struct {
 	dir       string
