@@ -49,6 +49,9 @@ type KafkaOptions struct {
 	// after devstack's own settings, so they win. Overrides must keep
 	// the SASL_PLAINTEXT listener working: StartKafka waits for it.
 	Properties map[string]string
+	// SASLSSL, when set, gives every node a third client listener,
+	// SASL_SSL, with this certificate (see SASLSSLAddrs).
+	SASLSSL *KafkaTLS
 }
 
 // Kafka is a running Apache Kafka cluster in KRaft combined mode, every node a
@@ -56,7 +59,8 @@ type KafkaOptions struct {
 // addressed by index 0..Nodes()-1; node i has Kafka node id i+1. Every node
 // serves clients on two listeners: PLAINTEXT (Bootstrap, Addrs), which
 // brokers also use among themselves, and SASL_PLAINTEXT (SASLBootstrap,
-// SASLAddrs), which admits only the users of KafkaSASLUsers. Its methods
+// SASLAddrs), which admits only the users of KafkaSASLUsers, and with
+// KafkaOptions.SASLSSL a third, SASL_SSL (SASLSSLAddrs). Its methods
 // are safe for concurrent use.
 type Kafka struct {
 	dir       string
@@ -66,6 +70,7 @@ type Kafka struct {
 	clusterID string
 	heapMB    int
 	log4j     string
+	saslSSL   *KafkaTLS
 
 	mu    sync.Mutex
 	nodes []*kafkaNode
@@ -76,6 +81,7 @@ type kafkaNode struct {
 	id        int
 	port      int // PLAINTEXT listener
 	saslPort  int // SASL_PLAINTEXT listener
+	sslPort   int // SASL_SSL listener, 0 if none
 	ctrlPort  int // CONTROLLER listener
 	dir       string
 	propsPath string
@@ -166,7 +172,7 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kafka{dir: opts.Dir, jars: jars, java: java, heapMB: heap}
+	k := &Kafka{dir: opts.Dir, jars: jars, java: java, heapMB: heap, saslSSL: opts.SASLSSL}
 	if k.dir == "" {
 		runDir, err := CacheDir("run")
 		if err != nil {
@@ -205,6 +211,9 @@ func StartKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 			propsPath: filepath.Join(dir, "server.properties"),
 			logPath:   filepath.Join(dir, "kafka.log"),
 		})
+	}
+	if err := k.addSASLSSLPorts(); err != nil {
+		return nil, err
 	}
 	for _, node := range k.nodes {
 		if err := os.WriteFile(node.propsPath, []byte(k.serverProperties(node, opts.Properties)), 0o644); err != nil {
@@ -430,6 +439,7 @@ func (k *Kafka) serverProperties(node *kafkaNode, extra map[string]string) strin
 		"num.recovery.threads.per.data.dir":        "1",
 	}
 	maps.Copy(props, kafkaSASLProperties())
+	k.addSASLSSLProperties(node, props)
 	for key, v := range extra {
 		props[key] = v
 	}

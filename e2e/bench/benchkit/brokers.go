@@ -39,18 +39,39 @@ type Brokerd struct {
 // listener, the data folder and the overrides (brokerd.yml keys), and waits
 // until it answers Metadata.
 func StartBrokerd(ctx context.Context, bin string, overrides map[string]string) (*Brokerd, error) {
+	s, _, err := startBrokerd(ctx, bin, overrides, "")
+	return s, err
+}
+
+// startBrokerd is StartBrokerd with, unless extra is empty, a second client
+// listener called extra on a free loopback port, whose address it returns.
+func startBrokerd(ctx context.Context, bin string, overrides map[string]string, extra string) (*Brokerd, string, error) {
 	dir, err := WorkDir("bench-brokerd-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	port, err := devstack.FreePort()
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, "", err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	listeners := "PLAINTEXT://" + addr
+	var extraAddr string
+	if extra != "" {
+		p2, err := devstack.FreePort()
+		for err == nil && p2 == port {
+			p2, err = devstack.FreePort()
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, "", err
+		}
+		extraAddr = fmt.Sprintf("127.0.0.1:%d", p2)
+		listeners += "," + extra + "://" + extraAddr
+	}
 	args := []string{
-		"-E", "listeners=PLAINTEXT://" + addr,
+		"-E", "listeners=" + listeners,
 		"-E", "log.dirs=" + filepath.Join(dir, "data"),
 	}
 	for k, v := range overrides {
@@ -59,16 +80,16 @@ func StartBrokerd(ctx context.Context, bin string, overrides map[string]string) 
 	proc, err := devstack.StartProcess("brokerd", exec.Command(bin, args...), filepath.Join(dir, "brokerd.log"))
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, "", err
 	}
 	s := &Brokerd{addr: addr, dir: dir, proc: proc}
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := WaitMetadata(rctx, addr, proc); err != nil {
 		s.Stop()
-		return nil, err
+		return nil, "", err
 	}
-	return s, nil
+	return s, extraAddr, nil
 }
 
 // Bootstrap returns brokerd's listener address.
@@ -91,9 +112,14 @@ type Kafka struct{ k *devstack.Kafka }
 // JVM heap on a fresh folder, with properties added to devstack's
 // server.properties.
 func StartKafka(ctx context.Context, heapMB int, properties map[string]string) (*Kafka, error) {
+	return startKafka(ctx, devstack.KafkaOptions{Nodes: 1, HeapMB: heapMB, Properties: properties})
+}
+
+// startKafka starts Kafka with opts, allowing it six minutes.
+func startKafka(ctx context.Context, opts devstack.KafkaOptions) (*Kafka, error) {
 	sctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	defer cancel()
-	k, err := devstack.StartKafka(sctx, devstack.KafkaOptions{Nodes: 1, HeapMB: heapMB, Properties: properties})
+	k, err := devstack.StartKafka(sctx, opts)
 	if err != nil {
 		return nil, err
 	}

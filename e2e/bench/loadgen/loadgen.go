@@ -212,9 +212,10 @@ func (r ConsumeResult) MiBPerSec() float64 { return perSec(float64(r.Bytes)/MiB,
 // Consume reads every partition of topic from its log start offset to the
 // end offset it has when Consume starts, without a consumer group, with the
 // client's default fetch sizes (50 MiB per request, 1 MiB per partition).
-// It stops at the end offsets or when ctx ends, which is an error.
-func Consume(ctx context.Context, brokers []string, topic string) (ConsumeResult, error) {
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+// It stops at the end offsets or when ctx ends, which is an error. Opts
+// are more client options, such as TLS and SASL, for every client it makes.
+func Consume(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) (ConsumeResult, error) {
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return ConsumeResult{}, fmt.Errorf("loadgen: %w", err)
 	}
@@ -250,10 +251,10 @@ func Consume(ctx context.Context, brokers []string, topic string) (ConsumeResult
 		return res, nil
 	}
 
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-	)
+	}, opts...)...)
 	if err != nil {
 		return res, fmt.Errorf("loadgen: %w", err)
 	}

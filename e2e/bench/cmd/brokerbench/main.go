@@ -12,10 +12,12 @@
 //	go run ./e2e/bench/cmd/brokerbench                                        # 30 s per timed step
 //	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''                   # a quick check
 //	go run ./e2e/bench/cmd/brokerbench -parts cluster -duration 5s -doc ''    # the clusters only
+//	go run ./e2e/bench/cmd/brokerbench -parts tls -duration 20s               # PLAINTEXT against SASL_SSL (tls.go)
 //
 // It prints a markdown report to stdout, progress to stderr, and replaces
 // the "brokerd vs Apache Kafka" and "brokerd cluster vs Apache Kafka
-// cluster" sections of docs/benchmarks.md with the report unless -doc is
+// cluster" sections of docs/benchmarks.md (with -parts tls, "brokerd vs
+// Apache Kafka: the cost of SASL_SSL") with the report unless -doc is
 // empty.
 package main
 
@@ -55,6 +57,8 @@ type options struct {
 	// single and clusters say which parts run: one node of each broker,
 	// three-node clusters of each.
 	single, clusters bool
+	// tls runs the PLAINTEXT against SASL_SSL comparison (tls.go).
+	tls bool
 	// clusterRate is the records per second of the clusters' latency run.
 	clusterRate int
 	// failovers is how many times a leader is killed on each cluster;
@@ -89,7 +93,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
 	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" and \"brokerd cluster vs Apache Kafka cluster\" sections are replaced with the report's ('' to leave files alone)")
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
-	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters)")
+	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), tls (one node of each, PLAINTEXT against SASL_SSL)")
 	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
 	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
@@ -112,8 +116,10 @@ func parseFlags(args []string) (*options, error) {
 			o.single = true
 		case "cluster":
 			o.clusters = true
+		case "tls":
+			o.tls = true
 		default:
-			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single or cluster)", s)
+			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster or tls)", s)
 		}
 	}
 	for _, s := range strings.Split(parts, ",") {
@@ -231,6 +237,9 @@ func run(ctx context.Context, o *options) error {
 		if err := publish(o, root, clusterHeading, rep.clusterMarkdown()); err != nil {
 			return err
 		}
+	}
+	if o.tls {
+		return runTLS(ctx, o, root, bin, rep)
 	}
 	return nil
 }

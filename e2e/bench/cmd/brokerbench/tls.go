@@ -1,0 +1,404 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"logpipe/e2e/bench/benchkit"
+	"logpipe/e2e/bench/loadgen"
+	"logpipe/internal/devstack"
+	"logpipe/internal/testcerts"
+)
+
+// The two listeners the TLS comparison measures on each broker.
+const (
+	plaintextListener = "PLAINTEXT"
+	saslSSLListener   = "SASL_SSL"
+)
+
+// tlsListeners are the two listeners, in the order the report lists them.
+var tlsListeners = []string{plaintextListener, saslSSLListener}
+
+// tlsBlocks is the order in which the listeners are measured on each
+// broker, each block for half of -duration: A B B A, so that a drift in
+// the machine's load over a broker's run weighs on both listeners alike.
+var tlsBlocks = []string{plaintextListener, saslSSLListener, saslSSLListener, plaintextListener}
+
+// tlsPartitions is the partition count of the TLS comparison's topics.
+const tlsPartitions = 6
+
+// The SCRAM-SHA-512 account the benchmark creates on each broker and logs
+// in with on its SASL_SSL listener.
+const (
+	tlsUser     = "brokerbench"
+	tlsPassword = "brokerbench-tls-pw-71c9"
+	// tlsIterations is the SCRAM iteration count of the account, the
+	// smallest SCRAM-SHA-512 allows and what Kafka's tools use by default.
+	tlsIterations = 4096
+)
+
+// tlsRun is what the TLS comparison measured on one broker.
+type tlsRun struct {
+	name string
+	// load is the 1-minute load average when the broker was started.
+	load string
+	// tlsVersion is the protocol version the SASL_SSL listener
+	// negotiated with the load generator.
+	tlsVersion string
+	// results and cpu are keyed by listener; cpu holds the broker's CPU
+	// seconds over the full-speed produce and over the consume.
+	results map[string]*caseResult
+	cpu     map[string]*stepCPU
+}
+
+// stepCPU is the broker's CPU time over the two throughput steps.
+type stepCPU struct {
+	produce, consume float64
+	produceOK        bool
+	consumeOK        bool
+}
+
+// tlsReport is one run of the TLS comparison.
+type tlsReport struct {
+	rep      *report
+	started  time.Time
+	finished time.Time
+	runs     []*tlsRun
+}
+
+// tlsSetup is the certificate material and client settings shared by the
+// brokers of one run.
+type tlsSetup struct {
+	dir      string // holds brokerd's keystore
+	keystore string // PEM file, certificate then key
+	cert     testcerts.Leaf
+	client   *tls.Config
+}
+
+// newTLSSetup makes a test CA and a server certificate for 127.0.0.1.
+func newTLSSetup() (*tlsSetup, error) {
+	ca, err := testcerts.NewCA("brokerbench CA")
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ca.Issue(testcerts.Options{Hosts: []string{"127.0.0.1", "localhost"}})
+	if err != nil {
+		return nil, err
+	}
+	dir, err := benchkit.WorkDir("bench-tls-")
+	if err != nil {
+		return nil, err
+	}
+	ks := filepath.Join(dir, "keystore.pem")
+	if err := os.WriteFile(ks, slices.Concat(leaf.CertPEM, leaf.KeyPEM), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("brokerbench: %w", err)
+	}
+	return &tlsSetup{dir: dir, keystore: ks, cert: leaf, client: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}, nil
+}
+
+// clientOpts are the franz-go options of a client of listener.
+func (s *tlsSetup) clientOpts(listener string) []kgo.Opt {
+	if listener != saslSSLListener {
+		return nil
+	}
+	return []kgo.Opt{
+		kgo.DialTLSConfig(s.client.Clone()),
+		kgo.SASL(scram.Auth{User: tlsUser, Pass: tlsPassword}.AsSha512Mechanism()),
+	}
+}
+
+// tlsBroker is a broker started for the TLS comparison, with the address
+// of each of its listeners.
+type tlsBroker struct {
+	benchkit.Broker
+	addrs map[string]string
+}
+
+// startTLSBroker starts broker name with a PLAINTEXT and a SASL_SSL
+// listener.
+func startTLSBroker(ctx context.Context, o *options, bin, name string, s *tlsSetup) (*tlsBroker, error) {
+	switch name {
+	case "brokerd":
+		overrides := map[string]string{
+			"ssl.keystore.location":   s.keystore,
+			"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		}
+		maps.Copy(overrides, brokerdOverrides)
+		b, addr, err := benchkit.StartBrokerdSASLSSL(ctx, bin, overrides)
+		if err != nil {
+			return nil, err
+		}
+		return &tlsBroker{b, map[string]string{plaintextListener: b.Bootstrap(), saslSSLListener: addr}}, nil
+	case "kafka":
+		k, addr, err := benchkit.StartKafkaSASLSSL(ctx, o.kafkaHeapMB, kafkaOverrides,
+			devstack.KafkaTLS{CertPEM: s.cert.CertPEM, KeyPEM: s.cert.KeyPEM})
+		if err != nil {
+			return nil, err
+		}
+		return &tlsBroker{k, map[string]string{plaintextListener: k.Bootstrap(), saslSSLListener: addr}}, nil
+	}
+	return nil, fmt.Errorf("brokerbench: unknown broker %q", name)
+}
+
+// addSCRAMUser creates the benchmark's SCRAM-SHA-512 account through the
+// PLAINTEXT listener and waits until the SASL_SSL listener admits it; it
+// returns the TLS version that listener negotiated.
+func addSCRAMUser(ctx context.Context, b *tlsBroker, s *tlsSetup) (string, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs[plaintextListener]))
+	if err != nil {
+		return "", fmt.Errorf("brokerbench: %w", err)
+	}
+	defer cl.Close()
+	actx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	res, err := kadm.NewClient(cl).AlterUserSCRAMs(actx, nil, []kadm.UpsertSCRAM{{
+		User: tlsUser, Mechanism: kadm.ScramSha512, Iterations: tlsIterations, Password: tlsPassword,
+	}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		return "", fmt.Errorf("brokerbench: add SCRAM user: %w", err)
+	}
+	addr := b.addrs[saslSSLListener]
+	err = devstack.WaitFor(actx, 200*time.Millisecond, nil, func(ctx context.Context) error {
+		c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, s.clientOpts(saslSSLListener)...)...)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = kadm.NewClient(c).BrokerMetadata(ctx)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("brokerbench: SASL_SSL login at %s: %w", addr, err)
+	}
+	var d tls.Dialer
+	d.Config = s.client.Clone()
+	conn, err := d.DialContext(actx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("brokerbench: %w", err)
+	}
+	defer conn.Close()
+	return tls.VersionName(conn.(*tls.Conn).ConnectionState().Version), nil
+}
+
+// runTLS measures each broker over its PLAINTEXT and its SASL_SSL
+// listener and publishes the comparison.
+func runTLS(ctx context.Context, o *options, root, bin string, rep *report) error {
+	s, err := newTLSSetup()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(s.dir)
+	tr := &tlsReport{rep: rep, started: time.Now()}
+	for _, name := range o.brokers {
+		syscall.Sync()
+		r := &tlsRun{name: name, results: map[string]*caseResult{}, cpu: map[string]*stepCPU{}}
+		tr.runs = append(tr.runs, r)
+		if err := runTLSBroker(ctx, o, bin, r, s); err != nil {
+			return err
+		}
+	}
+	tr.finished = time.Now()
+	return publish(o, root, tlsHeading, tr.markdown())
+}
+
+// runTLSBroker starts one broker, warms both listeners up, then runs the
+// produce, consume and latency steps over each listener in turn. Failed
+// steps are recorded; only a broker that does not start or admit the
+// account, or an interrupt, is an error.
+func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tlsSetup) error {
+	load := benchkit.LoadAverage()
+	r.load = strings.Fields(load)[0]
+	log.Printf("%s: starting with PLAINTEXT and SASL_SSL listeners (load average %s)", r.name, load)
+	b, err := startTLSBroker(ctx, o, bin, r.name, s)
+	if err != nil {
+		return err
+	}
+	defer b.Stop()
+	if r.tlsVersion, err = addSCRAMUser(ctx, b, s); err != nil {
+		return err
+	}
+	pid := b.Pid()
+	log.Printf("%s: pid %d, PLAINTEXT %s, SASL_SSL %s (%s)", r.name, pid, b.addrs[plaintextListener], b.addrs[saslSSLListener], r.tlsVersion)
+	stepTimeout := o.stepTimeout()
+	if o.warmup > 0 {
+		for i, l := range tlsListeners {
+			topic := fmt.Sprintf("bench-warmup-%d", i)
+			err := benchkit.CreateTopic(ctx, b.addrs[plaintextListener], topic, tlsPartitions)
+			if err == nil {
+				sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+				_, err = loadgen.Produce(sctx, loadgen.ProduceConfig{
+					Brokers: []string{b.addrs[l]}, Topic: topic, RecordSize: o.recordSize,
+					Duration: o.warmup / 2, Linger: -1, Opts: s.clientOpts(l),
+				})
+				cancel()
+			}
+			if err != nil {
+				log.Printf("%s: warm-up over %s failed: %v", r.name, l, err)
+			}
+		}
+	}
+	for i, l := range tlsBlocks {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("brokerbench: %w", err)
+		}
+		// Write back what the previous block left dirty, so it does not
+		// compete with this one.
+		syscall.Sync()
+		res, cpu := &caseResult{}, &stepCPU{}
+		measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s block %d", r.name, l, i+1), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), res, cpu)
+		if r.results[l] == nil {
+			r.results[l], r.cpu[l] = res, cpu
+		} else {
+			r.results[l], r.cpu[l] = mergeBlocks(r.results[l], res), mergeCPU(r.cpu[l], cpu)
+		}
+	}
+	log.Printf("%s: stopping", r.name)
+	return nil
+}
+
+// measureListener runs the three steps against addr with the client
+// options opts, each produce for half of -duration: full-speed produce,
+// consume of what it wrote, and produce at a fixed rate. Topics are created through admin, the PLAINTEXT
+// listener, so that only the measured traffic crosses addr.
+func measureListener(ctx context.Context, o *options, timeout time.Duration, prefix, addr, admin string, pid int, opts []kgo.Opt, res *caseResult, cpu *stepCPU) {
+	topic := func(what string) string {
+		return strings.ToLower(strings.ReplaceAll(prefix, " ", "-")) + "-" + what
+	}
+	step := func(what string, f func(context.Context) error) {
+		runStep(ctx, timeout, &res.errs, prefix, what, f)
+	}
+	// cpuOver returns the broker's CPU seconds over f, and whether both
+	// readings were had.
+	cpuOver := func(f func() error) (float64, bool, error) {
+		before, err1 := benchkit.CPUSeconds(pid)
+		err := f()
+		after, err2 := benchkit.CPUSeconds(pid)
+		return after - before, err1 == nil && err2 == nil, err
+	}
+	step("produce", func(ctx context.Context) error {
+		if err := benchkit.CreateTopic(ctx, admin, topic("kgo"), tlsPartitions); err != nil {
+			return err
+		}
+		var pr loadgen.ProduceResult
+		secs, ok, err := cpuOver(func() (err error) {
+			pr, err = loadgen.Produce(ctx, loadgen.ProduceConfig{
+				Brokers: []string{addr}, Topic: topic("kgo"), RecordSize: o.recordSize,
+				AllAcks: true, Duration: o.duration / 2, Linger: -1, Opts: opts,
+			})
+			return err
+		})
+		if err == nil {
+			err = allAcknowledged(pr)
+		}
+		if err != nil {
+			return err
+		}
+		res.produce, cpu.produce, cpu.produceOK = &pr, secs, ok
+		log.Printf("%s: produce %.0f records/s, %.1f MiB/s", prefix, pr.RecordsPerSec(), pr.MiBPerSec())
+		return nil
+	})
+	if res.produce != nil {
+		step("consume", func(ctx context.Context) error {
+			var cr loadgen.ConsumeResult
+			secs, ok, err := cpuOver(func() (err error) {
+				cr, err = loadgen.Consume(ctx, []string{addr}, topic("kgo"), opts...)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if cr.Records != res.produce.Records {
+				return fmt.Errorf("brokerbench: read %d records, %d were acknowledged", cr.Records, res.produce.Records)
+			}
+			res.consume, cpu.consume, cpu.consumeOK = &cr, secs, ok
+			log.Printf("%s: consume %.0f records/s, %.1f MiB/s", prefix, cr.RecordsPerSec(), cr.MiBPerSec())
+			return nil
+		})
+	}
+	step("latency", func(ctx context.Context) error {
+		if err := benchkit.CreateTopic(ctx, admin, topic("latency"), tlsPartitions); err != nil {
+			return err
+		}
+		lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+			Brokers: []string{addr}, Topic: topic("latency"), RecordSize: o.recordSize,
+			AllAcks: true, Duration: o.duration / 2, Rate: o.rate, Linger: 0, Opts: opts,
+		})
+		if err == nil {
+			err = allAcknowledged(lr)
+		}
+		if err != nil {
+			return err
+		}
+		if lr.Records == 0 {
+			return errors.New("brokerbench: no record acknowledged")
+		}
+		res.latency = &lr
+		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
+		return nil
+	})
+}
+
+// mergeBlocks adds up two blocks of the same listener: counts, bytes and
+// elapsed times add, latencies are pooled, and a step missing from either
+// block is missing from the sum.
+func mergeBlocks(a, b *caseResult) *caseResult {
+	m := &caseResult{errs: slices.Concat(a.errs, b.errs)}
+	if a.produce != nil && b.produce != nil {
+		m.produce = mergeProduce(a.produce, b.produce)
+	}
+	if a.consume != nil && b.consume != nil {
+		m.consume = &loadgen.ConsumeResult{
+			Records: a.consume.Records + b.consume.Records,
+			Bytes:   a.consume.Bytes + b.consume.Bytes,
+			Elapsed: a.consume.Elapsed + b.consume.Elapsed,
+		}
+	}
+	if a.latency != nil && b.latency != nil {
+		m.latency = mergeProduce(a.latency, b.latency)
+	}
+	return m
+}
+
+// mergeProduce adds up two produce runs; the latencies stay sorted.
+func mergeProduce(a, b *loadgen.ProduceResult) *loadgen.ProduceResult {
+	lat := slices.Concat(a.Latencies, b.Latencies)
+	slices.Sort(lat)
+	return &loadgen.ProduceResult{
+		Sent:       a.Sent + b.Sent,
+		Records:    a.Records + b.Records,
+		Bytes:      a.Bytes + b.Bytes,
+		Failed:     a.Failed + b.Failed,
+		FirstError: cmp.Or(a.FirstError, b.FirstError),
+		Elapsed:    a.Elapsed + b.Elapsed,
+		Latencies:  lat,
+	}
+}
+
+// mergeCPU adds up the broker's CPU time of two blocks.
+func mergeCPU(a, b *stepCPU) *stepCPU {
+	return &stepCPU{
+		produce:   a.produce + b.produce,
+		consume:   a.consume + b.consume,
+		produceOK: a.produceOK && b.produceOK,
+		consumeOK: a.consumeOK && b.consumeOK,
+	}
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"logpipe/e2e/bench/benchkit"
+	"logpipe/e2e/bench/loadgen"
+)
+
+// tlsHeading is the level-2 heading of the TLS comparison in the
+// benchmarks document.
+const tlsHeading = "## brokerd vs Apache Kafka: the cost of SASL_SSL"
+
+// tlsMetric is one row of the TLS comparison, read from one listener's
+// figures.
+type tlsMetric struct {
+	label    string
+	decimals int
+	value    func(*caseResult, *stepCPU) (float64, bool)
+	// higherBetter says which way the figure improves; goal says whether
+	// the row counts against the goal.
+	higherBetter bool
+	goal         bool
+}
+
+var tlsMetrics = []tlsMetric{
+	{"produce (records/s)", 0, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.produce != nil, func() float64 { return c.produce.RecordsPerSec() })
+	}, true, true},
+	{"produce (MiB/s)", 1, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.produce != nil, func() float64 { return c.produce.MiBPerSec() })
+	}, true, false},
+	{"consume (records/s)", 0, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.consume != nil, func() float64 { return c.consume.RecordsPerSec() })
+	}, true, true},
+	{"consume (MiB/s)", 1, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.consume != nil, func() float64 { return c.consume.MiBPerSec() })
+	}, true, false},
+	{"produce p50 at fixed rate (ms)", 2, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(50)) })
+	}, false, false},
+	{"produce p99 at fixed rate (ms)", 2, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(99)) })
+	}, false, true},
+	{"latency run: rate reached (records/s)", 0, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.latency != nil, func() float64 { return c.latency.RecordsPerSec() })
+	}, true, false},
+	{"broker CPU per MiB produced (ms)", 2, func(c *caseResult, u *stepCPU) (float64, bool) {
+		return figure(c.produce != nil && u.produceOK && c.produce.Bytes > 0, func() float64 {
+			return 1000 * u.produce / (float64(c.produce.Bytes) / loadgen.MiB)
+		})
+	}, false, false},
+	{"broker CPU per MiB consumed (ms)", 2, func(c *caseResult, u *stepCPU) (float64, bool) {
+		return figure(c.consume != nil && u.consumeOK && c.consume.Bytes > 0, func() float64 {
+			return 1000 * u.consume / (float64(c.consume.Bytes) / loadgen.MiB)
+		})
+	}, false, false},
+}
+
+// value returns metric mt over listener on r; r may be nil.
+func (r *tlsRun) value(listener string, mt tlsMetric) (float64, bool) {
+	if r == nil || r.results[listener] == nil {
+		return 0, false
+	}
+	cpu := r.cpu[listener]
+	if cpu == nil {
+		cpu = &stepCPU{}
+	}
+	return mt.value(r.results[listener], cpu)
+}
+
+// cost returns mt's SASL_SSL figure over its PLAINTEXT figure on r.
+func (r *tlsRun) cost(mt tlsMetric) (float64, bool) {
+	s, sok := r.value(saslSSLListener, mt)
+	p, pok := r.value(plaintextListener, mt)
+	if !sok || !pok || p == 0 {
+		return 0, false
+	}
+	return s / p, true
+}
+
+// run returns the named broker's results, or nil if it was not run.
+func (t *tlsReport) run(name string) *tlsRun {
+	for _, r := range t.runs {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// tlsGoals checks the goal, that SASL_SSL costs brokerd no more than it
+// costs Kafka in relative terms, on each goal row: for throughput
+// brokerd's SASL_SSL / PLAINTEXT ratio must be at least Kafka's, for p99
+// at most Kafka's. It returns one line per row and how many rows met it
+// out of how many could be compared.
+func tlsGoals(bd, kf *tlsRun) (lines []string, met, compared int) {
+	for _, mt := range tlsMetrics {
+		if !mt.goal {
+			continue
+		}
+		bc, bok := bd.cost(mt)
+		kc, kok := kf.cost(mt)
+		if !bok || !kok {
+			lines = append(lines, fmt.Sprintf("%s: not compared, a figure is missing.", mt.label))
+			continue
+		}
+		compared++
+		ok := bc <= kc
+		if mt.higherBetter {
+			ok = bc >= kc
+		}
+		verdict := "not met"
+		if ok {
+			verdict = "met"
+			met++
+		}
+		lines = append(lines, fmt.Sprintf("%s: SASL_SSL / PLAINTEXT is %.2f on brokerd and %.2f on Kafka: %s.", mt.label, bc, kc, verdict))
+	}
+	return lines, met, compared
+}
+
+// markdown renders the TLS comparison as its document section.
+func (t *tlsReport) markdown() string {
+	o := t.rep.opts
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	var loads []namedLoads
+	for _, r := range t.runs {
+		loads = append(loads, namedLoads{r.name, []string{r.load}})
+	}
+	b.WriteString(t.rep.opening(tlsHeading, t.started, t.finished, "one node in KRaft combined mode", false, loads))
+
+	w("### What runs\n\n")
+	w("Each broker is started once, alone, on a fresh data folder, with two client listeners: PLAINTEXT, and SASL_SSL with SCRAM-SHA-512 and a server certificate (ECDSA P-256) from a CA made for the run, which the load generator trusts. The account is created through the PLAINTEXT listener with AlterUserScramCredentials (%d iterations) on both brokers, and the benchmark waits until SASL_SSL admits it.", tlsIterations)
+	for _, r := range t.runs {
+		if r.tlsVersion != "" {
+			w(" %s negotiated %s.", displayName(r.name), r.tlsVersion)
+		}
+	}
+	w("\n\n")
+	w("- brokerd: the defaults of `configs/brokerd.yml` except `listeners` (PLAINTEXT and SASL_SSL), `ssl.keystore.location` (one PEM file, certificate and key), `sasl.enabled.mechanisms: SCRAM-SHA-512`, `log.dirs` and `group.initial.rebalance.delay.ms=0`. Under TLS brokerd copies fetched records through the encrypted connection instead of sendfile(2).\n")
+	w("- Apache Kafka: JVM heap `-Xms%dm -Xmx%dm`, the same server settings as in \"brokerd vs Apache Kafka\", plus a `SASL_SSL` listener with `ssl.keystore.type=PEM`, the certificate and key inline (`ssl.keystore.certificate.chain`, `ssl.keystore.key`), `ssl.enabled.protocols=TLSv1.2,TLSv1.3` and the SCRAM login module for SCRAM-SHA-512 and -256.\n", o.kafkaHeapMB, o.kafkaHeapMB)
+	if o.warmup > 0 {
+		w("- After the start, %s of full-speed franz-go produce over each listener to scratch topics (a warm-up, not measured).\n", o.warmup/2)
+	}
+	w("- Then four blocks, over PLAINTEXT, SASL_SSL, SASL_SSL and PLAINTEXT in that order (so that a drift in the machine's load weighs on both listeners alike), each after a sync(2) and each on new %d-partition topics created through the PLAINTEXT listener, records of %d bytes, acks=all with the idempotent producer. A listener's figures add up its two blocks (records, bytes, time and CPU summed, latencies pooled):\n", tlsPartitions, o.recordSize)
+	w("  1. **produce**: franz-go at full speed for %s with its defaults (linger 10 ms, batches up to 1 MB); acknowledged records from the first send to the last acknowledgement.\n", o.duration/2)
+	w("  2. **consume**: that topic read back from start to end without a group, franz-go's default fetch sizes.\n")
+	w("  3. **latency**: franz-go at a fixed %s records/s for %s with linger 0; p50/p99 over every record, from the hand-over to the client to the acknowledgement.\n", benchkit.Thousands(float64(o.rate)), o.duration/2)
+	w("- Broker CPU is the process's user + system time (`/proc/<pid>/stat`) over the produce and consume steps, per MiB of record values; the load generator runs on the same CPUs and its TLS work is not in it.\n\n")
+
+	w("### Results\n\n")
+	w("The cost columns are SASL_SSL / PLAINTEXT on the same broker: below 1 for throughput and above 1 for latency and CPU mean SASL_SSL is dearer.\n\n")
+	w("| Measure | brokerd PLAINTEXT | brokerd SASL_SSL | brokerd cost | Kafka PLAINTEXT | Kafka SASL_SSL | Kafka cost |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|\n")
+	bd, kf := t.run("brokerd"), t.run("kafka")
+	for _, mt := range tlsMetrics {
+		w("| %s", mt.label)
+		for _, r := range []*tlsRun{bd, kf} {
+			pv, pok := r.value(plaintextListener, mt)
+			sv, sok := r.value(saslSSLListener, mt)
+			w(" | %s | %s | %s", benchkit.Cell(pv, pok, mt.decimals), benchkit.Cell(sv, sok, mt.decimals), benchkit.Ratio(sv, sok, pv, pok))
+		}
+		w(" |\n")
+	}
+	w("\n")
+
+	if bd != nil && kf != nil {
+		w("### Against the goal\n\n")
+		w("The issue's goal: TLS costs brokerd no more than it costs Kafka, in relative terms (brokerd's SASL_SSL / PLAINTEXT ratio at least Kafka's for throughput, at most Kafka's for p99).\n\n")
+		lines, met, compared := tlsGoals(bd, kf)
+		for _, l := range lines {
+			w("- %s\n", l)
+		}
+		w("\nMet in %d of %d compared figures.\n\n", met, compared)
+	}
+
+	var failures []string
+	for _, r := range t.runs {
+		for _, l := range tlsListeners {
+			if c := r.results[l]; c != nil {
+				for _, e := range c.errs {
+					failures = append(failures, fmt.Sprintf("%s, %s, %s", displayName(r.name), l, firstLine(e)))
+				}
+			}
+		}
+	}
+	b.WriteString(benchkit.ListSection("Failed steps", failures))
+	return b.String()
+}
