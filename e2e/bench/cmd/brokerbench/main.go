@@ -63,6 +63,8 @@ type options struct {
 	failovers       int
 	failoverRate    int
 	failoverTimeout time.Duration
+	// scale holds the tenk and conns modes' settings (tenk.go).
+	scale scaleOptions
 }
 
 // perfRecordsPerSecond sizes ProducerPerformance's run when -perf-records
@@ -89,11 +91,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
 	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" and \"brokerd cluster vs Apache Kafka cluster\" sections are replaced with the report's ('' to leave files alone)")
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
-	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters)")
+	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), tenk (10,000 partitions and a kill -9 restart), conns (10,000 idle connections)")
 	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
 	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", time.Minute, "how long to wait after a kill for a new leader's acknowledgement")
+	addScaleFlags(fs, &o.scale)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -113,7 +116,9 @@ func parseFlags(args []string) (*options, error) {
 		case "cluster":
 			o.clusters = true
 		default:
-			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single or cluster)", s)
+			if !o.scale.parsePart(s) {
+				return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster, tenk or conns)", s)
+			}
 		}
 	}
 	for _, s := range strings.Split(parts, ",") {
@@ -232,7 +237,7 @@ func run(ctx context.Context, o *options) error {
 			return err
 		}
 	}
-	return nil
+	return runScale(ctx, o, root, bin, rep)
 }
 
 // publish prints a report section and, unless -doc is empty, puts it in
