@@ -147,11 +147,8 @@ func runConns(ctx context.Context, n int, name string, start func(context.Contex
 			name, float64(r.heldKB)/1024, r.idleCPU, holdFor, r.newClient)
 		return nil
 	}()
-	if r.err != nil {
-		log.Printf("%s: %v", name, r.err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("brokerbench: %w", err)
+	if err := endRun(ctx, name, r.err); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -344,13 +344,22 @@ func runTenk(ctx context.Context, o *scaleOptions, name string, start func(conte
 			name, r.listening.Round(time.Millisecond), r.readable.Round(time.Millisecond), float64(r.restartRSSKB)/1024)
 		return nil
 	}()
-	if r.err != nil {
-		log.Printf("%s: %v", name, r.err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("brokerbench: %w", err)
+	if err := endRun(ctx, name, r.err); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// endRun logs why a broker's run stopped early, if it did, and returns
+// the interrupt that ends the whole benchmark, if any.
+func endRun(ctx context.Context, name string, failed error) error {
+	if failed != nil {
+		log.Printf("%s: %v", name, failed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	return nil
 }
 
 // writeEvery writes n records of 100 bytes to every partition of the
