@@ -97,7 +97,7 @@ type restartable interface {
 	// Kill stops the process with SIGKILL.
 	Kill()
 	// Restart starts it again on the same folder and port and returns
-	// once it accepts connections.
+	// once it accepts connections (or errStillStarting).
 	Restart(ctx context.Context) error
 }
 
@@ -137,10 +137,17 @@ func startBrokerdNode(ctx context.Context, bin string) (*brokerdNode, error) {
 	return n, nil
 }
 
+// Bootstrap returns brokerd's listener address.
 func (n *brokerdNode) Bootstrap() string { return n.opts.Addr }
-func (n *brokerdNode) Pid() int          { return n.proc.Pid() }
-func (n *brokerdNode) Kill()             { n.proc.Kill() }
 
+// Pid returns the process id of the brokerd started last.
+func (n *brokerdNode) Pid() int { return n.proc.Pid() }
+
+// Kill kills brokerd with SIGKILL.
+func (n *brokerdNode) Kill() { n.proc.Kill() }
+
+// Restart starts brokerd on its folder and port and returns once its
+// listener accepts connections.
 func (n *brokerdNode) Restart(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -165,6 +172,8 @@ func (n *brokerdNode) lastLogLine(s string) string {
 	return ""
 }
 
+// Stop stops brokerd (SIGTERM, SIGKILL after 2 minutes: a clean stop of
+// many partitions fsyncs several files for each) and removes its folder.
 func (n *brokerdNode) Stop() {
 	n.proc.Stop(2 * time.Minute)
 	_ = os.RemoveAll(n.dir)
@@ -183,15 +192,24 @@ func startKafkaNode(ctx context.Context, heapMB int) (*kafkaNode, error) {
 	return &kafkaNode{k: k}, nil
 }
 
+// Bootstrap returns Kafka's PLAINTEXT listener address.
 func (n *kafkaNode) Bootstrap() string { return n.k.Bootstrap() }
-func (n *kafkaNode) Pid() int          { return n.k.Pid(0) }
-func (n *kafkaNode) Kill()             { n.k.KillNode(0) }
-func (n *kafkaNode) Stop()             { n.k.Stop() }
+
+// Pid returns the JVM's process id, 0 if it is not running.
+func (n *kafkaNode) Pid() int { return n.k.Pid(0) }
+
+// Kill kills the JVM with SIGKILL.
+func (n *kafkaNode) Kill() { n.k.KillNode(0) }
+
+// Stop stops Kafka and removes its folder.
+func (n *kafkaNode) Stop() { n.k.Stop() }
 
 // errStillStarting is a restart whose process runs but was not ready in
 // the time devstack gives it.
 var errStillStarting = errors.New("brokerbench: still starting")
 
+// Restart starts the JVM again and waits until devstack finds it ready;
+// errStillStarting says it runs but was not ready in devstack's time.
 func (n *kafkaNode) Restart(ctx context.Context) error {
 	err := n.k.StartNode(ctx, 0)
 	if err != nil && ctx.Err() == nil && n.k.Pid(0) != 0 {
