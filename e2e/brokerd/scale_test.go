@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -154,6 +157,29 @@ func checkFields(t *testing.T, what string, fields map[string]string, want map[s
 	}
 }
 
+// createTopics creates the topics with perTopic partitions each, one
+// replica, through adm.
+func createTopics(t *testing.T, ctx context.Context, adm *kadm.Client, n *node, topics []string, perTopic int32) {
+	t.Helper()
+	// On a loaded machine a create of 1,000 partitions may outlast the
+	// client's first attempt; its retry then finds the topic made.
+	adm.SetTimeoutMillis(120000)
+	start := time.Now()
+	for _, topic := range topics {
+		r, err := adm.CreateTopic(ctx, perTopic, 1, nil, topic)
+		if err == nil && errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			td, lerr := adm.ListTopics(ctx, topic)
+			if lerr == nil && len(td[topic].Partitions) == int(perTopic) {
+				r.Err = nil
+			}
+		}
+		if err != nil || r.Err != nil {
+			t.Fatalf("creating %s: %v %v\n%s", topic, err, r.Err, n.proc.Tail(3000))
+		}
+	}
+	t.Logf("created %d partitions in %v", len(topics)*int(perTopic), time.Since(start).Round(time.Millisecond))
+}
+
 // produceEach writes one record to each partition of the topics, its value
 // naming the partition.
 func produceEach(t *testing.T, ctx context.Context, addr string, topics []string, partitions int) {
@@ -205,6 +231,39 @@ func readEach(t *testing.T, ctx context.Context, addr string, topics []string, p
 	}
 }
 
+// restartAndRead stops n, by kill -9 if how says so and else cleanly,
+// starts it again with start, and reads every record of the topics (as
+// produceEach wrote them) back. It checks what brokerd's "opened partition
+// logs" line says: after kill -9 every partition's active segment was
+// recovered, after a clean stop the markers were trusted and no segment was
+// read. It returns the new node.
+func restartAndRead(t *testing.T, ctx context.Context, n *node, how string, topics []string, perTopic int, start func() *node) *node {
+	t.Helper()
+	parts := strconv.Itoa(len(topics) * perTopic)
+	want := map[string]string{"partitions": parts, "after_clean_shutdown": parts, "segments_recovered": "0"}
+	if how == "kill -9" {
+		n.proc.Kill()
+		want["after_clean_shutdown"], want["segments_recovered"] = "0", parts
+	} else {
+		// One producer-state snapshot per partition, each fsynced, on a
+		// shared machine.
+		began := time.Now()
+		n.proc.Stop(3 * time.Minute)
+		if exited, err := n.proc.Exited(); !exited || err != nil {
+			t.Fatalf("brokerd did not exit cleanly: %v\n%s", err, n.proc.Tail(2000))
+		}
+		t.Logf("a clean stop took %v", time.Since(began).Round(time.Millisecond))
+	}
+	offset := logSize(t, n)
+	began := time.Now()
+	n = start()
+	fields := awaitLogLine(t, n, offset, `msg="opened partition logs"`)
+	readEach(t, ctx, n.addr, topics, perTopic)
+	t.Logf("restart after %s until every record was read: %v (opening the logs took %s)", how, time.Since(began).Round(time.Millisecond), fields["took"])
+	checkFields(t, "after "+how, fields, want)
+	return n
+}
+
 // TestManyPartitionsUnderALowFileLimit runs brokerd with RLIMIT_NOFILE at
 // 256 and 2,000 partitions, which at three descriptors per partition
 // (before log.max.open.files) could not even be created: they are
@@ -215,10 +274,14 @@ func readEach(t *testing.T, ctx context.Context, addr string, topics []string, p
 // every descriptor taken (by connections held open), a new topic's
 // partitions cannot be opened: brokerd says so in its log and opens them
 // once descriptors are free again.
+//
+// It is issue 14's descriptor bound ("2,000 partitions with a limit of 512
+// descriptors, every partition written and read, nothing lost") with half
+// the descriptors: 256 is the stricter test, so there is no separate one
+// at 512.
 func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 	const limit, maxOpen, perTopic = 256, 100, 1000
 	topics := []string{"many-a", "many-b"}
-	parts := len(topics) * perTopic
 	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -244,23 +307,7 @@ func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	// On a loaded machine a create of 1,000 partitions may outlast the
-	// client's first attempt; its retry then finds the topic made.
-	adm.SetTimeoutMillis(120000)
-	start := time.Now()
-	for _, topic := range topics {
-		r, err := adm.CreateTopic(ctx, perTopic, 1, nil, topic)
-		if err == nil && errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			td, lerr := adm.ListTopics(ctx, topic)
-			if lerr == nil && len(td[topic].Partitions) == perTopic {
-				r.Err = nil
-			}
-		}
-		if err != nil || r.Err != nil {
-			t.Fatalf("creating %s: %v %v\n%s", topic, err, r.Err, n.proc.Tail(3000))
-		}
-	}
-	t.Logf("created %d partitions in %v", parts, time.Since(start).Round(time.Millisecond))
+	createTopics(t, ctx, adm, n, topics, perTopic)
 	produceEach(t, ctx, addr, topics, perTopic)
 	// Within the bound, plus what is not a segment file (connections, the
 	// metadata store) as when brokerd had no partition, plus a few opened
@@ -278,28 +325,10 @@ func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 	checkFDs("after reading every partition", maxOpen)
 
 	// kill -9: every active segment is checked, and every record is there.
-	n.proc.Kill()
-	offset := logSize(t, n)
-	start = time.Now()
-	n = startLimited(t, addr, dir, limit, bounded)
-	fields := awaitLogLine(t, n, offset, `msg="opened partition logs"`)
-	readEach(t, ctx, addr, topics, perTopic)
-	t.Logf("restart after kill -9 until every record was read: %v (opening the logs took %s)", time.Since(start).Round(time.Millisecond), fields["took"])
-	checkFields(t, "after kill -9", fields, map[string]string{"partitions": strconv.Itoa(parts), "after_clean_shutdown": "0", "segments_recovered": strconv.Itoa(parts)})
-
+	n = restartAndRead(t, ctx, n, "kill -9", topics, perTopic, func() *node { return startLimited(t, addr, dir, limit, bounded) })
 	// A clean stop: the restart trusts the markers and reads no segment
 	// whole. From here on one idle segment file at most stays open.
-	n.proc.Stop(2 * time.Minute) // 2,000 producer-state snapshots, each fsynced, on a shared machine
-	if exited, err := n.proc.Exited(); !exited || err != nil {
-		t.Fatalf("brokerd did not exit cleanly: %v\n%s", err, n.proc.Tail(2000))
-	}
-	offset = logSize(t, n)
-	start = time.Now()
-	n = startLimited(t, addr, dir, limit, "log.max.open.files=1")
-	fields = awaitLogLine(t, n, offset, `msg="opened partition logs"`)
-	readEach(t, ctx, addr, topics, perTopic)
-	t.Logf("restart after a clean stop until every record was read: %v (opening the logs took %s)", time.Since(start).Round(time.Millisecond), fields["took"])
-	checkFields(t, "after a clean stop", fields, map[string]string{"partitions": strconv.Itoa(parts), "after_clean_shutdown": strconv.Itoa(parts), "segments_recovered": "0"})
+	n = restartAndRead(t, ctx, n, "a clean stop", topics, perTopic, func() *node { return startLimited(t, addr, dir, limit, "log.max.open.files=1") })
 	checkFDs("after reading every partition with log.max.open.files=1", 1)
 
 	// Lower brokerd's descriptor limit to 3 (standard input, output and
@@ -327,7 +356,7 @@ func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 			t.Fatalf("setting brokerd's RLIMIT_NOFILE to %d: %v", to, err)
 		}
 	}
-	offset = logSize(t, n)
+	offset := logSize(t, n)
 	setFileLimit(3)
 	r, _ := adm.CreateTopic(ctx, 4, 1, nil, "overflow")
 	// kadm returns the topic's error as the call's too.
@@ -355,9 +384,184 @@ func TestManyPartitionsUnderALowFileLimit(t *testing.T) {
 	// work; nothing written before was lost.
 	offset = logSize(t, n)
 	setFileLimit(limit)
-	fields = awaitLogLine(t, n, offset, `msg="opened partition logs"`)
+	fields := awaitLogLine(t, n, offset, `msg="opened partition logs"`)
 	checkFields(t, "the retry", fields, map[string]string{"partitions": "4"})
 	produceEach(t, ctx, addr, []string{"overflow"}, 4)
 	readEach(t, ctx, addr, []string{"overflow"}, 4)
 	readEach(t, ctx, addr, topics, perTopic)
+}
+
+// TestRestartTenThousandPartitions writes one record to each of 10,000
+// partitions (10 topics of 1,000), restarts brokerd after kill -9 and then
+// after a clean stop, and reads every record back each time: recovery
+// checks every active segment after the kill and none after the clean
+// stop.
+func TestRestartTenThousandPartitions(t *testing.T) {
+	const perTopic = 1000
+	var topics []string
+	for i := range 10 {
+		topics = append(topics, fmt.Sprintf("tenk-%d", i))
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	// A clean stop fsyncs four or five files per partition (the active
+	// segment, its indexes, the producer-state snapshot and its folder):
+	// 50,000 fsyncs, a minute and more on this shared machine's disk, and
+	// not what this test is about. On tmpfs, when there is one, an fsync
+	// costs nothing and the logs are the same files.
+	parent := t.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if parent, err = os.MkdirTemp("/dev/shm", "tenk-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(parent) })
+	}
+	dir := filepath.Join(parent, "data")
+	n := startNode(t, addr, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	createTopics(t, ctx, kadm.NewClient(cl), n, topics, perTopic)
+	began := time.Now()
+	produceEach(t, ctx, addr, topics, perTopic)
+	t.Logf("wrote one record to each of %d partitions in %v", len(topics)*perTopic, time.Since(began).Round(time.Millisecond))
+	start := func() *node { return startNode(t, addr, dir) }
+	n = restartAndRead(t, ctx, n, "kill -9", topics, perTopic, start)
+	restartAndRead(t, ctx, n, "a clean stop", topics, perTopic, start)
+}
+
+// TestIdleConnectionsMemory holds 1,000 connections to brokerd, each set up
+// with ApiVersions and Metadata and then left idle, and bounds what they
+// cost brokerd by its own /metrics, read after a forced garbage
+// collection: the Go heap and goroutine stacks grow by at most 64 KiB per
+// connection (about 16 KiB is what one costs, see docs/architecture.md;
+// the race detector's build adds some), and at most two goroutines per
+// connection remain, plus a few of brokerd's own. Once they are closed,
+// the goroutines are gone again. A new client is answered while they are
+// held.
+func TestIdleConnectionsMemory(t *testing.T) {
+	const conns, maxBytesPerConn, goroutinesPerConn = 1000, 64 << 10, 2
+	port, _ := devstack.FreePort()
+	httpPort, _ := devstack.FreePort()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(httpPort)
+	startNode(t, addr, filepath.Join(t.TempDir(), "data"), "http.enabled=true", "http.pprof=true", "http.port="+strconv.Itoa(httpPort))
+
+	// hello sets up one connection as a client would.
+	hello := func() (*wire.Client, error) {
+		c, err := wire.Dial(addr, "idle", 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		deadline := time.Now().Add(time.Minute)
+		if _, err = c.Request(kmsg.NewPtrApiVersionsRequest(), deadline); err == nil {
+			_, err = c.Request(kmsg.NewPtrMetadataRequest(), deadline)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	// One connection first, so that what every connection shares (the
+	// output buffer pool, the handlers' first allocations) is in the
+	// baseline.
+	first, err := hello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	// scrape waits until brokerd counts want connections, has it collect
+	// its garbage (the heap profile with gc=1) and returns its /metrics.
+	scrape := func(what string, want float64) map[string]float64 {
+		t.Helper()
+		await.Eventually(t, what, func() error {
+			m, err := devstack.ScrapeMetrics(metricsAddr)
+			if err != nil {
+				return err
+			}
+			if got := m["brokerd_connections"]; got != want {
+				return await.NotYet(fmt.Sprint(got), fmt.Sprint(want))
+			}
+			return nil
+		}, await.Within(2*time.Minute), await.Every(100*time.Millisecond))
+		res, err := http.Get("http://" + metricsAddr + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		m, err := devstack.ScrapeMetrics(metricsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	inUse := func(m map[string]float64) float64 {
+		return m["go_memstats_heap_inuse_bytes"] + m["go_memstats_stack_inuse_bytes"]
+	}
+	before := scrape("brokerd_connections with one client", 1)
+
+	held := make([]*wire.Client, conns)
+	errs := make([]error, conns)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < conns; i += 16 {
+				held[i], errs[i] = hello()
+			}
+		})
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range held {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("setting up %d connections: %v", conns, err)
+	}
+	after := scrape("brokerd_connections with every connection held", conns+1)
+	perConn := (inUse(after) - inUse(before)) / conns
+	goroutines := after["go_goroutines"] - before["go_goroutines"]
+	t.Logf("%d idle connections: heap and stacks %+.0f bytes per connection, %+.0f goroutines, RSS %+.1f MiB",
+		conns, perConn, goroutines, (after["process_resident_memory_bytes"]-before["process_resident_memory_bytes"])/(1<<20))
+	if perConn > maxBytesPerConn {
+		t.Errorf("heap and stacks grew by %.0f bytes per idle connection, want at most %d", perConn, maxBytesPerConn)
+	}
+	// A few more for the broker's own timers and housekeeping.
+	if want := goroutinesPerConn*conns + 10; goroutines > float64(want) {
+		t.Errorf("%d idle connections added %.0f goroutines, want at most %d", conns, goroutines, want)
+	}
+	// A new client is answered while they are held.
+	if c, err := hello(); err != nil {
+		t.Errorf("a new client with %d connections held: %v", conns, err)
+	} else {
+		c.Close()
+	}
+
+	for i, c := range held {
+		c.Close()
+		held[i] = nil
+	}
+	scrape("brokerd_connections once they are closed", 1)
+	await.Eventually(t, "brokerd's goroutines once the connections are closed", func() error {
+		m, err := devstack.ScrapeMetrics(metricsAddr)
+		if err != nil {
+			return err
+		}
+		if got, want := m["go_goroutines"], before["go_goroutines"]+10; got > want {
+			return await.NotYet(fmt.Sprint(got), fmt.Sprintf("at most %v", want))
+		}
+		return nil
+	}, await.Within(time.Minute), await.Every(100*time.Millisecond))
 }

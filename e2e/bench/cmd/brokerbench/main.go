@@ -67,6 +67,8 @@ type options struct {
 	failovers       int
 	failoverRate    int
 	failoverTimeout time.Duration
+	// scale holds the tenk and conns modes' settings (tenk.go).
+	scale scaleOptions
 }
 
 // perfRecordsPerSecond sizes ProducerPerformance's run when -perf-records
@@ -93,11 +95,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
 	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" and \"brokerd cluster vs Apache Kafka cluster\" sections are replaced with the report's ('' to leave files alone)")
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
-	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), tls (one node of each, PLAINTEXT against SASL_SSL)")
+	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), tls (one node of each, PLAINTEXT against SASL_SSL), tenk (10,000 partitions and a kill -9 restart), conns (10,000 idle connections)")
 	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
 	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", time.Minute, "how long to wait after a kill for a new leader's acknowledgement")
+	addScaleFlags(fs, &o.scale)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -119,7 +122,9 @@ func parseFlags(args []string) (*options, error) {
 		case "tls":
 			o.tls = true
 		default:
-			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster or tls)", s)
+			if !o.scale.parsePart(s) {
+				return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster, tls, tenk or conns)", s)
+			}
 		}
 	}
 	for _, s := range strings.Split(parts, ",") {
@@ -239,9 +244,11 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 	if o.tls {
-		return runTLS(ctx, o, root, bin, rep)
+		if err := runTLS(ctx, o, root, bin, rep); err != nil {
+			return err
+		}
 	}
-	return nil
+	return runScale(ctx, o, root, bin, rep)
 }
 
 // publish prints a report section and, unless -doc is empty, puts it in
