@@ -354,7 +354,7 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 		if len(a.Partitions) == 0 {
 			return m.at(offset), fmt.Errorf("%w: no partitions to add to %s", ErrInvalidPartitions, a.Topic)
 		}
-		cp := cloneTopic(t)
+		cp := shareTopic(t)
 		for _, p := range a.Partitions {
 			cp.Partitions = append(cp.Partitions, clonePartition(p))
 		}
@@ -366,7 +366,8 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 		if t == nil {
 			return m.at(offset), fmt.Errorf("%w: %s", ErrUnknownTopic, a.Topic)
 		}
-		cp := cloneTopic(t)
+		cp := shareTopic(t)
+		cp.Configs = maps.Clone(t.Configs)
 		if a.Replace {
 			cp.Configs = map[string]string{}
 		}
@@ -382,18 +383,11 @@ func (m *Image) Apply(offset int64, rec Record) (*Image, error) {
 		n.Topics = maps.Clone(m.Topics)
 		n.Topics[t.Name] = cp
 	case rec.ChangePartition != nil:
-		c := rec.ChangePartition
-		t := m.Topics[c.Topic]
-		if t == nil {
-			return m.at(offset), fmt.Errorf("%w: %s", ErrUnknownTopic, c.Topic)
+		if err := m.checkChange(rec.ChangePartition); err != nil {
+			return m.at(offset), err
 		}
-		if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
-			return m.at(offset), fmt.Errorf("%w: %s has no partition %d", ErrInvalidPartitions, c.Topic, c.Partition)
-		}
-		cp := cloneTopic(t)
-		cp.Partitions[c.Partition] = clonePartition(c.State)
 		n.Topics = maps.Clone(m.Topics)
-		n.Topics[t.Name] = cp
+		n.changePartition(rec.ChangePartition, nil)
 	case rec.SetSCRAM != nil:
 		c := *rec.SetSCRAM
 		if c.User == "" || c.Mechanism == "" || len(c.Salt) == 0 || c.Iterations < 1 || len(c.StoredKey) == 0 || len(c.ServerKey) == 0 {
@@ -442,6 +436,96 @@ func (m *Image) at(offset int64) *Image {
 	c := m.shallowCopy()
 	c.Offset = offset
 	return c
+}
+
+// checkChange reports why c cannot apply to m, nil if it can.
+func (m *Image) checkChange(c *ChangePartition) error {
+	t := m.Topics[c.Topic]
+	if t == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownTopic, c.Topic)
+	}
+	if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+		return fmt.Errorf("%w: %s has no partition %d", ErrInvalidPartitions, c.Topic, c.Partition)
+	}
+	return nil
+}
+
+// changePartition applies c, which checkChange allowed, to m, whose
+// Topics map is m's own: the topic is copied unless owned says m may
+// change it in place (a copy made earlier in the same Batch), and the copy
+// is added to owned.
+func (m *Image) changePartition(c *ChangePartition, owned map[*Topic]bool) {
+	t := m.Topics[c.Topic]
+	if !owned[t] {
+		t = shareTopic(t)
+		m.Topics[c.Topic] = t
+		if owned != nil {
+			owned[t] = true
+		}
+	}
+	t.Partitions[c.Partition] = clonePartition(c.State)
+}
+
+// Batch applies a run of records as Apply applies them one after another,
+// but copies the image, its topic map and a changed topic once for the
+// run rather than once per record: a leader election after a broker
+// restart changes every partition it leads in one entry, and copying a
+// 1,000-partition topic for each of them would cost the square of the
+// topic's size. The images between records are never seen, so the run's
+// own copies are changed in place.
+type Batch struct {
+	img *Image
+	// fresh is whether img and its topic map were made by this batch.
+	fresh bool
+	owned map[*Topic]bool
+}
+
+// NewBatch starts a batch of records applied to m, which stays as it is.
+func NewBatch(m *Image) *Batch { return &Batch{img: m, owned: map[*Topic]bool{}} }
+
+// Apply applies rec at offset, with Image.Apply's checks and errors (a
+// refused record leaves the image as it was, moved to offset).
+func (b *Batch) Apply(offset int64, rec Record) error {
+	if c := rec.ChangePartition; c != nil && rec.onlyChangePartition() {
+		if err := b.img.checkChange(c); err != nil {
+			b.img = b.img.at(offset)
+			b.fresh = false
+			return err
+		}
+		if !b.fresh {
+			b.img = b.img.shallowCopy()
+			b.img.Topics = maps.Clone(b.img.Topics)
+			b.fresh = true
+		}
+		b.img.Offset = offset
+		b.img.changePartition(c, b.owned)
+		return nil
+	}
+	var err error
+	b.img, err = b.img.Apply(offset, rec)
+	b.fresh = false
+	return err
+}
+
+// Image returns the image after the records applied so far; the batch
+// must not be used after.
+func (b *Batch) Image() *Image { return b.img }
+
+// onlyChangePartition reports whether ChangePartition is the field of r
+// that Apply acts on.
+func (r Record) onlyChangePartition() bool {
+	return r.SetClusterID == nil && r.ProducerIDs == nil && r.RegisterBroker == nil && r.FenceBroker == nil &&
+		r.CreateACLs == nil && r.DeleteACLs == nil && r.CreateTopic == nil && r.DeleteTopic == nil &&
+		r.AddPartitions == nil && r.AlterConfigs == nil
+}
+
+// shareTopic returns a copy of t whose partition list may be changed;
+// the partitions' own lists and the configs are shared, as nothing
+// changes them in place once they are in an image.
+func shareTopic(t *Topic) *Topic {
+	cp := *t
+	cp.Partitions = slices.Clone(t.Partitions)
+	return &cp
 }
 
 func cloneTopic(t *Topic) *Topic {

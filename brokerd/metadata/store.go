@@ -67,7 +67,7 @@ func OpenLocal(dir string) (*Local, error) {
 	s := &Local{f: f}
 	ch := make(chan struct{})
 	s.changed.Store(&ch)
-	img := Empty("")
+	replay := NewBatch(Empty(""))
 	br := bufio.NewReader(f)
 	var good int64
 	for {
@@ -96,7 +96,7 @@ func OpenLocal(dir string) (*Local, error) {
 			f.Close()
 			return nil, fmt.Errorf("metadata: %s is corrupt at byte %d (record %d)", path, good, s.next)
 		}
-		img, _ = img.Apply(e.Offset, e.Record)
+		_ = replay.Apply(e.Offset, e.Record)
 		s.next++
 		good += int64(len(line))
 	}
@@ -105,6 +105,7 @@ func OpenLocal(dir string) (*Local, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	s.size = good
+	img := replay.Image()
 	s.img.Store(img)
 	if img.ClusterID == "" {
 		id := NewClusterID()
@@ -160,17 +161,15 @@ func (s *Local) Propose(ctx context.Context, recs ...Record) error {
 		return fmt.Errorf("metadata: appending: %w", err)
 	}
 	s.size += int64(buf.Len())
-	img := s.img.Load()
+	b := NewBatch(s.img.Load())
 	var first error
 	for _, r := range recs {
-		var err error
-		img, err = img.Apply(s.next, r)
-		if err != nil && first == nil {
+		if err := b.Apply(s.next, r); err != nil && first == nil {
 			first = err
 		}
 		s.next++
 	}
-	s.img.Store(img)
+	s.img.Store(b.Image())
 	ch := make(chan struct{})
 	old := s.changed.Swap(&ch)
 	close(*old)

@@ -72,16 +72,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 		f.fail(err)
 		return applied{err}
 	}
-	img := f.img.Load()
+	b := metadata.NewBatch(f.img.Load())
 	var first error
 	for _, r := range recs {
-		var err error
-		img, err = img.Apply(int64(l.Index), r)
-		if err != nil && first == nil {
+		if err := b.Apply(int64(l.Index), r); err != nil && first == nil {
 			first = err
 		}
 	}
-	f.publish(img)
+	f.publish(b.Image())
 	return applied{first}
 }
 
