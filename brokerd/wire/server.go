@@ -307,6 +307,14 @@ type Conn struct {
 	closeAfter atomic.Bool
 	authMu     sync.Mutex
 	authState  any
+
+	// reqs queues decoded requests for the processing goroutine, which
+	// runs only while requests are queued (procRunning, under procMu):
+	// an idle connection keeps one goroutine, the reader.
+	reqs        chan decoded
+	procMu      sync.Mutex
+	procRunning bool
+	procs       sync.WaitGroup
 }
 
 // Anonymous is the principal of a connection that has not authenticated,
@@ -352,29 +360,26 @@ type decoded struct {
 }
 
 // serve runs the connection: a read loop in this goroutine feeding a
-// processing goroutine that handles and answers requests in order.
+// processing goroutine that handles and answers requests in order, and
+// that runs only while there are requests to handle.
 func (c *Conn) serve() {
 	s := c.srv
 	if s.Hooks.ConnOpened != nil {
 		s.Hooks.ConnOpened()
 	}
-	reqs := make(chan decoded, 8)
-	procDone := make(chan struct{})
-	go func() {
-		defer close(procDone)
-		c.process(reqs)
-	}()
+	c.reqs = make(chan decoded, 8)
 	stopWatch := c.watchAuth()
 	err := c.handshake()
 	if err == nil {
-		err = c.readLoop(reqs)
+		err = c.readLoop()
 	}
 	stopWatch()
 	// Nothing more is read: whatever is still being handled or queued
 	// sees its context end, as the client is gone or going.
 	c.cancel()
-	close(reqs)
-	<-procDone
+	c.ensureProcessing()
+	close(c.reqs)
+	c.procs.Wait()
 	c.nc.Close()
 	if err != nil && !s.shutdown.Load() && !c.closed.Load() {
 		s.Log.Info("closing connection", "remote", c.remote, "reason", err)
@@ -388,11 +393,22 @@ func (c *Conn) serve() {
 	s.wg.Done()
 }
 
+// readerPool holds the read buffers of connections that are reading a
+// request: a connection waiting for its next request with nothing
+// buffered holds none.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
 // readLoop reads frames until EOF, an error, or shutdown. It returns nil for
 // a clean end.
-func (c *Conn) readLoop(reqs chan<- decoded) error {
+func (c *Conn) readLoop() error {
 	s := c.srv
-	br := bufio.NewReaderSize(c.nc, 4096)
+	var br *bufio.Reader
+	defer func() {
+		if br != nil {
+			br.Reset(nil)
+			readerPool.Put(br)
+		}
+	}()
 	var sizeBuf [4]byte
 	for {
 		if s.IdleTimeout > 0 && !s.shutdown.Load() {
@@ -401,7 +417,17 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 				c.stopReading() // Shutdown raced with the line above
 			}
 		}
-		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+		// Waiting for a request with nothing buffered: the read buffer
+		// goes back to the pool, and the size is read from the socket.
+		src := io.Reader(c.nc)
+		if br != nil && br.Buffered() == 0 {
+			br.Reset(nil)
+			readerPool.Put(br)
+			br = nil
+		} else if br != nil {
+			src = br
+		}
+		if _, err := io.ReadFull(src, sizeBuf[:]); err != nil {
 			if errors.Is(err, io.EOF) || s.shutdown.Load() || c.closed.Load() {
 				return nil
 			}
@@ -416,6 +442,10 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			return fmt.Errorf("wire: frame size %d exceeds socket.request.max.bytes %d", size, s.MaxRequestBytes)
 		case gated && size > c.sec.maxPreAuth():
 			return fmt.Errorf("wire: frame size %d before SASL authentication exceeds %d", size, c.sec.maxPreAuth())
+		}
+		if br == nil {
+			br = readerPool.Get().(*bufio.Reader)
+			br.Reset(c.nc)
 		}
 		var frame []byte
 		var pooled *[]byte
@@ -455,12 +485,14 @@ func (c *Conn) readLoop(reqs chan<- decoded) error {
 			d.answered = make(chan struct{})
 		}
 		select {
-		case reqs <- d:
+		case c.reqs <- d:
 		case <-s.ctx.Done():
 			// Shutting down: stop reading, but hand over what was read.
-			reqs <- d
+			c.reqs <- d
+			c.ensureProcessing()
 			return nil
 		}
+		c.ensureProcessing()
 		if d.answered != nil {
 			<-d.answered
 		}
@@ -499,8 +531,51 @@ func (c *Conn) decode(frame []byte) (decoded, error) {
 	return decoded{h: h, req: req}, nil
 }
 
-// process handles requests in order and writes their responses.
-func (c *Conn) process(reqs <-chan decoded) {
+// ensureProcessing starts the processing goroutine if requests are
+// queued and none runs. Only the reader calls it, after queueing.
+func (c *Conn) ensureProcessing() {
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	if c.procRunning || len(c.reqs) == 0 {
+		return
+	}
+	c.procRunning = true
+	c.procs.Add(1)
+	go func() {
+		defer c.procs.Done()
+		c.process()
+	}()
+}
+
+// next returns the next queued request, or false once none is queued (or
+// the queue is closed), in which case the goroutine must return: it is no
+// longer counted as running, and the reader starts another for the next
+// request.
+func (c *Conn) next() (decoded, bool) {
+	for {
+		select {
+		case d, ok := <-c.reqs:
+			if !ok {
+				c.procMu.Lock()
+				c.procRunning = false
+				c.procMu.Unlock()
+			}
+			return d, ok
+		default:
+		}
+		c.procMu.Lock()
+		if len(c.reqs) == 0 {
+			c.procRunning = false
+			c.procMu.Unlock()
+			return decoded{}, false
+		}
+		c.procMu.Unlock()
+	}
+}
+
+// process handles queued requests in order and writes their responses,
+// until none is queued.
+func (c *Conn) process() {
 	s := c.srv
 	// The write buffer and the encoding buffer are taken from a pool for
 	// a run of requests and given back when none is queued, so an idle
@@ -514,7 +589,11 @@ func (c *Conn) process(reqs <-chan decoded) {
 			out.put()
 		}
 	}()
-	for d := range reqs {
+	for {
+		d, ok := c.next()
+		if !ok {
+			return
+		}
 		if c.closed.Load() {
 			answered(d) // drain without handling
 			putFrame(d.pooled)
@@ -528,7 +607,7 @@ func (c *Conn) process(reqs <-chan decoded) {
 			}
 			err = cmp.Or(err, errCloseAfterResponse)
 		}
-		if err == nil && out != nil && len(reqs) == 0 {
+		if err == nil && out != nil && len(c.reqs) == 0 {
 			// Flush when nothing else is queued; pipelined requests
 			// share a write.
 			err = out.bw.Flush()

@@ -440,14 +440,15 @@ func TestRestartTenThousandPartitions(t *testing.T) {
 // TestIdleConnectionsMemory holds 1,000 connections to brokerd, each set up
 // with ApiVersions and Metadata and then left idle, and bounds what they
 // cost brokerd by its own /metrics, read after a forced garbage
-// collection: the Go heap and goroutine stacks grow by at most 64 KiB per
-// connection (about 16 KiB is what one costs, see docs/architecture.md;
-// the race detector's build adds some), and at most two goroutines per
-// connection remain, plus a few of brokerd's own. Once they are closed,
+// collection: the Go heap and goroutine stacks grow by at most 32 KiB per
+// connection (about 8 KiB is what one costs, see docs/architecture.md;
+// the race detector's build adds some), and one goroutine per connection
+// remains (its reader: the one that handles requests runs only while
+// there are some), plus a few of brokerd's own. Once they are closed,
 // the goroutines are gone again. A new client is answered while they are
 // held.
 func TestIdleConnectionsMemory(t *testing.T) {
-	const conns, maxBytesPerConn, goroutinesPerConn = 1000, 64 << 10, 2
+	const conns, maxBytesPerConn, goroutinesPerConn = 1000, 32 << 10, 1
 	port, _ := devstack.FreePort()
 	httpPort, _ := devstack.FreePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
