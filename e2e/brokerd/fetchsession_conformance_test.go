@@ -200,6 +200,17 @@ func sessionScript(t *testing.T, boot string, v int16) observations {
 	s.produce(a, 2, "a2-0")
 	inc("news in forgotten b-0 and in a-2", nil, nil)
 	inc("add b-1 and forget a-2", []fsPart{{b, 1, 0}}, map[string][]int32{a: {2}})
+	// The order of the answers: partitions answered move to the end of
+	// the session's order.
+	s.produce(b, 1, "b1-0")
+	s.produce(a, 1, "a1-2")
+	s.produce(a, 0, "a0-2")
+	inc("news in a-0 a-1 b-1", nil, nil)
+	inc("all three moved", []fsPart{{a, 0, 3}, {a, 1, 3}, {b, 1, 1}}, nil)
+	s.produce(a, 0, "a0-3")
+	s.produce(b, 1, "b1-1")
+	inc("news in a-0 and b-1", nil, nil)
+	inc("b-1 moved, a-0 not", []fsPart{{b, 1, 2}}, nil)
 	// Session errors: a wrong epoch, then the right one still works; an
 	// unknown id.
 	s.fetch("a wrong epoch", fsRequest(id, epoch+10, -1, []fsPart{{a, 2, 0}}, nil))
