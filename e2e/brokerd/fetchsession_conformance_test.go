@@ -121,8 +121,8 @@ func (s *fsScript) fetch(step string, req *kmsg.FetchRequest) *kmsg.FetchRespons
 	return resp
 }
 
-// produce writes one record to topic-partition, keyed and valued by its
-// place in the script.
+// produce writes one record to topic-partition, with key "k" and value
+// naming its place in the script.
 func (s *fsScript) produce(topic string, partition int32, value string) {
 	r := &kgo.Record{Topic: topic, Partition: partition, Key: []byte("k"), Value: []byte(value), Timestamp: time.UnixMilli(1_700_000_000_000)}
 	res := s.cl.ProduceSync(s.ctx, r)
@@ -486,6 +486,7 @@ func javaSessionConsumer(t *testing.T, boot string) {
 	for len(got) < javaPartitions {
 		l, ok := <-lines
 		if !ok {
+			cmd.Wait() // stderr is complete
 			t.Fatalf("the consumer stopped after %d records, want %d first:\n%s", len(got), javaPartitions, stderr.String())
 		}
 		got = append(got, l)
