@@ -230,6 +230,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, maxBytes int32, wait *fetchWa
 				total += int(rr.Size)
 				topics = append(topics, rt.Topic)
 			}
+			if sp.ErrorCode != 0 && req.ReplicaID < 0 {
+				// As Kafka answers a consumer's partition in error: no
+				// offsets. A follower keeps them; brokerd's replica
+				// fetcher restarts from them after OFFSET_OUT_OF_RANGE.
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			}
 			b.countError("Fetch", sp.ErrorCode)
 			failed = failed || sp.ErrorCode != 0
 			st.Partitions = append(st.Partitions, sp)
