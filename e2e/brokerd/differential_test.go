@@ -217,12 +217,22 @@ func TestDifferentialAgainstKafka(t *testing.T) {
 
 	want := scenario(t, k.Bootstrap())
 	got := scenario(t, addr)
+	compareObservations(t, want, got)
+}
+
+// compareObservations fails t with a side by side listing if got (brokerd)
+// differs from want (Kafka).
+func compareObservations(t *testing.T, want, got observations) {
+	t.Helper()
 	if reflect.DeepEqual(want, got) {
 		t.Logf("brokerd and Kafka agree on %d observations", len(want))
+		if testing.Verbose() {
+			t.Logf("they are:\n%s", strings.Join(want, "\n"))
+		}
 		return
 	}
 	var diff []string
-	for i := 0; i < max(len(want), len(got)); i++ {
+	for i := range max(len(want), len(got)) {
 		var w, g string
 		if i < len(want) {
 			w = want[i]

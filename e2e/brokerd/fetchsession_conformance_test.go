@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -521,31 +520,3 @@ func javaSessionConsumer(t *testing.T, boot string) {
 	}
 }
 
-// compareObservations fails t with a side by side listing if got (brokerd)
-// differs from want (Kafka).
-func compareObservations(t *testing.T, want, got observations) {
-	t.Helper()
-	if reflect.DeepEqual(want, got) {
-		t.Logf("brokerd and Kafka agree on %d observations", len(want))
-		if testing.Verbose() {
-			t.Logf("they are:\n%s", strings.Join(want, "\n"))
-		}
-		return
-	}
-	var diff []string
-	for i := range max(len(want), len(got)) {
-		var w, g string
-		if i < len(want) {
-			w = want[i]
-		}
-		if i < len(got) {
-			g = got[i]
-		}
-		mark := "  "
-		if w != g {
-			mark = "!="
-		}
-		diff = append(diff, fmt.Sprintf("%s kafka:   %s\n   brokerd: %s", mark, w, g))
-	}
-	t.Fatalf("brokerd differs from Kafka:\n%s", strings.Join(diff, "\n"))
-}
