@@ -63,6 +63,8 @@ type options struct {
 	failovers       int
 	failoverRate    int
 	failoverTimeout time.Duration
+
+	scaleOptions // the scale and logstash parts (scale.go)
 }
 
 // perfRecordsPerSecond sizes ProducerPerformance's run when -perf-records
@@ -94,6 +96,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", time.Minute, "how long to wait after a kill for a new leader's acknowledgement")
+	o.addScaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,9 +115,16 @@ func parseFlags(args []string) (*options, error) {
 			o.single = true
 		case "cluster":
 			o.clusters = true
+		case "scale":
+			o.scale = true
+		case "logstash":
+			o.logstash = true
 		default:
-			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single or cluster)", s)
+			return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster, scale or logstash)", s)
 		}
+	}
+	if err := o.checkScale(); err != nil {
+		return nil, err
 	}
 	for _, s := range strings.Split(parts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -232,7 +242,7 @@ func run(ctx context.Context, o *options) error {
 			return err
 		}
 	}
-	return nil
+	return runScaleParts(ctx, o, root, bin, rep)
 }
 
 // publish prints a report section and, unless -doc is empty, puts it in
