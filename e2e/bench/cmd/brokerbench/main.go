@@ -12,6 +12,7 @@
 //	go run ./e2e/bench/cmd/brokerbench                                        # 30 s per timed step
 //	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''                   # a quick check
 //	go run ./e2e/bench/cmd/brokerbench -parts cluster -duration 5s -doc ''    # the clusters only
+//	go run ./e2e/bench/cmd/brokerbench -parts scale,logstash                  # scale.go, logstash.go
 //
 // It prints a markdown report to stdout, progress to stderr, and replaces
 // the "brokerd vs Apache Kafka" and "brokerd cluster vs Apache Kafka
@@ -91,7 +92,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
 	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" and \"brokerd cluster vs Apache Kafka cluster\" sections are replaced with the report's ('' to leave files alone)")
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
-	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters)")
+	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), scale (1,000 partitions, 100 groups), logstash (the Logstash-style Java consumer)")
 	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
 	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type scaleOptions struct {
 	scaleDuration   time.Duration
 	// logstashRecords are pre-filled into the Logstash part's topic.
 	logstashRecords int64
+	// brokerdPprofPort, if not 0, is where brokerd serves Go's profiler
+	// in these parts, for a diagnosis with go tool pprof.
+	brokerdPprofPort int
 }
 
 // addScaleFlags defines the scale and Logstash parts' flags on fs.
@@ -61,6 +65,7 @@ func (s *scaleOptions) addScaleFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.scaleWarmup, "scale-warmup", 30*time.Second, "time the scale part runs before it measures")
 	fs.DurationVar(&s.scaleDuration, "scale-duration", 2*time.Minute, "time the scale part measures")
 	fs.Int64Var(&s.logstashRecords, "logstash-records", 2_000_000, "records pre-filled for the logstash part")
+	fs.IntVar(&s.brokerdPprofPort, "scale-brokerd-pprof-port", 0, "serve brokerd's /debug/pprof/ on 127.0.0.1 at this port in the scale and logstash parts (0: off)")
 }
 
 // checkScale validates the scale and Logstash flags.
@@ -110,9 +115,16 @@ func scaleGroupTopics(g int) []string { return []string{scaleTopic(g % scaleTopi
 // runScaleParts runs the scale and Logstash parts on each of o's brokers
 // and publishes their sections.
 func runScaleParts(ctx context.Context, o *options, root, bin string, base *report) error {
+	overrides := brokerdOverrides
+	if o.brokerdPprofPort != 0 {
+		overrides = maps.Clone(brokerdOverrides)
+		overrides["http.enabled"] = "true"
+		overrides["http.port"] = strconv.Itoa(o.brokerdPprofPort)
+		overrides["http.pprof"] = "true"
+	}
 	start := func(ctx context.Context, name string) (benchkit.Broker, error) {
 		if name == "brokerd" {
-			return benchkit.StartBrokerd(ctx, bin, brokerdOverrides)
+			return benchkit.StartBrokerd(ctx, bin, overrides)
 		}
 		return benchkit.StartKafka(ctx, o.kafkaHeapMB, kafkaOverrides)
 	}
