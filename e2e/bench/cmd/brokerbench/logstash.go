@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"logpipe/e2e/bench/benchkit"
@@ -77,7 +78,7 @@ func runLogstash(ctx context.Context, o *options, r *logstashRun, start func(con
 		if err != nil {
 			return err
 		}
-		defer os.Remove(conf)
+		defer os.RemoveAll(filepath.Dir(conf))
 		pc, err := runConsumerPerformance(ctx, boot, logstashTopic, logstashGroup, o.logstashRecords, "--consumer.config", conf)
 		if err != nil {
 			return err

@@ -167,7 +167,7 @@ func (s *scaleReport) markdown() string {
 	b.WriteString(s.base.opening(scaleHeading, s.started, s.finished, "one node in KRaft combined mode", false, loads))
 
 	w("### What runs\n\n")
-	w("One node of each broker, started on a fresh folder, measured and stopped before the other one starts; the load generators share the machine's %d CPUs with it.\n\n", s.base.machine.CPUs)
+	w("One node of each broker, started on a fresh folder, measured and stopped before the other one starts; the load generators share the machine's %d CPUs with it, and by themselves (%d producers, %d group members, %d JVM consumers) keep the load average well above the CPU count, so the one-minute load average at a broker's start also carries the previous run's.\n\n", s.base.machine.CPUs, scaleProducers, scaleGroups*scaleMembers, scaleJavaConsumers)
 	w("- %d topics of %d partitions (%s partitions), one replica.\n", scaleTopics, scalePartitions, benchkit.Thousands(scaleTopics*scalePartitions))
 	w("- %d franz-go producers, one per topic, together %s records/s of %d bytes (value only, acks=1, linger 0, round-robin over the topic's partitions). Each record is timed from the call that hands it to the client to its acknowledgement; p50/p99 are over every record of the measured window.\n",
 		scaleProducers, benchkit.Thousands(float64(o.scaleRate/scaleProducers*scaleProducers)), o.scaleRecordSize)
@@ -177,7 +177,7 @@ func (s *scaleReport) markdown() string {
 	w("- **Uncommitted records**: every %s, the log end offsets minus the groups' committed offsets, summed over the partitions (kadm's `Lag`); auto-commit every 5 s alone leaves about 5 s of records uncommitted.\n", scaleLagSampleEvery)
 	w("- All of it starts together and runs %s unmeasured (groups join, clients connect), then %s measured. CPU time is the broker's user + system time over the window; RSS (`VmRSS`) and open descriptors (`/proc/<pid>/fd`) are sampled every second over it. For Kafka these are the JVM's (heap `-Xms%dm -Xmx%dm`).\n",
 		o.scaleWarmup, o.scaleDuration, o.kafkaHeapMB, o.kafkaHeapMB)
-	w("- Settings as in the section above (brokerd's defaults, Kafka's shipped thread counts and 50 offsets partitions, no initial rebalance delay on either).\n\n")
+	w("- Settings as in the \"brokerd vs Apache Kafka\" section (brokerd's defaults, Kafka's shipped thread counts and 50 offsets partitions, no initial rebalance delay on either).\n\n")
 
 	w("### Results\n\n")
 	w("Ratios are brokerd / Kafka.\n\n")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +139,7 @@ func TestWriteConsumerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(strings.TrimSuffix(path, "/consumer.properties")) })
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(path)) })
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
