@@ -107,6 +107,9 @@ type scaleRun struct {
 // scaleTopic names the scale part's i-th topic.
 func scaleTopic(i int) string { return fmt.Sprintf("scale-t%02d", i) }
 
+// scaleGroup names the scale part's g-th franz-go group.
+func scaleGroup(g int) string { return fmt.Sprintf("scale-g%03d", g) }
+
 // scaleGroupTopics returns the topics group g reads: one per group,
 // spread so that every topic is read by the same number of groups.
 func scaleGroupTopics(g int) []string { return []string{scaleTopic(g % scaleTopics)} }
@@ -129,35 +132,44 @@ func runScaleParts(ctx context.Context, o *options, root, bin string, base *repo
 	}
 	if o.scale {
 		sr := &scaleReport{base: base, started: time.Now()}
-		for _, name := range o.brokers {
-			syscall.Sync()
-			r := &scaleRun{name: name}
-			sr.runs = append(sr.runs, r)
-			if err := runScale(ctx, o, r, func(ctx context.Context) (benchkit.Broker, error) { return start(ctx, name) }); err != nil {
-				return err
-			}
+		runs, err := eachBroker(ctx, o, start, func(name string) *scaleRun { return &scaleRun{name: name} }, runScale)
+		if err != nil {
+			return err
 		}
-		sr.finished = time.Now()
+		sr.runs, sr.finished = runs, time.Now()
 		if err := publish(o, root, scaleHeading, sr.markdown()); err != nil {
 			return err
 		}
 	}
 	if o.logstash {
 		lr := &logstashReport{base: base, started: time.Now()}
-		for _, name := range o.brokers {
-			syscall.Sync()
-			r := &logstashRun{name: name}
-			lr.runs = append(lr.runs, r)
-			if err := runLogstash(ctx, o, r, func(ctx context.Context) (benchkit.Broker, error) { return start(ctx, name) }); err != nil {
-				return err
-			}
+		runs, err := eachBroker(ctx, o, start, func(name string) *logstashRun { return &logstashRun{name: name} }, runLogstash)
+		if err != nil {
+			return err
 		}
-		lr.finished = time.Now()
+		lr.runs, lr.finished = runs, time.Now()
 		if err := publish(o, root, logstashHeading, lr.markdown()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// eachBroker runs one part on each of o's brokers in turn: newRun makes a
+// broker's run and measure fills it, starting the broker with start.
+func eachBroker[R any](ctx context.Context, o *options, start func(context.Context, string) (benchkit.Broker, error),
+	newRun func(name string) *R, measure func(context.Context, *options, *R, func(context.Context) (benchkit.Broker, error)) error) ([]*R, error) {
+	var runs []*R
+	for _, name := range o.brokers {
+		// Write back what the previous broker left dirty.
+		syscall.Sync()
+		r := newRun(name)
+		runs = append(runs, r)
+		if err := measure(ctx, o, r, func(ctx context.Context) (benchkit.Broker, error) { return start(ctx, name) }); err != nil {
+			return runs, err
+		}
+	}
+	return runs, nil
 }
 
 // runScale starts a broker, creates the scale topics, runs producers,
@@ -195,7 +207,7 @@ func runScale(ctx context.Context, o *options, r *scaleRun, start func(context.C
 	members := make([]*scaleMember, 0, scaleGroups*scaleMembers)
 	for g := range scaleGroups {
 		for range scaleMembers {
-			m, err := newScaleMember(boot, fmt.Sprintf("scale-g%03d", g), scaleGroupTopics(g), &measuring)
+			m, err := newScaleMember(boot, scaleGroup(g), scaleGroupTopics(g), &measuring)
 			if err != nil {
 				fail("group member", err)
 				continue
@@ -369,7 +381,7 @@ func sampleLag(ctx context.Context, boot string, r *scaleRun) {
 	adm := kadm.NewClient(cl)
 	groups := []string{scaleJavaGroup}
 	for g := range scaleGroups {
-		groups = append(groups, fmt.Sprintf("scale-g%03d", g))
+		groups = append(groups, scaleGroup(g))
 	}
 	t := time.NewTicker(scaleLagSampleEvery)
 	defer t.Stop()

@@ -23,13 +23,24 @@ type scaleReport struct {
 	runs              []*scaleRun
 }
 
-// findRun returns the named broker's run, or nil.
-func findRun[R any](runs []*R, name string, nameOf func(*R) string) *R {
-	i := slices.IndexFunc(runs, func(r *R) bool { return nameOf(r) == name })
-	if i < 0 {
-		return nil
+// partRuns sorts out a part's runs for its report: brokerd's and Kafka's
+// (nil if one did not run), the load average at each broker's start and
+// the failed steps; id reads a run's broker name, load and failures.
+func partRuns[R any](runs []*R, id func(*R) (name, load string, errs []string)) (bd, kf *R, loads []namedLoads, failures []string) {
+	for _, r := range runs {
+		name, load, errs := id(r)
+		switch name {
+		case "brokerd":
+			bd = r
+		case "kafka":
+			kf = r
+		}
+		loads = append(loads, namedLoads{name, []string{load}})
+		for _, e := range errs {
+			failures = append(failures, fmt.Sprintf("%s, %s", displayName(name), firstLine(e)))
+		}
 	}
-	return runs[i]
+	return bd, kf, loads, failures
 }
 
 // mean returns the average of vs and whether there are any.
@@ -76,15 +87,6 @@ func writeTable[R any](b *strings.Builder, rows []tableRow[R], bd, kf *R) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", row.label, benchkit.Cell(bv, bok, row.decimals), benchkit.Cell(kv, kok, row.decimals), benchkit.Ratio(bv, bok, kv, kok))
 	}
 	b.WriteString("\n")
-}
-
-// failureItems names a broker's failed steps for a "Failed steps" list.
-func failureItems(name string, errs []string) []string {
-	items := make([]string, len(errs))
-	for i, e := range errs {
-		items[i] = fmt.Sprintf("%s, %s", displayName(name), firstLine(e))
-	}
-	return items
 }
 
 var scaleRows = []tableRow[scaleRun]{
@@ -158,12 +160,7 @@ func (s *scaleReport) markdown() string {
 	o := s.base.opts
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	name := func(r *scaleRun) string { return r.name }
-	bd, kf := findRun(s.runs, "brokerd", name), findRun(s.runs, "kafka", name)
-	var loads []namedLoads
-	for _, r := range s.runs {
-		loads = append(loads, namedLoads{r.name, []string{r.load}})
-	}
+	bd, kf, loads, failures := partRuns(s.runs, func(r *scaleRun) (string, string, []string) { return r.name, r.load, r.errs })
 	b.WriteString(s.base.opening(scaleHeading, s.started, s.finished, "one node in KRaft combined mode", false, loads))
 
 	w("### What runs\n\n")
@@ -189,10 +186,6 @@ func (s *scaleReport) markdown() string {
 			w("- %s\n", l)
 		}
 		w("\n")
-	}
-	var failures []string
-	for _, r := range s.runs {
-		failures = append(failures, failureItems(r.name, r.errs)...)
 	}
 	b.WriteString(benchkit.ListSection("Failed steps", failures))
 	return b.String()
@@ -220,12 +213,7 @@ func (s *logstashReport) markdown() string {
 	o := s.base.opts
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	name := func(r *logstashRun) string { return r.name }
-	bd, kf := findRun(s.runs, "brokerd", name), findRun(s.runs, "kafka", name)
-	var loads []namedLoads
-	for _, r := range s.runs {
-		loads = append(loads, namedLoads{r.name, []string{r.load}})
-	}
+	bd, kf, loads, failures := partRuns(s.runs, func(r *logstashRun) (string, string, []string) { return r.name, r.load, r.errs })
 	b.WriteString(s.base.opening(logstashHeading, s.started, s.finished, "one node in KRaft combined mode", true, loads))
 
 	w("### What runs\n\n")
@@ -252,10 +240,6 @@ func (s *logstashReport) markdown() string {
 	writeTable(&b, rows, bd, kf)
 	if bd != nil && kf != nil {
 		w("### Against the goals\n\n- %s\n\n", logstashGoal(bd, kf))
-	}
-	var failures []string
-	for _, r := range s.runs {
-		failures = append(failures, failureItems(r.name, r.errs)...)
 	}
 	b.WriteString(benchkit.ListSection("Failed steps", failures))
 	return b.String()
