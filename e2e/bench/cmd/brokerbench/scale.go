@@ -236,6 +236,9 @@ func runScale(ctx context.Context, o *options, r *scaleRun, start func(context.C
 	// The producers: warm-up, then the measured window.
 	perProducer := o.scaleRate / scaleProducers
 	produce := func(ctx context.Context, d time.Duration) ([]loadgen.ProduceResult, error) {
+		// A broker that stops answering must not hold the run up.
+		ctx, cancel := context.WithTimeout(ctx, d+3*time.Minute)
+		defer cancel()
 		res := make([]loadgen.ProduceResult, scaleProducers)
 		errs := make([]error, scaleProducers)
 		var pwg sync.WaitGroup
