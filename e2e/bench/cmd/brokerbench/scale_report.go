@@ -43,8 +43,8 @@ func partRuns[R any](runs []*R, id func(*R) (name, load string, errs []string)) 
 	return bd, kf, loads, failures
 }
 
-// mean returns the average of vs and whether there are any.
-func mean(vs []int64) (float64, bool) {
+// partMean returns the average of vs and whether there are any.
+func partMean(vs []int64) (float64, bool) {
 	if len(vs) == 0 {
 		return 0, false
 	}
@@ -55,25 +55,25 @@ func mean(vs []int64) (float64, bool) {
 	return sum / float64(len(vs)), true
 }
 
-// peak returns the largest of vs and whether there are any.
-func peak(vs []int64) (float64, bool) {
+// partPeak returns the largest of vs and whether there are any.
+func partPeak(vs []int64) (float64, bool) {
 	if len(vs) == 0 {
 		return 0, false
 	}
 	return float64(slices.Max(vs)), true
 }
 
-// tableRow is one row of a brokerd-against-Kafka table, read from a run
+// partRow is one row of a brokerd-against-Kafka table, read from a run
 // of type R.
-type tableRow[R any] struct {
+type partRow[R any] struct {
 	label    string
 	decimals int
 	value    func(*R) (float64, bool)
 }
 
-// writeTable writes rows for brokerd's run bd and Kafka's kf, either of
+// writePartTable writes rows for brokerd's run bd and Kafka's kf, either of
 // which may be nil, with their ratio.
-func writeTable[R any](b *strings.Builder, rows []tableRow[R], bd, kf *R) {
+func writePartTable[R any](b *strings.Builder, rows []partRow[R], bd, kf *R) {
 	b.WriteString("| Measure | brokerd | Kafka | brokerd / Kafka |\n|---|---:|---:|---:|\n")
 	for _, row := range rows {
 		var bv, kv float64
@@ -89,7 +89,7 @@ func writeTable[R any](b *strings.Builder, rows []tableRow[R], bd, kf *R) {
 	b.WriteString("\n")
 }
 
-var scaleRows = []tableRow[scaleRun]{
+var scaleRows = []partRow[scaleRun]{
 	{"records produced in the window", 0, func(r *scaleRun) (float64, bool) { return float64(r.produced), true }},
 	{"produce rate reached (records/s)", 0, func(r *scaleRun) (float64, bool) {
 		return float64(r.produced) / r.window.Seconds(), r.window > 0
@@ -107,19 +107,19 @@ var scaleRows = []tableRow[scaleRun]{
 	{"record age at consume, max (ms)", 2, func(r *scaleRun) (float64, bool) {
 		return toMs(r.ages.Percentile(100)), len(r.ages) > 0
 	}},
-	{"uncommitted records, 100 franz-go groups, mean", 0, func(r *scaleRun) (float64, bool) { return mean(r.lags) }},
-	{"uncommitted records, 100 franz-go groups, max", 0, func(r *scaleRun) (float64, bool) { return peak(r.lags) }},
-	{"uncommitted records, Java group, mean", 0, func(r *scaleRun) (float64, bool) { return mean(r.javaLags) }},
-	{"uncommitted records, Java group, max", 0, func(r *scaleRun) (float64, bool) { return peak(r.javaLags) }},
+	{"uncommitted records, 100 franz-go groups, mean", 0, func(r *scaleRun) (float64, bool) { return partMean(r.lags) }},
+	{"uncommitted records, 100 franz-go groups, max", 0, func(r *scaleRun) (float64, bool) { return partPeak(r.lags) }},
+	{"uncommitted records, Java group, mean", 0, func(r *scaleRun) (float64, bool) { return partMean(r.javaLags) }},
+	{"uncommitted records, Java group, max", 0, func(r *scaleRun) (float64, bool) { return partPeak(r.javaLags) }},
 	{"broker CPU time in the window (s)", 1, func(r *scaleRun) (float64, bool) { return r.cpuSeconds, r.cpuSeconds > 0 }},
-	{"broker RSS, mean (MiB)", 0, func(r *scaleRun) (float64, bool) { v, ok := mean(r.rssKB); return v / 1024, ok }},
-	{"broker RSS, peak (MiB)", 0, func(r *scaleRun) (float64, bool) { v, ok := peak(r.rssKB); return v / 1024, ok }},
-	{"broker open file descriptors, mean", 0, func(r *scaleRun) (float64, bool) { return mean(r.fds) }},
-	{"broker open file descriptors, peak", 0, func(r *scaleRun) (float64, bool) { return peak(r.fds) }},
+	{"broker RSS, mean (MiB)", 0, func(r *scaleRun) (float64, bool) { v, ok := partMean(r.rssKB); return v / 1024, ok }},
+	{"broker RSS, peak (MiB)", 0, func(r *scaleRun) (float64, bool) { v, ok := partPeak(r.rssKB); return v / 1024, ok }},
+	{"broker open file descriptors, mean", 0, func(r *scaleRun) (float64, bool) { return partMean(r.fds) }},
+	{"broker open file descriptors, peak", 0, func(r *scaleRun) (float64, bool) { return partPeak(r.fds) }},
 }
 
-// verdict words a goal's outcome.
-func verdict(ok bool) string {
+// partVerdict words a goal's outcome.
+func partVerdict(ok bool) string {
 	if ok {
 		return "met"
 	}
@@ -136,19 +136,19 @@ func scaleGoals(bd, kf *scaleRun) []string {
 	}
 	if len(bd.latencies) > 0 && len(kf.latencies) > 0 {
 		bv, kv := toMs(bd.latencies.Percentile(99)), toMs(kf.latencies.Percentile(99))
-		lines = append(lines, fmt.Sprintf("Produce p99 (brokerd < Kafka): %s, %.2f against %.2f ms (%s).", verdict(bv < kv), bv, kv, benchkit.Ratio(bv, true, kv, true)))
+		lines = append(lines, fmt.Sprintf("Produce p99 (brokerd < Kafka): %s, %.2f against %.2f ms (%s).", partVerdict(bv < kv), bv, kv, benchkit.Ratio(bv, true, kv, true)))
 	} else {
 		lines = append(lines, "Produce p99 (brokerd < Kafka): not measured, nothing was acknowledged on one of them.")
 	}
 	if bd.cpuSeconds > 0 && kf.cpuSeconds > 0 {
-		lines = append(lines, fmt.Sprintf("CPU (brokerd ≤ Kafka): %s, %.1f against %.1f s (%s).", verdict(bd.cpuSeconds <= kf.cpuSeconds), bd.cpuSeconds, kf.cpuSeconds, benchkit.Ratio(bd.cpuSeconds, true, kf.cpuSeconds, true)))
+		lines = append(lines, fmt.Sprintf("CPU (brokerd ≤ Kafka): %s, %.1f against %.1f s (%s).", partVerdict(bd.cpuSeconds <= kf.cpuSeconds), bd.cpuSeconds, kf.cpuSeconds, benchkit.Ratio(bd.cpuSeconds, true, kf.cpuSeconds, true)))
 	} else {
 		lines = append(lines, "CPU (brokerd ≤ Kafka): not measured.")
 	}
-	bp, bok := peak(bd.rssKB)
-	kp, kok := peak(kf.rssKB)
+	bp, bok := partPeak(bd.rssKB)
+	kp, kok := partPeak(kf.rssKB)
 	if bok && kok && kp > 0 {
-		lines = append(lines, fmt.Sprintf("Peak RSS (brokerd ≤ ¼ of Kafka): %s, %.0f against %.0f MiB, %.0f%%.", verdict(4*bp <= kp), bp/1024, kp/1024, 100*bp/kp))
+		lines = append(lines, fmt.Sprintf("Peak RSS (brokerd ≤ ¼ of Kafka): %s, %.0f against %.0f MiB, %.0f%%.", partVerdict(4*bp <= kp), bp/1024, kp/1024, 100*bp/kp))
 	} else {
 		lines = append(lines, "Peak RSS (brokerd ≤ ¼ of Kafka): not measured.")
 	}
@@ -178,7 +178,7 @@ func (s *scaleReport) markdown() string {
 
 	w("### Results\n\n")
 	w("Ratios are brokerd / Kafka.\n\n")
-	writeTable(&b, scaleRows, bd, kf)
+	writePartTable(&b, scaleRows, bd, kf)
 	if bd != nil && kf != nil {
 		w("### Against the goals\n\n")
 		w("The issue's goals for this configuration: produce p99 below Kafka's, CPU at most Kafka's, RSS at most a quarter of Kafka's.\n\n")
@@ -205,7 +205,7 @@ func logstashGoal(bd, kf *logstashRun) string {
 	}
 	bv, kv := bd.consume.recordsPerSec, kf.consume.recordsPerSec
 	return fmt.Sprintf("Logstash-style consumer (brokerd ≥ Kafka): %s, %s against %s records/s (%s).",
-		verdict(bv >= kv), benchkit.Thousands(bv), benchkit.Thousands(kv), benchkit.Ratio(bv, true, kv, true))
+		partVerdict(bv >= kv), benchkit.Thousands(bv), benchkit.Thousands(kv), benchkit.Ratio(bv, true, kv, true))
 }
 
 // markdown renders the Logstash part as its document section.
@@ -223,7 +223,7 @@ func (s *logstashReport) markdown() string {
 	}
 	w(" (`auto.offset.reset=earliest` so that the new group reads what was written before it joined). The rate is the tool's fetch-phase figure (`fetch.nMsg.sec`), which leaves out joining the group.\n\n")
 	w("### Results\n\n")
-	rows := []tableRow[logstashRun]{
+	rows := []partRow[logstashRun]{
 		{"pre-fill, ProducerPerformance (records/s)", 0, func(r *logstashRun) (float64, bool) {
 			return figure(r.prefill != nil, func() float64 { return r.prefill.recordsPerSec })
 		}},
@@ -237,7 +237,7 @@ func (s *logstashReport) markdown() string {
 			return figure(r.consume != nil, func() float64 { return float64(r.consume.rebalanceMs) })
 		}},
 	}
-	writeTable(&b, rows, bd, kf)
+	writePartTable(&b, rows, bd, kf)
 	if bd != nil && kf != nil {
 		w("### Against the goals\n\n- %s\n\n", logstashGoal(bd, kf))
 	}
