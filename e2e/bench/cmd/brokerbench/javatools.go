@@ -110,15 +110,16 @@ func parsePerfConsume(out string) (perfConsume, error) {
 
 // runConsumerPerformance runs org.apache.kafka.tools.ConsumerPerformance
 // from the Kafka jars: it joins a new group and reads records records of
-// topic from the earliest offset with the Java consumer's defaults.
-func runConsumerPerformance(ctx context.Context, bootstrap, topic, group string, records int64) (perfConsume, error) {
-	out, err := runTool(ctx, "org.apache.kafka.tools.ConsumerPerformance",
+// topic from the earliest offset with the Java consumer's defaults, or
+// with more tool arguments extra.
+func runConsumerPerformance(ctx context.Context, bootstrap, topic, group string, records int64, extra ...string) (perfConsume, error) {
+	out, err := runTool(ctx, "org.apache.kafka.tools.ConsumerPerformance", append([]string{
 		"--bootstrap-server", bootstrap,
 		"--topic", topic,
 		"--group", group,
 		"--messages", strconv.FormatInt(records, 10),
 		"--timeout", "60000",
-		"--hide-header")
+		"--hide-header"}, extra...)...)
 	if err != nil {
 		return perfConsume{}, err
 	}

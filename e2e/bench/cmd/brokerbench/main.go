@@ -13,6 +13,8 @@
 //	go run ./e2e/bench/cmd/brokerbench -duration 5s -doc ''                   # a quick check
 //	go run ./e2e/bench/cmd/brokerbench -parts cluster -duration 5s -doc ''    # the clusters only
 //	go run ./e2e/bench/cmd/brokerbench -parts tls -duration 20s               # PLAINTEXT against SASL_SSL (tls.go)
+//	go run ./e2e/bench/cmd/brokerbench -parts scale,logstash                  # scale.go, logstash.go
+//	go run ./e2e/bench/cmd/brokerbench -parts tenk,conns                      # tenk.go, conns.go
 //
 // It prints a markdown report to stdout, progress to stderr, and replaces
 // the "brokerd vs Apache Kafka" and "brokerd cluster vs Apache Kafka
@@ -67,8 +69,10 @@ type options struct {
 	failovers       int
 	failoverRate    int
 	failoverTimeout time.Duration
-	// scale holds the tenk and conns modes' settings (tenk.go).
-	scale scaleOptions
+	// many holds the tenk and conns parts' settings (tenk.go).
+	many tenkOptions
+
+	scaleOptions // the scale and logstash parts (scale.go)
 }
 
 // perfRecordsPerSecond sizes ProducerPerformance's run when -perf-records
@@ -95,12 +99,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
 	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown file whose \"brokerd vs Apache Kafka\" and \"brokerd cluster vs Apache Kafka cluster\" sections are replaced with the report's ('' to leave files alone)")
 	fs.StringVar(&brokers, "brokers", "brokerd,kafka", "which brokers to run, in order")
-	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), tls (one node of each, PLAINTEXT against SASL_SSL), tenk (10,000 partitions and a kill -9 restart), conns (10,000 idle connections)")
+	fs.StringVar(&what, "parts", "single,cluster", "what to measure, comma-separated: single (one node of each broker), cluster (three-node clusters), tls (one node of each, PLAINTEXT against SASL_SSL), scale (1,000 partitions, 100 groups), logstash (the Logstash-style Java consumer), tenk (10,000 partitions and a kill -9 restart), conns (10,000 idle connections)")
 	fs.IntVar(&o.clusterRate, "cluster-rate", 5000, "records per second of the clusters' latency run")
 	fs.IntVar(&o.failovers, "failovers", 4, "leader kills per cluster, every second one of the active controller (0: none)")
 	fs.IntVar(&o.failoverRate, "failover-rate", 1000, "records per second produced while a leader is killed")
 	fs.DurationVar(&o.failoverTimeout, "failover-timeout", time.Minute, "how long to wait after a kill for a new leader's acknowledgement")
-	addScaleFlags(fs, &o.scale)
+	addTenkFlags(fs, &o.many)
+	o.addScaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -121,11 +126,18 @@ func parseFlags(args []string) (*options, error) {
 			o.clusters = true
 		case "tls":
 			o.tls = true
+		case "scale":
+			o.scale = true
+		case "logstash":
+			o.logstash = true
 		default:
-			if !o.scale.parsePart(s) {
-				return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster, tls, tenk or conns)", s)
+			if !o.many.parsePart(s) {
+				return nil, fmt.Errorf("brokerbench: bad -parts entry %q (want single, cluster, tls, scale, logstash, tenk or conns)", s)
 			}
 		}
+	}
+	if err := o.checkScale(); err != nil {
+		return nil, err
 	}
 	for _, s := range strings.Split(parts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -248,7 +260,10 @@ func run(ctx context.Context, o *options) error {
 			return err
 		}
 	}
-	return runScale(ctx, o, root, bin, rep)
+	if err := runScaleParts(ctx, o, root, bin, rep); err != nil {
+		return err
+	}
+	return runTenkParts(ctx, o, root, bin, rep)
 }
 
 // publish prints a report section and, unless -doc is empty, puts it in

@@ -21,9 +21,9 @@ import (
 	"logpipe/internal/devstack"
 )
 
-// scaleOptions are the settings of the -parts tenk and conns modes (issue
+// tenkOptions are the settings of the -parts tenk and conns modes (issue
 // 14: many partitions, many connections).
-type scaleOptions struct {
+type tenkOptions struct {
 	// tenk and conns say whether the modes run.
 	tenk, conns bool
 	// topics of perTopic partitions each, recordsPer records in each
@@ -33,8 +33,8 @@ type scaleOptions struct {
 	connections int
 }
 
-// addScaleFlags registers the modes' flags on fs.
-func addScaleFlags(fs *flag.FlagSet, o *scaleOptions) {
+// addTenkFlags registers the modes' flags on fs.
+func addTenkFlags(fs *flag.FlagSet, o *tenkOptions) {
 	fs.IntVar(&o.topics, "tenk-topics", 10, "tenk: topics to create (Kafka takes at most 10,000 partitions per CreateTopics)")
 	fs.IntVar(&o.perTopic, "tenk-partitions", 1000, "tenk: partitions per topic")
 	fs.IntVar(&o.recordsPer, "tenk-records", 10, "tenk: records written to each partition")
@@ -43,7 +43,7 @@ func addScaleFlags(fs *flag.FlagSet, o *scaleOptions) {
 
 // parsePart takes the -parts entries of the scale modes; it returns false
 // for any other.
-func (o *scaleOptions) parsePart(s string) bool {
+func (o *tenkOptions) parsePart(s string) bool {
 	switch s {
 	case "tenk":
 		o.tenk = true
@@ -218,51 +218,51 @@ func (n *kafkaNode) Restart(ctx context.Context) error {
 	return err
 }
 
-// scaleStarters start each broker kind for the scale modes.
-func scaleStarters(o *options, bin string) map[string]func(context.Context) (restartable, error) {
+// tenkStarters start each broker kind for the scale modes.
+func tenkStarters(o *options, bin string) map[string]func(context.Context) (restartable, error) {
 	return map[string]func(context.Context) (restartable, error){
 		"brokerd": func(ctx context.Context) (restartable, error) { return startBrokerdNode(ctx, bin) },
 		"kafka":   func(ctx context.Context) (restartable, error) { return startKafkaNode(ctx, o.kafkaHeapMB) },
 	}
 }
 
-// runScale runs the modes -parts asked for, each broker in turn, and
+// runTenkParts runs the modes -parts asked for, each broker in turn, and
 // publishes their sections.
-func runScale(ctx context.Context, o *options, root, bin string, rep *report) error {
-	if !o.scale.tenk && !o.scale.conns {
+func runTenkParts(ctx context.Context, o *options, root, bin string, rep *report) error {
+	if !o.many.tenk && !o.many.conns {
 		return nil
 	}
 	if err := raiseFileLimit(); err != nil {
 		return err
 	}
-	starters := scaleStarters(o, bin)
-	if o.scale.tenk {
+	starters := tenkStarters(o, bin)
+	if o.many.tenk {
 		started := time.Now()
 		var results []*tenkResult
 		for _, name := range o.brokers {
 			syscall.Sync()
-			r, err := runTenk(ctx, &o.scale, name, starters[name])
+			r, err := runTenk(ctx, &o.many, name, starters[name])
 			if err != nil {
 				return err
 			}
 			results = append(results, r)
 		}
-		if err := publish(o, root, tenkHeading, rep.tenkMarkdown(&o.scale, started, time.Now(), results)); err != nil {
+		if err := publish(o, root, tenkHeading, rep.tenkMarkdown(&o.many, started, time.Now(), results)); err != nil {
 			return err
 		}
 	}
-	if o.scale.conns {
+	if o.many.conns {
 		started := time.Now()
 		var results []*connsResult
 		for _, name := range o.brokers {
 			syscall.Sync()
-			r, err := runConns(ctx, o.scale.connections, name, starters[name])
+			r, err := runConns(ctx, o.many.connections, name, starters[name])
 			if err != nil {
 				return err
 			}
 			results = append(results, r)
 		}
-		if err := publish(o, root, connsHeading, rep.connsMarkdown(&o.scale, started, time.Now(), results)); err != nil {
+		if err := publish(o, root, connsHeading, rep.connsMarkdown(&o.many, started, time.Now(), results)); err != nil {
 			return err
 		}
 	}
@@ -285,7 +285,7 @@ func raiseFileLimit() error {
 }
 
 // tenkTopics names the mode's topics.
-func tenkTopics(o *scaleOptions) []string {
+func tenkTopics(o *tenkOptions) []string {
 	var ts []string
 	for i := range o.topics {
 		ts = append(ts, fmt.Sprintf("tenk-%d", i))
@@ -298,7 +298,7 @@ func tenkTopics(o *scaleOptions) []string {
 // after kill -9 until every partition served its records again. A failed
 // step ends the broker's run and is recorded; only a broker that does not
 // start at all, or an interrupt, is an error.
-func runTenk(ctx context.Context, o *scaleOptions, name string, start func(context.Context) (restartable, error)) (*tenkResult, error) {
+func runTenk(ctx context.Context, o *tenkOptions, name string, start func(context.Context) (restartable, error)) (*tenkResult, error) {
 	r := &tenkResult{name: name, load: benchkit.LoadAverage()}
 	parts := o.topics * o.perTopic
 	log.Printf("%s: starting for %d partitions (load average %s)", name, parts, r.load)

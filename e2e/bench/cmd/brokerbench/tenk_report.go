@@ -87,7 +87,7 @@ func scaleFailures(names []string, errs []error) string {
 }
 
 // tenkMarkdown renders the tenk mode's section.
-func (r *report) tenkMarkdown(o *scaleOptions, started, finished time.Time, results []*tenkResult) string {
+func (r *report) tenkMarkdown(o *tenkOptions, started, finished time.Time, results []*tenkResult) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	var names []string
@@ -154,7 +154,7 @@ func (r *report) tenkMarkdown(o *scaleOptions, started, finished time.Time, resu
 }
 
 // connsMarkdown renders the conns mode's section.
-func (r *report) connsMarkdown(o *scaleOptions, started, finished time.Time, results []*connsResult) string {
+func (r *report) connsMarkdown(o *tenkOptions, started, finished time.Time, results []*connsResult) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	var names []string

@@ -16,8 +16,8 @@ func TestScaleParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.single || o.clusters || !o.scale.tenk || !o.scale.conns || o.scale.connections != 500 || o.scale.topics != 2 || o.scale.perTopic != 1000 {
-		t.Errorf("-parts tenk,conns -conns 500 -tenk-topics 2 gave %+v, single %v, clusters %v", o.scale, o.single, o.clusters)
+	if o.single || o.clusters || !o.many.tenk || !o.many.conns || o.many.connections != 500 || o.many.topics != 2 || o.many.perTopic != 1000 {
+		t.Errorf("-parts tenk,conns -conns 500 -tenk-topics 2 gave %+v, single %v, clusters %v", o.many, o.single, o.clusters)
 	}
 	if _, err := parseFlags([]string{"-parts", "tenks"}); err == nil || !strings.Contains(err.Error(), `"tenks"`) {
 		t.Errorf("-parts tenks: got error %v, want one naming the entry", err)
@@ -37,7 +37,7 @@ func TestTenkMarkdownGoals(t *testing.T) {
 		goEmpty: goMemory{inUse: 4 << 20}, goFull: goMemory{inUse: 4<<20 + 10000*3000, goroutines: 40},
 		openedLogs: `msg="opened partition logs" took=1.5s`}
 	kf := &tenkResult{name: "kafka", load: "1.5 1 1", create: 30 * time.Second, rssKB: 900 << 10, listening: 16 * time.Second, readable: 20 * time.Second}
-	md := rep.tenkMarkdown(&o.scale, time.Now(), time.Now(), []*tenkResult{bd, kf})
+	md := rep.tenkMarkdown(&o.many, time.Now(), time.Now(), []*tenkResult{bd, kf})
 	containsAll(t, "report", md, []string{
 		"## 10,000 partitions: brokerd vs Apache Kafka\n",
 		"| create 10,000 partitions (s) | 9.0 | 30.0 | 0.30 |",
@@ -52,7 +52,7 @@ func TestTenkMarkdownGoals(t *testing.T) {
 	bd.readable, bd.restartRSSKB = 7*time.Second, 120<<10
 	kf.err = errors.New("create topic tenk-3: timed out\nmore")
 	kf.slowStart = "devstack: kafka node 1 not ready"
-	md = rep.tenkMarkdown(&o.scale, time.Now(), time.Now(), []*tenkResult{bd, kf})
+	md = rep.tenkMarkdown(&o.many, time.Now(), time.Now(), []*tenkResult{bd, kf})
 	containsAll(t, "report", md, []string{
 		"under 100 MiB: not met, 120 MiB",
 		"under 5s: not met, 7.00 s.",
@@ -75,7 +75,7 @@ func TestConnsMarkdownGoals(t *testing.T) {
 		goBefore: goMemory{inUse: 1 << 20, goroutines: 20}, goHeld: goMemory{inUse: 1<<20 + 1000*16000, goroutines: 2021},
 		newClient: []time.Duration{time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond}}
 	kf := &connsResult{name: "kafka", load: "0.5", held: 1000, beforeKB: 500 << 10, heldKB: 564 << 10, newClient: []time.Duration{6 * time.Millisecond}}
-	md := rep.connsMarkdown(&o.scale, time.Now(), time.Now(), []*connsResult{bd, kf})
+	md := rep.connsMarkdown(&o.many, time.Now(), time.Now(), []*connsResult{bd, kf})
 	containsAll(t, "report", md, []string{
 		"## 10,000 idle connections: brokerd vs Apache Kafka\n",
 		"| RSS growth (MiB) | 16.0 | 64.0 | 0.25 |",
