@@ -37,11 +37,12 @@ test: deps lint build
 run: deps build
 	$(GO) run ./e2e/cmd/stack run
 
-## bench: micro-benchmarks, brokerd against Apache Kafka, one node then three-node clusters (about 20 minutes; BENCHFLAGS=-duration=5s for a quick look), then the cost of SASL_SSL against PLAINTEXT on one node of each (about 4 minutes; TLSBENCHFLAGS="-duration 6s" for a quick look), the shipper against rsyslog (about 4 minutes; SHIPPERBENCHFLAGS="-lines 100000 -runs 1"), the indexer against a direct bulk load (15–25 minutes; INDEXERBENCHFLAGS="-events 50000 -warmup 10000"); the end-to-end latency of one line, brokerd and Kafka (about 6 minutes; LATENCYBENCHFLAGS="-lines 20"); figures go to docs/benchmarks.md
+## bench: micro-benchmarks, brokerd against Apache Kafka, one node then three-node clusters (about 20 minutes; BENCHFLAGS=-duration=5s for a quick look), then the cost of SASL_SSL against PLAINTEXT on one node of each (about 4 minutes; TLSBENCHFLAGS="-duration 6s" for a quick look), brokerd at scale: 1,000 partitions with 100 groups, the Logstash-style Java consumer, 10,000 partitions through a kill -9 and 10,000 idle connections (about 15 minutes; SCALEBENCHFLAGS="-scale-warmup 20s -scale-duration 30s" for a quick look), the shipper against rsyslog (about 4 minutes; SHIPPERBENCHFLAGS="-lines 100000 -runs 1"), the indexer against a direct bulk load (15–25 minutes; INDEXERBENCHFLAGS="-events 50000 -warmup 10000"); the end-to-end latency of one line, brokerd and Kafka (about 6 minutes; LATENCYBENCHFLAGS="-lines 20"); figures go to docs/benchmarks.md
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./e2e/bench/cmd/brokerbench $(BENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/brokerbench -parts tls -duration 20s $(TLSBENCHFLAGS)
+	$(GO) run ./e2e/bench/cmd/brokerbench -parts scale,logstash,tenk,conns $(SCALEBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/shipperbench $(SHIPPERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/indexerbench $(INDEXERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
