@@ -187,7 +187,13 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	var status [1]byte
 	if _, err := io.ReadFull(c, status[:]); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("quorum: handshake with %s: %w", addr, err)
+		err = fmt.Errorf("quorum: handshake with %s: %w", addr, err)
+		if s.dialTLS != nil {
+			// Under TLS 1.3 a peer refusing this node's certificate
+			// says so here, at the first read.
+			s.refused(err)
+		}
+		return nil, err
 	}
 	if status[0] != 0 {
 		var n [2]byte
