@@ -165,16 +165,20 @@ func TestControllerTLS(t *testing.T) {
 		}
 	}
 	produce(0, 20)
-	await.Eventually(t, "ctl's ISR to hold all three replicas", func() error {
-		td, err := adm.ListTopics(ctx, "ctl")
-		if err != nil {
-			return err
-		}
-		if isr := td["ctl"].Partitions[0].ISR; len(isr) != 3 {
-			return await.NotYet(isr, "3 replicas")
-		}
-		return nil
-	}, await.Within(time.Minute))
+	fullISR := func(what string) {
+		t.Helper()
+		await.Eventually(t, what, func() error {
+			td, err := adm.ListTopics(ctx, "ctl")
+			if err != nil {
+				return err
+			}
+			if isr := td["ctl"].Partitions[0].ISR; len(isr) != 3 {
+				return await.NotYet(isr, "3 replicas")
+			}
+			return nil
+		}, await.Within(time.Minute))
+	}
+	fullISR("ctl's ISR to hold all three replicas")
 
 	// kill -9 the controller: another takes over, writes go on.
 	old := m.Controller
@@ -250,16 +254,7 @@ func TestControllerTLS(t *testing.T) {
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
 	}
-	await.Eventually(t, "the rejoined node back in ctl's ISR", func() error {
-		td, err := adm.ListTopics(ctx, "ctl")
-		if err != nil {
-			return err
-		}
-		if isr := td["ctl"].Partitions[0].ISR; len(isr) != 3 {
-			return await.NotYet(isr, "3 replicas")
-		}
-		return nil
-	}, await.Within(time.Minute))
+	fullISR("the rejoined node back in ctl's ISR")
 }
 
 // tail is the last n bytes of b.
