@@ -44,7 +44,10 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 		if err != nil {
 			return nil, nil, fmt.Errorf("broker: controller listener (node %d's voter address): %w; is a node with node.id %d already running?", cfg.NodeID, err, cfg.NodeID)
 		}
-		qc.Listener, kafkaLn = quorum.SplitListener(ln)
+		qc.Listener, kafkaLn = b.splitControllerListener(ln)
+		if cfg.controllerProtocol() == protoSSL {
+			qc.DialTLS = b.controllerTLS
+		}
 	}
 	if cfg.brokerOnly() {
 		ib, _ := cfg.interBrokerListener()

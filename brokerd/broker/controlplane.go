@@ -76,16 +76,51 @@ func (v controllerView) Handle(ctx context.Context, c *wire.Conn, h wire.Header,
 }
 
 // serveControllerListener starts the controller listener's Kafka server.
+// On an SSL controller listener the connections come with their TLS
+// handshake done (splitControllerListener), and a peer's principal is its
+// certificate's.
 func (b *Broker) serveControllerListener(ln net.Listener) {
 	b.cp.ln = ln
 	b.cp.srv = &wire.Server{Handler: controllerView{b}, Log: b.log.With("listener", "controller")}
+	sec := wire.Security{Listener: protoPlaintext}
+	if b.cfg.controllerProtocol() == protoSSL {
+		sec = wire.Security{Listener: b.cfg.controllerListener(), CertPrincipal: b.sec.certPrincipal,
+			AuthTimeout: time.Duration(b.sec.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond}
+	}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		if err := b.cp.srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) {
+		if err := b.cp.srv.ServeSecured(ln, sec); err != nil && !errors.Is(err, wire.ErrServerClosed) {
 			b.log.Error("controller listener stopped", "err", err)
 		}
 	}()
+}
+
+// splitControllerListener shares the controller listener ln between the
+// metadata quorum's Raft streams and the Kafka requests. On an SSL
+// controller listener every connection first completes a TLS handshake
+// with the keystore, asking for client certificates as ssl.client.auth
+// says; a refused handshake is logged.
+func (b *Broker) splitControllerListener(ln net.Listener) (raft, kafka net.Listener) {
+	if b.cfg.controllerProtocol() != protoSSL {
+		return quorum.SplitListener(ln)
+	}
+	auth, _ := b.sec.cfg.clientAuth()
+	timeout := time.Duration(b.sec.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond
+	log := b.log.With("listener", b.cfg.controllerListener())
+	return quorum.SplitTLSListener(ln, b.sec.material.Server(auth), timeout, func(remote net.Addr, err error) {
+		log.Warn("controller listener: TLS handshake refused", "remote", remote, "err", err)
+	})
+}
+
+// dialController connects to the controller listener at addr, over TLS
+// when it is SSL.
+func (b *Broker) dialController(addr string, timeout time.Duration) (*wire.Client, error) {
+	cfg, err := b.controllerTLS(addr)
+	if err != nil {
+		return nil, err
+	}
+	return wire.DialSecured(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), timeout, wire.ClientSecurity{TLS: cfg})
 }
 
 // runController runs the active controller while this node leads the
@@ -318,7 +353,7 @@ func (b *Broker) toControllerOnce(ctx context.Context, req kmsg.Request) (kmsg.R
 		deadline = dl
 	}
 	if lane.client == nil {
-		c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), time.Until(deadline))
+		c, err := b.dialController(addr, time.Until(deadline))
 		if err != nil {
 			return nil, err
 		}

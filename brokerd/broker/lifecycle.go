@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"logpipe/brokerd/wire"
 )
 
 // A node's life as a broker of the cluster: it registers with the active
@@ -156,7 +154,7 @@ func (b *Broker) join(ctx context.Context, clusterID string) error {
 // askVoter sends a registration to one voter's controller listener.
 func (b *Broker) askVoter(addr string, req *kmsg.BrokerRegistrationRequest) (*kmsg.BrokerRegistrationResponse, error) {
 	deadline := time.Now().Add(b.cfg.requestTimeout())
-	c, err := wire.Dial(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), b.cfg.requestTimeout())
+	c, err := b.dialController(addr, b.cfg.requestTimeout())
 	if err != nil {
 		return nil, err
 	}

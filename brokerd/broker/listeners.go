@@ -198,9 +198,14 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 	if _, err := c.interBrokerListener(); err != nil {
 		bad("inter.broker.listener.name", "%v", err)
 	}
-	protos, _ := c.protocolMap()
-	if p, ok := protos[c.controllerListener()]; ok && p != protoPlaintext {
-		bad("listener.security.protocol.map", "the controller listener %s must be PLAINTEXT: the metadata quorum's Raft connections are not encrypted yet, got %s", c.controllerListener(), p)
+	switch p := c.controllerProtocol(); {
+	case p == protoSSL && c.brokerOnly():
+		bad("listener.security.protocol.map", "the controller listener %s is SSL, which a broker-only node (process.roles: broker) does not support yet: its Raft connections come on its inter-broker listener", c.controllerListener())
+	case p != protoPlaintext && p != protoSSL:
+		bad("listener.security.protocol.map", "the controller listener %s is %s: it takes PLAINTEXT or SSL (with ssl.client.auth: required, the brokers' certificates authenticate them); SASL is not supported there", c.controllerListener(), p)
+	}
+	if c.controllerProtocol() == protoSSL {
+		ls = append(ls, listenerSpec{Name: c.controllerListener(), Protocol: protoSSL})
 	}
 	for _, l := range ls {
 		if l.tls() && !c.Security.hasKeystore() {
@@ -208,6 +213,16 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 			break
 		}
 	}
+}
+
+// controllerProtocol is the controller listener's security protocol:
+// PLAINTEXT unless listener.security.protocol.map says otherwise.
+func (c *Config) controllerProtocol() string {
+	protos, _ := c.protocolMap()
+	if p, ok := protos[c.controllerListener()]; ok {
+		return p
+	}
+	return protoPlaintext
 }
 
 // endpoint returns where the client on c reaches br: the broker's address

@@ -199,7 +199,7 @@ func (b *Broker) newSecurity() error {
 	sec := &security{cfg: cfg, material: cfg.material()}
 	sec.rules, _ = parsePrincipalRules(cfg.SSLPrincipalMappingRules)
 	ls, _ := b.cfg.clientListeners()
-	if slices.ContainsFunc(ls, listenerSpec.tls) {
+	if slices.ContainsFunc(ls, listenerSpec.tls) || b.cfg.controllerProtocol() == protoSSL {
 		if _, _, err := sec.material.Load(); err != nil {
 			return fmt.Errorf("broker: TLS certificates: %w", err)
 		}
@@ -254,9 +254,7 @@ func (b *Broker) interBrokerSecurity(addr string) (wire.ClientSecurity, error) {
 	}
 	cfg := b.sec.cfg
 	if l.tls() {
-		host, _, _ := net.SplitHostPort(addr)
-		verify := cfg.SSLEndpointIdentificationAlgorithm == nil || *cfg.SSLEndpointIdentificationAlgorithm != ""
-		if cs.TLS, err = b.sec.material.Client(host, verify); err != nil {
+		if cs.TLS, err = b.peerTLS(addr); err != nil {
 			return cs, err
 		}
 	}
@@ -265,6 +263,28 @@ func (b *Broker) interBrokerSecurity(addr string) (wire.ClientSecurity, error) {
 		cs.SASLUser, cs.SASLPassword = cfg.jaasCredentials()
 	}
 	return cs, nil
+}
+
+// controllerTLS is the TLS configuration this node dials the controller
+// listener at addr with (the Raft streams and the lanes to the active
+// controller): nil while that listener is PLAINTEXT, else the truststore,
+// with the keystore as client certificate, as the replica fetchers use
+// them.
+func (b *Broker) controllerTLS(addr string) (*tls.Config, error) {
+	if b.cfg.controllerProtocol() != protoSSL {
+		return nil, nil
+	}
+	return b.peerTLS(addr)
+}
+
+// peerTLS is the TLS configuration this node connects to another node at
+// addr with: the truststore, the keystore as client certificate, and the
+// host name checked unless ssl.endpoint.identification.algorithm is
+// empty.
+func (b *Broker) peerTLS(addr string) (*tls.Config, error) {
+	a := b.sec.cfg.SSLEndpointIdentificationAlgorithm
+	host, _, _ := net.SplitHostPort(addr)
+	return b.sec.material.Client(host, a == nil || *a != "")
 }
 
 // principalRule is one rule of ssl.principal.mapping.rules; a rule with a

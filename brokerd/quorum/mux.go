@@ -2,10 +2,17 @@ package quorum
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"time"
 )
+
+// RaftALPN is the TLS application protocol a Raft stream dialer offers,
+// which tells Raft streams from Kafka requests on a controller listener
+// that speaks TLS (Kafka clients offer none).
+const RaftALPN = "logpipe-raft"
 
 // SplitListener shares one listener between the quorum's Raft streams and
 // Kafka requests (the controller APIs): a connection whose first byte is
@@ -13,7 +20,41 @@ import (
 // closes ln. A connection that sends nothing within the handshake timeout
 // is dropped.
 func SplitListener(ln net.Listener) (raft, kafka net.Listener) {
-	m := &mux{ln: ln, closed: make(chan struct{})}
+	return split(&mux{ln: ln, closed: make(chan struct{})})
+}
+
+// SplitTLSListener is SplitListener for a listener that speaks TLS only:
+// it runs every connection's TLS handshake with cfg (whose
+// GetConfigForClient, if set, gives the configuration, as
+// pipeline/tlsconfig's servers do), within timeout, and hands a
+// connection that negotiated RaftALPN to raft and any other to kafka, as
+// the *tls.Conn with its handshake done. A failed handshake (a plain
+// connection, an unknown certificate authority, no client certificate
+// where one is required) is passed to refused and the connection closed.
+func SplitTLSListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, refused func(remote net.Addr, err error)) (raft, kafka net.Listener) {
+	return split(&mux{ln: ln, closed: make(chan struct{}), tls: withRaftALPN(cfg), timeout: timeout, refused: refused})
+}
+
+// withRaftALPN returns cfg offering RaftALPN, also in the configurations
+// its GetConfigForClient returns.
+func withRaftALPN(cfg *tls.Config) *tls.Config {
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{RaftALPN}
+	if get := cfg.GetConfigForClient; get != nil {
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(hello)
+			if c == nil || err != nil {
+				return c, err
+			}
+			c = c.Clone()
+			c.NextProtos = []string{RaftALPN}
+			return c, nil
+		}
+	}
+	return cfg
+}
+
+func split(m *mux) (raft, kafka net.Listener) {
 	r := &subListener{m: m, conns: make(chan net.Conn)}
 	k := &subListener{m: m, conns: make(chan net.Conn)}
 	go m.run(r, k)
@@ -24,6 +65,12 @@ type mux struct {
 	ln     net.Listener
 	closed chan struct{}
 	once   sync.Once
+
+	// tls, timeout and refused are SplitTLSListener's; tls is nil for a
+	// plaintext listener.
+	tls     *tls.Config
+	timeout time.Duration
+	refused func(net.Addr, error)
 }
 
 func (m *mux) close() error {
@@ -50,6 +97,10 @@ func (m *mux) run(raft, kafka *subListener) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		if m.tls != nil {
+			go m.admitTLS(c, raft, kafka)
+			continue
+		}
 		go func() {
 			_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
 			br := bufio.NewReader(c)
@@ -69,6 +120,31 @@ func (m *mux) run(raft, kafka *subListener) {
 				c.Close()
 			}
 		}()
+	}
+}
+
+// admitTLS runs a connection's TLS handshake and hands it on by the
+// protocol it negotiated.
+func (m *mux) admitTLS(c net.Conn, raft, kafka *subListener) {
+	tc := tls.Server(c, m.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		if m.refused != nil {
+			m.refused(c.RemoteAddr(), err)
+		}
+		c.Close()
+		return
+	}
+	to := kafka
+	if tc.ConnectionState().NegotiatedProtocol == RaftALPN {
+		to = raft
+	}
+	select {
+	case to.conns <- tc:
+	case <-m.closed:
+		c.Close()
 	}
 }
 

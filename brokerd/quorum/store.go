@@ -20,6 +20,7 @@ package quorum
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,10 @@ type Config struct {
 	// Listener accepts the other nodes' Raft connections; needed when
 	// Voters is not empty.
 	Listener net.Listener
+	// DialTLS, when set, makes the Raft streams this node dials speak TLS
+	// (offering RaftALPN): it returns the client configuration for the
+	// peer at addr, host:port. The accepting side is SplitTLSListener's.
+	DialTLS func(addr string) (*tls.Config, error)
 	// Advertise is host:port where the leader reaches a non-voter's
 	// Listener; a voter is reached at its entry in Voters.
 	Advertise string
@@ -235,6 +240,7 @@ func Open(cfg Config) (*Store, error) {
 		servers = []raft.Server{{ID: rc.LocalID, Address: addr}}
 	} else {
 		stream := newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal)
+		stream.dialTLS = cfg.DialTLS
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: rc.Logger,
 		})

@@ -2,6 +2,8 @@ package quorum
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,6 +48,9 @@ type streamLayer struct {
 	clusterID func() string
 	// refused is told of every handshake refused, by either side.
 	refused func(error)
+	// dialTLS, when set, gives the TLS configuration Dial speaks to a
+	// peer with (Config.DialTLS).
+	dialTLS func(addr string) (*tls.Config, error)
 
 	conns  chan net.Conn
 	closed chan struct{}
@@ -163,6 +168,11 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	if err != nil {
 		return nil, err
 	}
+	if s.dialTLS != nil {
+		if c, err = s.secure(c, string(addr), timeout); err != nil {
+			return nil, err
+		}
+	}
 	id := s.clusterID()
 	if len(id) > 255 {
 		c.Close()
@@ -177,7 +187,13 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	var status [1]byte
 	if _, err := io.ReadFull(c, status[:]); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("quorum: handshake with %s: %w", addr, err)
+		err = fmt.Errorf("quorum: handshake with %s: %w", addr, err)
+		if s.dialTLS != nil {
+			// Under TLS 1.3 a peer refusing this node's certificate
+			// says so here, at the first read.
+			s.refused(err)
+		}
+		return nil, err
 	}
 	if status[0] != 0 {
 		var n [2]byte
@@ -196,6 +212,37 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// secure runs the TLS handshake of a Raft stream dialed to addr, offering
+// RaftALPN; a refusal is reported as the other handshake refusals are.
+func (s *streamLayer) secure(c net.Conn, addr string, timeout time.Duration) (net.Conn, error) {
+	cfg, err := s.dialTLS(addr)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("quorum: TLS configuration for %s: %w", addr, err)
+	}
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{RaftALPN}
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(c, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, handshakeTimeout))
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		err = fmt.Errorf("quorum: TLS handshake with %s: %w", addr, err)
+		s.refused(err)
+		return nil, err
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != RaftALPN {
+		tc.Close()
+		err := fmt.Errorf("quorum: %s does not take Raft streams over TLS (negotiated %q, want %q)", addr, p, RaftALPN)
+		s.refused(err)
+		return nil, err
+	}
+	return tc, nil
 }
 
 // bufferedConn is a connection whose first bytes were read ahead.

@@ -1,0 +1,66 @@
+package broker_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"logpipe/brokerd/broker"
+)
+
+// TestControllerListenerProtocols checks which security protocols the
+// controller listener takes: PLAINTEXT, and SSL with a keystore on a
+// voter; SASL is refused with a message naming SSL, as is SSL on a
+// broker-only node or without a keystore.
+func TestControllerListenerProtocols(t *testing.T) {
+	voter := func(c *broker.Config) {
+		c.NodeID = 1
+		c.Listeners = "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+		c.ControllerQuorumVoters = "1@127.0.0.1:9093,2@127.0.0.2:9093,3@127.0.0.3:9093"
+		c.LogDirs = []string{t.TempDir()}
+	}
+	keystore := func(c *broker.Config) {
+		c.Security.SSLKeystoreCertificateChain, c.Security.SSLKeystoreKey = "chain.pem", "key.pem"
+	}
+	for _, tc := range []struct {
+		name    string
+		change  func(*broker.Config)
+		badKey  string // "" for a valid config
+		message string
+	}{
+		{"plaintext", func(c *broker.Config) { c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" }, "", ""},
+		{"ssl", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+			keystore(c)
+		}, "", ""},
+		{"ssl without a keystore", func(c *broker.Config) { c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL" }, "ssl.keystore.location", "CONTROLLER is SSL"},
+		{"sasl_ssl", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"
+			keystore(c)
+		}, "listener.security.protocol.map", "PLAINTEXT or SSL"},
+		{"sasl_plaintext", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+		}, "listener.security.protocol.map", "SASL is not supported"},
+		{"ssl on a broker-only node", func(c *broker.Config) {
+			c.NodeID, c.ProcessRoles, c.Listeners = 4, "broker", "PLAINTEXT://10.0.0.4:9092"
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+			keystore(c)
+		}, "listener.security.protocol.map", "broker-only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := broker.DefaultConfig()
+			voter(&c)
+			tc.change(&c)
+			err := c.Validate()
+			if tc.badKey == "" {
+				if err != nil {
+					t.Fatalf("got %v, want a valid config", err)
+				}
+				return
+			}
+			if keys := keysOf(err); !slices.Contains(keys, tc.badKey) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("got %v (keys %v), want an error on %s saying %q", err, keys, tc.badKey, tc.message)
+			}
+		})
+	}
+}
