@@ -154,9 +154,9 @@ func TestSecuredClusterWithJavaTools(t *testing.T) {
 	tool := kafkaTool(t, ctx, boot)
 	tool("", "kafka.admin.ConfigCommand", "--command-config", adminProps, "--alter", "--add-config", "SCRAM-SHA-512=[iterations=8192,password=shipper-pw]", "--entity-type", "users", "--entity-name", "shipper")
 	// Every node has the credential before the Java clients log in (the
-	// metadata reaches the followers a moment later). kafka-configs
-	// --describe of a user also asks for client quotas, which brokerd does
-	// not serve, so DescribeUserScramCredentials checks it.
+	// metadata reaches the followers a moment later), as
+	// DescribeUserScramCredentials says (kafka-configs --describe is
+	// TestKafkaConfigsDescribesUsers').
 	for id := range 3 {
 		await.Eventually(t, fmt.Sprintf("node %d to describe the user kafka-configs added", id+1), func() error {
 			req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
