@@ -519,4 +519,3 @@ func javaSessionConsumer(t *testing.T, boot string) {
 		t.Errorf("the Java consumer logged %d incremental answers leaving out %d partitions, %d answering some and leaving out others; want some of each:\n%s", answers, omitted, mixed, stderr.String())
 	}
 }
-
