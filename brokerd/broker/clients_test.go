@@ -381,14 +381,8 @@ func produceIdempotent(t *testing.T, ctx context.Context, cl *kgo.Client, topic 
 	now := time.Now().UnixMilli()
 	payload := recordbatch.AppendRecord(nil, kmsg.Record{Value: []byte("x")})
 	batch := recordbatch.Build(recordbatch.Header{RecordCount: 1, ProducerID: id, ProducerEpoch: epoch, BaseSequence: seq, BaseTimestamp: now, MaxTimestamp: now}, payload)
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := produceTo(topic, 0)
+	req.Topics[0].Partitions[0].Records = batch
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
