@@ -60,12 +60,12 @@ func TestConfigRefusesBadGroupSettings(t *testing.T) {
 func TestConfigRefusesBadSecuritySettings(t *testing.T) {
 	refusals(t, "log.dirs: /tmp/x\n"+
 		"listeners: PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,CONTROLLER://127.0.0.1:9094\n"+
-		"listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SSL\n"+
+		"listener.security.protocol.map: PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SASL_SSL\n"+
 		"ssl.keystore.type: JKS\n"+
 		"ssl.client.auth: sometimes\n"+
 		"sasl.enabled.mechanisms: PLAIN,GSSAPI\n"+
 		"inter.broker.listener.name: BROKER\n",
-		"{file}:3:1: listener.security.protocol.map: the controller listener CONTROLLER must be PLAINTEXT",
+		"{file}:3:1: listener.security.protocol.map: the controller listener CONTROLLER is SASL_SSL: it takes PLAINTEXT or SSL",
 		"{file}:4:1: ssl.keystore.type: only PEM is supported",
 		"{file}:5:1: ssl.client.auth: want none, requested or required",
 		"{file}:6:1: sasl.enabled.mechanisms: GSSAPI is not served",
