@@ -159,6 +159,15 @@ func TestMakeRun(t *testing.T) {
 
 	want := events(t, logs)
 	second := runStack(t, filepath.Join(dir, "second.out"), append(args, "-rate", "0")...)
+	// The first run may have indexed every event already: the count below
+	// then holds at once, so wait for the second run's shipper and indexer
+	// to be up first (their metrics are read after it).
+	await.Eventually(t, "the second launcher to say logpipe is running", func() error {
+		if !strings.Contains(second.output(), "stack: logpipe is running") {
+			return await.NotYet("starting", "running")
+		}
+		return nil
+	}, settle, await.While(second.proc.Alive))
 	await.Eventually(t, fmt.Sprintf("the %d events of the logs to be indexed", want), func() error {
 		n, err := es.count("httpd_*", ours)
 		switch {
