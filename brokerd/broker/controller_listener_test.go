@@ -19,8 +19,13 @@ func TestControllerListenerProtocols(t *testing.T) {
 		c.ControllerQuorumVoters = "1@127.0.0.1:9093,2@127.0.0.2:9093,3@127.0.0.3:9093"
 		c.LogDirs = []string{t.TempDir()}
 	}
+	// An SSL controller listener needs client certificates; keystore sets
+	// them required unless the case chose.
 	keystore := func(c *broker.Config) {
 		c.Security.SSLKeystoreCertificateChain, c.Security.SSLKeystoreKey = "chain.pem", "key.pem"
+		if c.Security.SSLClientAuth == "none" {
+			c.Security.SSLClientAuth = "required"
+		}
 	}
 	for _, tc := range []struct {
 		name    string
@@ -33,6 +38,16 @@ func TestControllerListenerProtocols(t *testing.T) {
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
 			keystore(c)
 		}, "", ""},
+		{"ssl with client certificates requested", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+			c.Security.SSLClientAuth = "requested"
+			keystore(c)
+		}, "", ""},
+		{"ssl without client certificates", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+			keystore(c)
+			c.Security.SSLClientAuth = "none"
+		}, "ssl.client.auth", "set ssl.client.auth to required"},
 		{"ssl without a keystore", func(c *broker.Config) { c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL" }, "ssl.keystore.location", "CONTROLLER is SSL"},
 		{"sasl_ssl", func(c *broker.Config) {
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"

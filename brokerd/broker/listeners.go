@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
@@ -206,6 +207,9 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 	}
 	if c.controllerProtocol() == protoSSL {
 		ls = append(ls, listenerSpec{Name: c.controllerListener(), Protocol: protoSSL})
+		if auth, err := c.Security.clientAuth(); err == nil && auth == tls.NoClientCert {
+			bad("ssl.client.auth", "the controller listener %s is SSL: set ssl.client.auth to required (or requested), so that the nodes' certificates authenticate their Raft connections", c.controllerListener())
+		}
 	}
 	for _, l := range ls {
 		if l.tls() && !c.Security.hasKeystore() {

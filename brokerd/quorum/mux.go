@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -13,6 +14,10 @@ import (
 // which tells Raft streams from Kafka requests on a controller listener
 // that speaks TLS (Kafka clients offer none).
 const RaftALPN = "logpipe-raft"
+
+// ErrRaftNeedsCertificate is why a TLS connection asking for RaftALPN
+// without a verified client certificate is refused.
+var ErrRaftNeedsCertificate = errors.New("quorum: a Raft stream over TLS needs a client certificate signed by the cluster's CA")
 
 // SplitListener shares one listener between the quorum's Raft streams and
 // Kafka requests (the controller APIs): a connection whose first byte is
@@ -138,7 +143,16 @@ func (m *mux) admitTLS(c net.Conn, raft, kafka *subListener) {
 		return
 	}
 	to := kafka
-	if tc.ConnectionState().NegotiatedProtocol == RaftALPN {
+	if st := tc.ConnectionState(); st.NegotiatedProtocol == RaftALPN {
+		// Only a peer whose certificate the cluster's CA signed may
+		// speak Raft, whatever ssl.client.auth lets Kafka clients do.
+		if len(st.VerifiedChains) == 0 {
+			if m.refused != nil {
+				m.refused(c.RemoteAddr(), ErrRaftNeedsCertificate)
+			}
+			c.Close()
+			return
+		}
 		to = raft
 	}
 	select {

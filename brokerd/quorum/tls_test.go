@@ -3,6 +3,7 @@ package quorum
 import (
 	"crypto/tls"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -135,5 +136,65 @@ func TestRaftStreamsOverTLS(t *testing.T) {
 			t.Fatalf("refusals reported: got %q; want the plaintext handshake, and the other CA's certificate on both sides", refusals)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRaftStreamWithoutCertificateIsRefused runs the TLS controller
+// listener with client certificates requested, not required: a Kafka
+// client without one is served, but a Raft stream without one is refused.
+func TestRaftStreamWithoutCertificateIsRefused(t *testing.T) {
+	ca, err := testcerts.NewCA("quorum CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(testcerts.Options{Subject: pkix.Name{CommonName: "node"}, Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := leaf.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	refusals := make(chan error, 4)
+	raftLn, kafkaLn := SplitTLSListener(ln, server, 5*time.Second, func(_ net.Addr, err error) { refusals <- err })
+	defer raftLn.Close()
+	defer kafkaLn.Close()
+
+	noCert := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
+	kc, err := tls.Dial("tcp", addr, noCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	k, err := kafkaLn.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+
+	raftConf := noCert.Clone()
+	raftConf.NextProtos = []string{RaftALPN}
+	rc, err := tls.Dial("tcp", addr, raftConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	select {
+	case err := <-refusals:
+		if !errors.Is(err, ErrRaftNeedsCertificate) {
+			t.Fatalf("a Raft stream without a certificate: refused with %v, want %v", err, ErrRaftNeedsCertificate)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Raft stream without a client certificate was not refused")
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the refused Raft stream's connection is still open")
 	}
 }
