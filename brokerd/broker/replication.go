@@ -237,6 +237,16 @@ func (b *Broker) awaitReplicated(ctx context.Context, p *partition, last int64, 
 	defer timer.Stop()
 	for {
 		if p.hw.Load() > last {
+			// As Kafka: the HW may have passed the records because the
+			// ISR shrank below min.insync.replicas meanwhile (this node's
+			// image may have shown the old ISR when the request was
+			// checked), and then they are not acknowledged.
+			p.replMu.Lock()
+			isr := len(p.role.isr)
+			p.replMu.Unlock()
+			if isr < minISR {
+				return newAPIError(kerr.NotEnoughReplicasAfterAppend, "%s-%d: the ISR is %d, below min.insync.replicas %d, now that the records are replicated to it", p.topic, p.index, isr, minISR)
+			}
 			return nil
 		}
 		if !p.leads.Load() || p.leaderEpoch.Load() != epoch {
