@@ -449,7 +449,11 @@ func (c *Conn) readLoop() error {
 		}
 		var frame []byte
 		var pooled *[]byte
-		if key, err := br.Peek(2); err == nil && !raw && pooledFrame(int16(binary.BigEndian.Uint16(key))) {
+		// A request is at least 8 bytes, so its API key can be peeked at;
+		// a bare SASL token may be shorter and is never pooled.
+		if raw {
+			frame = make([]byte, size)
+		} else if key, err := br.Peek(2); err == nil && pooledFrame(int16(binary.BigEndian.Uint16(key))) {
 			frame, pooled = getFrame(int(size))
 		} else {
 			frame = make([]byte, size)
