@@ -103,8 +103,11 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	var wg sync.WaitGroup
 	produced := make(chan struct{}, 1)
 	for _, pr := range producers {
+		// A connection made just before the kill ends at its first read:
+		// franz-go takes that for a configuration error (missing SASL)
+		// and gives up unless told to retry it.
 		opts := append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("crash"), kgo.AllowAutoTopicCreation(),
-			kgo.RecordRetries(1 << 30), kgo.ProduceRequestTimeout(5 * time.Second), kgo.RetryTimeout(2 * time.Minute)}, pr.opts...)
+			kgo.RecordRetries(1 << 30), kgo.ProduceRequestTimeout(5 * time.Second), kgo.RetryTimeout(2 * time.Minute), kgo.AlwaysRetryEOF()}, pr.opts...)
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			t.Fatal(err)
