@@ -235,19 +235,24 @@ func (b *Broker) awaitReplicated(ctx context.Context, p *partition, last int64, 
 	defer p.unwatch(w)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	// belowMinISR is the error when the committed ISR is below
+	// min.insync.replicas, as the records stand (when), nil otherwise.
+	belowMinISR := func(when string) error {
+		p.replMu.Lock()
+		isr := len(p.role.isr)
+		p.replMu.Unlock()
+		if isr < minISR {
+			return newAPIError(kerr.NotEnoughReplicasAfterAppend, "%s-%d: the ISR shrank to %d, below min.insync.replicas %d, %s", p.topic, p.index, isr, minISR, when)
+		}
+		return nil
+	}
 	for {
 		if p.hw.Load() > last {
 			// As Kafka: the HW may have passed the records because the
 			// ISR shrank below min.insync.replicas meanwhile (this node's
 			// image may have shown the old ISR when the request was
 			// checked), and then they are not acknowledged.
-			p.replMu.Lock()
-			isr := len(p.role.isr)
-			p.replMu.Unlock()
-			if isr < minISR {
-				return newAPIError(kerr.NotEnoughReplicasAfterAppend, "%s-%d: the ISR is %d, below min.insync.replicas %d, now that the records are replicated to it", p.topic, p.index, isr, minISR)
-			}
-			return nil
+			return belowMinISR("by the time the records were replicated")
 		}
 		if !p.leads.Load() || p.leaderEpoch.Load() != epoch {
 			return newAPIError(kerr.NotLeaderForPartition, "%s-%d changed leader before the records were replicated", p.topic, p.index)
@@ -255,11 +260,8 @@ func (b *Broker) awaitReplicated(ctx context.Context, p *partition, last int64, 
 		select {
 		case <-w:
 		case <-timer.C:
-			p.replMu.Lock()
-			isr := len(p.role.isr)
-			p.replMu.Unlock()
-			if isr < minISR {
-				return newAPIError(kerr.NotEnoughReplicasAfterAppend, "%s-%d: the ISR shrank to %d, below min.insync.replicas %d, before the records were replicated", p.topic, p.index, isr, minISR)
+			if err := belowMinISR("before the records were replicated"); err != nil {
+				return err
 			}
 			return newAPIError(kerr.RequestTimedOut, "%s-%d: the records were not replicated to the ISR within %v", p.topic, p.index, timeout)
 		case <-ctx.Done():
