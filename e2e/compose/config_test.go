@@ -247,8 +247,37 @@ func TestFiveBrokersOverride(t *testing.T) {
 	}
 }
 
+// TestBrokerOnlyOverride loads the override that adds a broker-only node
+// to the running cluster, as README.md tells: it is no voter, has no
+// controller listener and knows the three voters.
+func TestBrokerOnlyOverride(t *testing.T) {
+	p := loadProject(t, nil, "docker-compose.yml", "deploy/compose/broker-only.yml")
+	e := settings(service(t, p, "brokerd-4"))
+	want := map[string]string{
+		"node.id":                  "4",
+		"process.roles":            "broker",
+		"listeners":                "PLAINTEXT://0.0.0.0:9092",
+		"advertised.listeners":     "PLAINTEXT://brokerd-4:9092",
+		"controller.quorum.voters": settings(service(t, p, "brokerd-1"))["controller.quorum.voters"],
+	}
+	for k, v := range want {
+		if e[k] != v {
+			t.Errorf("brokerd-4: %s: got %q, want %q", k, e[k], v)
+		}
+	}
+	var data []string
+	for _, v := range service(t, p, "brokerd-4").Volumes {
+		if v.Target == "/var/lib/logpipe" {
+			data = append(data, v.Source)
+		}
+	}
+	if want := []string{"brokerd-4-data"}; !slices.Equal(data, want) {
+		t.Errorf("brokerd-4 keeps its data in %v, want %v", data, want)
+	}
+}
+
 // TestComposeFileForComposeV1 has Debian's docker-compose 1.29 check the
-// file alone, with the five-broker override, and with the variables the
+// file alone, with the five-broker and broker-only overrides, and with the variables the
 // end-to-end test sets.
 func TestComposeFileForComposeV1(t *testing.T) {
 	composeBin, err := exec.LookPath("docker-compose")
@@ -267,6 +296,7 @@ func TestComposeFileForComposeV1(t *testing.T) {
 	}{
 		{files: []string{"docker-compose.yml"}},
 		{files: []string{"docker-compose.yml", "deploy/compose/five-brokers.yml"}, vars: map[string]string{"BROKERD_VOTERS": fiveVoters}},
+		{files: []string{"docker-compose.yml", "deploy/compose/broker-only.yml"}},
 		{files: []string{"docker-compose.yml"}, vars: testVars(8080, 9200, 5601)},
 		{files: []string{"docker-compose.yml", "docker-compose.secured.yml"}, vars: securedPasswords},
 	} {
