@@ -38,8 +38,8 @@ const (
 
 const (
 	// failoverRecordSize is the value size of the records produced while
-	// a leader is killed.
-	failoverRecordSize = 100
+	// a leader is killed: 1 KiB, as in the other steps.
+	failoverRecordSize = 1024
 	// failoverClientRetry is the failover producer's retry backoff and
 	// the least time between its metadata requests (franz-go's defaults
 	// are 250 ms growing to 5 s, and 5 s), so that the client learns of a
