@@ -83,9 +83,9 @@ func (b *Broker) serveControllerListener(ln net.Listener) {
 	b.cp.ln = ln
 	b.cp.srv = &wire.Server{Handler: controllerView{b}, Log: b.log.With("listener", "controller")}
 	sec := wire.Security{Listener: protoPlaintext}
-	if b.cfg.controllerProtocol() == protoSSL {
-		sec = wire.Security{Listener: b.cfg.controllerListener(), CertPrincipal: b.sec.certPrincipal,
-			AuthTimeout: time.Duration(b.sec.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond}
+	if ctl := b.cfg.controllerListener(); b.cfg.controllerProtocol() == protoSSL {
+		ls := b.sec.of(ctl)
+		sec = wire.Security{Listener: ctl, CertPrincipal: ls.certPrincipal, AuthTimeout: ls.authTimeout()}
 	}
 	b.wg.Add(1)
 	go func() {
@@ -99,16 +99,16 @@ func (b *Broker) serveControllerListener(ln net.Listener) {
 // splitControllerListener shares the controller listener ln between the
 // metadata quorum's Raft streams and the Kafka requests. On an SSL
 // controller listener every connection first completes a TLS handshake
-// with the keystore, asking for client certificates as ssl.client.auth
-// says; a refused handshake is logged.
+// with the controller listener's keystore, asking for client
+// certificates as its ssl.client.auth says; a refused handshake is logged.
 func (b *Broker) splitControllerListener(ln net.Listener) (raft, kafka net.Listener) {
 	if b.cfg.controllerProtocol() != protoSSL {
 		return quorum.SplitListener(ln)
 	}
-	auth, _ := b.sec.cfg.clientAuth()
-	timeout := time.Duration(b.sec.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond
+	ls := b.sec.of(b.cfg.controllerListener())
+	auth, _ := ls.cfg.clientAuth()
 	log := b.log.With("listener", b.cfg.controllerListener())
-	return quorum.SplitTLSListener(ln, b.sec.material.Server(auth), timeout, func(remote net.Addr, err error) {
+	return quorum.SplitTLSListener(ln, ls.material.Server(auth), ls.authTimeout(), func(remote net.Addr, err error) {
 		log.Warn("controller listener: TLS handshake refused", "remote", remote, "err", err)
 	})
 }

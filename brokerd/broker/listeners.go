@@ -205,15 +205,16 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 	case p != protoPlaintext && p != protoSSL:
 		bad("listener.security.protocol.map", "the controller listener %s is %s: it takes PLAINTEXT or SSL (with ssl.client.auth: required, the brokers' certificates authenticate them); SASL is not supported there", c.controllerListener(), p)
 	}
-	if c.controllerProtocol() == protoSSL {
-		ls = append(ls, listenerSpec{Name: c.controllerListener(), Protocol: protoSSL})
-		if auth, err := c.Security.clientAuth(); err == nil && auth == tls.NoClientCert {
-			bad("ssl.client.auth", "the controller listener %s is SSL: set ssl.client.auth to required (or requested), so that the nodes' certificates authenticate their Raft connections", c.controllerListener())
+	if ctl := c.controllerListener(); c.controllerProtocol() == protoSSL {
+		ls = append(ls, listenerSpec{Name: ctl, Protocol: protoSSL})
+		sec := c.listenerSecurity(ctl)
+		if auth, err := sec.clientAuth(); err == nil && auth == tls.NoClientCert {
+			bad("ssl.client.auth", "the controller listener %s is SSL: set ssl.client.auth to required (or requested), or listener.name.%s.ssl.client.auth for that listener only, so that the nodes' certificates authenticate their Raft connections", ctl, strings.ToLower(ctl))
 		}
 	}
 	for _, l := range ls {
-		if l.tls() && !c.Security.hasKeystore() {
-			bad("ssl.keystore.location", "listener %s is %s: set ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM)", l.Name, l.Protocol)
+		if sec := c.listenerSecurity(l.Name); l.tls() && !sec.hasKeystore() {
+			bad("ssl.keystore.location", "listener %s is %s: set ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM), or the same under listener.name.%s.", l.Name, l.Protocol, strings.ToLower(l.Name))
 			break
 		}
 	}

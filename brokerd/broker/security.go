@@ -183,34 +183,63 @@ func (s *SecurityConfig) jaasCredentials() (user, pass string) {
 	return field("username"), field("password")
 }
 
-// security is a node's TLS material and SASL authenticator, built once
-// at start.
+// security is a node's TLS material and SASL authenticators, built
+// once at start: the base settings' and each listener's own (the base
+// with its listener.name.<listener>. overrides).
 type security struct {
+	base      *listenerSec
+	listeners map[string]*listenerSec
+}
+
+// listenerSec is the effective security of one listener.
+type listenerSec struct {
 	cfg      SecurityConfig
 	material *tlsconfig.Material
 	auth     *sasl.Authenticator
 	rules    []principalRule
 }
 
-// newSecurity builds the node's security, reading the certificates and
-// the PLAIN users file once so that a mistake stops the start.
-func (b *Broker) newSecurity() error {
-	cfg := b.cfg.Security
-	sec := &security{cfg: cfg, material: cfg.material()}
-	sec.rules, _ = parsePrincipalRules(cfg.SSLPrincipalMappingRules)
-	ls, _ := b.cfg.clientListeners()
-	if slices.ContainsFunc(ls, listenerSpec.tls) || b.cfg.controllerProtocol() == protoSSL {
-		if _, _, err := sec.material.Load(); err != nil {
-			return fmt.Errorf("broker: TLS certificates: %w", err)
-		}
+// of returns the security of the listener called name (upper case), the
+// base settings' for a name it does not know.
+func (s *security) of(name string) *listenerSec {
+	if l, ok := s.listeners[name]; ok {
+		return l
 	}
-	sec.auth = &sasl.Authenticator{Enabled: cfg.mechanisms(), SCRAM: b.scramCredential}
-	if cfg.SASLPlainUsersFile != "" {
-		users, err := sasl.OpenPlainUsers(cfg.SASLPlainUsersFile)
-		if err != nil {
+	return s.base
+}
+
+// newSecurity builds the node's security, reading the certificates of
+// its TLS listeners and the PLAIN users file once so that a mistake
+// stops the start.
+func (b *Broker) newSecurity() error {
+	var users *sasl.PlainUsers
+	if f := b.cfg.Security.SASLPlainUsersFile; f != "" {
+		var err error
+		if users, err = sasl.OpenPlainUsers(f); err != nil {
 			return fmt.Errorf("broker: sasl.plain.users.file: %w", err)
 		}
-		sec.auth.Plain = users
+	}
+	build := func(cfg SecurityConfig) *listenerSec {
+		ls := &listenerSec{cfg: cfg, material: cfg.material()}
+		ls.rules, _ = parsePrincipalRules(cfg.SSLPrincipalMappingRules)
+		ls.auth = &sasl.Authenticator{Enabled: cfg.mechanisms(), SCRAM: b.scramCredential, Plain: users}
+		return ls
+	}
+	sec := &security{base: build(b.cfg.Security), listeners: map[string]*listenerSec{}}
+	ls, _ := b.cfg.clientListeners()
+	if ctl := b.cfg.controllerListener(); b.cfg.controllerProtocol() == protoSSL {
+		ls = append(ls, listenerSpec{Name: ctl, Protocol: protoSSL})
+	} else {
+		ls = append(ls, listenerSpec{Name: ctl, Protocol: b.cfg.controllerProtocol()})
+	}
+	for _, l := range ls {
+		s := build(b.cfg.listenerSecurity(l.Name))
+		if l.tls() {
+			if _, _, err := s.material.Load(); err != nil {
+				return fmt.Errorf("broker: TLS certificates of listener %s: %w", l.Name, err)
+			}
+		}
+		sec.listeners[l.Name] = s
 	}
 	b.sec = sec
 	return nil
@@ -227,64 +256,68 @@ func (b *Broker) scramCredential(m scram.Mechanism, user string) (scram.Credenti
 
 // wireSecurity is how the wire server protects listener l.
 func (b *Broker) wireSecurity(l listenerSpec) wire.Security {
-	cfg := b.sec.cfg
+	ls := b.sec.of(l.Name)
 	ws := wire.Security{
 		Listener:        l.Name,
 		SASL:            l.sasl(),
-		MaxPreAuthBytes: cfg.SASLServerMaxReceiveSize,
-		AuthTimeout:     time.Duration(cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond,
+		MaxPreAuthBytes: ls.cfg.SASLServerMaxReceiveSize,
+		AuthTimeout:     ls.authTimeout(),
 	}
 	if l.tls() {
-		auth, _ := cfg.clientAuth()
-		ws.TLS = b.sec.material.Server(auth)
-		ws.CertPrincipal = b.sec.certPrincipal
+		auth, _ := ls.cfg.clientAuth()
+		ws.TLS = ls.material.Server(auth)
+		ws.CertPrincipal = ls.certPrincipal
 	}
 	return ws
 }
 
+// authTimeout is sasl.server.authentication.timeout.ms.
+func (ls *listenerSec) authTimeout() time.Duration {
+	return time.Duration(ls.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond
+}
+
 // interBrokerSecurity is how this node connects to another broker's
-// inter-broker listener at addr: TLS with the truststore (and the keystore
-// as client certificate) and SASL with its own credentials, as that
-// listener's protocol asks.
+// inter-broker listener at addr: with that listener's settings, TLS with
+// the truststore (and the keystore as client certificate) and SASL with
+// its sasl.jaas.config, as the listener's protocol asks.
 func (b *Broker) interBrokerSecurity(addr string) (wire.ClientSecurity, error) {
 	var cs wire.ClientSecurity
 	l, err := b.cfg.interBrokerListener()
 	if err != nil {
 		return cs, err
 	}
-	cfg := b.sec.cfg
+	ls := b.sec.of(l.Name)
 	if l.tls() {
-		if cs.TLS, err = b.peerTLS(addr); err != nil {
+		if cs.TLS, err = ls.peerTLS(addr); err != nil {
 			return cs, err
 		}
 	}
 	if l.sasl() {
-		cs.SASLMechanism = strings.ToUpper(cfg.SASLMechanismInterBrokerProtocol)
-		cs.SASLUser, cs.SASLPassword = cfg.jaasCredentials()
+		cs.SASLMechanism = strings.ToUpper(b.cfg.Security.SASLMechanismInterBrokerProtocol)
+		cs.SASLUser, cs.SASLPassword = ls.cfg.jaasCredentials()
 	}
 	return cs, nil
 }
 
 // controllerTLS is the TLS configuration this node dials the controller
 // listener at addr with (the Raft streams and the lanes to the active
-// controller): nil while that listener is PLAINTEXT, else the truststore,
-// with the keystore as client certificate, as the replica fetchers use
-// them.
+// controller): nil while that listener is PLAINTEXT, else the controller
+// listener's truststore, with its keystore as client certificate.
 func (b *Broker) controllerTLS(addr string) (*tls.Config, error) {
 	if b.cfg.controllerProtocol() != protoSSL {
 		return nil, nil
 	}
-	return b.peerTLS(addr)
+	return b.sec.of(b.cfg.controllerListener()).peerTLS(addr)
 }
 
 // peerTLS is the TLS configuration this node connects to another node at
 // addr with: the truststore, the keystore as client certificate, and the
 // host name checked unless ssl.endpoint.identification.algorithm is
 // empty.
-func (b *Broker) peerTLS(addr string) (*tls.Config, error) {
-	a := b.sec.cfg.SSLEndpointIdentificationAlgorithm
+func (ls *listenerSec) peerTLS(addr string) (*tls.Config, error) {
+	a := ls.cfg.SSLEndpointIdentificationAlgorithm
 	host, _, _ := net.SplitHostPort(addr)
-	return b.sec.material.Client(host, a == nil || *a != "")
+	return ls.material.Client(host, a == nil || *a != "")
 }
 
 // principalRule is one rule of ssl.principal.mapping.rules; a rule with a
@@ -386,7 +419,7 @@ func mapPrincipal(rules []principalRule, dn string) (string, error) {
 
 // certPrincipal is the principal of a client certificate: User: and the
 // mapped subject DN (RFC 2253, as Java prints it).
-func (s *security) certPrincipal(cert *x509.Certificate) (string, error) {
+func (s *listenerSec) certPrincipal(cert *x509.Certificate) (string, error) {
 	name, err := mapPrincipal(s.rules, cert.Subject.String())
 	if err != nil {
 		return "", err
