@@ -65,7 +65,7 @@ func TestConfigRefusesBadSecuritySettings(t *testing.T) {
 		"ssl.client.auth: sometimes\n"+
 		"sasl.enabled.mechanisms: PLAIN,GSSAPI\n"+
 		"inter.broker.listener.name: BROKER\n",
-		"{file}:3:1: listener.security.protocol.map: the controller listener CONTROLLER is SASL_SSL: it takes PLAINTEXT or SSL",
+		"sasl.jaas.config: the controller listener CONTROLLER is SASL_SSL: this node logs in there",
 		"{file}:4:1: ssl.keystore.type: only PEM is supported",
 		"{file}:5:1: ssl.client.auth: want none, requested or required",
 		"{file}:6:1: sasl.enabled.mechanisms: GSSAPI is not served",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"logpipe/brokerd/quorum"
 	"logpipe/brokerd/sasl"
 	"logpipe/brokerd/wire"
 	"logpipe/pipeline/scram"
@@ -54,6 +55,13 @@ type SecurityConfig struct {
 	// username="…" and password="…".
 	SASLMechanismInterBrokerProtocol string `yaml:"sasl.mechanism.inter.broker.protocol"`
 	SASLJaasConfig                   string `yaml:"sasl.jaas.config"`
+	// SASLMechanismControllerProtocol is the mechanism this node logs in
+	// to the controller listener with (its Raft streams and controller
+	// requests) when that listener is SASL_PLAINTEXT or SASL_SSL, with
+	// the credentials of the controller listener's sasl.jaas.config.
+	// Kafka's default is GSSAPI; brokerd's is PLAIN, the only one it
+	// takes there.
+	SASLMechanismControllerProtocol string `yaml:"sasl.mechanism.controller.protocol"`
 	// ConnectionsMaxReauthMs is KIP-368's session lifetime: a client must
 	// authenticate again this long after it did; 0 means never.
 	ConnectionsMaxReauthMs int64 `yaml:"connections.max.reauth.ms"`
@@ -74,6 +82,7 @@ func defaultSecurity() SecurityConfig {
 		SSLPrincipalMappingRules:              "DEFAULT",
 		SASLEnabledMechanisms:                 strings.Join(sasl.Mechanisms, ","),
 		SASLMechanismInterBrokerProtocol:      sasl.Plain,
+		SASLMechanismControllerProtocol:       sasl.Plain,
 		ConnectionFailedAuthenticationDelayMs: 100,
 		SASLServerMaxReceiveSize:              wire.DefaultMaxPreAuthBytes,
 		SASLServerAuthenticationTimeoutMs:     wire.DefaultAuthTimeout.Milliseconds(),
@@ -227,11 +236,7 @@ func (b *Broker) newSecurity() error {
 	}
 	sec := &security{base: build(b.cfg.Security), listeners: map[string]*listenerSec{}}
 	ls, _ := b.cfg.clientListeners()
-	if ctl := b.cfg.controllerListener(); b.cfg.controllerProtocol() == protoSSL {
-		ls = append(ls, listenerSpec{Name: ctl, Protocol: protoSSL})
-	} else {
-		ls = append(ls, listenerSpec{Name: ctl, Protocol: b.cfg.controllerProtocol()})
-	}
+	ls = append(ls, b.cfg.controllerSpec())
 	for _, l := range ls {
 		s := build(b.cfg.listenerSecurity(l.Name))
 		if l.tls() {
@@ -301,13 +306,60 @@ func (b *Broker) interBrokerSecurity(addr string) (wire.ClientSecurity, error) {
 
 // controllerTLS is the TLS configuration this node dials the controller
 // listener at addr with (the Raft streams and the lanes to the active
-// controller): nil while that listener is PLAINTEXT, else the controller
-// listener's truststore, with its keystore as client certificate.
+// controller): nil unless that listener is SSL or SASL_SSL, else the
+// controller listener's truststore, with its keystore as client
+// certificate.
 func (b *Broker) controllerTLS(addr string) (*tls.Config, error) {
-	if b.cfg.controllerProtocol() != protoSSL {
-		return nil, nil
+	if ctl := b.cfg.controllerSpec(); ctl.tls() {
+		return b.sec.of(ctl.Name).peerTLS(addr)
 	}
-	return b.sec.of(b.cfg.controllerListener()).peerTLS(addr)
+	return nil, nil
+}
+
+// controllerSASL is the mechanism and credentials this node logs in to
+// the controller listener with; empty unless it is SASL_PLAINTEXT or
+// SASL_SSL.
+func (b *Broker) controllerSASL() (mechanism, user, pass string) {
+	ctl := b.cfg.controllerSpec()
+	if !ctl.sasl() {
+		return "", "", ""
+	}
+	ls := b.sec.of(ctl.Name)
+	user, pass = ls.cfg.jaasCredentials()
+	return strings.ToUpper(ls.cfg.SASLMechanismControllerProtocol), user, pass
+}
+
+// raftStreamAuth authenticates the Raft streams of a SASL controller
+// listener: this node sends a PLAIN token of its controller credentials;
+// a peer's token is checked as a Kafka login on that listener would be,
+// and its principal must be a super user while authorization is on (the
+// ACLs live in the Raft log itself, which a node catching up has not
+// read yet, so they cannot admit a Raft stream).
+func (b *Broker) raftStreamAuth() *quorum.StreamAuth {
+	ls := b.sec.of(b.cfg.controllerListener())
+	return &quorum.StreamAuth{
+		Token: func(string) (string, []byte, error) {
+			mech, user, pass := b.controllerSASL()
+			return mech, []byte("\x00" + user + "\x00" + pass), nil
+		},
+		Check: func(remote net.Addr, mech string, token []byte) (string, error) {
+			ex, err := ls.auth.Start(mech)
+			if err != nil {
+				return "", err
+			}
+			if _, err := ex.Step(token); err != nil {
+				return "", fmt.Errorf("SASL %s as %q: %w", mech, ex.User(), err)
+			}
+			if !ex.Done() {
+				return "", fmt.Errorf("SASL %s needs more than one step, which Raft streams do not take", mech)
+			}
+			principal := "User:" + ex.User()
+			if b.authz != nil && !b.authz.SuperUser(principal) {
+				return "", fmt.Errorf("%s is not a super user, which a Raft stream needs", principal)
+			}
+			return principal, nil
+		},
+	}
 }
 
 // peerTLS is the TLS configuration this node connects to another node at
