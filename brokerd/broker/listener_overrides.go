@@ -13,9 +13,9 @@ import (
 
 // overridable are the keys of SecurityConfig a listener may set for
 // itself with listener.name.<listener>.<key>, as Kafka allows. A key
-// overriding one part of the keystore (or of the truststore) replaces
-// the whole store: the base's other keys of that store are dropped on
-// that listener.
+// giving a keystore's (or truststore's) certificates replaces the whole
+// store: the base's other keys of that store are dropped on that
+// listener.
 var overridable = []string{
 	"ssl.keystore.type",
 	"ssl.keystore.location",
@@ -62,12 +62,16 @@ func (c *Config) overridesOf(listener string) map[string][2]string {
 func (c *Config) listenerSecurity(listener string) SecurityConfig {
 	s := c.Security
 	ov := c.overridesOf(listener)
-	keys := slices.Collect(maps.Keys(ov))
-	if slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "ssl.keystore.") }) {
-		s.SSLKeystoreType, s.SSLKeystoreLocation, s.SSLKeystoreCertificateChain, s.SSLKeystoreKey = "", "", "", ""
+	replaces := func(store string) bool {
+		return slices.ContainsFunc(slices.Collect(maps.Keys(ov)), func(k string) bool {
+			return strings.HasPrefix(k, store) && k != store+"type"
+		})
 	}
-	if slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "ssl.truststore.") }) {
-		s.SSLTruststoreType, s.SSLTruststoreLocation, s.SSLTruststoreCertificates = "", "", ""
+	if replaces("ssl.keystore.") {
+		s.SSLKeystoreLocation, s.SSLKeystoreCertificateChain, s.SSLKeystoreKey = "", "", ""
+	}
+	if replaces("ssl.truststore.") {
+		s.SSLTruststoreLocation, s.SSLTruststoreCertificates = "", ""
 	}
 	for key, o := range ov {
 		_ = setSecurityKey(&s, key, o[1])

@@ -342,22 +342,21 @@ func (b *Broker) raftStreamAuth() *quorum.StreamAuth {
 			mech, user, pass := b.controllerSASL()
 			return mech, []byte("\x00" + user + "\x00" + pass), nil
 		},
-		Check: func(remote net.Addr, mech string, token []byte) (string, error) {
+		Check: func(_ net.Addr, mech string, token []byte) error {
 			ex, err := ls.auth.Start(mech)
 			if err != nil {
-				return "", err
+				return err
 			}
 			if _, err := ex.Step(token); err != nil {
-				return "", fmt.Errorf("SASL %s as %q: %w", mech, ex.User(), err)
+				return fmt.Errorf("SASL %s as %q: %w", mech, ex.User(), err)
 			}
 			if !ex.Done() {
-				return "", fmt.Errorf("SASL %s needs more than one step, which Raft streams do not take", mech)
+				return fmt.Errorf("SASL %s needs more than one step, which Raft streams do not take", mech)
 			}
-			principal := "User:" + ex.User()
-			if b.authz != nil && !b.authz.SuperUser(principal) {
-				return "", fmt.Errorf("%s is not a super user, which a Raft stream needs", principal)
+			if p := "User:" + ex.User(); b.authz != nil && !b.authz.SuperUser(p) {
+				return fmt.Errorf("%s is not a super user, which a Raft stream needs", p)
 			}
-			return principal, nil
+			return nil
 		},
 	}
 }

@@ -51,9 +51,8 @@ type StreamAuth struct {
 	// peer at addr, host:port.
 	Token func(addr string) (mechanism string, token []byte, err error)
 	// Check authenticates and authorizes the mechanism and token a peer
-	// at remote sent, returning its principal; an error refuses the
-	// stream.
-	Check func(remote net.Addr, mechanism string, token []byte) (principal string, err error)
+	// at remote sent; an error refuses the stream.
+	Check func(remote net.Addr, mechanism string, token []byte) error
 }
 
 // ErrClusterMismatch is the reason a peer of another cluster is refused.
@@ -157,7 +156,7 @@ func (s *streamLayer) admit(c net.Conn) {
 		return
 	}
 	if s.auth != nil {
-		if _, err := s.auth.Check(c.RemoteAddr(), string(mech), token); err != nil {
+		if err := s.auth.Check(c.RemoteAddr(), string(mech), token); err != nil {
 			s.refused(fmt.Errorf("quorum: Raft stream from %s refused: %w", c.RemoteAddr(), err))
 			s.refuse(c, refusedAuth, fmt.Sprintf("quorum: SASL %s authentication failed or not authorized", mech))
 			return
