@@ -65,11 +65,28 @@ func TestConfigRefusesBadSecuritySettings(t *testing.T) {
 		"ssl.client.auth: sometimes\n"+
 		"sasl.enabled.mechanisms: PLAIN,GSSAPI\n"+
 		"inter.broker.listener.name: BROKER\n",
-		"{file}:3:1: listener.security.protocol.map: the controller listener CONTROLLER is SASL_SSL: it takes PLAINTEXT or SSL",
+		"sasl.jaas.config: the controller listener CONTROLLER is SASL_SSL: this node logs in there",
 		"{file}:4:1: ssl.keystore.type: only PEM is supported",
 		"{file}:5:1: ssl.client.auth: want none, requested or required",
 		"{file}:6:1: sasl.enabled.mechanisms: GSSAPI is not served",
 		"{file}:7:1: inter.broker.listener.name: inter.broker.listener.name BROKER is not one of the client listeners",
 		"ssl.keystore.location: listener SSL is SSL: set ssl.keystore.location",
+	)
+}
+
+// TestConfigRefusesBadListenerOverrides names the file, line and key of a
+// misspelt listener.name.<listener>.<key>, of one for a listener not in
+// listeners, and of an override whose value is bad.
+func TestConfigRefusesBadListenerOverrides(t *testing.T) {
+	refusals(t, "log.dirs: /tmp/x\n"+
+		"listeners: PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9094\n"+
+		"listener.name.controller.ssl.clientauth: required\n"+
+		"listener.name.client.ssl.client.auth: required\n"+
+		"listener.name.plaintext.ssl.client.auth: sometimes\n"+
+		"listener.name.plaintext.connections.max.reauth.ms: soon\n",
+		"{file}:3:1: listener.name.controller.ssl.clientauth: unknown key",
+		"{file}:4:1: listener.name.client.ssl.client.auth: unknown key: listener CLIENT is not in listeners",
+		"{file}:5:1: listener.name.plaintext.ssl.client.auth: want none, requested or required",
+		"{file}:6:1: listener.name.plaintext.connections.max.reauth.ms: want a whole number",
 	)
 }

@@ -28,15 +28,17 @@ type saslExchange struct {
 func handleSASLHandshake(b *Broker, _ context.Context, c *wire.Conn, h wire.Header, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.SASLHandshakeRequest)
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
-	resp.SupportedMechanisms = b.sec.auth.Enabled
 	if c == nil || !c.SASL() {
+		resp.SupportedMechanisms = b.sec.base.auth.Enabled
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return resp, nil
 	}
 	if c.Authenticated() && h.APIVersion == 0 {
 		return nil, errors.New("broker: SaslHandshake v0 on an authenticated connection: re-authentication needs v1")
 	}
-	ex, err := b.sec.auth.Start(req.Mechanism)
+	auth := b.sec.of(c.Listener()).auth
+	resp.SupportedMechanisms = auth.Enabled
+	ex, err := auth.Start(req.Mechanism)
 	if err != nil {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		if errors.Is(err, sasl.ErrUnsupportedMechanism) {

@@ -40,7 +40,7 @@ func handleSASLAuthenticate(b *Broker, ctx context.Context, c *wire.Conn, _ wire
 			err = errors.New("broker: re-authentication as another principal is not allowed")
 		} else {
 			c.SetAuthState(nil)
-			lifetime := time.Duration(b.sec.cfg.ConnectionsMaxReauthMs) * time.Millisecond
+			lifetime := time.Duration(b.sec.of(c.Listener()).cfg.ConnectionsMaxReauthMs) * time.Millisecond
 			c.SetAuthenticated(principal, lifetime)
 			resp.SessionLifetimeMillis = lifetime.Milliseconds()
 			b.log.Debug("SASL authenticated", "remote", c.RemoteAddr(), "listener", c.Listener(), "mechanism", st.ex.Mechanism(), "principal", principal)
@@ -61,7 +61,7 @@ func (b *Broker) loginFailed(ctx context.Context, c *wire.Conn, ex *sasl.Exchang
 	b.log.Warn("SASL authentication failed", "remote", c.RemoteAddr(), "listener", c.Listener(), "mechanism", ex.Mechanism(), "user", ex.User(), "reason", err)
 	c.SetAuthState(nil)
 	c.CloseAfterResponse()
-	if d := time.Duration(b.sec.cfg.ConnectionFailedAuthenticationDelayMs) * time.Millisecond; d > 0 {
+	if d := time.Duration(b.sec.base.cfg.ConnectionFailedAuthenticationDelayMs) * time.Millisecond; d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

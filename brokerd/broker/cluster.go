@@ -45,8 +45,11 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 			return nil, nil, fmt.Errorf("broker: controller listener (node %d's voter address): %w; is a node with node.id %d already running?", cfg.NodeID, err, cfg.NodeID)
 		}
 		qc.Listener, kafkaLn = b.splitControllerListener(ln)
-		if cfg.controllerProtocol() == protoSSL {
+		if ctl := cfg.controllerSpec(); ctl.tls() {
 			qc.DialTLS = b.controllerTLS
+		}
+		if cfg.controllerSpec().sasl() {
+			qc.StreamAuth = b.raftStreamAuth()
 		}
 	}
 	if cfg.brokerOnly() {

@@ -32,6 +32,11 @@ type Config struct {
 	// SASL_PLAINTEXT or SASL_SSL ("CLIENT:SASL_SSL,BROKER:SSL"); unset,
 	// each of those four names is its own protocol.
 	ListenerSecurityProtocolMap string `yaml:"listener.security.protocol.map"`
+	// ListenerOverrides are Kafka's per-listener security settings,
+	// "listener.name.<listener in lower case>.<key>": by
+	// "<listener>.<key>", the value that replaces the key's on that
+	// listener (listener_overrides.go lists the keys).
+	ListenerOverrides map[string]string `yaml:"listener.name"`
 	// ControllerQuorumVoters lists the metadata quorum's members,
 	// "1@host:9093,2@host:9193,3@host:9293", each a node.id and the
 	// address of its controller listener. Empty: a quorum of one, this
@@ -192,6 +197,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateListeners(bad)
 	c.Security.validate(bad)
+	c.validateOverrides(bad)
 	c.validateQuorum(bad)
 	if len(c.Dirs()) == 0 {
 		bad("log.dirs", "at least one directory is needed")

@@ -9,10 +9,12 @@ import (
 )
 
 // TestControllerListenerProtocols checks which security protocols the
-// controller listener takes: PLAINTEXT, and SSL with a keystore on a
-// voter; SASL is refused with a message naming SSL, as is SSL on a
-// broker-only node or without a keystore.
+// controller listener takes: PLAINTEXT, SSL with a keystore and client
+// certificates (asked for globally or on that listener only), and SASL
+// with PLAIN and credentials on a voter; SSL is refused on a broker-only
+// node or without a keystore, SASL without credentials or with SCRAM.
 func TestControllerListenerProtocols(t *testing.T) {
+	const jaas = `org.apache.kafka.common.security.plain.PlainLoginModule required username="node" password="pw";`
 	voter := func(c *broker.Config) {
 		c.NodeID = 1
 		c.Listeners = "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
@@ -52,10 +54,32 @@ func TestControllerListenerProtocols(t *testing.T) {
 		{"sasl_ssl", func(c *broker.Config) {
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"
 			keystore(c)
-		}, "listener.security.protocol.map", "PLAINTEXT or SSL"},
+			c.Security.SSLClientAuth = "none"
+			c.ListenerOverrides = map[string]string{"controller.plain.sasl.jaas.config": jaas}
+		}, "", ""},
 		{"sasl_plaintext", func(c *broker.Config) {
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
-		}, "listener.security.protocol.map", "SASL is not supported"},
+			c.Security.SASLJaasConfig = jaas
+		}, "", ""},
+		{"sasl without credentials", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+		}, "sasl.jaas.config", "logs in there"},
+		{"sasl with scram", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+			c.Security.SASLJaasConfig = jaas
+			c.Security.SASLMechanismControllerProtocol = "SCRAM-SHA-512"
+		}, "sasl.mechanism.controller.protocol", "PLAIN only"},
+		{"sasl without plain enabled there", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+			c.Security.SASLJaasConfig = jaas
+			c.ListenerOverrides = map[string]string{"controller.sasl.enabled.mechanisms": "SCRAM-SHA-512"}
+		}, "sasl.enabled.mechanisms", "lacks"},
+		{"ssl with client certificates required there only", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+			keystore(c)
+			c.Security.SSLClientAuth = "none"
+			c.ListenerOverrides = map[string]string{"controller.ssl.client.auth": "required"}
+		}, "", ""},
 		{"ssl on a broker-only node", func(c *broker.Config) {
 			c.NodeID, c.ProcessRoles, c.Listeners = 4, "broker", "PLAINTEXT://10.0.0.4:9092"
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"

@@ -65,7 +65,7 @@ type controllerView struct{ b *Broker }
 
 func (v controllerView) Versions(key int16) (int16, int16, bool) {
 	r, ok := handlers[key]
-	if !ok || !controllerOnly[key] && !forwarded[key] && key != 18 {
+	if !ok || !controllerOnly[key] && !forwarded[key] && key != 18 && key != 17 && key != 36 {
 		return 0, 0, false
 	}
 	return r.min, r.max, true
@@ -76,16 +76,20 @@ func (v controllerView) Handle(ctx context.Context, c *wire.Conn, h wire.Header,
 }
 
 // serveControllerListener starts the controller listener's Kafka server.
-// On an SSL controller listener the connections come with their TLS
-// handshake done (splitControllerListener), and a peer's principal is its
-// certificate's.
+// On an SSL or SASL_SSL controller listener the connections come with
+// their TLS handshake done (splitControllerListener); a peer's principal
+// is its certificate's on SSL, its SASL login's on SASL_PLAINTEXT and
+// SASL_SSL.
 func (b *Broker) serveControllerListener(ln net.Listener) {
 	b.cp.ln = ln
 	b.cp.srv = &wire.Server{Handler: controllerView{b}, Log: b.log.With("listener", "controller")}
 	sec := wire.Security{Listener: protoPlaintext}
-	if b.cfg.controllerProtocol() == protoSSL {
-		sec = wire.Security{Listener: b.cfg.controllerListener(), CertPrincipal: b.sec.certPrincipal,
-			AuthTimeout: time.Duration(b.sec.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond}
+	if ctl := b.cfg.controllerSpec(); ctl.Protocol != protoPlaintext {
+		ls := b.sec.of(ctl.Name)
+		sec = wire.Security{Listener: ctl.Name, SASL: ctl.sasl(), MaxPreAuthBytes: ls.cfg.SASLServerMaxReceiveSize, AuthTimeout: ls.authTimeout()}
+		if ctl.tls() {
+			sec.CertPrincipal = ls.certPrincipal
+		}
 	}
 	b.wg.Add(1)
 	go func() {
@@ -97,30 +101,39 @@ func (b *Broker) serveControllerListener(ln net.Listener) {
 }
 
 // splitControllerListener shares the controller listener ln between the
-// metadata quorum's Raft streams and the Kafka requests. On an SSL
-// controller listener every connection first completes a TLS handshake
-// with the keystore, asking for client certificates as ssl.client.auth
-// says; a refused handshake is logged.
+// metadata quorum's Raft streams and the Kafka requests. On an SSL or
+// SASL_SSL controller listener every connection first completes a TLS
+// handshake with the controller listener's keystore, asking for client
+// certificates as its ssl.client.auth says; a refused handshake is
+// logged. On SASL_SSL a Raft stream needs no certificate: it logs in
+// with SASL in its handshake (raftStreamAuth).
 func (b *Broker) splitControllerListener(ln net.Listener) (raft, kafka net.Listener) {
-	if b.cfg.controllerProtocol() != protoSSL {
+	ctl := b.cfg.controllerSpec()
+	if !ctl.tls() {
 		return quorum.SplitListener(ln)
 	}
-	auth, _ := b.sec.cfg.clientAuth()
-	timeout := time.Duration(b.sec.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond
-	log := b.log.With("listener", b.cfg.controllerListener())
-	return quorum.SplitTLSListener(ln, b.sec.material.Server(auth), timeout, func(remote net.Addr, err error) {
+	ls := b.sec.of(ctl.Name)
+	auth, _ := ls.cfg.clientAuth()
+	log := b.log.With("listener", ctl.Name)
+	split := quorum.SplitTLSListener
+	if ctl.sasl() {
+		split = quorum.SplitSASLTLSListener
+	}
+	return split(ln, ls.material.Server(auth), ls.authTimeout(), func(remote net.Addr, err error) {
 		log.Warn("controller listener: TLS handshake refused", "remote", remote, "err", err)
 	})
 }
 
 // dialController connects to the controller listener at addr, over TLS
-// when it is SSL.
+// when it is SSL or SASL_SSL, logging in with SASL when it is SASL_*.
 func (b *Broker) dialController(addr string, timeout time.Duration) (*wire.Client, error) {
 	cfg, err := b.controllerTLS(addr)
 	if err != nil {
 		return nil, err
 	}
-	return wire.DialSecured(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), timeout, wire.ClientSecurity{TLS: cfg})
+	cs := wire.ClientSecurity{TLS: cfg}
+	cs.SASLMechanism, cs.SASLUser, cs.SASLPassword = b.controllerSASL()
+	return wire.DialSecured(addr, fmt.Sprintf("brokerd-%d", b.cfg.NodeID), timeout, cs)
 }
 
 // runController runs the active controller while this node leads the

@@ -17,3 +17,7 @@ func SetAfterProducePartition(t interface{ Cleanup(func()) }, f func(topic strin
 // DirListings returns how many times log dirs were listed to place new
 // partitions.
 func DirListings() int64 { return dirListings.Load() }
+
+// ListenerSecurity is the security settings of listener with its
+// listener.name overrides applied.
+func ListenerSecurity(c *Config, listener string) SecurityConfig { return c.listenerSecurity(listener) }

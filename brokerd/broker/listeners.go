@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"logpipe/brokerd/metadata"
+	"logpipe/brokerd/sasl"
 	"logpipe/brokerd/wire"
 )
 
@@ -199,21 +200,33 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 	if _, err := c.interBrokerListener(); err != nil {
 		bad("inter.broker.listener.name", "%v", err)
 	}
-	switch p := c.controllerProtocol(); {
-	case p == protoSSL && c.brokerOnly():
-		bad("listener.security.protocol.map", "the controller listener %s is SSL, which a broker-only node (process.roles: broker) does not support yet: its Raft connections come on its inter-broker listener", c.controllerListener())
-	case p != protoPlaintext && p != protoSSL:
-		bad("listener.security.protocol.map", "the controller listener %s is %s: it takes PLAINTEXT or SSL (with ssl.client.auth: required, the brokers' certificates authenticate them); SASL is not supported there", c.controllerListener(), p)
+	ctl := c.controllerSpec()
+	if ctl.Protocol != protoPlaintext && c.brokerOnly() {
+		bad("listener.security.protocol.map", "the controller listener %s is %s, which a broker-only node (process.roles: broker) does not support yet: the leader's Raft connections to it come on its inter-broker listener, which would need the same protection", ctl.Name, ctl.Protocol)
 	}
-	if c.controllerProtocol() == protoSSL {
-		ls = append(ls, listenerSpec{Name: c.controllerListener(), Protocol: protoSSL})
-		if auth, err := c.Security.clientAuth(); err == nil && auth == tls.NoClientCert {
-			bad("ssl.client.auth", "the controller listener %s is SSL: set ssl.client.auth to required (or requested), so that the nodes' certificates authenticate their Raft connections", c.controllerListener())
+	if ctl.tls() {
+		ls = append(ls, ctl)
+	}
+	if ctl.sasl() {
+		sec := c.listenerSecurity(ctl.Name)
+		if m := strings.ToUpper(sec.SASLMechanismControllerProtocol); m != sasl.Plain {
+			bad("sasl.mechanism.controller.protocol", "the controller listener %s is %s: it takes PLAIN only (got %q), as a node's SCRAM credentials live in the replicated metadata, which a node that is starting does not have yet", ctl.Name, ctl.Protocol, sec.SASLMechanismControllerProtocol)
+		} else if !slices.Contains(sec.mechanisms(), m) {
+			bad("sasl.enabled.mechanisms", "the controller listener %s is %s with sasl.mechanism.controller.protocol %s, which its sasl.enabled.mechanisms lacks", ctl.Name, ctl.Protocol, m)
+		}
+		if user, _ := sec.jaasCredentials(); user == "" {
+			bad("sasl.jaas.config", "the controller listener %s is %s: this node logs in there with the username and password of sasl.jaas.config (or listener.name.%s.sasl.jaas.config)", ctl.Name, ctl.Protocol, strings.ToLower(ctl.Name))
+		}
+	}
+	if ctl.Protocol == protoSSL {
+		sec := c.listenerSecurity(ctl.Name)
+		if auth, err := sec.clientAuth(); err == nil && auth == tls.NoClientCert {
+			bad("ssl.client.auth", "the controller listener %s is SSL: set ssl.client.auth to required (or requested), or listener.name.%s.ssl.client.auth for that listener only, so that the nodes' certificates authenticate their Raft connections", ctl.Name, strings.ToLower(ctl.Name))
 		}
 	}
 	for _, l := range ls {
-		if l.tls() && !c.Security.hasKeystore() {
-			bad("ssl.keystore.location", "listener %s is %s: set ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM)", l.Name, l.Protocol)
+		if sec := c.listenerSecurity(l.Name); l.tls() && !sec.hasKeystore() {
+			bad("ssl.keystore.location", "listener %s is %s: set ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM), or the same under listener.name.%s.", l.Name, l.Protocol, strings.ToLower(l.Name))
 			break
 		}
 	}
@@ -227,6 +240,11 @@ func (c *Config) controllerProtocol() string {
 		return p
 	}
 	return protoPlaintext
+}
+
+// controllerSpec is the controller listener, by name and protocol.
+func (c *Config) controllerSpec() listenerSpec {
+	return listenerSpec{Name: c.controllerListener(), Protocol: c.controllerProtocol()}
 }
 
 // endpoint returns where the client on c reaches br: the broker's address

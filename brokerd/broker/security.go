@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"logpipe/brokerd/quorum"
 	"logpipe/brokerd/sasl"
 	"logpipe/brokerd/wire"
 	"logpipe/pipeline/scram"
@@ -54,6 +55,13 @@ type SecurityConfig struct {
 	// username="…" and password="…".
 	SASLMechanismInterBrokerProtocol string `yaml:"sasl.mechanism.inter.broker.protocol"`
 	SASLJaasConfig                   string `yaml:"sasl.jaas.config"`
+	// SASLMechanismControllerProtocol is the mechanism this node logs in
+	// to the controller listener with (its Raft streams and controller
+	// requests) when that listener is SASL_PLAINTEXT or SASL_SSL, with
+	// the credentials of the controller listener's sasl.jaas.config.
+	// Kafka's default is GSSAPI; brokerd's is PLAIN, the only one it
+	// takes there.
+	SASLMechanismControllerProtocol string `yaml:"sasl.mechanism.controller.protocol"`
 	// ConnectionsMaxReauthMs is KIP-368's session lifetime: a client must
 	// authenticate again this long after it did; 0 means never.
 	ConnectionsMaxReauthMs int64 `yaml:"connections.max.reauth.ms"`
@@ -74,6 +82,7 @@ func defaultSecurity() SecurityConfig {
 		SSLPrincipalMappingRules:              "DEFAULT",
 		SASLEnabledMechanisms:                 strings.Join(sasl.Mechanisms, ","),
 		SASLMechanismInterBrokerProtocol:      sasl.Plain,
+		SASLMechanismControllerProtocol:       sasl.Plain,
 		ConnectionFailedAuthenticationDelayMs: 100,
 		SASLServerMaxReceiveSize:              wire.DefaultMaxPreAuthBytes,
 		SASLServerAuthenticationTimeoutMs:     wire.DefaultAuthTimeout.Milliseconds(),
@@ -183,34 +192,59 @@ func (s *SecurityConfig) jaasCredentials() (user, pass string) {
 	return field("username"), field("password")
 }
 
-// security is a node's TLS material and SASL authenticator, built once
-// at start.
+// security is a node's TLS material and SASL authenticators, built
+// once at start: the base settings' and each listener's own (the base
+// with its listener.name.<listener>. overrides).
 type security struct {
+	base      *listenerSec
+	listeners map[string]*listenerSec
+}
+
+// listenerSec is the effective security of one listener.
+type listenerSec struct {
 	cfg      SecurityConfig
 	material *tlsconfig.Material
 	auth     *sasl.Authenticator
 	rules    []principalRule
 }
 
-// newSecurity builds the node's security, reading the certificates and
-// the PLAIN users file once so that a mistake stops the start.
-func (b *Broker) newSecurity() error {
-	cfg := b.cfg.Security
-	sec := &security{cfg: cfg, material: cfg.material()}
-	sec.rules, _ = parsePrincipalRules(cfg.SSLPrincipalMappingRules)
-	ls, _ := b.cfg.clientListeners()
-	if slices.ContainsFunc(ls, listenerSpec.tls) || b.cfg.controllerProtocol() == protoSSL {
-		if _, _, err := sec.material.Load(); err != nil {
-			return fmt.Errorf("broker: TLS certificates: %w", err)
-		}
+// of returns the security of the listener called name (upper case), the
+// base settings' for a name it does not know.
+func (s *security) of(name string) *listenerSec {
+	if l, ok := s.listeners[name]; ok {
+		return l
 	}
-	sec.auth = &sasl.Authenticator{Enabled: cfg.mechanisms(), SCRAM: b.scramCredential}
-	if cfg.SASLPlainUsersFile != "" {
-		users, err := sasl.OpenPlainUsers(cfg.SASLPlainUsersFile)
-		if err != nil {
+	return s.base
+}
+
+// newSecurity builds the node's security, reading the certificates of
+// its TLS listeners and the PLAIN users file once so that a mistake
+// stops the start.
+func (b *Broker) newSecurity() error {
+	var users *sasl.PlainUsers
+	if f := b.cfg.Security.SASLPlainUsersFile; f != "" {
+		var err error
+		if users, err = sasl.OpenPlainUsers(f); err != nil {
 			return fmt.Errorf("broker: sasl.plain.users.file: %w", err)
 		}
-		sec.auth.Plain = users
+	}
+	build := func(cfg SecurityConfig) *listenerSec {
+		ls := &listenerSec{cfg: cfg, material: cfg.material()}
+		ls.rules, _ = parsePrincipalRules(cfg.SSLPrincipalMappingRules)
+		ls.auth = &sasl.Authenticator{Enabled: cfg.mechanisms(), SCRAM: b.scramCredential, Plain: users}
+		return ls
+	}
+	sec := &security{base: build(b.cfg.Security), listeners: map[string]*listenerSec{}}
+	ls, _ := b.cfg.clientListeners()
+	ls = append(ls, b.cfg.controllerSpec())
+	for _, l := range ls {
+		s := build(b.cfg.listenerSecurity(l.Name))
+		if l.tls() {
+			if _, _, err := s.material.Load(); err != nil {
+				return fmt.Errorf("broker: TLS certificates of listener %s: %w", l.Name, err)
+			}
+		}
+		sec.listeners[l.Name] = s
 	}
 	b.sec = sec
 	return nil
@@ -227,64 +261,114 @@ func (b *Broker) scramCredential(m scram.Mechanism, user string) (scram.Credenti
 
 // wireSecurity is how the wire server protects listener l.
 func (b *Broker) wireSecurity(l listenerSpec) wire.Security {
-	cfg := b.sec.cfg
+	ls := b.sec.of(l.Name)
 	ws := wire.Security{
 		Listener:        l.Name,
 		SASL:            l.sasl(),
-		MaxPreAuthBytes: cfg.SASLServerMaxReceiveSize,
-		AuthTimeout:     time.Duration(cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond,
+		MaxPreAuthBytes: ls.cfg.SASLServerMaxReceiveSize,
+		AuthTimeout:     ls.authTimeout(),
 	}
 	if l.tls() {
-		auth, _ := cfg.clientAuth()
-		ws.TLS = b.sec.material.Server(auth)
-		ws.CertPrincipal = b.sec.certPrincipal
+		auth, _ := ls.cfg.clientAuth()
+		ws.TLS = ls.material.Server(auth)
+		ws.CertPrincipal = ls.certPrincipal
 	}
 	return ws
 }
 
+// authTimeout is sasl.server.authentication.timeout.ms.
+func (ls *listenerSec) authTimeout() time.Duration {
+	return time.Duration(ls.cfg.SASLServerAuthenticationTimeoutMs) * time.Millisecond
+}
+
 // interBrokerSecurity is how this node connects to another broker's
-// inter-broker listener at addr: TLS with the truststore (and the keystore
-// as client certificate) and SASL with its own credentials, as that
-// listener's protocol asks.
+// inter-broker listener at addr: with that listener's settings, TLS with
+// the truststore (and the keystore as client certificate) and SASL with
+// its sasl.jaas.config, as the listener's protocol asks.
 func (b *Broker) interBrokerSecurity(addr string) (wire.ClientSecurity, error) {
 	var cs wire.ClientSecurity
 	l, err := b.cfg.interBrokerListener()
 	if err != nil {
 		return cs, err
 	}
-	cfg := b.sec.cfg
+	ls := b.sec.of(l.Name)
 	if l.tls() {
-		if cs.TLS, err = b.peerTLS(addr); err != nil {
+		if cs.TLS, err = ls.peerTLS(addr); err != nil {
 			return cs, err
 		}
 	}
 	if l.sasl() {
-		cs.SASLMechanism = strings.ToUpper(cfg.SASLMechanismInterBrokerProtocol)
-		cs.SASLUser, cs.SASLPassword = cfg.jaasCredentials()
+		cs.SASLMechanism = strings.ToUpper(b.cfg.Security.SASLMechanismInterBrokerProtocol)
+		cs.SASLUser, cs.SASLPassword = ls.cfg.jaasCredentials()
 	}
 	return cs, nil
 }
 
 // controllerTLS is the TLS configuration this node dials the controller
 // listener at addr with (the Raft streams and the lanes to the active
-// controller): nil while that listener is PLAINTEXT, else the truststore,
-// with the keystore as client certificate, as the replica fetchers use
-// them.
+// controller): nil unless that listener is SSL or SASL_SSL, else the
+// controller listener's truststore, with its keystore as client
+// certificate.
 func (b *Broker) controllerTLS(addr string) (*tls.Config, error) {
-	if b.cfg.controllerProtocol() != protoSSL {
-		return nil, nil
+	if ctl := b.cfg.controllerSpec(); ctl.tls() {
+		return b.sec.of(ctl.Name).peerTLS(addr)
 	}
-	return b.peerTLS(addr)
+	return nil, nil
+}
+
+// controllerSASL is the mechanism and credentials this node logs in to
+// the controller listener with; empty unless it is SASL_PLAINTEXT or
+// SASL_SSL.
+func (b *Broker) controllerSASL() (mechanism, user, pass string) {
+	ctl := b.cfg.controllerSpec()
+	if !ctl.sasl() {
+		return "", "", ""
+	}
+	ls := b.sec.of(ctl.Name)
+	user, pass = ls.cfg.jaasCredentials()
+	return strings.ToUpper(ls.cfg.SASLMechanismControllerProtocol), user, pass
+}
+
+// raftStreamAuth authenticates the Raft streams of a SASL controller
+// listener: this node sends a PLAIN token of its controller credentials;
+// a peer's token is checked as a Kafka login on that listener would be,
+// and its principal must be a super user while authorization is on (the
+// ACLs live in the Raft log itself, which a node catching up has not
+// read yet, so they cannot admit a Raft stream).
+func (b *Broker) raftStreamAuth() *quorum.StreamAuth {
+	ls := b.sec.of(b.cfg.controllerListener())
+	return &quorum.StreamAuth{
+		Token: func(string) (string, []byte, error) {
+			mech, user, pass := b.controllerSASL()
+			return mech, []byte("\x00" + user + "\x00" + pass), nil
+		},
+		Check: func(_ net.Addr, mech string, token []byte) error {
+			ex, err := ls.auth.Start(mech)
+			if err != nil {
+				return err
+			}
+			if _, err := ex.Step(token); err != nil {
+				return fmt.Errorf("SASL %s as %q: %w", mech, ex.User(), err)
+			}
+			if !ex.Done() {
+				return fmt.Errorf("SASL %s needs more than one step, which Raft streams do not take", mech)
+			}
+			if p := "User:" + ex.User(); b.authz != nil && !b.authz.SuperUser(p) {
+				return fmt.Errorf("%s is not a super user, which a Raft stream needs", p)
+			}
+			return nil
+		},
+	}
 }
 
 // peerTLS is the TLS configuration this node connects to another node at
 // addr with: the truststore, the keystore as client certificate, and the
 // host name checked unless ssl.endpoint.identification.algorithm is
 // empty.
-func (b *Broker) peerTLS(addr string) (*tls.Config, error) {
-	a := b.sec.cfg.SSLEndpointIdentificationAlgorithm
+func (ls *listenerSec) peerTLS(addr string) (*tls.Config, error) {
+	a := ls.cfg.SSLEndpointIdentificationAlgorithm
 	host, _, _ := net.SplitHostPort(addr)
-	return b.sec.material.Client(host, a == nil || *a != "")
+	return ls.material.Client(host, a == nil || *a != "")
 }
 
 // principalRule is one rule of ssl.principal.mapping.rules; a rule with a
@@ -386,7 +470,7 @@ func mapPrincipal(rules []principalRule, dn string) (string, error) {
 
 // certPrincipal is the principal of a client certificate: User: and the
 // mapped subject DN (RFC 2253, as Java prints it).
-func (s *security) certPrincipal(cert *x509.Certificate) (string, error) {
+func (s *listenerSec) certPrincipal(cert *x509.Certificate) (string, error) {
 	name, err := mapPrincipal(s.rules, cert.Subject.String())
 	if err != nil {
 		return "", err

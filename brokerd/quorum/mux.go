@@ -40,6 +40,13 @@ func SplitTLSListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, r
 	return split(&mux{ln: ln, closed: make(chan struct{}), tls: withRaftALPN(cfg), timeout: timeout, refused: refused})
 }
 
+// SplitSASLTLSListener is SplitTLSListener for a SASL_SSL listener: a
+// Raft stream needs no client certificate there, as it authenticates with
+// SASL in its handshake (Config.StreamAuth).
+func SplitSASLTLSListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, refused func(remote net.Addr, err error)) (raft, kafka net.Listener) {
+	return split(&mux{ln: ln, closed: make(chan struct{}), tls: withRaftALPN(cfg), timeout: timeout, refused: refused, raftSASL: true})
+}
+
 // withRaftALPN returns cfg offering RaftALPN, also in the configurations
 // its GetConfigForClient returns.
 func withRaftALPN(cfg *tls.Config) *tls.Config {
@@ -76,6 +83,8 @@ type mux struct {
 	tls     *tls.Config
 	timeout time.Duration
 	refused func(net.Addr, error)
+	// raftSASL lets a Raft stream in without a client certificate.
+	raftSASL bool
 }
 
 func (m *mux) close() error {
@@ -146,7 +155,7 @@ func (m *mux) admitTLS(c net.Conn, raft, kafka *subListener) {
 	if st := tc.ConnectionState(); st.NegotiatedProtocol == RaftALPN {
 		// Only a peer whose certificate the cluster's CA signed may
 		// speak Raft, whatever ssl.client.auth lets Kafka clients do.
-		if len(st.VerifiedChains) == 0 {
+		if len(st.VerifiedChains) == 0 && !m.raftSASL {
 			if m.refused != nil {
 				m.refused(c.RemoteAddr(), ErrRaftNeedsCertificate)
 			}

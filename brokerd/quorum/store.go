@@ -66,6 +66,10 @@ type Config struct {
 	// (offering RaftALPN): it returns the client configuration for the
 	// peer at addr, host:port. The accepting side is SplitTLSListener's.
 	DialTLS func(addr string) (*tls.Config, error)
+	// StreamAuth, when set, makes the Raft streams authenticate with
+	// SASL both ways: the ones this node dials send its token, the ones
+	// it accepts are checked.
+	StreamAuth *StreamAuth
 	// Advertise is host:port where the leader reaches a non-voter's
 	// Listener; a voter is reached at its entry in Voters.
 	Advertise string
@@ -241,6 +245,7 @@ func Open(cfg Config) (*Store, error) {
 	} else {
 		stream := newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal)
 		stream.dialTLS = cfg.DialTLS
+		stream.auth = cfg.StreamAuth
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: rc.Logger,
 		})

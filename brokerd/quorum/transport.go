@@ -22,7 +22,12 @@ import (
 //	acceptor: 0x00                                   (accepted)
 //	          code len(2, big endian) message         (refused, then closed)
 //
-// with code 0x01 for another cluster and 0x02 for any other refusal.
+// with code 0x01 for another cluster, 0x03 for a failed authentication
+// and 0x02 for any other refusal. On a listener whose Raft streams
+// authenticate with SASL (StreamAuth) the dialer sends version 2 and,
+// after the cluster id, len(1) mechanism len(2, big endian) token: one
+// token, so mechanisms of one step (PLAIN). The acceptor refuses a
+// version 1 handshake there, and a version 2 one anywhere else.
 //
 // The first byte can never start a Kafka request (it would be a negative
 // frame size), so the handshake also tells Raft streams from Kafka
@@ -30,11 +35,25 @@ import (
 const (
 	handshakeMagic   = 0xFF
 	handshakeVersion = 1
+	// handshakeSASL is the version of a handshake carrying a SASL token.
+	handshakeSASL    = 2
 	handshakeTimeout = 5 * time.Second
 
 	refusedCluster = 0x01
 	refusedOther   = 0x02
+	refusedAuth    = 0x03
 )
+
+// StreamAuth authenticates Raft streams with SASL, for a controller
+// listener that is SASL_PLAINTEXT or SASL_SSL (see the handshake above).
+type StreamAuth struct {
+	// Token returns the mechanism and the token this node sends to the
+	// peer at addr, host:port.
+	Token func(addr string) (mechanism string, token []byte, err error)
+	// Check authenticates and authorizes the mechanism and token a peer
+	// at remote sent; an error refuses the stream.
+	Check func(remote net.Addr, mechanism string, token []byte) error
+}
 
 // ErrClusterMismatch is the reason a peer of another cluster is refused.
 var ErrClusterMismatch = errors.New("quorum: cluster id mismatch")
@@ -51,6 +70,9 @@ type streamLayer struct {
 	// dialTLS, when set, gives the TLS configuration Dial speaks to a
 	// peer with (Config.DialTLS).
 	dialTLS func(addr string) (*tls.Config, error)
+	// auth, when set, authenticates the streams both ways
+	// (Config.StreamAuth).
+	auth *StreamAuth
 
 	conns  chan net.Conn
 	closed chan struct{}
@@ -102,15 +124,43 @@ func (s *streamLayer) admit(c net.Conn) {
 		c.Close()
 		return
 	}
-	if head[3] != handshakeVersion {
-		s.refuse(c, refusedOther, fmt.Sprintf("quorum: handshake version %d is not served (want %d)", head[3], handshakeVersion))
+	want := byte(handshakeVersion)
+	if s.auth != nil {
+		want = handshakeSASL
+	}
+	switch {
+	case head[3] == want:
+	case s.auth != nil && head[3] == handshakeVersion:
+		s.refused(fmt.Errorf("quorum: Raft stream from %s refused: it did not authenticate with SASL", c.RemoteAddr()))
+		s.refuse(c, refusedAuth, "quorum: this listener takes Raft streams authenticated with SASL only")
 		return
+	case s.auth == nil && head[3] == handshakeSASL:
+		s.refuse(c, refusedOther, "quorum: this listener does not take SASL on Raft streams")
+		return
+	default:
+		s.refuse(c, refusedOther, fmt.Sprintf("quorum: handshake version %d is not served (want %d)", head[3], want))
+		return
+	}
+	var mech, token []byte
+	if s.auth != nil {
+		var err error
+		if mech, token, err = readSASL(br); err != nil {
+			c.Close()
+			return
+		}
 	}
 	if mine := s.clusterID(); mine != "" && len(theirs) > 0 && string(theirs) != mine {
 		err := fmt.Errorf("%w: %s is in cluster %s, this node is in cluster %s", ErrClusterMismatch, c.RemoteAddr(), theirs, mine)
 		s.refused(err)
 		s.refuse(c, refusedCluster, err.Error())
 		return
+	}
+	if s.auth != nil {
+		if err := s.auth.Check(c.RemoteAddr(), string(mech), token); err != nil {
+			s.refused(fmt.Errorf("quorum: Raft stream from %s refused: %w", c.RemoteAddr(), err))
+			s.refuse(c, refusedAuth, fmt.Sprintf("quorum: SASL %s authentication failed or not authorized", mech))
+			return
+		}
 	}
 	if _, err := c.Write([]byte{0}); err != nil {
 		c.Close()
@@ -180,6 +230,19 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	}
 	_ = c.SetDeadline(time.Now().Add(max(timeout, handshakeTimeout)))
 	msg := append([]byte{handshakeMagic, 'L', 'R', handshakeVersion, byte(len(id))}, id...)
+	if s.auth != nil {
+		mech, token, err := s.auth.Token(string(addr))
+		if err == nil && (len(mech) > 255 || len(token) > 1<<16-1) {
+			err = errors.New("mechanism or token too long")
+		}
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("quorum: SASL token for %s: %w", addr, err)
+		}
+		msg[3] = handshakeSASL
+		msg = append(append(msg, byte(len(mech))), mech...)
+		msg = append(binary.BigEndian.AppendUint16(msg, uint16(len(token))), token...)
+	}
 	if _, err := c.Write(msg); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("quorum: handshake with %s: %w", addr, err)
@@ -212,6 +275,24 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// readSASL reads the mechanism and token of a version 2 handshake.
+func readSASL(r io.Reader) (mech, token []byte, err error) {
+	var n [2]byte
+	if _, err = io.ReadFull(r, n[:1]); err != nil {
+		return nil, nil, err
+	}
+	mech = make([]byte, n[0])
+	if _, err = io.ReadFull(r, mech); err != nil {
+		return nil, nil, err
+	}
+	if _, err = io.ReadFull(r, n[:]); err != nil {
+		return nil, nil, err
+	}
+	token = make([]byte, binary.BigEndian.Uint16(n[:]))
+	_, err = io.ReadFull(r, token)
+	return mech, token, err
 }
 
 // secure runs the TLS handshake of a Raft stream dialed to addr, offering

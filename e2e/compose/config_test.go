@@ -471,18 +471,19 @@ func TestSecuredOverrideConfig(t *testing.T) {
 		}
 	}
 
-	// The brokers: SASL_SSL for clients and brokers, the controller
-	// listener PLAINTEXT, authorization from the secured config.
+	// The brokers: SASL_SSL for clients, brokers and the controller
+	// listener, authorization from the secured config with no
+	// unauthenticated super user.
 	for name := range brokers {
 		e := settings(service(t, p, name))
-		if got, want := e["listener.security.protocol.map"], "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"; got != want {
+		if got, want := e["listener.security.protocol.map"], "SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL"; got != want {
 			t.Errorf("%s: listener.security.protocol.map: got %q, want %q", name, got, want)
 		}
 		if got := strings.Split(e["listeners"], ","); !slices.Contains(got, "SASL_SSL://0.0.0.0:9092") || len(got) != 2 {
 			t.Errorf("%s: listeners: got %v, want SASL_SSL on 9092 and the controller's", name, got)
 		}
-		if got := strings.Split(e["super.users"], ";"); !slices.Contains(got, "User:admin") || !slices.Contains(got, "User:broker") {
-			t.Errorf("%s: super.users: got %v, want the admin and the brokers' account", name, got)
+		if got := strings.Split(e["super.users"], ";"); !slices.Contains(got, "User:admin") || !slices.Contains(got, "User:broker") || slices.Contains(got, "User:ANONYMOUS") {
+			t.Errorf("%s: super.users: got %v, want the admin and the brokers' account, not User:ANONYMOUS", name, got)
 		}
 	}
 	// Bootstrap over the secured listeners.
