@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"logpipe/e2e/checker"
 	"logpipe/internal/await"
 )
 
@@ -106,16 +108,24 @@ func signal(t *testing.T, n *node, sig syscall.Signal) {
 // produceTo writes values to one partition with acks and returns the
 // first error.
 func produceTo(ctx context.Context, addrs []string, topic string, p int32, acks kgo.Acks, values ...string) error {
-	return produceWith(ctx, addrs, nil, topic, p, acks, values...)
+	return produceWith(ctx, nil, addrs, nil, topic, p, acks, values...)
 }
 
 // produceOnce is produceTo that tries each record once, at the broker
 // addr says leads (no retry, so no other broker is asked).
 func produceOnce(ctx context.Context, addr string, topic string, p int32, acks kgo.Acks, values ...string) error {
-	return produceWith(ctx, []string{addr}, []kgo.Opt{kgo.RecordRetries(0), kgo.ProduceRequestTimeout(5 * time.Second)}, topic, p, acks, values...)
+	return produceWith(ctx, nil, []string{addr}, []kgo.Opt{kgo.RecordRetries(0), kgo.ProduceRequestTimeout(5 * time.Second)}, topic, p, acks, values...)
 }
 
-func produceWith(ctx context.Context, addrs []string, more []kgo.Opt, topic string, p int32, acks kgo.Acks, values ...string) error {
+// produceChecked is produceTo recording each send and its outcome in h,
+// for the checker.
+func produceChecked(ctx context.Context, h *checker.History, addrs []string, topic string, p int32, values ...string) error {
+	return produceWith(ctx, h, addrs, nil, topic, p, kgo.AllISRAcks(), values...)
+}
+
+// produceWith produces values to partition p of topic, one client, and
+// returns the first error; with h, each send and outcome is recorded.
+func produceWith(ctx context.Context, h *checker.History, addrs []string, more []kgo.Opt, topic string, p int32, acks kgo.Acks, values ...string) error {
 	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(acks),
 		kgo.ProducerBatchCompression(kgo.NoCompression())} // values readable in the segment files
 	if acks != kgo.AllISRAcks() || more != nil {
@@ -131,7 +141,58 @@ func produceWith(ctx context.Context, addrs []string, more []kgo.Opt, topic stri
 	for _, v := range values {
 		rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)})
 	}
-	return cl.ProduceSync(ctx, rs...).FirstErr()
+	if h == nil {
+		return cl.ProduceSync(ctx, rs...).FirstErr()
+	}
+	var mu sync.Mutex
+	var first error
+	for _, r := range rs {
+		h.SendRecord("producer", r)
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			h.Promise(r, err)
+			mu.Lock()
+			defer mu.Unlock()
+			if first == nil {
+				first = err
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return first
+}
+
+// readChecked reads partition 0 of topic from the start up to its high
+// watermark, at least n records, recording every read in h and that the
+// reads cover the log, and returns the values read.
+func readChecked(ctx context.Context, t *testing.T, h *checker.History, addrs []string, topic string, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []string
+	next, hw := int64(0), int64(-1)
+	for len(out) < n || next < hw {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v after %d of at least %d records", topic, ctx.Err(), len(out), n)
+		}
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			hw = max(hw, p.HighWatermark)
+			p.EachRecord(func(r *kgo.Record) {
+				h.ReadRecord("reader", r)
+				out = append(out, string(r.Value))
+				next = r.Offset + 1
+			})
+		})
+	}
+	h.ReadToEnd(topic, 0)
+	return out
 }
 
 func values(prefix string, n int) []string {
@@ -155,16 +216,24 @@ func TestDivergentTailIsTruncated(t *testing.T) {
 	lead := m.Controller%3 + 1
 	c.createAssigned(ctx, "div", [][]int32{{lead, lead%3 + 1, (lead+1)%3 + 1}}, nil)
 	c.partitionState(ctx, "div", 0, "led", func(p kadm.PartitionDetail) bool { return p.Leader == lead && len(p.ISR) == 3 })
-	if err := produceTo(ctx, c.addrs, "div", 0, kgo.AllISRAcks(), values("replicated", 100)...); err != nil {
+	h := checker.New()
+	if err := produceChecked(ctx, h, c.addrs, "div", 0, values("replicated", 100)...); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.lab.Isolate(int(lead - 1)); err != nil {
 		t.Fatal(err)
 	}
-	err := produceOnce(ctx, c.addrs[lead-1], "div", 0, kgo.LeaderAck(), values("only-on-the-old-leader", 50)...)
+	lost := values("only-on-the-old-leader", 50)
+	err := produceOnce(ctx, c.addrs[lead-1], "div", 0, kgo.LeaderAck(), lost...)
 	c.nodes[lead-1].proc.Kill()
 	if err != nil {
 		t.Fatalf("acks=1 writes to the cut-off leader: %v", err)
+	}
+	// For the checker these writes are in doubt: acks=1 promises
+	// nothing once the leader is gone.
+	for _, v := range lost {
+		h.Send("acks=1 producer", "div", "", v)
+		h.Indeterminate(v, fmt.Errorf("acknowledged with acks=1 by node %d, cut off and killed", lead))
 	}
 	p := c.partitionState(ctx, "div", 0, "a new leader", func(p kadm.PartitionDetail) bool { return p.Leader >= 1 && p.Leader != lead })
 	// Heal only now: the dead node's kernel still retransmits the fetch
@@ -175,13 +244,15 @@ func TestDivergentTailIsTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("node %d leads after node %d died (epoch %d)", p.Leader, lead, p.LeaderEpoch)
-	if err := produceTo(ctx, c.liveAddrs(), "div", 0, kgo.AllISRAcks(), values("after-the-failover", 80)...); err != nil {
+	if err := produceChecked(ctx, h, c.liveAddrs(), "div", 0, values("after-the-failover", 80)...); err != nil {
 		t.Fatal(err)
 	}
 	c.start(int(lead - 1))
 	c.partitionState(ctx, "div", 0, "the old leader back in the ISR", func(p kadm.PartitionDetail) bool {
 		return len(p.ISR) == 3 && slices.Contains(p.ISR, lead)
 	})
+	readChecked(ctx, t, h, c.addrs, "div", 180)
+	checker.Check(h).FailOn(t)
 	if log := c.nodes[lead-1].proc.Tail(1 << 20); !strings.Contains(log, "truncating a diverged log") {
 		t.Errorf("node %d did not log a truncation", lead)
 	}
@@ -222,34 +293,73 @@ func TestMinISRRefusesWrites(t *testing.T) {
 	c.waitMeta(ctx, 0, "five brokers", func(m kadm.Metadata) bool { return len(m.Brokers) == 5 })
 	c.createAssigned(ctx, "minisr", [][]int32{{3, 4, 5}}, map[string]string{"min.insync.replicas": "2"})
 	c.partitionState(ctx, "minisr", 0, "led by 3", func(p kadm.PartitionDetail) bool { return p.Leader == 3 && len(p.ISR) == 3 })
-	if err := produceTo(ctx, c.addrs, "minisr", 0, kgo.AllISRAcks(), values("committed", 20)...); err != nil {
+	h := checker.New()
+	if err := produceChecked(ctx, h, c.addrs, "minisr", 0, values("committed", 20)...); err != nil {
 		t.Fatal(err)
 	}
 	c.nodes[3].proc.Kill()
 	c.nodes[4].proc.Kill()
-	c.partitionState(ctx, "minisr", 0, "an ISR of node 3 alone", func(p kadm.PartitionDetail) bool { return slices.Equal(p.ISR, []int32{3}) })
+	// The leader checks a write against the ISR of its own metadata: wait
+	// until node 3 itself shows the shrink, so the refusal comes before
+	// appending.
+	leaderSees(ctx, t, c.addrs[2], 3, "minisr", func(isr []int32) bool { return slices.Equal(isr, []int32{3}) })
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.liveAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	// The leader refuses the write before appending, or, if its metadata
-	// still showed the old ISR when the request came, after appending,
-	// once the shrink is committed (as Kafka does): never acknowledged.
-	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "minisr", Value: []byte("refused")}).FirstErr()
-	if !errorsIs(err, kerr.NotEnoughReplicas) && !errorsIs(err, kerr.NotEnoughReplicasAfterAppend) {
-		t.Fatalf("acks=all with one in-sync replica of three: got %v, want NOT_ENOUGH_REPLICAS or NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
+	r := &kgo.Record{Topic: "minisr", Value: []byte("refused")}
+	h.SendRecord("producer", r)
+	err = cl.ProduceSync(ctx, r).FirstErr()
+	h.Promise(r, err)
+	if !errorsIs(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with one in-sync replica of three: got %v, want NOT_ENOUGH_REPLICAS", err)
 	}
-	read := readAll(ctx, t, c.liveAddrs(), "minisr", 20)
+	read := readChecked(ctx, t, h, c.liveAddrs(), "minisr", 20)
 	if len(read) != 20 || read[19] != "committed-0019" {
 		t.Fatalf("reading with the ISR below min: %d records, want the 20 committed", len(read))
 	}
 	c.start(3)
 	c.partitionState(ctx, "minisr", 0, "node 4 back in the ISR", func(p kadm.PartitionDetail) bool { return slices.Contains(p.ISR, 4) })
-	if err := produceTo(ctx, c.liveAddrs(), "minisr", 0, kgo.AllISRAcks(), "after"); err != nil {
+	if err := produceChecked(ctx, h, c.liveAddrs(), "minisr", 0, "after"); err != nil {
 		t.Fatalf("acks=all after a replica returned: %v", err)
 	}
+	readChecked(ctx, t, h, c.liveAddrs(), "minisr", 21)
+	checker.Check(h).FailOn(t)
+}
+
+// leaderSees waits until the node at addr, node id, answers Metadata with
+// an ISR of partition 0 of topic that cond accepts: that node's own view,
+// not the first broker a client happens to ask.
+func leaderSees(ctx context.Context, t *testing.T, addr string, id int32, topic string, cond func(isr []int32) bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	await.Eventually(t, fmt.Sprintf("node %d's own metadata to show the ISR of %s-0 wanted", id, topic), func() error {
+		resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+		if err != nil {
+			return err
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.Partition == 0 && cond(rp.ISR) {
+					return nil
+				}
+				if rp.Partition == 0 {
+					return fmt.Errorf("ISR %v", rp.ISR)
+				}
+			}
+		}
+		return fmt.Errorf("no partition 0 of %s in node %d's answer", topic, id)
+	})
 }
 
 func errorsIs(err error, target error) bool {
@@ -304,13 +414,14 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	c.partitionState(ctx, "pause", 0, "three in sync", func(p kadm.PartitionDetail) bool { return p.Leader == lead && len(p.ISR) == 3 })
 	signal(t, c.nodes[paused-1], syscall.SIGSTOP)
 	defer signal(t, c.nodes[paused-1], syscall.SIGCONT)
-	if err := produceTo(ctx, c.addrs, "pause", 0, kgo.AllISRAcks(), values("while-paused", 50)...); err != nil {
+	h := checker.New()
+	if err := produceChecked(ctx, h, c.addrs, "pause", 0, values("while-paused", 50)...); err != nil {
 		t.Fatalf("acks=all while a follower is paused: %v", err)
 	}
 	c.partitionState(ctx, "pause", 0, "the paused follower out of the ISR", func(p kadm.PartitionDetail) bool {
 		return !slices.Contains(p.ISR, paused) && len(p.ISR) == 2
 	})
-	if err := produceTo(ctx, c.addrs, "pause", 0, kgo.AllISRAcks(), values("with-two", 50)...); err != nil {
+	if err := produceChecked(ctx, h, c.addrs, "pause", 0, values("with-two", 50)...); err != nil {
 		t.Fatalf("acks=all with two in sync: %v", err)
 	}
 	text := c.metrics(int(lead - 1))
@@ -324,9 +435,10 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	}
 	signal(t, c.nodes[paused-1], syscall.SIGCONT)
 	c.partitionState(ctx, "pause", 0, "the follower back in the ISR", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
-	if got := readAll(ctx, t, c.addrs, "pause", 100); got[99] != "with-two-0049" {
-		t.Fatalf("last record %q, want with-two-0049", got[99])
+	if got := readChecked(ctx, t, h, c.addrs, "pause", 100); got[len(got)-1] != "with-two-0049" {
+		t.Fatalf("last record %q, want with-two-0049", got[len(got)-1])
 	}
+	checker.Check(h).FailOn(t)
 }
 
 // TestRollingRestartLosesNothing restarts every node in turn (SIGTERM: a
