@@ -106,7 +106,7 @@ var topicConfigs = []topicConfigDef{
 	{name: "retention.ms", typ: 5, brokerKey: "log.retention.ms", def: func(c *Config) string { return i64(c.retention().Milliseconds()) }, check: checkLong(-1)},
 	{name: "segment.bytes", typ: 3, brokerKey: "log.segment.bytes", def: func(c *Config) string { return i64(c.LogSegmentBytes) }, check: checkInt(14)},
 	{name: "segment.ms", typ: 5, brokerKey: "log.roll.ms", def: func(c *Config) string { return i64(c.roll().Milliseconds()) }, check: checkLong(1)},
-	{name: "unclean.leader.election.enable", typ: 1, brokerKey: "unclean.leader.election.enable", def: func(*Config) string { return "false" }, check: checkOneOf("true", "false")},
+	{name: "unclean.leader.election.enable", typ: 1, brokerKey: "unclean.leader.election.enable", def: func(c *Config) string { return strconv.FormatBool(c.UncleanLeaderElection) }, check: checkOneOf("true", "false")},
 }
 
 func topicConfigDefByName(name string) *topicConfigDef {

@@ -74,9 +74,27 @@ func withoutBroker(isr []int32, gone int32) []int32 {
 	return slices.DeleteFunc(slices.Clone(isr), func(r int32) bool { return r == gone })
 }
 
+// uncleanFor is whether topic t allows unclean leader election: its
+// unclean.leader.election.enable config when set, else the cluster's
+// (def), as Kafka resolves the topic-level key.
+func uncleanFor(t *metadata.Topic, def bool) bool {
+	switch t.Configs[UncleanConfig] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return def
+}
+
+// UncleanConfig is the topic config (and broker setting) that allows
+// electing a replica outside the ISR.
+const UncleanConfig = "unclean.leader.election.enable"
+
 // afterFencing returns the partition changes that fencing broker gone
 // calls for, in img where gone is already fenced: it leaves every ISR it
-// can leave, and every partition it led gets a new leader from its ISR.
+// can leave, and every partition it led gets a new leader from its ISR
+// (or, where the topic allows unclean election, any live replica).
 func afterFencing(img *metadata.Image, gone int32, unclean bool) []change {
 	var out []change
 	for _, name := range img.TopicNames() {
@@ -87,7 +105,7 @@ func afterFencing(img *metadata.Image, gone int32, unclean bool) []change {
 			}
 			q := p
 			q.ISR = withoutBroker(p.ISR, gone)
-			leader, isr := electLeader(img, q, unclean)
+			leader, isr := electLeader(img, q, uncleanFor(t, unclean))
 			if n, ok := withState(p, leader, isr); ok {
 				out = append(out, change{name, int32(i), n})
 			}
@@ -108,7 +126,7 @@ func leaderless(img *metadata.Image, unclean, preferred bool) []change {
 			leader, isr := p.Leader, p.ISR
 			switch {
 			case leader < 0 || !img.Live(leader):
-				leader, isr = electLeader(img, metadata.Partition{Replicas: p.Replicas, ISR: p.ISR, Leader: -1}, unclean)
+				leader, isr = electLeader(img, metadata.Partition{Replicas: p.Replicas, ISR: p.ISR, Leader: -1}, uncleanFor(t, unclean))
 			case preferred && len(p.Replicas) > 0 && p.Replicas[0] != leader &&
 				img.Live(p.Replicas[0]) && slices.Contains(p.ISR, p.Replicas[0]):
 				leader = p.Replicas[0]

@@ -44,7 +44,7 @@ func (c *Controller) Reassign(ctx context.Context, topic string, part int32, tar
 			return fmt.Errorf("%w for %s-%d", ErrNoReassignment, topic, part)
 		}
 		var err error
-		if n, err = cancelled(img, p, c.cfg.UncleanLeaderElection); err != nil {
+		if n, err = cancelled(img, p, uncleanFor(t, c.cfg.UncleanLeaderElection)); err != nil {
 			return fmt.Errorf("%s-%d: %w", topic, part, err)
 		}
 	} else {
