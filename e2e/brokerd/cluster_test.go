@@ -182,15 +182,62 @@ func leadersOf(td kadm.TopicDetail) map[int32]int {
 	return out
 }
 
-// TestClusterFromConfigs starts three nodes from KRaft configs alone and
+// TestClusterFromConfigs starts three nodes from a YAML file each (Kafka's
+// KRaft names, racks, a named listener advertised elsewhere) and
 // checks that they form one cluster: every node lists the three brokers
 // and the same controller, topics created through any node (forwarded to
 // the controller) spread their leaders over all three, and records
 // produced to partitions led by different nodes are read back.
 func TestClusterFromConfigs(t *testing.T) {
-	c := newCluster(t, 3)
+	c := layoutCluster(t, 3, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// Each node's whole configuration is a YAML file of Kafka's KRaft
+	// names, its client listener named INTERNAL and advertised under
+	// "localhost", each node in a rack of its own.
+	advertised := make([]string, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		_, port, _ := net.SplitHostPort(c.addrs[i])
+		advertised[i] = net.JoinHostPort("localhost", port)
+		httpHost, httpPort, _ := net.SplitHostPort(c.https[i])
+		conf := filepath.Join(filepath.Dir(c.dirs[i]), "brokerd.yml")
+		yml := fmt.Sprintf(`node.id: %d
+process.roles: broker,controller
+listeners: INTERNAL://%s,CONTROLLER://%s
+advertised.listeners: INTERNAL://%s
+listener.security.protocol.map: INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name: INTERNAL
+controller.listener.names: CONTROLLER
+controller.quorum.voters: %s
+log.dirs: [%s]
+broker.rack: rack-%d
+group.initial.rebalance.delay.ms: 0
+http:
+  enabled: true
+  host: %s
+  port: %s
+`, i+1, c.addrs[i], c.ctls[i], advertised[i], c.voters, c.dirs[i], i+1, httpHost, httpPort)
+		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := devstack.StartBrokerd(ctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], ConfigFile: conf})
+			if err != nil {
+				errs[i] = fmt.Errorf("node %d: %w", i+1, err)
+				return
+			}
+			c.nodes[i] = &node{t: t, addr: c.addrs[i], dir: c.dirs[i], proc: p}
+			t.Cleanup(func() { p.Stop(10 * time.Second) })
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	var controller int32 = -1
 	for i := range 3 {
 		m := c.waitMeta(ctx, i, "three brokers and a controller", func(m kadm.Metadata) bool {
@@ -200,6 +247,12 @@ func TestClusterFromConfigs(t *testing.T) {
 			t.Fatalf("node %d names controller %d, another node named %d", i+1, m.Controller, controller)
 		}
 		controller = m.Controller
+		for _, b := range m.Brokers {
+			want := advertised[b.NodeID-1]
+			if got := net.JoinHostPort(b.Host, fmt.Sprint(b.Port)); got != want || b.Rack == nil || *b.Rack != fmt.Sprintf("rack-%d", b.NodeID) {
+				t.Errorf("node %d lists broker %d at %s in rack %v, want %s in rack-%d", i+1, b.NodeID, got, b.Rack, want, b.NodeID)
+			}
+		}
 	}
 	// Through a node that is not the controller.
 	via := int(controller) % 3
@@ -293,8 +346,8 @@ func TestClusterFromConfigs(t *testing.T) {
 	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != rf3.Leader || sp.CurrentLeader.LeaderEpoch != rf3.LeaderEpoch {
 		t.Errorf("produce v11 to follower %d of rf3-0: error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming %d at epoch %d", follower, sp.ErrorCode, sp.CurrentLeader, rf3.Leader, rf3.LeaderEpoch)
 	}
-	if len(kresp.Brokers) != 1 || kresp.Brokers[0].NodeID != rf3.Leader || fmt.Sprintf("%s:%d", kresp.Brokers[0].Host, kresp.Brokers[0].Port) != c.addrs[rf3.Leader-1] {
-		t.Errorf("endpoints in the answer: %+v, want node %d at %s", kresp.Brokers, rf3.Leader, c.addrs[rf3.Leader-1])
+	if len(kresp.Brokers) != 1 || kresp.Brokers[0].NodeID != rf3.Leader || fmt.Sprintf("%s:%d", kresp.Brokers[0].Host, kresp.Brokers[0].Port) != advertised[rf3.Leader-1] {
+		t.Errorf("endpoints in the answer: %+v, want node %d at %s", kresp.Brokers, rf3.Leader, advertised[rf3.Leader-1])
 	}
 }
 

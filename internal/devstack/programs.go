@@ -68,6 +68,10 @@ type BrokerdOptions struct {
 	// Settings are more configuration overrides, each "key=value", passed
 	// with -E after the listener and data settings.
 	Settings []string
+	// ConfigFile, when set, is the node's whole YAML configuration: it is
+	// passed with -c and nothing else is (Addr and DataDir must match
+	// what it says; Settings still follow as -E).
+	ConfigFile string
 	// Command makes the command that runs the binary (for example inside
 	// a network namespace); nil means exec.Command.
 	Command func(name string, args ...string) *exec.Cmd
@@ -86,6 +90,9 @@ func StartBrokerd(ctx context.Context, opts BrokerdOptions) (*Process, error) {
 		logPath = filepath.Join(filepath.Dir(opts.DataDir), "brokerd.log")
 	}
 	args := []string{"-E", "listeners=PLAINTEXT://" + opts.Addr, "-E", "log.dirs=" + opts.DataDir}
+	if opts.ConfigFile != "" {
+		args = []string{"-c", opts.ConfigFile}
+	}
 	for _, s := range opts.Settings {
 		args = append(args, "-E", s)
 	}
