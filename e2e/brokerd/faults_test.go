@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -439,6 +440,21 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 		t.Fatalf("last record %q, want with-two-0049", got[len(got)-1])
 	}
 	checker.Check(h).FailOn(t)
+	// The leader counted the expand it proposed (the shrink came from
+	// the controller, which fenced the paused node when its heartbeats
+	// stopped, before replica.lag.time.max.ms ran out); the follower, no
+	// controller, says so and reports its fetch lag.
+	for node, wants := range map[int32][]string{
+		lead:   {`brokerd_isr_changes_total{kind="expand"} [1-9]`},
+		paused: {`brokerd_raft_role{role="follower"} 1`, `brokerd_replica_fetch_lag{partition="0",topic="pause"} \d`},
+	} {
+		text := c.metrics(int(node - 1))
+		for _, want := range wants {
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want[:strings.IndexByte(want, ' ')]) + want[strings.IndexByte(want, ' '):]).MatchString(text) {
+				t.Errorf("node %d's /metrics lacks a line matching %q", node, want)
+			}
+		}
+	}
 }
 
 // TestRollingRestartLosesNothing restarts every node in turn (SIGTERM: a

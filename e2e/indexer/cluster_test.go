@@ -69,12 +69,17 @@ elasticsearch.flush_bytes: 256KiB
 	waitCommitted(t, b, group, topic)
 	checkExact(t, es, map[string]string{"access": prefix + "_access-*", "error": prefix + "_error-*"}, want)
 	off, err := admin(t, b).Metadata(ctx, "__consumer_offsets")
-	if err == nil {
-		for _, p := range off.Topics["__consumer_offsets"].Partitions {
-			if len(p.Replicas) != 3 {
-				t.Errorf("__consumer_offsets-%d has %d replicas, want 3", p.Partition, len(p.Replicas))
-				break
-			}
+	if err != nil {
+		t.Fatalf("metadata of __consumer_offsets: %v", err)
+	}
+	parts := off.Topics["__consumer_offsets"].Partitions
+	if len(parts) == 0 {
+		t.Fatalf("__consumer_offsets has no partitions in the metadata: %+v", off.Topics["__consumer_offsets"])
+	}
+	for _, p := range parts {
+		if len(p.Replicas) != 3 {
+			t.Errorf("__consumer_offsets-%d has %d replicas, want 3", p.Partition, len(p.Replicas))
+			break
 		}
 	}
 	ix.stop()
