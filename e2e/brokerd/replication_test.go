@@ -29,8 +29,10 @@ type workload struct {
 	topic string
 	h     *checker.History
 	acked atomic.Int64
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	// read counts the records the consumer group read.
+	read atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 func startWorkload(t *testing.T, c *cluster, topic string) *workload {
@@ -159,7 +161,10 @@ func (w *workload) consume() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
-		fs.EachRecord(func(r *kgo.Record) { w.h.ReadRecord("group", r) })
+		fs.EachRecord(func(r *kgo.Record) {
+			w.h.ReadRecord("group", r)
+			w.read.Add(1)
+		})
 		cl.AllowRebalance()
 	}
 }
@@ -172,6 +177,19 @@ func (w *workload) waitAcked(ctx context.Context, n int64, what string) {
 		select {
 		case <-ctx.Done():
 			w.t.Fatalf("waiting for %d acknowledgements %s: %d of %d", n, what, w.acked.Load(), want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitRead waits until the consumer group read n more records than now.
+func (w *workload) waitRead(ctx context.Context, n int64, what string) {
+	w.t.Helper()
+	want := w.read.Load() + n
+	for w.read.Load() < want {
+		select {
+		case <-ctx.Done():
+			w.t.Fatalf("waiting for the group to read %d records %s: %d of %d", n, what, w.read.Load(), want)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -274,9 +292,23 @@ func TestLeaderLossLosesNothing(t *testing.T) {
 			} else {
 				kill = c.busiest(ctx, "repl")
 			}
+			led := map[int32][]int32{} // partition: ISR, of those kill led
+			for _, p := range c.waitMeta(ctx, int(kill%3), "repl", func(m kadm.Metadata) bool { return len(m.Topics["repl"].Partitions) == 6 }).Topics["repl"].Partitions {
+				if p.Leader == kill {
+					led[p.Partition] = p.ISR
+				}
+			}
 			c.nodes[kill-1].proc.Kill()
-			t.Logf("killed node %d", kill)
+			t.Logf("killed node %d, leader of %d partitions", kill, len(led))
 			w.waitAcked(ctx, 2000, fmt.Sprintf("after node %d died", kill))
+			w.waitRead(ctx, 1000, fmt.Sprintf("after node %d died", kill))
+			// Every partition it led has a new leader, from its ISR.
+			m := c.waitMeta(ctx, int(kill%3), "repl", func(m kadm.Metadata) bool { return len(m.Topics["repl"].Partitions) == 6 })
+			for _, p := range m.Topics["repl"].Partitions {
+				if isr, ok := led[p.Partition]; ok && (p.Leader == kill || !slices.Contains(isr, p.Leader)) {
+					t.Errorf("repl-%d after node %d died: leader %d, want another member of its ISR %v", p.Partition, kill, p.Leader, isr)
+				}
+			}
 			c.start(int(kill - 1))
 			w.waitAcked(ctx, 1000, fmt.Sprintf("after node %d returned", kill))
 			w.finish(ctx)
