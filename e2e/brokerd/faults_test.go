@@ -330,6 +330,32 @@ func TestMinISRRefusesWrites(t *testing.T) {
 	checker.Check(h).FailOn(t)
 }
 
+// leaderSeesNone checks, once, that the node at addr, node id, answers
+// Metadata with no partition of topic led by gone.
+func leaderSeesNone(ctx context.Context, t *testing.T, addr string, id int32, topic string, gone int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+	if err != nil {
+		t.Fatalf("metadata from node %d: %v", id, err)
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.Leader == gone {
+				t.Errorf("node %d, the controller, still names stopped node %d leader of %s-%d", id, gone, topic, rp.Partition)
+			}
+		}
+	}
+}
+
 // leaderSees waits until the node at addr, node id, answers Metadata with
 // an ISR of partition 0 of topic that cond accepts: that node's own view,
 // not the first broker a client happens to ask.
@@ -494,7 +520,17 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	}
 	before := committed()
 	for i := range c.nodes {
+		ctl := c.waitMeta(ctx, (i+1)%3, "a controller", func(m kadm.Metadata) bool { return m.Controller >= 1 }).Controller
 		c.nodes[i].proc.Stop(30 * time.Second)
+		// SIGTERM is a controlled shutdown: the node exits once the
+		// controller has moved its leaderships away, so the controller's
+		// own metadata shows none led by it, at once.
+		if log := c.nodes[i].proc.Tail(1 << 20); !strings.Contains(log, "controlled shutdown: leadership moved to other brokers") {
+			t.Errorf("node %d exited without a controlled shutdown", i+1)
+		}
+		if ctl != int32(i+1) {
+			leaderSeesNone(ctx, t, c.addrs[ctl-1], ctl, "roll", int32(i+1))
+		}
 		w.waitAcked(ctx, 500, fmt.Sprintf("with node %d stopped", i+1))
 		c.start(i)
 		w.waitAcked(ctx, 500, fmt.Sprintf("after node %d restarted", i+1))
