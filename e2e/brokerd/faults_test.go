@@ -330,20 +330,27 @@ func TestMinISRRefusesWrites(t *testing.T) {
 	checker.Check(h).FailOn(t)
 }
 
-// leaderSeesNone checks, once, that the node at addr, node id, answers
-// Metadata with no partition of topic led by gone.
-func leaderSeesNone(ctx context.Context, t *testing.T, addr string, id int32, topic string, gone int32) {
-	t.Helper()
+// nodeMetadata asks the node at addr, node id, itself for the metadata of
+// topic: that node's own view, not the first broker a client happens to
+// ask.
+func nodeMetadata(ctx context.Context, addr string, id int32, topic string) (*kmsg.MetadataResponse, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer cl.Close()
 	req := kmsg.NewPtrMetadataRequest()
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+	return req.RequestWith(ctx, cl.Broker(int(id)))
+}
+
+// leaderSeesNone checks, once, that the node at addr, node id, answers
+// Metadata with no partition of topic led by gone.
+func leaderSeesNone(ctx context.Context, t *testing.T, addr string, id int32, topic string, gone int32) {
+	t.Helper()
+	resp, err := nodeMetadata(ctx, addr, id, topic)
 	if err != nil {
 		t.Fatalf("metadata from node %d: %v", id, err)
 	}
@@ -357,32 +364,23 @@ func leaderSeesNone(ctx context.Context, t *testing.T, addr string, id int32, to
 }
 
 // leaderSees waits until the node at addr, node id, answers Metadata with
-// an ISR of partition 0 of topic that cond accepts: that node's own view,
-// not the first broker a client happens to ask.
+// an ISR of partition 0 of topic that cond accepts.
 func leaderSees(ctx context.Context, t *testing.T, addr string, id int32, topic string, cond func(isr []int32) bool) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
 	await.Eventually(t, fmt.Sprintf("node %d's own metadata to show the ISR of %s-0 wanted", id, topic), func() error {
-		resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+		resp, err := nodeMetadata(ctx, addr, id, topic)
 		if err != nil {
 			return err
 		}
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {
-				if rp.Partition == 0 && cond(rp.ISR) {
+				if rp.Partition != 0 {
+					continue
+				}
+				if cond(rp.ISR) {
 					return nil
 				}
-				if rp.Partition == 0 {
-					return fmt.Errorf("ISR %v", rp.ISR)
-				}
+				return fmt.Errorf("ISR %v", rp.ISR)
 			}
 		}
 		return fmt.Errorf("no partition 0 of %s in node %d's answer", topic, id)

@@ -172,24 +172,23 @@ func (w *workload) consume() {
 // waitAcked waits until n more records than now were acknowledged.
 func (w *workload) waitAcked(ctx context.Context, n int64, what string) {
 	w.t.Helper()
-	want := w.acked.Load() + n
-	for w.acked.Load() < want {
-		select {
-		case <-ctx.Done():
-			w.t.Fatalf("waiting for %d acknowledgements %s: %d of %d", n, what, w.acked.Load(), want)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	w.waitFor(ctx, &w.acked, n, "acknowledgements "+what)
 }
 
 // waitRead waits until the consumer group read n more records than now.
 func (w *workload) waitRead(ctx context.Context, n int64, what string) {
 	w.t.Helper()
-	want := w.read.Load() + n
-	for w.read.Load() < want {
+	w.waitFor(ctx, &w.read, n, "records read by the group "+what)
+}
+
+// waitFor waits until count grew by n.
+func (w *workload) waitFor(ctx context.Context, count *atomic.Int64, n int64, what string) {
+	w.t.Helper()
+	want := count.Load() + n
+	for count.Load() < want {
 		select {
 		case <-ctx.Done():
-			w.t.Fatalf("waiting for the group to read %d records %s: %d of %d", n, what, w.read.Load(), want)
+			w.t.Fatalf("waiting for %d %s: %d of %d", n, what, count.Load(), want)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
