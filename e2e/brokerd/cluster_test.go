@@ -482,6 +482,16 @@ func TestClusterControllerFailover(t *testing.T) {
 
 // TestClusterRefusesADuplicateNode starts a fourth process claiming node 2's
 // id: it does not start, and says why.
+//
+// For a voter the refusal is the bind of its controller listener, not the
+// controller's registration check (DUPLICATE_BROKER_REGISTRATION, tested
+// for broker-only nodes in observer_test.go): controller.quorum.voters
+// fixes node 2's controller address, and a voter's controller listener
+// must be that address (its config is refused otherwise), so a second
+// node 2 with the same voters can only collide with the live one's
+// socket. One given another address for node 2 would be a different
+// quorum configuration, not a duplicate of this one. The message must
+// name the node id.
 func TestClusterRefusesADuplicateNode(t *testing.T) {
 	c := newCluster(t, 3)
 	port, err := devstack.FreePort()
