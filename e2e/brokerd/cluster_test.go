@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -389,13 +390,18 @@ func TestReadyOnceJoined(t *testing.T) {
 // them again with its records. Then the quorum is lost: requests the
 // survivor forwards time out with an error code.
 func TestClusterControllerFailover(t *testing.T) {
-	c := newCluster(t, 3, "request.timeout.ms=3000")
+	// A short leader.imbalance.check.interval.seconds: the returning node
+	// gets its preferred leaderships back (auto.leader.rebalance.enable).
+	c := newCluster(t, 3, "request.timeout.ms=3000", "leader.imbalance.check.interval.seconds=1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m := c.waitMeta(ctx, 0, "a controller", func(m kadm.Metadata) bool { return len(m.Brokers) == 3 && m.Controller >= 1 })
 	old := int(m.Controller) - 1
 	adm := c.admin()
 	if r, err := adm.CreateTopic(ctx, 3, 1, nil, "t"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	if r, err := adm.CreateTopic(ctx, 3, 3, nil, "r"); err != nil || r.Err != nil {
 		t.Fatal(err, r.Err)
 	}
 	m = c.waitMeta(ctx, 0, "t with leaders", func(m kadm.Metadata) bool {
@@ -421,8 +427,9 @@ func TestClusterControllerFailover(t *testing.T) {
 
 	c.nodes[old].proc.Kill()
 	other := (old + 1) % 3
-	m = c.waitMeta(ctx, other, "a new controller and the dead node fenced", func(m kadm.Metadata) bool {
-		return m.Controller >= 1 && m.Controller != int32(old+1) && len(m.Brokers) == 2
+	m = c.waitMeta(ctx, other, "a new controller and the dead node fenced, r led by the others", func(m kadm.Metadata) bool {
+		return m.Controller >= 1 && m.Controller != int32(old+1) && len(m.Brokers) == 2 &&
+			leadersOf(m.Topics["r"])[int32(old+1)] == 0 && leadersOf(m.Topics["r"])[-1] == 0
 	})
 	if p := m.Topics["t"].Partitions[onOld]; p.Leader != -1 {
 		t.Errorf("t-%d after its only replica died: leader %d, want none", onOld, p.Leader)
@@ -446,6 +453,12 @@ func TestClusterControllerFailover(t *testing.T) {
 		m, _ := c.admin().Metadata(context.Background())
 		t.Fatalf("t-%d after the restart: %d records (errors %v), want the one written before; metadata %+v\nrestarted node's log:\n%s", onOld, len(recs), fs.Errors(), m.Topics["t"].Partitions[onOld], c.nodes[old].proc.Tail(4000))
 	}
+	// Once back in r's ISRs, the returned node leads r's partitions whose
+	// preferred replica it is again.
+	c.waitMeta(ctx, old, "r led by its preferred replicas", func(m kadm.Metadata) bool {
+		ps := m.Topics["r"].Partitions
+		return len(ps) == 3 && !slices.ContainsFunc(ps.Sorted(), func(p kadm.PartitionDetail) bool { return p.Leader != p.Replicas[0] })
+	})
 
 	// With the quorum lost (the controller and one more node killed), a
 	// CreateTopics the survivor would forward is answered with
