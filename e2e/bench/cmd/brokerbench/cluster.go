@@ -355,6 +355,10 @@ func measureFailover(ctx context.Context, o *options, c cluster, cl *kgo.Client,
 				kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 				kgo.MetadataMinAge(failoverClientRetry),
 				kgo.RetryBackoffFn(func(int) time.Duration { return failoverClientRetry }),
+				// A node that just lost a partition may answer
+				// UNKNOWN_TOPIC_OR_PARTITION (Kafka did, in one run),
+				// which franz-go gives up on after 4 tries by default.
+				kgo.UnknownTopicRetries(-1),
 				kgo.WithHooks(w),
 			},
 		})
