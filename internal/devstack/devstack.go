@@ -199,6 +199,62 @@ func (p *Process) Kill() {
 	})
 }
 
+// Pause stops the process with SIGSTOP and returns once every one of its
+// threads is stopped. kill(2) returns before that: Linux stops a
+// multi-threaded process only once one of its threads has been scheduled
+// to take the signal, and on a busy machine the others run meanwhile.
+func (p *Process) Pause(timeout time.Duration) error {
+	pid := p.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("devstack: SIGSTOP %s: %w", p.Name, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		stopped, err := allThreadsStopped(pid)
+		if err != nil || stopped {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("devstack: %s not stopped %v after SIGSTOP", p.Name, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Resume continues a process stopped by Pause.
+func (p *Process) Resume() error {
+	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("devstack: SIGCONT %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// allThreadsStopped reports whether every thread of process pid is in
+// the stopped state ("T" in /proc/PID/task/TID/stat).
+func allThreadsStopped(pid int) (bool, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("devstack: threads of %d: %w", pid, err)
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return false, nil // a thread that just ended: look again
+		}
+		// The state follows the command name, which is in parentheses
+		// and may itself hold ") ".
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 || i+2 >= len(stat) {
+			return false, fmt.Errorf("devstack: unexpected %s/%s/stat: %q", dir, task.Name(), stat)
+		}
+		if stat[i+2] != 'T' {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // Tail returns the last n bytes of the process log, for error messages.
 func (p *Process) Tail(n int64) string {
 	return tailFile(p.LogPath, n)

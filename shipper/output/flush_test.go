@@ -2,7 +2,6 @@ package output
 
 import (
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,14 +44,14 @@ func TestBatchesFillWhileInFlight(t *testing.T) {
 	o.publish(t, "busy")
 	o.waitFor(t, "the first event's acknowledgement", func() bool { return o.acked == 1 })
 
-	if err := syscall.Kill(broker.Pid(), syscall.SIGSTOP); err != nil {
+	if err := broker.Pause(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	resumed := false
 	resume := func() {
 		if !resumed {
 			resumed = true
-			if err := syscall.Kill(broker.Pid(), syscall.SIGCONT); err != nil {
+			if err := broker.Resume(); err != nil {
 				t.Error(err)
 			}
 		}
