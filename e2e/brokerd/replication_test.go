@@ -181,18 +181,26 @@ func (w *workload) waitRead(ctx context.Context, n int64, what string) {
 	w.waitFor(ctx, &w.read, n, "records read by the group "+what)
 }
 
-// waitFor waits until count grew by n.
+// waitFor waits until count grew by n, for at most waitLimit; on failure
+// it reports the cluster's state (see diagnose).
 func (w *workload) waitFor(ctx context.Context, count *atomic.Int64, n int64, what string) {
 	w.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
 	want := count.Load() + n
 	for count.Load() < want {
 		select {
 		case <-ctx.Done():
-			w.t.Fatalf("waiting for %d %s: %d of %d", n, what, count.Load(), want)
+			w.t.Fatalf("waiting for %d %s: %d of %d (%v)\n%s", n, what, count.Load(), want, ctx.Err(), w.c.diagnose())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
+
+// waitLimit bounds one wait of the workload: long enough for a fenced
+// node's session to run out and a leader to be elected on a busy machine,
+// short enough to leave the test's own deadline time to report.
+const waitLimit = 90 * time.Second
 
 // finish stops the workload, reads every partition from its start to its
 // high watermark and checks the history.
@@ -346,30 +354,14 @@ func TestRepeatedFailovers(t *testing.T) {
 		}
 		c.nodes[kill-1].proc.Kill()
 		t.Logf("round %d: killed node %d (controller %d)", round, kill, m.Controller)
-		w.waitAckedOr(ctx, time.Minute, 500, fmt.Sprintf("after node %d died in round %d", kill, round), c.diagnose)
+		w.waitAcked(ctx, 500, fmt.Sprintf("after node %d died in round %d", kill, round))
 		c.start(int(kill - 1))
 		for p := range int32(3) {
 			c.partitionState(ctx, "again", p, "every replica in sync", func(pd kadm.PartitionDetail) bool { return len(pd.ISR) == 3 })
 		}
-		w.waitAckedOr(ctx, time.Minute, 500, fmt.Sprintf("after node %d returned in round %d", kill, round), c.diagnose)
+		w.waitAcked(ctx, 500, fmt.Sprintf("after node %d returned in round %d", kill, round))
 	}
 	w.finish(ctx)
-}
-
-// waitAckedOr is waitAcked with a deadline of its own; when it passes,
-// diagnose runs before the test fails.
-func (w *workload) waitAckedOr(ctx context.Context, within time.Duration, n int64, what string, diagnose func() string) {
-	w.t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	want := w.acked.Load() + n
-	for w.acked.Load() < want {
-		select {
-		case <-ctx.Done():
-			w.t.Fatalf("waiting %s for %d acknowledgements %s: %d of %d\n%s", within, n, what, w.acked.Load(), want, diagnose())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // diagnose returns the cluster's metadata as each live node sees it and
