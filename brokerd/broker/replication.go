@@ -126,7 +126,7 @@ func (b *Broker) maybeAlterISR(p *partition) {
 		p.replMu.Unlock()
 		return
 	}
-	want, change := p.leader.WantISR(p.log.LogEndOffset(), b.cfg.replicaLagMax(), b.now())
+	want, change := p.leader.WantISR(p.log.LogEndOffset(), b.cfg.replicaLagMax(), b.now(), b.liveBroker)
 	if !change {
 		p.replMu.Unlock()
 		return
@@ -163,6 +163,10 @@ func (b *Broker) maybeAlterISR(p *partition) {
 		}
 	}()
 }
+
+// liveBroker reports whether the metadata applied here shows broker id
+// registered and unfenced: one the controller would let into an ISR.
+func (b *Broker) liveBroker(id int32) bool { return b.meta.Image().Live(id) }
 
 // alterPartition sends one AlterPartition to the controller and returns
 // the partition epoch it answered.

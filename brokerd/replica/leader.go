@@ -144,8 +144,12 @@ func (l *Leader) maximalISR() []int32 {
 // and replica.lag.time.max.ms, and whether it differs from the committed
 // one; nothing while a proposal is pending. Followers that have not caught
 // up for lagMax leave; followers whose LEO reached the HW and this epoch's
-// start come back.
-func (l *Leader) WantISR(leo int64, lagMax time.Duration, now time.Time) ([]int32, bool) {
+// start come back if eligible says the controller would take them (a
+// live, unfenced broker: as Kafka's KIP-841, a follower that caught up
+// just before it was fenced or shut down is not proposed, since the
+// controller would refuse the whole change, and with it the followers
+// that may rejoin).
+func (l *Leader) WantISR(leo int64, lagMax time.Duration, now time.Time, eligible func(id int32) bool) ([]int32, bool) {
 	if l.pending != nil {
 		return nil, false
 	}
@@ -160,7 +164,7 @@ func (l *Leader) WantISR(leo int64, lagMax time.Duration, now time.Time) ([]int3
 		switch {
 		case in && now.Sub(f.lastCaughtUp) <= lagMax:
 			want = append(want, r)
-		case !in && f.leo >= 0 && f.leo >= l.hw && f.leo >= l.epochStart && now.Sub(f.lastCaughtUp) <= lagMax:
+		case !in && f.leo >= 0 && f.leo >= l.hw && f.leo >= l.epochStart && now.Sub(f.lastCaughtUp) <= lagMax && eligible(r):
 			want = append(want, r)
 		}
 	}

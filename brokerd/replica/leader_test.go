@@ -51,7 +51,7 @@ func TestLaggingFollowerLeavesAndRejoins(t *testing.T) {
 		l.Fetched(2, int64(ms), int64(ms), at(ms))
 		l.Fetched(3, int64(ms), int64(ms), at(ms))
 	}
-	if _, change := l.WantISR(50, lag, at(60)); change {
+	if _, change := l.WantISR(50, lag, at(60), anyone); change {
 		t.Fatal("ISR change wanted while every follower keeps up")
 	}
 	// Follower 3 stops fetching; 2 keeps up.
@@ -59,7 +59,7 @@ func TestLaggingFollowerLeavesAndRejoins(t *testing.T) {
 		l.Advance(int64(ms))
 		l.Fetched(2, int64(ms), int64(ms), at(ms))
 	}
-	want, change := l.WantISR(200, lag, at(200))
+	want, change := l.WantISR(200, lag, at(200), anyone)
 	if !change || !slices.Equal(want, []int32{1, 2}) {
 		t.Fatalf("after 3 lagged 150ms: want %v (%v), want [1 2]", want, change)
 	}
@@ -68,7 +68,7 @@ func TestLaggingFollowerLeavesAndRejoins(t *testing.T) {
 	if l.Advance(210) || l.HighWatermark() != 50 {
 		t.Fatalf("pending shrink: HW %d, want 50", l.HighWatermark())
 	}
-	if _, change := l.WantISR(210, lag, at(210)); change {
+	if _, change := l.WantISR(210, lag, at(210), anyone); change {
 		t.Fatal("a second proposal while one is pending")
 	}
 	if !l.Committed([]int32{1, 2}, 210) || l.HighWatermark() != 200 {
@@ -76,13 +76,13 @@ func TestLaggingFollowerLeavesAndRejoins(t *testing.T) {
 	}
 	// 3 comes back, behind: not yet eligible.
 	l.Fetched(3, 100, 210, at(220))
-	if _, change := l.WantISR(210, lag, at(220)); change {
+	if _, change := l.WantISR(210, lag, at(220), anyone); change {
 		t.Fatal("3 rejoins below the HW")
 	}
 	// Caught up to the HW: it rejoins, and the HW waits for it at once.
 	l.Fetched(2, 210, 210, at(225))
 	l.Fetched(3, 210, 210, at(230))
-	want, change = l.WantISR(210, lag, at(230))
+	want, change = l.WantISR(210, lag, at(230), anyone)
 	if !change || !slices.Equal(want, []int32{1, 2, 3}) {
 		t.Fatalf("after catching up: want %v (%v), want [1 2 3]", want, change)
 	}
@@ -99,11 +99,30 @@ func TestFollowerBehindAtStartOfEpochDoesNotRejoin(t *testing.T) {
 	// hold records the leader does not.
 	l := NewLeader(1, []int32{1, 2}, []int32{1}, 100, 80, t0)
 	l.Fetched(2, 90, 100, at(10))
-	if _, change := l.WantISR(100, time.Second, at(10)); change {
+	if _, change := l.WantISR(100, time.Second, at(10), anyone); change {
 		t.Fatal("a follower below the epoch start rejoined")
 	}
 	l.Fetched(2, 100, 100, at(20))
-	if want, change := l.WantISR(100, time.Second, at(20)); !change || !slices.Equal(want, []int32{1, 2}) {
+	if want, change := l.WantISR(100, time.Second, at(20), anyone); !change || !slices.Equal(want, []int32{1, 2}) {
 		t.Fatalf("at the epoch start: %v %v", want, change)
+	}
+}
+
+// anyone is an eligibility check that takes every replica.
+func anyone(int32) bool { return true }
+
+// TestIneligibleFollowerIsNotProposed: a follower that caught up and then
+// was fenced (or began a controlled shutdown) is left out of the proposed
+// ISR, so that the others that caught up still rejoin.
+func TestIneligibleFollowerIsNotProposed(t *testing.T) {
+	l := NewLeader(1, []int32{1, 2, 3}, []int32{1}, 100, 100, t0)
+	l.Fetched(2, 100, 100, at(10))
+	l.Fetched(3, 100, 100, at(10))
+	fenced := func(id int32) bool { return id != 2 }
+	if want, change := l.WantISR(100, time.Second, at(10), fenced); !change || !slices.Equal(want, []int32{1, 3}) {
+		t.Fatalf("with node 2 fenced: %v %v, want [1 3]", want, change)
+	}
+	if want, change := l.WantISR(100, time.Second, at(10), anyone); !change || !slices.Equal(want, []int32{1, 2, 3}) {
+		t.Fatalf("with every node live: %v %v, want [1 2 3]", want, change)
 	}
 }

@@ -481,6 +481,23 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 	}
 }
 
+// allInSync reports whether every partition of topics in m has all its
+// replicas in the ISR.
+func allInSync(m kadm.Metadata, topics ...string) bool {
+	for _, topic := range topics {
+		td, ok := m.Topics[topic]
+		if !ok || td.Err != nil || len(td.Partitions) == 0 {
+			return false
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || len(p.ISR) != len(p.Replicas) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // TestRollingRestartLosesNothing restarts every node in turn (SIGTERM: a
 // controlled shutdown) under load: the checker finds nothing, and the
 // consumer group's committed offsets never go back.
@@ -518,7 +535,13 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	}
 	before := committed()
 	for i := range c.nodes {
-		ctl := c.waitMeta(ctx, (i+1)%3, "a controller", func(m kadm.Metadata) bool { return m.Controller >= 1 }).Controller
+		// As an operator does, the next node is restarted once every
+		// replica is in sync again: with a returning node still behind,
+		// stopping another would leave some partitions a single replica
+		// in sync, below min.insync.replicas, or none.
+		ctl := c.waitMeta(ctx, (i+1)%3, "a controller and every replica in sync", func(m kadm.Metadata) bool {
+			return m.Controller >= 1 && allInSync(m, "roll", "__consumer_offsets")
+		}).Controller
 		c.nodes[i].proc.Stop(30 * time.Second)
 		// SIGTERM is a controlled shutdown: the node exits once the
 		// controller has moved its leaderships away, so the controller's

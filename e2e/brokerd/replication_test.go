@@ -287,6 +287,11 @@ func TestLeaderLossLosesNothing(t *testing.T) {
 			if r, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": &minISR}, "repl"); err != nil || r.Err != nil {
 				t.Fatal(err, r.Err)
 			}
+			// Three partitions of one replica: one on each node, so one
+			// goes offline with whichever node dies.
+			if r, err := adm.CreateTopic(ctx, 3, 1, nil, "solo"); err != nil || r.Err != nil {
+				t.Fatal(err, r.Err)
+			}
 			w := startWorkload(t, c, "repl")
 			w.waitAcked(ctx, 2000, "before the kill")
 			var kill int32
@@ -316,10 +321,39 @@ func TestLeaderLossLosesNothing(t *testing.T) {
 					t.Errorf("repl-%d after node %d died: leader %d, want another member of its ISR %v", p.Partition, kill, p.Leader, isr)
 				}
 			}
+			c.offline(ctx, int(kill%3), 1, fmt.Sprintf("with node %d dead", kill))
 			c.start(int(kill - 1))
 			w.waitAcked(ctx, 1000, fmt.Sprintf("after node %d returned", kill))
+			c.offline(ctx, int(kill%3), 0, fmt.Sprintf("after node %d returned", kill))
 			w.finish(ctx)
 		})
+	}
+}
+
+// offline waits until the active controller, asked through node i, counts
+// want offline partitions in /metrics (brokerd_offline_partitions).
+func (c *cluster) offline(ctx context.Context, i int, want int, when string) {
+	c.t.Helper()
+	line := fmt.Sprintf("\nbrokerd_offline_partitions %d\n", want)
+	var last string
+	for {
+		ctl := c.waitMeta(ctx, i, "a controller", func(m kadm.Metadata) bool { return m.Controller >= 1 }).Controller
+		text := ""
+		// A node's metadata may still name a dead controller for a moment.
+		if n := c.nodes[ctl-1]; n != nil && n.proc.Alive() == nil {
+			text = c.metrics(int(ctl - 1))
+		}
+		if strings.Contains(text, line) {
+			return
+		}
+		if j := strings.Index(text, "\nbrokerd_offline_partitions "); j >= 0 {
+			last, _, _ = strings.Cut(text[j+1:], "\n")
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("%s: node %d, the controller, never reported %d offline partitions; last %q", when, ctl, want, last)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
