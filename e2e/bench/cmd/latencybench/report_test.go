@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"image"
 	"image/png"
 	"maps"
 	"os"
@@ -11,10 +12,39 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/plot/vg"
+
 	"logpipe/e2e/bench/loadgen"
 	"logpipe/indexer/httpdlog"
 	"logpipe/internal/devstack"
 )
+
+// faultLines counts the vertical fault lines drawn in panel i of a chart
+// (panelHeight pixels each): runs of neighbouring pixel columns holding
+// more than a third of a panel's height of the fault colour (the end
+// lines are dashed). The series' colours are far from it, and the labels
+// are too short to count.
+func faultLines(img image.Image, panel int) int {
+	b := img.Bounds()
+	top := b.Min.Y + panel*int(panelHeight/vg.Inch*chartDPI)
+	bottom := top + int(panelHeight/vg.Inch*chartDPI)
+	lines, inLine := 0, false
+	for x := b.Min.X; x < b.Max.X; x++ {
+		red := 0
+		for y := top; y < bottom; y++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 > 150 && g>>8 < 90 && bl>>8 < 90 {
+				red++
+			}
+		}
+		column := red > (bottom-top)/3
+		if column && !inLine {
+			lines++
+		}
+		inLine = column
+	}
+	return lines
+}
 
 // TestSummarize checks the count, the minimum, the nearest-rank
 // percentiles, the maximum and the mean on known series.
@@ -328,13 +358,20 @@ func TestChart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := png.DecodeConfig(f)
+		img, err := png.Decode(f)
 		f.Close()
 		if err != nil {
 			t.Fatalf("%s is no PNG: %v", path, err)
 		}
-		if cfg.Width != 1200 || cfg.Height != 400*len(runs) {
-			t.Errorf("%d runs: a %dx%d PNG, want 1200x%d", len(runs), cfg.Width, cfg.Height, 400*len(runs))
+		if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 400*len(runs) {
+			t.Errorf("%d runs: a %dx%d PNG, want 1200x%d", len(runs), b.Dx(), b.Dy(), 400*len(runs))
+		}
+		// Each panel shows its own run's faults: a start and an end line
+		// for each, and nothing red where a run had none.
+		for i, run := range runs {
+			if got, want := faultLines(img, i), 2*len(run.steady.faults); got != want {
+				t.Errorf("%d runs: panel %d (%s) has %d fault lines, want %d", len(runs), i+1, run.broker, got, want)
+			}
 		}
 	}
 	for _, tc := range []struct {
