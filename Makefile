@@ -46,6 +46,7 @@ bench: deps build
 	$(GO) run ./e2e/bench/cmd/shipperbench $(SHIPPERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/indexerbench $(INDEXERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
+	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -faults -broker brokerd -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
 
 ## es: a real Elasticsearch 8 node in the foreground
 es: deps

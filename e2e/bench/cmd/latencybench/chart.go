@@ -17,8 +17,12 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// chartName is the chart's file name beside the -doc file.
-const chartName = "latency.png"
+// chartName is the chart's file name beside the -doc file, and
+// faultsChartName a -faults run's.
+const (
+	chartName       = "latency.png"
+	faultsChartName = "latency-faults.png"
+)
 
 // The chart's size: one panel per broker, chartWidth by panelHeight each,
 // at chartDPI (so 1200 by 400 pixels a panel).

@@ -121,7 +121,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.errorEvery, "error-every", 10, "steady mode: every n-th line goes to the error log, the others to the access log (0: access lines only)")
 	fs.IntVar(&o.burst, "burst", 200000, "steady mode: lines appended as fast as they go after the steady phase, to measure the sustained end-to-end rate (0: none)")
 	fs.BoolVar(&o.faults, "faults", false, "steady mode: inject the pipeline fault test's faults into brokerd's run, spread over -duration")
-	fs.StringVar(&o.chart, "chart", "", "steady mode: the PNG chart of latency over time to write (default with -doc: latency.png beside it; '' without -doc: none)")
+	fs.StringVar(&o.chart, "chart", "", "steady mode: the PNG chart of latency over time to write (default with -doc: latency.png beside it, with -faults latency-faults.png; '' without -doc: none)")
 	fs.IntVar(&o.nodes, "nodes", 3, "broker nodes of each cluster (brokerd and Apache Kafka alike)")
 	fs.IntVar(&o.partitions, "partitions", 3, "partitions of the topic, which the benchmark creates with replication factor min(3, -nodes) and min.insync.replicas min(2, -nodes)")
 	fs.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often Elasticsearch is searched")
@@ -130,7 +130,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.kafkaHeapMB, "kafka-heap-mb", 512, "Apache Kafka's JVM heap")
 	fs.StringVar(&shipperSet, "shipper-set", "", "more shipper settings, key=value pairs separated by spaces, each passed as -E (e.g. output.kafka.bulk_flush_frequency=0)")
 	fs.StringVar(&indexerSet, "indexer-set", "", "more indexer settings, key=value pairs separated by spaces, each passed as -E (e.g. elasticsearch.flush_interval=100ms)")
-	fs.StringVar(&o.doc, "doc", "", "markdown file whose \""+strings.TrimPrefix(sectionHeading, "## ")+"\" section is replaced with the report ('' to leave files alone)")
+	fs.StringVar(&o.doc, "doc", "", "markdown file whose \""+strings.TrimPrefix(sectionHeading, "## ")+"\" section (with -faults: the \""+strings.TrimPrefix(faultsHeading, "## ")+"\" section) is replaced with the report ('' to leave files alone)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (configs, logs, data) for looking into a run")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func run(ctx context.Context, o *options) error {
 		log.Printf("wrote the chart to %s", o.chart)
 	}
 	if o.doc != "" {
-		if err := benchkit.WriteSection(o.doc, sectionHeading, rep.markdown()); err != nil {
+		if err := benchkit.WriteSection(o.doc, heading(o), rep.markdown()); err != nil {
 			return err
 		}
 		log.Printf("wrote the report to %s", o.doc)
@@ -214,6 +214,9 @@ func measure(ctx context.Context, o *options) (*report, error) {
 	}
 	if o.chart == "" && o.doc != "" && o.mode == modeSteady {
 		o.chart = filepath.Join(filepath.Dir(o.doc), chartName)
+		if o.faults {
+			o.chart = filepath.Join(filepath.Dir(o.doc), faultsChartName)
+		}
 	} else if o.chart != "" && !filepath.IsAbs(o.chart) {
 		o.chart = filepath.Join(root, o.chart)
 	}

@@ -16,8 +16,20 @@ import (
 )
 
 // sectionHeading is the level-2 heading this command owns in the
-// benchmarks document.
-const sectionHeading = "## End-to-end latency: a line appended until it is searchable"
+// benchmarks document; faultsHeading is its own with -faults, so that a
+// run under faults and one without keep their sections side by side.
+const (
+	sectionHeading = "## End-to-end latency: a line appended until it is searchable"
+	faultsHeading  = "## End-to-end latency under faults: brokerd, the shipper, the indexer and Elasticsearch stopped in turn"
+)
+
+// heading is the section heading of a run with options o.
+func heading(o *options) string {
+	if o.faults {
+		return faultsHeading
+	}
+	return sectionHeading
+}
 
 // brokerRun is one broker's pipeline, measured. err is set when the run
 // failed; its figures are then incomplete.
@@ -98,7 +110,7 @@ func (r *report) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	m := r.machine
 
-	w("%s\n\n", sectionHeading)
+	w("%s\n\n", heading(o))
 	b.WriteString(benchkit.Opening("e2e/bench/cmd/latencybench", r.started, r.finished, o.commandLine))
 
 	w("### Machine and versions\n\n")
