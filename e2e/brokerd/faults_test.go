@@ -401,25 +401,6 @@ func errorsIs(err error, target error) bool {
 	return false
 }
 
-// readAll reads n records of partition 0 of topic from the start.
-func readAll(ctx context.Context, t *testing.T, addrs []string, topic string, n int) []string {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []string
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v after %d of %d records", topic, ctx.Err(), len(out), n)
-		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
-	}
-	return out
-}
-
 // TestPausedFollowerLeavesAndRejoinsISR pauses a follower with SIGSTOP
 // for longer than replica.lag.time.max.ms: it leaves the ISR and acks=all
 // goes on with two; after SIGCONT it catches up and rejoins.
