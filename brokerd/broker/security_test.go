@@ -660,12 +660,14 @@ func TestReauthentication(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	// The session starts when the broker accepts the login, between
+	// these two instants: the close must come a second after the first.
+	start := time.Now()
 	raw, err := wire.DialSecured(addr, "raw", 10*time.Second, wire.ClientSecurity{SASLMechanism: "SCRAM-SHA-512", SASLUser: scramUser, SASLPassword: scramPass})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	start := time.Now()
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.SetVersion(1)
 	if _, err := raw.Request(meta, time.Now().Add(10*time.Second)); err != nil {
