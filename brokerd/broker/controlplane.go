@@ -192,8 +192,29 @@ func (b *Broker) runController() {
 			return
 		case <-t.C:
 		case <-leaderChanged:
+		case <-b.sessionExpiry():
 		}
 	}
+}
+
+// sessionExpiry returns a channel that fires just after the first broker
+// session runs out, if that comes before the next heartbeat-interval
+// tick; nil otherwise. A dead broker is then fenced, and its partitions
+// get new leaders, when its session ends rather than up to a tick later.
+func (b *Broker) sessionExpiry() <-chan time.Time {
+	ctl := b.cp.ctl.Load()
+	if ctl == nil {
+		return nil
+	}
+	at := ctl.NextExpiry()
+	if at.IsZero() {
+		return nil
+	}
+	d := at.Sub(b.now())
+	if d >= b.cfg.heartbeatInterval() {
+		return nil
+	}
+	return time.After(max(d, 0) + time.Millisecond)
 }
 
 // activeController returns the controller if this node is it, else an

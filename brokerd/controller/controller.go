@@ -311,6 +311,26 @@ func (c *Controller) Tick(ctx context.Context, rebalance bool) error {
 	return c.store.Propose(ctx, recs...)
 }
 
+// NextExpiry returns when the first live broker's session runs out if it
+// sends no heartbeat before then (zero if no broker is live), so that the
+// controller's node can call Tick right then instead of up to a heartbeat
+// interval later.
+func (c *Controller) NextExpiry() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first time.Time
+	for _, id := range c.store.Image().LiveBrokerIDs() {
+		seen, ok := c.lastSeen[id]
+		if !ok {
+			continue
+		}
+		if at := seen.Add(c.cfg.SessionTimeout); first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
+}
+
 // PartitionUpdate is a leader's proposal for a partition's ISR
 // (AlterPartition).
 type PartitionUpdate struct {

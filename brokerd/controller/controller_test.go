@@ -258,3 +258,31 @@ func TestNewControllerCountsThePreviousOnesSilence(t *testing.T) {
 		}
 	}
 }
+
+// TestNextExpiry: the controller says when the first live broker's
+// session ends, a heartbeat moves it, and a fenced broker has none.
+func TestNextExpiry(t *testing.T) {
+	c, st, clk, epochs := setup(t, 2)
+	ctx := context.Background()
+	start := clk.t
+	if got, want := c.NextExpiry(), start.Add(2*time.Second); !got.Equal(want) {
+		t.Fatalf("NextExpiry %v, want %v (a session after the last heartbeats)", got, want)
+	}
+	clk.t = start.Add(time.Second)
+	if _, err := c.Heartbeat(ctx, Heartbeat{ID: 1, Epoch: epochs[1], MetadataOffset: st.img.Offset}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.NextExpiry(), start.Add(2*time.Second); !got.Equal(want) {
+		t.Fatalf("after broker 1's heartbeat: NextExpiry %v, want broker 2's %v", got, want)
+	}
+	clk.t = start.Add(2 * time.Second)
+	if err := c.Tick(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if st.img.Live(2) {
+		t.Fatal("broker 2 is live at the end of its session, want fenced")
+	}
+	if got, want := c.NextExpiry(), start.Add(3*time.Second); !got.Equal(want) {
+		t.Fatalf("with broker 2 fenced: NextExpiry %v, want broker 1's %v", got, want)
+	}
+}
