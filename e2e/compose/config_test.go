@@ -362,8 +362,8 @@ func changedFields(t *testing.T, got, want types.ServiceConfig) []string {
 }
 
 // TestComposeFileForComposeV1 has Debian's docker-compose 1.29 check the
-// file alone, with the five-broker and broker-only overrides, and with the variables the
-// end-to-end test sets.
+// file alone, with each override, and with the variables the end-to-end
+// test sets; it must see the services compose-go sees.
 func TestComposeFileForComposeV1(t *testing.T) {
 	composeBin, err := exec.LookPath("docker-compose")
 	if err != nil {
