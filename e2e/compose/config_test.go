@@ -1,8 +1,8 @@
 package compose_test
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -333,29 +333,24 @@ func TestWithoutKibanaOverride(t *testing.T) {
 	}
 }
 
-// changedFields returns the fields (their names in a compose file) in which
-// two configurations of a service differ, each with both values.
+// changedFields returns the fields (named as in a compose file) in which
+// two configurations of a service differ, and logs both values of each.
 func changedFields(t *testing.T, got, want types.ServiceConfig) []string {
 	t.Helper()
-	fields := func(s types.ServiceConfig) map[string]any {
-		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	g, w := fields(got), fields(want)
-	all := maps.Clone(g)
-	maps.Copy(all, w)
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
 	var changed []string
-	for _, k := range slices.Sorted(maps.Keys(all)) {
-		if !reflect.DeepEqual(g[k], w[k]) {
-			changed = append(changed, k)
-			t.Logf("%s: %s: %v, was %v", got.Name, k, g[k], w[k])
+	// The fields of the embedded specs are fields of the service in a
+	// compose file.
+	for _, f := range reflect.VisibleFields(g.Type()) {
+		if f.Anonymous {
+			continue
+		}
+		gv, wv := g.FieldByIndex(f.Index).Interface(), w.FieldByIndex(f.Index).Interface()
+		if !reflect.DeepEqual(gv, wv) {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name = cmp.Or(name, f.Name)
+			changed = append(changed, name)
+			t.Logf("%s: %s: %+v, was %+v", got.Name, name, gv, wv)
 		}
 	}
 	return changed
