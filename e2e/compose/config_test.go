@@ -1,17 +1,20 @@
 package compose_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -147,7 +150,7 @@ func TestComposeFileForComposeV2(t *testing.T) {
 	wantDeps := map[string]map[string]string{
 		"topics":  {"brokerd-1": types.ServiceConditionHealthy, "brokerd-2": types.ServiceConditionHealthy, "brokerd-3": types.ServiceConditionHealthy},
 		"kibana":  {"elasticsearch": types.ServiceConditionHealthy},
-		"setup":   {"elasticsearch": types.ServiceConditionHealthy, "kibana": types.ServiceConditionHealthy},
+		"setup":   {"elasticsearch": types.ServiceConditionHealthy},
 		"indexer": {"elasticsearch": types.ServiceConditionHealthy, "topics": types.ServiceConditionCompletedSuccessfully},
 		"shipper": {"topics": types.ServiceConditionCompletedSuccessfully},
 		"traffic": {"httpd": types.ServiceConditionHealthy},
@@ -160,6 +163,16 @@ func TestComposeFileForComposeV2(t *testing.T) {
 		if want := wantDeps[name]; !maps.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 			t.Errorf("%s depends_on: got %v, want %v", name, got, want)
 		}
+	}
+
+	// setup waits for Kibana itself, no matter how long its first start
+	// takes, rather than in depends_on.
+	setup := service(t, p, "setup")
+	if got := settings(setup)["kibana.url"]; got != "http://kibana:5601" {
+		t.Errorf("setup: kibana.url: got %q, want http://kibana:5601", got)
+	}
+	if got, err := time.ParseDuration(flagValue(setup.Command, "--wait")); err != nil || got < 10*time.Minute {
+		t.Errorf("setup: --wait: got %q (%v), want at least 10m", flagValue(setup.Command, "--wait"), err)
 	}
 
 	checkQuorum(t, p, 3, "PLAINTEXT")
@@ -276,9 +289,76 @@ func TestBrokerOnlyOverride(t *testing.T) {
 	}
 }
 
+// TestWithoutKibanaOverride loads the override that leaves Kibana out, as
+// README.md tells: kibana is disabled (in a profile of its own; compose-go
+// would refuse the project if a started service still depended on it),
+// setup installs the index templates alone, and every other service is as
+// docker-compose.yml has it.
+func TestWithoutKibanaOverride(t *testing.T) {
+	base := loadProject(t, nil, "docker-compose.yml")
+	p := loadProject(t, nil, "docker-compose.yml", "deploy/compose/without-kibana.yml")
+
+	if got, want := p.DisabledServiceNames(), []string{"kibana"}; !slices.Equal(got, want) {
+		t.Errorf("disabled services: got %v, want %v", got, want)
+	}
+	if got, want := p.ServiceNames(), slices.DeleteFunc(base.ServiceNames(), func(name string) bool { return name == "kibana" }); !slices.Equal(got, want) {
+		t.Fatalf("services compose starts: got %v, want %v", got, want)
+	}
+	kibana, ok := p.DisabledServices["kibana"]
+	if !ok {
+		t.Fatalf("kibana is not among the disabled services %v", p.DisabledServiceNames())
+	}
+	if want := []string{"kibana"}; !slices.Equal(kibana.Profiles, want) {
+		t.Errorf("kibana's profiles: got %v, want %v", kibana.Profiles, want)
+	}
+
+	setup := service(t, p, "setup")
+	if !slices.Contains(setup.Command, "--templates") || flagValue(setup.Command, "--wait") == "" {
+		t.Errorf("setup's command: got %v, want --templates and a --wait", setup.Command)
+	}
+	if e := settings(setup); e["kibana.url"] != "" {
+		t.Errorf("setup: kibana.url: got %q, want none", e["kibana.url"])
+	}
+
+	// What the override changes: those two fields, nothing else (setup's
+	// entry point stays).
+	changes := map[string][]string{"kibana": {"profiles"}, "setup": {"command"}}
+	for name, s := range p.AllServices() {
+		if got, want := changedFields(t, s, service(t, base, name)), changes[name]; !slices.Equal(got, want) {
+			t.Errorf("%s: fields the override changes: got %v, want %v", name, got, want)
+		}
+	}
+	if !reflect.DeepEqual(p.Volumes, base.Volumes) || !reflect.DeepEqual(p.Networks, base.Networks) {
+		t.Errorf("volumes and networks: got %v %v, want docker-compose.yml's %v %v", p.Volumes, p.Networks, base.Volumes, base.Networks)
+	}
+}
+
+// changedFields returns the fields (named as in a compose file) in which
+// two configurations of a service differ, and logs both values of each.
+func changedFields(t *testing.T, got, want types.ServiceConfig) []string {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	var changed []string
+	// The fields of the embedded specs are fields of the service in a
+	// compose file.
+	for _, f := range reflect.VisibleFields(g.Type()) {
+		if f.Anonymous {
+			continue
+		}
+		gv, wv := g.FieldByIndex(f.Index).Interface(), w.FieldByIndex(f.Index).Interface()
+		if !reflect.DeepEqual(gv, wv) {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name = cmp.Or(name, f.Name)
+			changed = append(changed, name)
+			t.Logf("%s: %s: %+v, was %+v", got.Name, name, gv, wv)
+		}
+	}
+	return changed
+}
+
 // TestComposeFileForComposeV1 has Debian's docker-compose 1.29 check the
-// file alone, with the five-broker and broker-only overrides, and with the variables the
-// end-to-end test sets.
+// file alone, with each override, and with the variables the end-to-end
+// test sets; it must see the services compose-go sees.
 func TestComposeFileForComposeV1(t *testing.T) {
 	composeBin, err := exec.LookPath("docker-compose")
 	if err != nil {
@@ -297,6 +377,7 @@ func TestComposeFileForComposeV1(t *testing.T) {
 		{files: []string{"docker-compose.yml"}},
 		{files: []string{"docker-compose.yml", "deploy/compose/five-brokers.yml"}, vars: map[string]string{"BROKERD_VOTERS": fiveVoters}},
 		{files: []string{"docker-compose.yml", "deploy/compose/broker-only.yml"}},
+		{files: []string{"docker-compose.yml", "deploy/compose/without-kibana.yml"}, vars: testVars(8080, 9200, 5601)},
 		{files: []string{"docker-compose.yml"}, vars: testVars(8080, 9200, 5601)},
 		{files: []string{"docker-compose.yml", "docker-compose.secured.yml"}, vars: securedPasswords},
 	} {
@@ -312,9 +393,11 @@ func TestComposeFileForComposeV1(t *testing.T) {
 			t.Errorf("docker-compose %v refuses: %v\n%s", c.files, err, out)
 			continue
 		}
+		// docker-compose 1.29 lists the services of every profile.
 		got := strings.Fields(string(out))
 		slices.Sort(got)
-		want := loadProject(t, c.vars, c.files...).ServiceNames()
+		p := loadProject(t, c.vars, c.files...)
+		want := slices.Sorted(slices.Values(append(p.ServiceNames(), p.DisabledServiceNames()...)))
 		if !slices.Equal(got, want) {
 			t.Errorf("docker-compose %v: services: got %v, compose-go got %v", c.files, got, want)
 		}

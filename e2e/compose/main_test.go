@@ -1,10 +1,12 @@
-// Package compose_test checks the repository's docker-compose.yml: loaded
-// by compose-go (the library of Compose v2) and by Debian's docker-compose
-// 1.29, then run for real on a Docker engine (started by the test when
-// none answers), with stand-ins for the images this machine cannot pull.
-// The running stack must bring every service up in order and healthy,
-// index what httpd logs, parsed, and keep the count exact across a kill
-// -9 of a broker and of the indexer and across `down` and `up`.
+// Package compose_test checks the repository's docker-compose.yml and its
+// overrides: loaded by compose-go (the library of Compose v2) and by
+// Debian's docker-compose 1.29, then run for real on a Docker engine
+// (started by the test when none answers), with stand-ins for the images
+// this machine cannot pull, and without Kibana (deploy/compose/
+// without-kibana.yml), which cannot be had here. The running stack must
+// bring every service up in order and healthy, index what httpd logs,
+// parsed, and keep the count exact across a kill -9 of a broker and of
+// the indexer while lines flow, and across `down` and `up`.
 package compose_test
 
 import (
@@ -36,6 +38,9 @@ type stack struct {
 	t       *testing.T
 	root    string
 	project string
+	// files are the compose files, relative to root, in the order given
+	// to docker-compose: docker-compose.yml, then its overrides.
+	files []string
 	// vars are the compose variables set for this project, over the
 	// process's environment.
 	vars map[string]string
@@ -55,7 +60,11 @@ func (s *stack) run(args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), composeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, composeBin, append([]string{"-p", s.project, "-f", filepath.Join(s.root, "docker-compose.yml")}, args...)...)
+	global := []string{"-p", s.project}
+	for _, f := range s.files {
+		global = append(global, "-f", filepath.Join(s.root, f))
+	}
+	cmd := exec.CommandContext(ctx, composeBin, append(global, args...)...)
 	cmd.Dir = s.root
 	cmd.Env = dockerEnv(s.t)
 	for k, v := range s.vars {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,12 +22,6 @@ import (
 	"logpipe/internal/devstack"
 )
 
-// Kibana cannot be had on this machine in any form, so the stack runs
-// without it and without setup, whose Kibana part (the data views) is
-// tested against the Kibana API fake in indexer/setup; the test runs
-// setup's template part on its own.
-var withoutKibana = []string{"kibana", "setup"}
-
 // How long the stack may take to do something: two shared cores run a
 // JVM, three brokers and the Go programs.
 const (
@@ -34,10 +29,25 @@ const (
 	settleTime = 3 * time.Minute
 )
 
-// TestComposeStack runs docker-compose.yml with docker-compose 1.29 on a
-// real Docker engine: every service healthy, the traffic generator's lines
-// in both indices, then the test's own requests counted exactly across a
-// kill -9 of a broker and of the indexer, and across down and up.
+// stackFiles are the compose files the test runs: Kibana cannot be had on
+// this machine in any form, so the stack runs without it, as README.md
+// tells users without Kibana to. setup's Kibana part (the data views) is
+// tested against a fake of Kibana's API in indexer/setup.
+var stackFiles = []string{"docker-compose.yml", "deploy/compose/without-kibana.yml"}
+
+// The test's own requests during the kills: one every sendEvery, and
+// this many between one step and the next.
+const (
+	sendEvery = 100 * time.Millisecond
+	sendStep  = 100
+)
+
+// TestComposeStack runs docker-compose.yml with the override that leaves
+// Kibana out, with docker-compose 1.29 on a real Docker engine: every
+// service it starts healthy, the traffic generator's lines in both
+// indices, then the test's own requests, sent at a steady pace, counted
+// exactly across a kill -9 of a broker and of the indexer in the middle
+// of them, and across down and up.
 func TestComposeStack(t *testing.T) {
 	startDocker(t)
 	standins(t)
@@ -54,10 +64,10 @@ func TestComposeStack(t *testing.T) {
 		t:       t,
 		root:    repoRoot(t),
 		project: fmt.Sprintf("logpipe-e2e-%d-%d", os.Getpid(), time.Now().Unix()),
+		files:   stackFiles,
 		vars:    testVars(ports[0], ports[1], ports[2]),
 	}
-	p := loadProject(t, s.vars, "docker-compose.yml")
-	services := slices.DeleteFunc(p.ServiceNames(), func(name string) bool { return slices.Contains(withoutKibana, name) })
+	p := loadProject(t, s.vars, s.files...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("the containers' last output:\n%s", s.logs())
@@ -71,7 +81,7 @@ func TestComposeStack(t *testing.T) {
 	// logpipe image); the layer cache makes this quick when nothing changed.
 	var builds []string
 	built := map[string]bool{}
-	for _, name := range services {
+	for _, name := range p.ServiceNames() {
 		svc := service(t, p, name)
 		if svc.Build != nil && !built[svc.Image] {
 			built[svc.Image] = true
@@ -83,9 +93,14 @@ func TestComposeStack(t *testing.T) {
 	t.Logf("docker-compose build %v: %v", builds, time.Since(start).Round(100*time.Millisecond))
 
 	start = time.Now()
-	s.must(append([]string{"up", "-d"}, services...)...)
-	s.waitHealthy(p, services)
+	s.must("up", "-d")
+	s.waitHealthy(p, p.ServiceNames())
 	t.Logf("docker-compose up until every service was healthy: %v", time.Since(start).Round(100*time.Millisecond))
+	for _, name := range p.DisabledServiceNames() {
+		if id := s.container(name); id != "" {
+			t.Errorf("%s, disabled by the override, has the container %s", name, id)
+		}
+	}
 
 	for _, c := range []struct {
 		service string
@@ -100,16 +115,17 @@ func TestComposeStack(t *testing.T) {
 	site := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 
 	s.checkTopic()
-	s.checkSetupTemplates(es)
+	s.checkSetup(es)
 	checkGeneratorTraffic(t, es)
-	s.must("stop", "traffic")
-	services = slices.DeleteFunc(services, func(name string) bool { return name == "traffic" })
 
-	// The test's own requests, so that it knows every line to expect. A
-	// broker that leads a partition being written to and the indexer are
-	// killed in the middle, and stay down for a third of the requests.
-	var sent []request
-	sent = append(sent, sendRequests(t, site, "a", 0, 40)...)
+	// The test's own requests, so that it knows every line to expect, go
+	// on at a steady pace beside the traffic generator's while the broker
+	// leading the partition that holds the most records and the indexer
+	// are killed, stay down for sendStep requests and are started again.
+	// The generator is stopped before the test's requests end, so that
+	// its last line is in the logs before the check reads them.
+	snd := startSending(t, site, "a")
+	snd.waitSent(sendStep)
 	victim := s.busyLeader()
 	ids := []string{s.container(victim), s.container("indexer")}
 	for _, id := range ids {
@@ -117,29 +133,40 @@ func TestComposeStack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("killed %s and indexer (SIGKILL) after %d requests", victim, len(sent))
-	sent = append(sent, sendRequests(t, site, "a", 40, 80)...)
+	killedAt := snd.count()
+	t.Logf("killed %s and indexer (SIGKILL) after %d requests", victim, killedAt)
 	for _, id := range ids {
 		if st := inspectState(t, id); st.Status != "exited" || st.ExitCode != 137 {
 			t.Fatalf("container %s after docker kill: got %s (exit code %d), want exited with 137", id, st.Status, st.ExitCode)
 		}
 	}
+	snd.waitSent(killedAt + sendStep)
 	s.must("start", victim, "indexer")
-	s.waitHealthy(p, services)
-	sent = append(sent, sendRequests(t, site, "a", 80, 120)...)
+	startedAt := snd.count()
+	t.Logf("started %s and indexer again after %d requests", victim, startedAt)
+	snd.waitSent(startedAt + sendStep)
+	s.must("stop", "traffic")
+	snd.waitSent(snd.count() + sendStep/2)
+	sent := snd.finish()
+	t.Logf("the test's requests: %d", len(sent))
+	s.waitHealthy(p, slices.DeleteFunc(p.ServiceNames(), func(name string) bool { return name == "traffic" }))
 	s.checkExact(es, sent)
 	s.waitFullISR()
 
 	// down keeps the volumes; up again must go on from where it stopped:
 	// the shipper from its registry, the indexer from its committed
-	// offsets, without losing or repeating a line.
+	// offsets, without losing or repeating a line. The generator runs
+	// again until every service is healthy; the test's requests after it
+	// stopped show that new lines are still indexed.
 	start = time.Now()
 	s.must("down", "-t", "60")
-	s.must(append([]string{"up", "-d"}, services...)...)
-	s.waitHealthy(p, services)
+	s.must("up", "-d")
+	s.waitHealthy(p, p.ServiceNames())
 	t.Logf("docker-compose down, then up until every service was healthy: %v", time.Since(start).Round(100*time.Millisecond))
-	s.checkExact(es, sent)
-	sent = append(sent, sendRequests(t, site, "b", 0, 60)...)
+	s.must("stop", "traffic")
+	snd = startSending(t, site, "b")
+	snd.waitSent(sendStep / 2)
+	sent = append(sent, snd.finish()...)
 	s.checkExact(es, sent)
 }
 
@@ -293,19 +320,28 @@ func (s *stack) busyLeader() string {
 	return ""
 }
 
-// checkSetupTemplates runs the setup service's template part on its own:
-// with the index templates deleted, `indexer setup --templates` in a
-// setup container must install them again.
-func (s *stack) checkSetupTemplates(es *esClient) {
+// checkSetup checks that the setup service, run by `up`, installed the
+// index templates (the indexer installs those that are missing too, so
+// their being there says little): its output names them. Then, with the
+// templates deleted, the setup service run again as the compose files
+// have it must install them again.
+func (s *stack) checkSetup(es *esClient) {
 	s.t.Helper()
 	var names []string
 	for _, pattern := range []string{"httpd_access-*", "httpd_error-*"} {
-		name := setup.TemplateName(pattern)
-		names = append(names, name)
+		names = append(names, setup.TemplateName(pattern))
+	}
+	out := s.must("logs", "--no-color", "setup")
+	for _, name := range names {
+		if !regexp.MustCompile(`Index templates installed: \[[^\]]*\b` + regexp.QuoteMeta(name) + `\b`).MatchString(out) {
+			s.t.Errorf("setup's output: got %q, want it to say it installed %s", tail(out, 2000), name)
+		}
+	}
+	for _, name := range names {
 		es.mustDo(http.MethodDelete, "/_index_template/"+name, nil, http.StatusOK, nil)
 		es.mustDo(http.MethodGet, "/_index_template/"+name, nil, http.StatusNotFound, nil)
 	}
-	s.must("run", "--rm", "--no-deps", "-T", "setup", "setup", "--templates", "--wait", "2m")
+	s.must("run", "--rm", "--no-deps", "-T", "setup")
 	for _, name := range names {
 		es.mustDo(http.MethodGet, "/_index_template/"+name, nil, http.StatusOK, nil)
 	}
@@ -345,39 +381,130 @@ type request struct {
 	status int
 }
 
-// sendRequests makes requests from to to-1 of a phase: mostly pages that
-// exist, every fifth a missing page (404 and an error_log line naming it),
-// every seventh the denied folder (403 and an error_log line). Each path
-// is unique.
-func sendRequests(t *testing.T, site, phase string, from, to int) []request {
-	t.Helper()
-	client := &http.Client{Timeout: 30 * time.Second}
-	var out []request
-	for i := from; i < to; i++ {
-		r := request{path: fmt.Sprintf("/about.html?e2e=%s-%d", phase, i), status: http.StatusOK}
-		switch {
-		case i%5 == 0:
-			r = request{path: fmt.Sprintf("/missing-e2e-%s-%d.html", phase, i), status: http.StatusNotFound}
-		case i%7 == 0:
-			r = request{path: fmt.Sprintf("/private/?e2e=%s-%d", phase, i), status: http.StatusForbidden}
-		}
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, site+r.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("User-Agent", "logpipe-e2e")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", r.path, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != r.status {
-			t.Fatalf("GET %s: got %s, want %d", r.path, resp.Status, r.status)
-		}
-		out = append(out, r)
+// newRequest returns the i-th request of a phase: mostly pages that exist,
+// every fifth a missing page (404 and an error_log line naming it), every
+// seventh the denied folder (403 and an error_log line). Each path is
+// unique.
+func newRequest(phase string, i int) request {
+	switch {
+	case i%5 == 0:
+		return request{path: fmt.Sprintf("/missing-e2e-%s-%d.html", phase, i), status: http.StatusNotFound}
+	case i%7 == 0:
+		return request{path: fmt.Sprintf("/private/?e2e=%s-%d", phase, i), status: http.StatusForbidden}
 	}
-	return out
+	return request{path: fmt.Sprintf("/about.html?e2e=%s-%d", phase, i), status: http.StatusOK}
+}
+
+// sender sends the requests of a phase to httpd from a goroutine, one
+// every sendEvery, until it is told to finish.
+type sender struct {
+	t    *testing.T
+	stop chan struct{}
+	done chan struct{}
+
+	mu   sync.Mutex
+	sent []request // the requests answered as expected
+	err  error     // what ended the sending early
+}
+
+// startSending starts sending the requests of phase to site; the end of
+// the test stops it if finish did not.
+func startSending(t *testing.T, site, phase string) *sender {
+	snd := &sender{t: t, stop: make(chan struct{}), done: make(chan struct{})}
+	go snd.send(site, phase)
+	t.Cleanup(func() {
+		select {
+		case <-snd.stop:
+		default:
+			close(snd.stop)
+		}
+		<-snd.done
+	})
+	return snd
+}
+
+func (snd *sender) send(site, phase string) {
+	defer close(snd.done)
+	client := &http.Client{Timeout: 30 * time.Second}
+	tick := time.NewTicker(sendEvery)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-snd.stop:
+			return
+		case <-tick.C:
+		}
+		r := newRequest(phase, i)
+		err := get(client, site, r)
+		snd.mu.Lock()
+		if err != nil {
+			snd.err = err
+		} else {
+			snd.sent = append(snd.sent, r)
+		}
+		snd.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// get makes one request and checks the status of its answer.
+func get(client *http.Client, site string, r request) error {
+	req, err := http.NewRequest(http.MethodGet, site+r.path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "logpipe-e2e")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", r.path, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != r.status {
+		return fmt.Errorf("GET %s: got %s, want %d", r.path, resp.Status, r.status)
+	}
+	return nil
+}
+
+// count returns how many requests were answered as expected so far.
+func (snd *sender) count() int {
+	snd.mu.Lock()
+	defer snd.mu.Unlock()
+	return len(snd.sent)
+}
+
+// failed returns the error that ended the sending early, if one did.
+func (snd *sender) failed() error {
+	snd.mu.Lock()
+	defer snd.mu.Unlock()
+	return snd.err
+}
+
+// waitSent waits until at least n requests were answered.
+func (snd *sender) waitSent(n int) {
+	snd.t.Helper()
+	await.Eventually(snd.t, fmt.Sprintf("%d requests of the test answered", n), func() error {
+		if got := snd.count(); got < n {
+			return await.NotYet(got, fmt.Sprintf("at least %d", n))
+		}
+		return nil
+	}, await.Within(settleTime), await.Every(sendEvery), await.While(snd.failed))
+}
+
+// finish stops the sending after the request under way and returns the
+// requests answered.
+func (snd *sender) finish() []request {
+	snd.t.Helper()
+	close(snd.stop)
+	<-snd.done
+	if err := snd.failed(); err != nil {
+		snd.t.Fatal(err)
+	}
+	snd.mu.Lock()
+	defer snd.mu.Unlock()
+	return snd.sent
 }
 
 // Times in httpd's logs: the access log's (%t) and the error log's, which

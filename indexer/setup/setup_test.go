@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -375,12 +376,15 @@ func TestKibanaErrors(t *testing.T) {
 		w.Write([]byte(`{"statusCode":503,"error":"Service Unavailable","message":"Kibana server is not ready yet"}`))
 	}))
 	defer srv.Close()
+	// Both are ErrUnreachable, which `indexer setup` retries until its
+	// --wait runs out: Kibana answers 503 while it starts, and nothing
+	// before it listens.
 	kb := Kibana{URL: srv.URL}
-	if _, err := kb.EnsureDataViews(context.Background(), []string{"a-*"}, nil); err == nil || !strings.Contains(err.Error(), "not ready yet") {
-		t.Fatalf("err %v", err)
+	if _, err := kb.EnsureDataViews(context.Background(), []string{"a-*"}, nil); !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "not ready yet") {
+		t.Fatalf("Kibana starting (503): got %v, want ErrUnreachable with Kibana's message", err)
 	}
 	srv.Close()
-	if _, err := kb.EnsureDataViews(context.Background(), []string{"a-*"}, nil); err == nil {
-		t.Fatal("no error with Kibana away")
+	if _, err := kb.EnsureDataViews(context.Background(), []string{"a-*"}, nil); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Kibana away: got %v, want ErrUnreachable", err)
 	}
 }
