@@ -39,6 +39,9 @@ type cluster struct {
 	nodes  []*node
 	// settings are given to every node, after the cluster's own.
 	settings []string
+	// clientOpts are added to the clients the helpers make (admin,
+	// askNode, createAssigned): TLS and SASL for a secured cluster.
+	clientOpts []kgo.Opt
 	// lab, when set, runs node i in the lab's network namespace i.
 	lab *netns.Lab
 }
@@ -147,7 +150,7 @@ func (c *cluster) admin(nodes ...int) *kadm.Client {
 	if len(seeds) == 0 {
 		seeds = c.addrs
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, c.clientOpts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
