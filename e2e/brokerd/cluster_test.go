@@ -142,6 +142,21 @@ func (c *cluster) startErr(i int) error {
 	return nil
 }
 
+// logsOnFailure makes the test show the end of every node's log if it
+// fails.
+func (c *cluster) logsOnFailure() {
+	c.t.Cleanup(func() {
+		if !c.t.Failed() {
+			return
+		}
+		for i, n := range c.nodes {
+			if n != nil {
+				c.t.Logf("node %d's log:\n%s", i+1, n.proc.Tail(6000))
+			}
+		}
+	})
+}
+
 func (c *cluster) admin(nodes ...int) *kadm.Client {
 	var seeds []string
 	for _, i := range nodes {

@@ -70,15 +70,7 @@ func TestBrokerOnlySecuredController(t *testing.T) {
 		t.Run(tc.proto, func(t *testing.T) {
 			c := newCluster(t, 3, tc.settings...)
 			c.clientOpts = tc.client
-			t.Cleanup(func() {
-				if t.Failed() {
-					for i, n := range c.nodes {
-						if n != nil {
-							t.Logf("node %d's log:\n%s", i+1, n.proc.Tail(6000))
-						}
-					}
-				}
-			})
+			c.logsOnFailure()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			four := c.addBrokerOnly()

@@ -134,15 +134,7 @@ func TestControllerSASL(t *testing.T) {
 	for _, proto := range []string{"SASL_SSL", "SASL_PLAINTEXT"} {
 		t.Run(proto, func(t *testing.T) {
 			c := newCluster(t, 3, ctlSASLSettings(f, users, proto, "broker-pw")...)
-			t.Cleanup(func() {
-				if t.Failed() {
-					for i, n := range c.nodes {
-						if n != nil {
-							t.Logf("node %d's log:\n%s", i+1, n.proc.Tail(6000))
-						}
-					}
-				}
-			})
+			c.logsOnFailure()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			topic := "ctl-" + strings.ToLower(proto)
