@@ -21,10 +21,10 @@ import (
 // refused. A node upgraded from the single-file metadata store of earlier
 // releases carries its image over into the quorum once.
 //
-// A broker-only node is a non-voter: it opens its client listener now,
-// for the leader's Raft connections come there (ClientListener hands the
-// rest to the caller), and registers with the controller first, which
-// adds it to the quorum.
+// A broker-only node is a non-voter: it opens its inter-broker listener
+// now, for the leader's Raft connections come there (ClientListeners
+// hands the rest to the caller), and registers with the controller
+// first, which adds it to the quorum.
 //
 // For a combined node of a cluster it also returns the controller
 // listener's Kafka side.
@@ -45,12 +45,6 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 			return nil, nil, fmt.Errorf("broker: controller listener (node %d's voter address): %w; is a node with node.id %d already running?", cfg.NodeID, err, cfg.NodeID)
 		}
 		qc.Listener, kafkaLn = b.splitControllerListener(ln)
-		if ctl := cfg.controllerSpec(); ctl.tls() {
-			qc.DialTLS = b.controllerTLS
-		}
-		if cfg.controllerSpec().sasl() {
-			qc.StreamAuth = b.raftStreamAuth()
-		}
 	}
 	if cfg.brokerOnly() {
 		ib, _ := cfg.interBrokerListener()
@@ -58,8 +52,19 @@ func (b *Broker) openMetadata(ctx context.Context) (*quorum.Store, net.Listener,
 		if err != nil {
 			return nil, nil, err
 		}
-		qc.Listener, b.clientLn = quorum.SplitListener(ln)
+		qc.Listener, b.clientLn = b.splitInterBrokerListener(ln, ib)
 		qc.Advertise = cfg.replicationAddr()
+	}
+	// The Raft streams are protected as the controller listener is,
+	// whether they come there (a voter) or to the inter-broker listener
+	// (a broker-only node).
+	if ctl := cfg.controllerSpec(); qc.Listener != nil {
+		if ctl.tls() {
+			qc.DialTLS = b.controllerTLS
+		}
+		if ctl.sasl() {
+			qc.StreamAuth = b.raftStreamAuth()
+		}
 	}
 	store, err := quorum.Open(qc)
 	if err != nil {
@@ -119,8 +124,9 @@ type ClientListener struct {
 // ClientListeners opens the client listeners (every one of listeners but
 // the controller's). On a broker-only node the inter-broker one is the
 // listener opened at start, whose Raft connections (the metadata log from
-// the controller) go to the quorum, ahead of any TLS, and all else to the
-// caller.
+// the controller) go to the quorum and all else to the caller
+// (splitInterBrokerListener); with a TLS controller listener its
+// connections come with their TLS handshake done.
 func (b *Broker) ClientListeners() ([]ClientListener, error) {
 	ls, err := b.cfg.clientListeners()
 	if err != nil {
@@ -130,17 +136,40 @@ func (b *Broker) ClientListeners() ([]ClientListener, error) {
 	var out []ClientListener
 	for _, l := range ls {
 		var ln net.Listener
+		sec := b.wireSecurity(l)
 		if l.Name == ib.Name && b.clientLn != nil {
 			ln = b.clientLn
+			if b.cfg.controllerSpec().tls() {
+				sec.TLS = nil
+			}
 		} else if ln, err = listen(l); err != nil {
 			for _, o := range out {
 				o.Close()
 			}
 			return nil, err
 		}
-		out = append(out, ClientListener{Listener: ln, Security: b.wireSecurity(l)})
+		out = append(out, ClientListener{Listener: ln, Security: sec})
 	}
 	return out, nil
+}
+
+// splitInterBrokerListener shares a broker-only node's inter-broker
+// listener ln (l) between the Raft streams the quorum's leader sends it
+// and Kafka clients. With a PLAINTEXT or SASL_PLAINTEXT controller
+// listener the streams come unencrypted and their first byte tells them
+// apart, ahead of the listener's own TLS if it has one. With an SSL or
+// SASL_SSL one the listener is itself TLS (validateListeners) and every
+// connection's handshake is run here: a Raft stream (ALPN logpipe-raft)
+// gets the controller listener's keystore, truststore and
+// ssl.client.auth, as on a voter's controller listener, a Kafka client
+// the inter-broker listener's own. A refused handshake is logged.
+func (b *Broker) splitInterBrokerListener(ln net.Listener, l listenerSpec) (raft, kafka net.Listener) {
+	ctl := b.cfg.controllerSpec()
+	if !ctl.tls() {
+		return quorum.SplitListener(ln)
+	}
+	cs, ls := b.sec.of(ctl.Name), b.sec.of(l.Name)
+	return quorum.SplitSharedTLSListener(ln, cs.serverTLS(), ls.serverTLS(), ctl.sasl(), ls.authTimeout(), b.handshakeRefused(l.Name, "inter-broker"))
 }
 
 func listen(l listenerSpec) (net.Listener, error) {

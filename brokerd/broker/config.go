@@ -347,7 +347,8 @@ func (c *Config) controllerListener() string {
 
 // ControllerAddr returns where the metadata quorum listens; ok is false
 // for a quorum of one, which needs no listener, and for a broker-only
-// node, which has none (its Raft connections come on its client listener).
+// node, which has none (its Raft connections come on its inter-broker
+// listener).
 func (c *Config) ControllerAddr() (host string, port int32, ok bool, err error) {
 	if strings.TrimSpace(c.ControllerQuorumVoters) == "" || c.brokerOnly() {
 		return "", 0, false, nil
@@ -480,8 +481,8 @@ func (c *Config) validateBrokerOnly(voters []quorum.Voter, bad func(key, format 
 
 // replicationAddr is host:port where the leader of the metadata quorum
 // reaches a broker-only node: its advertised inter-broker listener, which
-// carries the Raft connections too (ahead of any TLS: Raft is not
-// encrypted).
+// carries the Raft connections too, protected as the controller
+// listener's protocol says (splitInterBrokerListener).
 func (c *Config) replicationAddr() string {
 	host, port, _ := c.AdvertisedAddr()
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))

@@ -113,15 +113,22 @@ func (b *Broker) splitControllerListener(ln net.Listener) (raft, kafka net.Liste
 		return quorum.SplitListener(ln)
 	}
 	ls := b.sec.of(ctl.Name)
-	auth, _ := ls.cfg.clientAuth()
-	log := b.log.With("listener", ctl.Name)
 	split := quorum.SplitTLSListener
 	if ctl.sasl() {
 		split = quorum.SplitSASLTLSListener
 	}
-	return split(ln, ls.material.Server(auth), ls.authTimeout(), func(remote net.Addr, err error) {
-		log.Warn("controller listener: TLS handshake refused", "remote", remote, "err", err)
-	})
+	return split(ln, ls.serverTLS(), ls.authTimeout(), b.handshakeRefused(ctl.Name, "controller"))
+}
+
+// handshakeRefused logs a TLS handshake refused on listener, whose
+// handshakes are run ahead of the Kafka server since Raft streams come
+// there too; kind says which listener it is to this node ("controller",
+// "inter-broker").
+func (b *Broker) handshakeRefused(listener, kind string) func(net.Addr, error) {
+	log := b.log.With("listener", listener)
+	return func(remote net.Addr, err error) {
+		log.Warn(kind+" listener: TLS handshake refused", "remote", remote, "err", err)
+	}
 }
 
 // dialController connects to the controller listener at addr, over TLS

@@ -107,7 +107,8 @@ func setSecurityKey(s *SecurityConfig, key, v string) error {
 }
 
 // validateOverrides checks every listener.name.<listener>.<key>: the
-// listener must be in listeners, the key one of overridable, and the
+// listener must be in listeners (or be the controller listener of a
+// broker-only node), the key one of overridable, and the
 // listener's resulting security valid. Errors name the override's key.
 func (c *Config) validateOverrides(bad func(key, format string, args ...any)) {
 	if len(c.ListenerOverrides) == 0 {
@@ -117,6 +118,13 @@ func (c *Config) validateOverrides(bad func(key, format string, args ...any)) {
 	if err != nil {
 		return // validateListeners reports it
 	}
+	known, also := names, ""
+	if ctl := c.controllerListener(); c.brokerOnly() && !slices.Contains(names, ctl) {
+		// A broker-only node has no controller listener, but dials the
+		// controllers' with its settings, and takes the Raft streams
+		// with them.
+		known, also = append(slices.Clone(names), ctl), ", nor the controller listener "+ctl
+	}
 	overridden := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(c.ListenerOverrides)) {
 		full := "listener.name." + key
@@ -124,8 +132,8 @@ func (c *Config) validateOverrides(bad func(key, format string, args ...any)) {
 		switch {
 		case !ok || rest == "":
 			bad(full, "want listener.name.<listener>.<key>")
-		case !slices.Contains(names, strings.ToUpper(name)):
-			bad(full, "unknown key: listener %s is not in listeners (%s)", strings.ToUpper(name), strings.Join(names, ", "))
+		case !slices.Contains(known, strings.ToUpper(name)):
+			bad(full, "unknown key: listener %s is not in listeners (%s)%s", strings.ToUpper(name), strings.Join(names, ", "), also)
 		case !slices.Contains(overridable, overrideKey(rest)):
 			bad(full, "unknown key: a listener may override %s", strings.Join(overridable, ", "))
 		default:

@@ -201,8 +201,8 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 		bad("inter.broker.listener.name", "%v", err)
 	}
 	ctl := c.controllerSpec()
-	if ctl.Protocol != protoPlaintext && c.brokerOnly() {
-		bad("listener.security.protocol.map", "the controller listener %s is %s, which a broker-only node (process.roles: broker) does not support yet: the leader's Raft connections to it come on its inter-broker listener, which would need the same protection", ctl.Name, ctl.Protocol)
+	if c.brokerOnly() {
+		c.validateBrokerOnlyController(ctl, bad)
 	}
 	if ctl.tls() {
 		ls = append(ls, ctl)
@@ -229,6 +229,24 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 			bad("ssl.keystore.location", "listener %s is %s: set ssl.keystore.location, or ssl.keystore.certificate.chain and ssl.keystore.key (PEM), or the same under listener.name.%s.", l.Name, l.Protocol, strings.ToLower(l.Name))
 			break
 		}
+	}
+}
+
+// validateBrokerOnlyController checks what a broker-only node needs to
+// take the leader's Raft streams, which come to its inter-broker listener,
+// as the controller listener ctl would take them: with TLS, that listener
+// must be TLS too (SSL or SASL_SSL), as one handshake serves both; with
+// SASL, the PLAIN users to check the leader's login against.
+func (c *Config) validateBrokerOnlyController(ctl listenerSpec, bad func(key, format string, args ...any)) {
+	ib, err := c.interBrokerListener()
+	if err != nil {
+		return // reported on inter.broker.listener.name
+	}
+	if ctl.tls() && !ib.tls() {
+		bad("listener.security.protocol.map", "the controller listener %s (controller.listener.names) is %s, but this broker-only node's inter-broker listener %s (inter.broker.listener.name) is %s: the quorum's leader sends the metadata log over TLS to the inter-broker listener, so map it to SSL or SASL_SSL, or the controller listener to PLAINTEXT or SASL_PLAINTEXT", ctl.Name, ctl.Protocol, ib.Name, ib.Protocol)
+	}
+	if ctl.sasl() && c.Security.SASLPlainUsersFile == "" {
+		bad("sasl.plain.users.file", "the controller listener %s is %s: this broker-only node checks the SASL PLAIN login of the quorum leader's Raft streams against the users of sasl.plain.users.file, which must list the nodes' user", ctl.Name, ctl.Protocol)
 	}
 }
 

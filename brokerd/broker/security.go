@@ -269,11 +269,18 @@ func (b *Broker) wireSecurity(l listenerSpec) wire.Security {
 		AuthTimeout:     ls.authTimeout(),
 	}
 	if l.tls() {
-		auth, _ := ls.cfg.clientAuth()
-		ws.TLS = ls.material.Server(auth)
+		ws.TLS = ls.serverTLS()
 		ws.CertPrincipal = ls.certPrincipal
 	}
 	return ws
+}
+
+// serverTLS is the listener's TLS server configuration: its keystore,
+// with client certificates asked for and checked against its truststore
+// as its ssl.client.auth says.
+func (ls *listenerSec) serverTLS() *tls.Config {
+	auth, _ := ls.cfg.clientAuth()
+	return ls.material.Server(auth)
 }
 
 // authTimeout is sasl.server.authentication.timeout.ms.

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -45,6 +46,33 @@ func SplitTLSListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, r
 // SASL in its handshake (Config.StreamAuth).
 func SplitSASLTLSListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, refused func(remote net.Addr, err error)) (raft, kafka net.Listener) {
 	return split(&mux{ln: ln, closed: make(chan struct{}), tls: withRaftALPN(cfg), timeout: timeout, refused: refused, raftSASL: true})
+}
+
+// SplitSharedTLSListener is SplitTLSListener for a listener that serves
+// Kafka clients with TLS settings of their own, as a broker-only node's
+// inter-broker listener does, where the quorum's leader sends it the
+// metadata log: a connection whose TLS ClientHello offers RaftALPN is
+// served with raftCfg (the controller listener's settings) and, once its
+// handshake negotiated RaftALPN, goes to raft; any other is served with
+// kafkaCfg, left as it is (offering no application protocol), and goes
+// to kafka. Both configurations may set GetConfigForClient. With
+// raftSASL a Raft stream needs no client certificate, as with
+// SplitSASLTLSListener.
+func SplitSharedTLSListener(ln net.Listener, raftCfg, kafkaCfg *tls.Config, raftSASL bool, timeout time.Duration, refused func(remote net.Addr, err error)) (raft, kafka net.Listener) {
+	raftCfg = withRaftALPN(raftCfg)
+	byHello := &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		cfg := kafkaCfg
+		if slices.Contains(hello.SupportedProtos, RaftALPN) {
+			cfg = raftCfg
+		}
+		if get := cfg.GetConfigForClient; get != nil {
+			if c, err := get(hello); c != nil || err != nil {
+				return c, err
+			}
+		}
+		return cfg, nil
+	}}
+	return split(&mux{ln: ln, closed: make(chan struct{}), tls: byHello, timeout: timeout, refused: refused, raftSASL: raftSASL})
 }
 
 // withRaftALPN returns cfg offering RaftALPN, also in the configurations

@@ -64,7 +64,8 @@ type Config struct {
 	Listener net.Listener
 	// DialTLS, when set, makes the Raft streams this node dials speak TLS
 	// (offering RaftALPN): it returns the client configuration for the
-	// peer at addr, host:port. The accepting side is SplitTLSListener's.
+	// peer at addr, host:port. The accepting side is SplitTLSListener's
+	// (SplitSharedTLSListener's on a non-voter).
 	DialTLS func(addr string) (*tls.Config, error)
 	// StreamAuth, when set, makes the Raft streams authenticate with
 	// SASL both ways: the ones this node dials send its token, the ones

@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +198,123 @@ func TestRaftStreamWithoutCertificateIsRefused(t *testing.T) {
 	_ = rc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := rc.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the refused Raft stream's connection is still open")
+	}
+}
+
+// TestSharedTLSListenerPicksSettingsByALPN runs the stream layer on a
+// listener shared with Kafka clients that have TLS settings of their own,
+// as a broker-only node's inter-broker listener is: a Kafka client gets
+// the Kafka side's certificate and is not asked for one, a Raft stream
+// gets the Raft side's certificate and must show one of the cluster's CA;
+// a Raft stream without a certificate and a plaintext Raft handshake are
+// refused, and the refusals reported.
+func TestSharedTLSListenerPicksSettingsByALPN(t *testing.T) {
+	ca, err := testcerts.NewCA("quorum CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := func(cn string) tls.Certificate {
+		leaf, err := ca.Issue(testcerts.Options{Subject: pkix.Name{CommonName: cn}, Hosts: []string{"127.0.0.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := leaf.TLS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	raftCfg := &tls.Config{Certificates: []tls.Certificate{cert("raft side")}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	kafkaCfg := &tls.Config{Certificates: []tls.Certificate{cert("kafka side")}, MinVersion: tls.VersionTLS12}
+	leader := cert("leader")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	var mu sync.Mutex
+	var refusals []string
+	raftLn, kafkaLn := SplitSharedTLSListener(ln, raftCfg, kafkaCfg, false, 5*time.Second, func(_ net.Addr, err error) {
+		mu.Lock()
+		refusals = append(refusals, err.Error())
+		mu.Unlock()
+	})
+	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, func(error) {})
+	defer s.Close()
+	peer := func(c net.Conn) string {
+		tc, ok := c.(*tls.Conn)
+		if !ok || len(tc.ConnectionState().PeerCertificates) == 0 {
+			return fmt.Sprintf("%T without a certificate", c)
+		}
+		return tc.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+
+	kc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("a Kafka client without a certificate: %v", err)
+	}
+	defer kc.Close()
+	if got := peer(kc); got != "kafka side" {
+		t.Errorf("the certificate a Kafka client sees: got %q, want \"kafka side\"", got)
+	}
+	k, err := kafkaLn.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+
+	s.dialTLS = func(string) (*tls.Config, error) {
+		return &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{leader}, MinVersion: tls.VersionTLS12}, nil
+	}
+	out, err := s.Dial(raft.ServerAddress(addr), 5*time.Second)
+	if err != nil {
+		t.Fatalf("a Raft stream with the cluster's certificate: %v", err)
+	}
+	defer out.Close()
+	if got := peer(out); got != "raft side" {
+		t.Errorf("the certificate a Raft stream sees: got %q, want \"raft side\"", got)
+	}
+	in, err := s.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if got := peer(in); got != "leader" {
+		t.Errorf("the accepted Raft stream's client certificate: got %q, want \"leader\"", got)
+	}
+
+	s.dialTLS = func(string) (*tls.Config, error) {
+		return &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}, nil
+	}
+	if c, err := s.Dial(raft.ServerAddress(addr), 5*time.Second); err == nil {
+		c.Close()
+		t.Fatal("a Raft stream without a client certificate was accepted")
+	}
+	plain, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	_, _ = plain.Write([]byte{handshakeMagic, 'L', 'R', handshakeVersion, 0})
+	_ = plain.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := io.ReadFull(plain, b[:]); err == nil && b[0] == 0 {
+		t.Fatal("a plaintext Raft handshake on the shared TLS listener was accepted")
+	}
+	want := []string{"didn't provide a certificate", "does not look like a TLS handshake"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(refusals)
+		mu.Unlock()
+		if !slices.ContainsFunc(want, func(w string) bool {
+			return !slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, w) })
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refusals reported: got %q, want ones saying each of %q", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -39,6 +39,9 @@ type cluster struct {
 	nodes  []*node
 	// settings are given to every node, after the cluster's own.
 	settings []string
+	// clientOpts are added to the clients the helpers make (admin,
+	// askNode, createAssigned): TLS and SASL for a secured cluster.
+	clientOpts []kgo.Opt
 	// lab, when set, runs node i in the lab's network namespace i.
 	lab *netns.Lab
 }
@@ -139,6 +142,21 @@ func (c *cluster) startErr(i int) error {
 	return nil
 }
 
+// logsOnFailure makes the test show the end of every node's log if it
+// fails.
+func (c *cluster) logsOnFailure() {
+	c.t.Cleanup(func() {
+		if !c.t.Failed() {
+			return
+		}
+		for i, n := range c.nodes {
+			if n != nil {
+				c.t.Logf("node %d's log:\n%s", i+1, n.proc.Tail(6000))
+			}
+		}
+	})
+}
+
 func (c *cluster) admin(nodes ...int) *kadm.Client {
 	var seeds []string
 	for _, i := range nodes {
@@ -147,7 +165,7 @@ func (c *cluster) admin(nodes ...int) *kadm.Client {
 	if len(seeds) == 0 {
 		seeds = c.addrs
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, c.clientOpts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -44,6 +44,83 @@ func ctlSASLSettings(f ctlTLSFixture, users, proto, password string) []string {
 	}
 }
 
+// ctlSASLClient are the options of an admin client of ctlSASLSettings'
+// nodes: TLS trusting the cluster's CA, SASL PLAIN as admin.
+func ctlSASLClient(f ctlTLSFixture) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.DialTLSConfig(&tls.Config{RootCAs: f.ca.Pool(), MinVersion: tls.VersionTLS12}),
+		kgo.SASL(plain.Auth{User: "admin", Pass: "admin-pw"}.AsMechanism()),
+	}
+}
+
+// plainUsersFile writes a sasl.plain.users.file of accounts (user to
+// password) and returns its path.
+func plainUsersFile(t *testing.T, accounts map[string]string) string {
+	t.Helper()
+	var lines []string
+	for user, pass := range accounts {
+		hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, user+": "+string(hash))
+	}
+	path := filepath.Join(t.TempDir(), "users.yml")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// raftHandshake is a Raft stream's handshake without SASL (version 1).
+var raftHandshake = []byte{0xFF, 'L', 'R', 1, 0}
+
+// saslRaftHandshake is a Raft stream's handshake logging in with SASL
+// PLAIN as user with pass (version 2).
+func saslRaftHandshake(user, pass string) []byte {
+	tok := "\x00" + user + "\x00" + pass
+	h := append([]byte{0xFF, 'L', 'R', 2, 0, 5}, "PLAIN"...)
+	return append(binary.BigEndian.AppendUint16(h, uint16(len(tok))), tok...)
+}
+
+// noAnswer is what raftAnswer returns when the connection failed or
+// closed without answering: refused too.
+const noAnswer = 0xFF
+
+// raftAnswer connects to addr as a Raft stream does (over TLS with cfg,
+// offering quorum.RaftALPN, when cfg is set), sends handshake and returns
+// the first byte of the answer: 0x00 accepted, else a refusal code or
+// noAnswer.
+func raftAnswer(t *testing.T, addr string, cfg *tls.Config, handshake []byte) byte {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if cfg != nil {
+		cfg = cfg.Clone()
+		cfg.NextProtos = []string{quorum.RaftALPN}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			return noAnswer
+		}
+		conn = tc
+	}
+	if _, err := conn.Write(handshake); err != nil {
+		return noAnswer
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(conn, b[:]); err != nil {
+		return noAnswer
+	}
+	return b[0]
+}
+
 // TestControllerSASL runs three nodes whose controller listener is
 // SASL_SSL, then SASL_PLAINTEXT, under an authorizer without
 // User:ANONYMOUS: the quorum forms, the brokers register, and a topic of
@@ -53,37 +130,16 @@ func ctlSASLSettings(f ctlTLSFixture, users, proto, password string) []string {
 // password cannot register and its log says why.
 func TestControllerSASL(t *testing.T) {
 	f := newCtlTLSFixture(t)
-	users := filepath.Join(t.TempDir(), "users.yml")
-	var lines []string
-	for user, pass := range map[string]string{"broker": "broker-pw", "admin": "admin-pw"} {
-		hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, user+": "+string(hash))
-	}
-	if err := os.WriteFile(users, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	users := plainUsersFile(t, map[string]string{"broker": "broker-pw", "admin": "admin-pw"})
 	for _, proto := range []string{"SASL_SSL", "SASL_PLAINTEXT"} {
 		t.Run(proto, func(t *testing.T) {
 			c := newCluster(t, 3, ctlSASLSettings(f, users, proto, "broker-pw")...)
-			t.Cleanup(func() {
-				if t.Failed() {
-					for i, n := range c.nodes {
-						if n != nil {
-							t.Logf("node %d's log:\n%s", i+1, n.proc.Tail(6000))
-						}
-					}
-				}
-			})
+			c.logsOnFailure()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			topic := "ctl-" + strings.ToLower(proto)
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...),
-				kgo.DialTLSConfig(&tls.Config{RootCAs: f.ca.Pool(), MinVersion: tls.VersionTLS12}),
-				kgo.SASL(plain.Auth{User: "admin", Pass: "admin-pw"}.AsMechanism()),
-				kgo.DefaultProduceTopic(topic), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			cl, err := kgo.NewClient(append(ctlSASLClient(f),
+				kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic(topic), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,45 +173,17 @@ func TestControllerSASL(t *testing.T) {
 			}
 
 			// Raw Raft handshakes on node 1's controller listener.
-			dial := func() net.Conn {
-				conn, err := net.DialTimeout("tcp", c.ctls[0], 5*time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if proto == "SASL_SSL" {
-					tc := tls.Client(conn, &tls.Config{RootCAs: f.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{quorum.RaftALPN}, MinVersion: tls.VersionTLS12})
-					if err := tc.Handshake(); err != nil {
-						t.Fatalf("TLS handshake with the controller listener: %v", err)
-					}
-					conn = tc
-				}
-				return conn
+			var overTLS *tls.Config
+			if proto == "SASL_SSL" {
+				overTLS = &tls.Config{RootCAs: f.ca.Pool(), MinVersion: tls.VersionTLS12}
 			}
-			answer := func(handshake []byte) byte {
-				conn := dial()
-				defer conn.Close()
-				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-				if _, err := conn.Write(handshake); err != nil {
-					t.Fatal(err)
-				}
-				var b [1]byte
-				if _, err := io.ReadFull(conn, b[:]); err != nil {
-					return 0xFF // closed without an answer: refused too
-				}
-				return b[0]
-			}
-			withToken := func(user, pass string) []byte {
-				tok := "\x00" + user + "\x00" + pass
-				h := append([]byte{0xFF, 'L', 'R', 2, 0, 5}, "PLAIN"...)
-				return append(binary.BigEndian.AppendUint16(h, uint16(len(tok))), tok...)
-			}
-			if b := answer([]byte{0xFF, 'L', 'R', 1, 0}); b == 0 {
+			if b := raftAnswer(t, c.ctls[0], overTLS, raftHandshake); b == 0 {
 				t.Errorf("a Raft handshake without SASL: got accepted (0x00), want refused")
 			}
-			if b := answer(withToken("broker", "wrong")); b == 0 {
+			if b := raftAnswer(t, c.ctls[0], overTLS, saslRaftHandshake("broker", "wrong")); b == 0 {
 				t.Errorf("a Raft handshake with a wrong password: got accepted (0x00), want refused")
 			}
-			if b := answer(withToken("broker", "broker-pw")); b != 0 {
+			if b := raftAnswer(t, c.ctls[0], overTLS, saslRaftHandshake("broker", "broker-pw")); b != 0 {
 				t.Errorf("a Raft handshake with the brokers' account: got %#x, want accepted (0x00)", b)
 			}
 			if got := c.nodes[0].proc.Tail(200000); !strings.Contains(got, "did not authenticate with SASL") || !strings.Contains(got, "invalid user name or password") {

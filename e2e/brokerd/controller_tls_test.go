@@ -114,15 +114,7 @@ func TestControllerTLS(t *testing.T) {
 		wg.Go(func() { errs[i] = c.startErr(i) })
 	}
 	wg.Wait()
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, n := range c.nodes {
-				if n != nil {
-					t.Logf("node %d's log:\n%s", i+1, n.proc.Tail(6000))
-				}
-			}
-		}
-	})
+	c.logsOnFailure()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}

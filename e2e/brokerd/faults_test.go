@@ -27,7 +27,7 @@ import (
 // first leads) and configs.
 func (c *cluster) createAssigned(ctx context.Context, topic string, assign [][]int32, configs map[string]string) {
 	c.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.liveAddrs()...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.liveAddrs()...)}, c.clientOpts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

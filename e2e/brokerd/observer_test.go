@@ -92,7 +92,7 @@ func (c *cluster) startBrokerOnly(i int) {
 // askNode sends req to node i alone (a client sends Metadata to any
 // broker it knows of; this one does not).
 func (c *cluster) askNode(ctx context.Context, i int, req kmsg.Request) (kmsg.Response, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs[i]))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.addrs[i])}, c.clientOpts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -312,9 +312,10 @@ func TestBrokerOnlyNodeJoinsACluster(t *testing.T) {
 	})
 }
 
-// readBack reads the partitions of topic in want from their start and
-// checks that each holds exactly the values want lists, in order.
-func readBack(t *testing.T, ctx context.Context, seeds []string, topic string, want map[int32][]string) {
+// readBack reads the partitions of topic in want from their start, with
+// a client of opts (if any) besides, and checks that each holds exactly
+// the values want lists, in order.
+func readBack(t *testing.T, ctx context.Context, seeds []string, topic string, want map[int32][]string, opts ...kgo.Opt) {
 	t.Helper()
 	offsets := map[int32]kgo.Offset{}
 	n := 0
@@ -322,7 +323,7 @@ func readBack(t *testing.T, ctx context.Context, seeds []string, topic string, w
 		offsets[p] = kgo.NewOffset().AtStart()
 		n += len(vs)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
