@@ -336,7 +336,7 @@ func (r *report) goals(b *strings.Builder) {
 		}
 	}
 	if r.opts.faults {
-		w("\nThe faults in brokerd's run are in its figures.\n")
+		w("\nThese goals are set for a pipeline without faults (section \"%s\"); here the faults in brokerd's run are in its figures, and what counts is that every line still arrives once (below).\n", strings.TrimPrefix(sectionHeading, "## "))
 	}
 	w("\n")
 }
