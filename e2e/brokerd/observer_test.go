@@ -386,8 +386,8 @@ func refused(t *testing.T, what string, opts devstack.BrokerdOptions, want ...st
 
 // TestBrokerOnlyNodeRefusals: a broker-only node with a voter's node.id,
 // with the data of another cluster, or with the node.id of a live
-// broker-only node does not start, and says why; the cluster and the
-// other data are left as they were.
+// broker-only node, and a voter on another cluster's data, do not start,
+// and say why; the cluster and the other data are left as they were.
 func TestBrokerOnlyNodeRefusals(t *testing.T) {
 	c := newCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -442,6 +442,31 @@ func TestBrokerOnlyNodeRefusals(t *testing.T) {
 	if got := props(); got != yProps {
 		t.Errorf("cluster Y's meta.properties after the refusals:\n%s\nwant unchanged:\n%s", got, yProps)
 	}
+
+	// A voter on another cluster's data: node 3 of the cluster, stopped,
+	// started again on the folder of cluster Z, a single node 3.
+	zAddr, zDir := newAddr(), newDir()
+	z := startNode(t, zAddr, zDir, "node.id=3")
+	z.proc.Stop(10 * time.Second)
+	zProps, err := os.ReadFile(filepath.Join(zDir, "meta.properties"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zCluster := ""
+	for _, line := range strings.Split(string(zProps), "\n") {
+		if v, ok := strings.CutPrefix(line, "cluster.id="); ok {
+			zCluster = v
+		}
+	}
+	c.nodes[2].proc.Stop(10 * time.Second)
+	refused(t, "voter 3 on cluster Z's folder", devstack.BrokerdOptions{Addr: c.addrs[2], DataDir: zDir,
+		LogPath: filepath.Join(t.TempDir(), "brokerd.log"), Settings: devstack.VoterSettings(3, c.addrs[2], c.ctls[2], c.voters)},
+		zCluster)
+	if got, err := os.ReadFile(filepath.Join(zDir, "meta.properties")); err != nil || string(got) != string(zProps) {
+		t.Errorf("cluster Z's meta.properties after the refusal: %q (%v), want unchanged:\n%s", got, err, zProps)
+	}
+	// On its own folder it rejoins.
+	c.start(2)
 	m := c.waitMeta(ctx, 0, "the three brokers", func(m kadm.Metadata) bool { return len(m.Brokers) == 3 })
 	if ids := m.Brokers.NodeIDs(); slices.Contains(ids, 4) {
 		t.Errorf("brokers after the refusals: %v, want node 4 not registered", ids)
