@@ -249,3 +249,79 @@ func TestNonvoterOfAnotherClusterIsRefused(t *testing.T) {
 	// X goes on without it.
 	propose(t, l, metadata.Record{CreateTopic: topic("after", 1)})
 }
+
+// TestVoterRefusesAnotherQuorumsFolder: a voter whose folder holds a Raft
+// configuration with other voters than controller.quorum.voters names (a
+// quorum of one opened as one of three voters, and three voters' folder
+// opened as a quorum of one) is refused, naming the other quorum, and the
+// folder is left as it was.
+func TestVoterRefusesAnotherQuorumsFolder(t *testing.T) {
+	// Cluster Y: node 4 alone.
+	dir := filepath.Join(t.TempDir(), "meta")
+	solo, err := Open(Config{NodeID: 4, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := solo.WaitLeader(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	propose(t, solo, clusterID("Y"))
+	if err := solo.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := solo.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	voters := []Voter{{1, "127.0.0.1:1"}, {2, "127.0.0.1:2"}, {4, ln.Addr().String()}}
+	s, err := Open(Config{NodeID: 4, Dir: dir, Voters: voters, Listener: ln})
+	if err == nil {
+		s.Close()
+		t.Fatal("node 4 of cluster Y opened as one of three voters, want refused")
+	}
+	for _, want := range []string{"another quorum", `cluster "Y"`, "voters are [4]", "[1 2 4]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("refusal: got %q, want it to say %q", err, want)
+		}
+	}
+	// Still cluster Y's: it opens alone again, with its image.
+	again, err := Open(Config{NodeID: 4, Dir: dir})
+	if err != nil {
+		t.Fatalf("cluster Y's folder after the refusal: %v", err)
+	}
+	if err := again.WaitLeader(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.ClusterID(); got != "Y" {
+		t.Errorf("cluster Y's folder after the refusal holds cluster %q", got)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Three voters' folder (bootstrapped at its first open), opened as a
+	// quorum of one.
+	dir3 := filepath.Join(t.TempDir(), "meta3")
+	ln3, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	three, err := Open(Config{NodeID: 3, Dir: dir3, Voters: []Voter{{1, "127.0.0.1:1"}, {2, "127.0.0.1:2"}, {3, ln3.Addr().String()}}, Listener: ln3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := three.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ln3.Close()
+	if s, err := Open(Config{NodeID: 3, Dir: dir3}); err == nil {
+		s.Close()
+		t.Fatal("a voter of three opened as a quorum of one, want refused")
+	} else if !strings.Contains(err.Error(), "voters are [1 2 3]") || !strings.Contains(err.Error(), "quorum of one") {
+		t.Fatalf("refusal: got %q, want it to name the voters [1 2 3] and a quorum of one", err)
+	}
+}

@@ -270,6 +270,11 @@ func Open(cfg Config) (*Store, error) {
 			return fail(err)
 		}
 	}
+	if exists && me >= 0 {
+		if err := checkVoterState(cfg, rc, bolt, snaps, solo); err != nil {
+			return fail(err)
+		}
+	}
 	if !exists && me >= 0 {
 		if err := raft.BootstrapCluster(rc, bolt, bolt, snaps, s.trans, raft.Configuration{Servers: servers}); err != nil {
 			return fail(fmt.Errorf("quorum: bootstrapping: %w", err))
@@ -320,25 +325,73 @@ func orDefault(d, def time.Duration) time.Duration {
 // (this node was one of its controllers, or a node of its own quorum of
 // one), and joining ours with it would mix two clusters' logs.
 func checkNonvoterState(cfg Config, rc *raft.Config, logs *raftboltdb.BoltStore, snaps raft.SnapshotStore) error {
+	voters, cluster, err := storedVoters(cfg, rc, logs, snaps, true)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(voters, rc.LocalID) {
+		return fmt.Errorf("quorum: %s holds the metadata of another quorum (cluster %q), in which node %d is a voter; it cannot follow this one as a non-voter", cfg.Dir, cluster, cfg.NodeID)
+	}
+	return nil
+}
+
+// checkVoterState refuses the stored state of a voter whose Raft
+// configuration has other voters than cfg.Voters (a quorum of one when
+// solo): that folder belongs to another quorum, whose log this node would
+// go on with on its own, unseen by the quorum it was configured for, or
+// wait for voters that will never answer. The voters of a quorum are
+// fixed (controller.quorum.voters), so no legitimate restart meets this.
+func checkVoterState(cfg Config, rc *raft.Config, logs *raftboltdb.BoltStore, snaps raft.SnapshotStore, solo bool) error {
+	// The configuration alone first: restoring the snapshot's image
+	// twice would slow every restart.
+	voters, _, err := storedVoters(cfg, rc, logs, snaps, false)
+	if err != nil {
+		return err
+	}
+	var want []raft.ServerID
+	for _, v := range cfg.Voters {
+		want = append(want, serverID(v.ID))
+	}
+	slices.Sort(want)
+	if slices.Equal(voters, want) {
+		return nil
+	}
+	configured := fmt.Sprintf("controller.quorum.voters names voters %v", want)
+	if solo {
+		configured = "without controller.quorum.voters this node is a quorum of one"
+	}
+	_, cluster, err := storedVoters(cfg, rc, logs, snaps, true)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("quorum: %s holds the metadata of another quorum (cluster %q) whose voters are %v, but %s: this node's metadata belongs to another cluster", cfg.Dir, cluster, voters, configured)
+}
+
+// storedVoters reads the voters of the Raft configuration in the folder's
+// log and snapshots, sorted, and, withImage, the cluster id of the image
+// they hold (else, or without it, what cfg.ClusterID says).
+func storedVoters(cfg Config, rc *raft.Config, logs *raftboltdb.BoltStore, snaps raft.SnapshotStore, withImage bool) ([]raft.ServerID, string, error) {
 	probe := *rc // GetConfiguration marks its Config as not to be started
+	probe.NoSnapshotRestoreOnStart = !withImage
 	_, trans := raft.NewInmemTransport("")
 	defer trans.Close()
 	f := newFSM()
 	conf, err := raft.GetConfiguration(&probe, f, logs, logs, snaps, trans)
 	if err != nil {
-		return fmt.Errorf("quorum: reading the stored configuration in %s: %w", cfg.Dir, err)
+		return nil, "", fmt.Errorf("quorum: reading the stored configuration in %s: %w", cfg.Dir, err)
 	}
+	var voters []raft.ServerID
 	for _, srv := range conf.Servers {
-		if srv.ID != rc.LocalID || srv.Suffrage != raft.Voter {
-			continue
+		if srv.Suffrage == raft.Voter {
+			voters = append(voters, srv.ID)
 		}
-		cluster := f.img.Load().ClusterID
-		if cluster == "" && cfg.ClusterID != nil {
-			cluster = cfg.ClusterID()
-		}
-		return fmt.Errorf("quorum: %s holds the metadata of another quorum (cluster %q), in which node %d is a voter; it cannot follow this one as a non-voter", cfg.Dir, cluster, cfg.NodeID)
 	}
-	return nil
+	slices.Sort(voters)
+	cluster := f.img.Load().ClusterID
+	if cluster == "" && cfg.ClusterID != nil {
+		cluster = cfg.ClusterID()
+	}
+	return voters, cluster, nil
 }
 
 // ClusterID returns the cluster this node's data belongs to: the image's,
