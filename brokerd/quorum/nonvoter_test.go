@@ -173,8 +173,10 @@ func TestNonvoterJoinsFromASnapshotAndFollows(t *testing.T) {
 	n.caughtUp(l2)
 }
 
-func TestNonvoterRefusesAnotherQuorumsFolder(t *testing.T) {
-	// A node of its own quorum of one (cluster Y), with a snapshot.
+// soloFolder returns the folder of node 4 as a quorum of its own (cluster
+// Y), with a snapshot.
+func soloFolder(t *testing.T) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "meta")
 	solo, err := Open(Config{NodeID: 4, Dir: dir})
 	if err != nil {
@@ -190,7 +192,11 @@ func TestNonvoterRefusesAnotherQuorumsFolder(t *testing.T) {
 	if err := solo.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
 
+func TestNonvoterRefusesAnotherQuorumsFolder(t *testing.T) {
+	dir := soloFolder(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -256,22 +262,7 @@ func TestNonvoterOfAnotherClusterIsRefused(t *testing.T) {
 // opened as a quorum of one) is refused, naming the other quorum, and the
 // folder is left as it was.
 func TestVoterRefusesAnotherQuorumsFolder(t *testing.T) {
-	// Cluster Y: node 4 alone.
-	dir := filepath.Join(t.TempDir(), "meta")
-	solo, err := Open(Config{NodeID: 4, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := solo.WaitLeader(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	propose(t, solo, clusterID("Y"))
-	if err := solo.raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
-	if err := solo.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir := soloFolder(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

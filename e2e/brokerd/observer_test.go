@@ -384,6 +384,25 @@ func refused(t *testing.T, what string, opts devstack.BrokerdOptions, want ...st
 	}
 }
 
+// metaProperties returns the meta.properties of the log dir dir and the
+// cluster id it names.
+func metaProperties(t *testing.T, dir string) (props, cluster string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "meta.properties"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "cluster.id="); ok {
+			cluster = v
+		}
+	}
+	if cluster == "" {
+		t.Fatalf("%s/meta.properties names no cluster:\n%s", dir, b)
+	}
+	return string(b), cluster
+}
+
 // TestBrokerOnlyNodeRefusals: a broker-only node with a voter's node.id,
 // with the data of another cluster, or with the node.id of a live
 // broker-only node, and a voter on another cluster's data, do not start,
@@ -410,23 +429,7 @@ func TestBrokerOnlyNodeRefusals(t *testing.T) {
 	yAddr, yDir := newAddr(), newDir()
 	y := startNode(t, yAddr, yDir, "node.id=4")
 	y.proc.Stop(10 * time.Second)
-	props := func() string {
-		b, err := os.ReadFile(filepath.Join(yDir, "meta.properties"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	yProps := props()
-	yCluster := ""
-	for _, line := range strings.Split(yProps, "\n") {
-		if v, ok := strings.CutPrefix(line, "cluster.id="); ok {
-			yCluster = v
-		}
-	}
-	if yCluster == "" {
-		t.Fatalf("cluster Y's meta.properties names no cluster:\n%s", yProps)
-	}
+	yProps, yCluster := metaProperties(t, yDir)
 	// Its metadata folder is a quorum in which node 4 votes.
 	addr = newAddr()
 	refused(t, "a broker-only node on cluster Y's folders", devstack.BrokerdOptions{Addr: addr, DataDir: yDir,
@@ -439,7 +442,7 @@ func TestBrokerOnlyNodeRefusals(t *testing.T) {
 		LogPath:  filepath.Join(t.TempDir(), "brokerd.log"),
 		Settings: append(c.brokerOnlySettings(4, addr), "metadata.log.dir="+newDir())},
 		"INCONSISTENT_CLUSTER_ID", yCluster)
-	if got := props(); got != yProps {
+	if got, _ := metaProperties(t, yDir); got != yProps {
 		t.Errorf("cluster Y's meta.properties after the refusals:\n%s\nwant unchanged:\n%s", got, yProps)
 	}
 
@@ -448,22 +451,13 @@ func TestBrokerOnlyNodeRefusals(t *testing.T) {
 	zAddr, zDir := newAddr(), newDir()
 	z := startNode(t, zAddr, zDir, "node.id=3")
 	z.proc.Stop(10 * time.Second)
-	zProps, err := os.ReadFile(filepath.Join(zDir, "meta.properties"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zCluster := ""
-	for _, line := range strings.Split(string(zProps), "\n") {
-		if v, ok := strings.CutPrefix(line, "cluster.id="); ok {
-			zCluster = v
-		}
-	}
+	zProps, zCluster := metaProperties(t, zDir)
 	c.nodes[2].proc.Stop(10 * time.Second)
 	refused(t, "voter 3 on cluster Z's folder", devstack.BrokerdOptions{Addr: c.addrs[2], DataDir: zDir,
 		LogPath: filepath.Join(t.TempDir(), "brokerd.log"), Settings: devstack.VoterSettings(3, c.addrs[2], c.ctls[2], c.voters)},
 		zCluster)
-	if got, err := os.ReadFile(filepath.Join(zDir, "meta.properties")); err != nil || string(got) != string(zProps) {
-		t.Errorf("cluster Z's meta.properties after the refusal: %q (%v), want unchanged:\n%s", got, err, zProps)
+	if got, _ := metaProperties(t, zDir); got != zProps {
+		t.Errorf("cluster Z's meta.properties after the refusal:\n%s\nwant unchanged:\n%s", got, zProps)
 	}
 	// On its own folder it rejoins.
 	c.start(2)
