@@ -175,13 +175,7 @@ func TestComposeFileForComposeV2(t *testing.T) {
 		t.Errorf("setup: --wait: got %q (%v), want at least 10m", flagValue(setup.Command, "--wait"), err)
 	}
 
-	checkQuorum(t, p, 3, "PLAINTEXT")
-	topics := service(t, p, "topics").Command
-	if got := [3]string{flagValue(topics, "--topic"), flagValue(topics, "--partitions"), flagValue(topics, "--replication-factor")}; got != [3]string{"httpd", "3", "3"} {
-		t.Errorf("topics creates (topic, partitions, replication factor) %v, want [httpd 3 3]", got)
-	}
-
-	// The shipper reads the volume httpd writes its logs to.
+	// mountOf is what service svc mounts at target.
 	mountOf := func(svc, target string) types.ServiceVolumeConfig {
 		for _, v := range service(t, p, svc).Volumes {
 			if v.Target == target {
@@ -191,6 +185,39 @@ func TestComposeFileForComposeV2(t *testing.T) {
 		t.Fatalf("%s mounts nothing at %s", svc, target)
 		return types.ServiceVolumeConfig{}
 	}
+	// What each health check asks, and the settings of the local
+	// Elasticsearch the issue names: single node, security off, a heap.
+	for name, want := range map[string]string{
+		"brokerd-1": "/readyz", "brokerd-2": "/readyz", "brokerd-3": "/readyz", "indexer": "/readyz", "shipper": "/readyz",
+		"elasticsearch": "/_cluster/health", "kibana": "/api/status", "httpd": "/healthz",
+	} {
+		if test := strings.Join(service(t, p, name).HealthCheck.Test, " "); !strings.Contains(test, want) {
+			t.Errorf("%s's health check %q does not ask %s", name, test, want)
+		}
+	}
+	env := service(t, p, "elasticsearch").Environment
+	for key, want := range map[string]string{"discovery.type": "single-node", "xpack.security.enabled": "false", "ES_JAVA_OPTS": "-Xms512m -Xmx512m"} {
+		if got := env[key]; got == nil || *got != want {
+			t.Errorf("elasticsearch: %s: got %v, want %q", key, got, want)
+		}
+	}
+	// Each broker keeps its data in a volume of its own.
+	seen := map[string]string{}
+	for _, name := range []string{"brokerd-1", "brokerd-2", "brokerd-3"} {
+		v := mountOf(name, "/var/lib/logpipe")
+		if v.Type != types.VolumeTypeVolume || seen[v.Source] != "" {
+			t.Errorf("%s's /var/lib/logpipe: got %s %q, want a named volume of its own (also used by %q)", name, v.Type, v.Source, seen[v.Source])
+		}
+		seen[v.Source] = name
+	}
+
+	checkQuorum(t, p, 3, "PLAINTEXT")
+	topics := service(t, p, "topics").Command
+	if got := [3]string{flagValue(topics, "--topic"), flagValue(topics, "--partitions"), flagValue(topics, "--replication-factor")}; got != [3]string{"httpd", "3", "3"} {
+		t.Errorf("topics creates (topic, partitions, replication factor) %v, want [httpd 3 3]", got)
+	}
+
+	// The shipper reads the volume httpd writes its logs to.
 	httpdLogs, shipperLogs := mountOf("httpd", "/var/log/httpd"), mountOf("shipper", "/var/log/httpd")
 	if httpdLogs.Type != types.VolumeTypeVolume || shipperLogs.Source != httpdLogs.Source || !shipperLogs.ReadOnly {
 		t.Errorf("shipper's /var/log/httpd: got %s %s (read-only %v), want httpd's volume %s, read-only", shipperLogs.Type, shipperLogs.Source, shipperLogs.ReadOnly, httpdLogs.Source)
