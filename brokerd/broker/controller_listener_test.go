@@ -56,10 +56,23 @@ func TestControllerListenerProtocols(t *testing.T) {
 			keystore(c)
 			c.Security.SSLClientAuth = "none"
 			c.ListenerOverrides = map[string]string{"controller.plain.sasl.jaas.config": jaas}
+			c.Security.SASLPlainUsersFile = "users.yml"
 		}, "", ""},
 		{"sasl_plaintext", func(c *broker.Config) {
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
 			c.Security.SASLJaasConfig = jaas
+			c.Security.SASLPlainUsersFile = "users.yml"
+		}, "", ""},
+		// The other voters' Raft streams log in with PLAIN: without the
+		// users to check them against, the quorum could never form.
+		{"sasl without plain users", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+			c.Security.SASLJaasConfig = jaas
+		}, "sasl.plain.users.file", "other nodes' Raft streams"},
+		{"sasl without plain users, a single voter", func(c *broker.Config) {
+			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+			c.Security.SASLJaasConfig = jaas
+			c.ControllerQuorumVoters = "1@127.0.0.1:9093"
 		}, "", ""},
 		{"sasl without credentials", func(c *broker.Config) {
 			c.ListenerSecurityProtocolMap = "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"

@@ -217,6 +217,11 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 		if user, _ := sec.jaasCredentials(); user == "" {
 			bad("sasl.jaas.config", "the controller listener %s is %s: this node logs in there with the username and password of sasl.jaas.config (or listener.name.%s.sasl.jaas.config)", ctl.Name, ctl.Protocol, strings.ToLower(ctl.Name))
 		}
+		// Raft streams come from other nodes to a broker-only node and
+		// to a voter of several; each checks their PLAIN login.
+		if voters, _ := c.Voters(); c.Security.SASLPlainUsersFile == "" && (c.brokerOnly() || len(voters) > 1) {
+			bad("sasl.plain.users.file", "the controller listener %s is %s: this node checks the SASL PLAIN login of the other nodes' Raft streams against the users of sasl.plain.users.file, which must list the nodes' user", ctl.Name, ctl.Protocol)
+		}
 	}
 	if ctl.Protocol == protoSSL {
 		sec := c.listenerSecurity(ctl.Name)
@@ -235,8 +240,9 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 // validateBrokerOnlyController checks what a broker-only node needs to
 // take the leader's Raft streams, which come to its inter-broker listener,
 // as the controller listener ctl would take them: with TLS, that listener
-// must be TLS too (SSL or SASL_SSL), as one handshake serves both; with
-// SASL, the PLAIN users to check the leader's login against.
+// must be TLS too (SSL or SASL_SSL), as one handshake serves both (with
+// SASL, validateListeners asks for the PLAIN users to check the leader's
+// login against, as on any voter of several).
 func (c *Config) validateBrokerOnlyController(ctl listenerSpec, bad func(key, format string, args ...any)) {
 	ib, err := c.interBrokerListener()
 	if err != nil {
@@ -244,9 +250,6 @@ func (c *Config) validateBrokerOnlyController(ctl listenerSpec, bad func(key, fo
 	}
 	if ctl.tls() && !ib.tls() {
 		bad("listener.security.protocol.map", "the controller listener %s (controller.listener.names) is %s, but this broker-only node's inter-broker listener %s (inter.broker.listener.name) is %s: the quorum's leader sends the metadata log over TLS to the inter-broker listener, so map it to SSL or SASL_SSL, or the controller listener to PLAINTEXT or SASL_PLAINTEXT", ctl.Name, ctl.Protocol, ib.Name, ib.Protocol)
-	}
-	if ctl.sasl() && c.Security.SASLPlainUsersFile == "" {
-		bad("sasl.plain.users.file", "the controller listener %s is %s: this broker-only node checks the SASL PLAIN login of the quorum leader's Raft streams against the users of sasl.plain.users.file, which must list the nodes' user", ctl.Name, ctl.Protocol)
 	}
 }
 
