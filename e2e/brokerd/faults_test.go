@@ -440,7 +440,12 @@ func TestPausedFollowerLeavesAndRejoinsISR(t *testing.T) {
 		t.Errorf("node %d, the controller, does not say so in /metrics", m.Controller)
 	}
 	signal(t, c.nodes[paused-1], syscall.SIGCONT)
-	c.partitionState(ctx, "pause", 0, "the follower back in the ISR", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
+	// Asked of the leader: the resumed node's own metadata still shows
+	// the ISR of before its pause until it catches up.
+	c.waitMeta(ctx, int(lead-1), "the follower back in the ISR, as the leader sees it", func(m kadm.Metadata) bool {
+		p, ok := m.Topics["pause"].Partitions[0]
+		return ok && len(p.ISR) == 3
+	})
 	if got := readChecked(ctx, t, h, c.addrs, "pause", 100); got[len(got)-1] != "with-two-0049" {
 		t.Fatalf("last record %q, want with-two-0049", got[len(got)-1])
 	}
