@@ -137,6 +137,7 @@ func (r *report) clusterMarkdown() string {
 	w("### What runs\n\n")
 	w("Each broker runs as a cluster of %d nodes on 127.0.0.1, each node a combined broker and controller and all of them voters of the metadata quorum; one cluster is started on fresh folders, measured, stopped and removed before the other one starts, so they never run together. The load generator shares the machine's %d CPUs with the nodes.\n\n", clusterNodes, r.machine.CPUs)
 	w("- Topics: %d partitions, replication factor %d, `min.insync.replicas=%d`; each step creates its topic, waits until every partition has all %d replicas in sync, and deletes it afterwards. The client is given every node's address. Neither broker forces writes to disk.\n", clusterPartitions, clusterReplicas, clusterMinISR, clusterReplicas)
+	b.WriteString(r.memoryLine())
 	w("- Apache Kafka: JVM heap `-Xms%dm -Xmx%dm` per node; the same server.properties as the single node (devstack's, with the shipped `num.network.threads=3`, `num.io.threads=8`, `offsets.topic.num.partitions=50`, and `group.initial.rebalance.delay.ms=0`).\n", o.kafkaHeapMB, o.kafkaHeapMB)
 	w("- brokerd: its defaults except the listeners, `log.dirs`, the cluster keys (`node.id`, `process.roles`, `controller.quorum.voters`, `controller.listener.names`) and `group.initial.rebalance.delay.ms=0`.\n")
 	w("- Each cluster start is followed by ")

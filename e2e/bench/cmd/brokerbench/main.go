@@ -36,7 +36,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"logpipe/e2e/bench/loadgen"
@@ -85,7 +84,7 @@ const perfRecordsPerSecond = 30000
 
 // perfConsumeRuns is how many times ConsumerPerformance reads the records
 // back; the median run is reported.
-const perfConsumeRuns = 3
+const perfConsumeRuns = 5
 
 func main() { benchkit.Main("brokerbench", parseFlags, run) }
 
@@ -226,9 +225,7 @@ func run(ctx context.Context, o *options) error {
 				slices.Reverse(order)
 			}
 			for _, r := range order {
-				// Write back what the previous broker left dirty, so it
-				// does not compete with this one.
-				syscall.Sync()
+				rep.settleMemory(ctx)
 				if err := runCase(ctx, o, r, starters[r.name], k); err != nil {
 					return err
 				}
@@ -248,7 +245,7 @@ func run(ctx context.Context, o *options) error {
 			},
 		}
 		for _, name := range o.brokers {
-			syscall.Sync()
+			rep.settleMemory(ctx)
 			r := &clusterRun{name: name}
 			rep.clusters = append(rep.clusters, r)
 			if err := runCluster(ctx, o, root, r, clusterStarters[name]); err != nil {
@@ -442,7 +439,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 		step("consume (ConsumerPerformance)", func(ctx context.Context) error {
 			// Its fetch phase lasts a few seconds of a JVM that is still
 			// compiling, so single runs differ widely on this machine:
-			// three runs, each a new group, and the median one counts.
+			// several runs, each a new group, and the median one counts.
 			var runs []perfConsume
 			for i := range perfConsumeRuns {
 				pc, err := runConsumerPerformance(ctx, boot, k.topic("perf"), fmt.Sprintf("%s-%d", k.topic("group"), i), res.perfProduce.records)

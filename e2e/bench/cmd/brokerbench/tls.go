@@ -209,7 +209,7 @@ func runTLS(ctx context.Context, o *options, root, bin string, rep *report) erro
 	defer os.RemoveAll(s.dir)
 	tr := &tlsReport{rep: rep, started: time.Now()}
 	for _, name := range o.brokers {
-		syscall.Sync()
+		rep.settleMemory(ctx)
 		r := &tlsRun{name: name, results: map[string]*caseResult{}, cpu: map[string]*stepCPU{}}
 		tr.runs = append(tr.runs, r)
 		if err := runTLSBroker(ctx, o, bin, r, s); err != nil {

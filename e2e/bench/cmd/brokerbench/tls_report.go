@@ -145,6 +145,7 @@ func (t *tlsReport) markdown() string {
 	if o.warmup > 0 {
 		w("- After the start, %s of full-speed franz-go produce over each listener to scratch topics (a warm-up, not measured).\n", o.warmup/2)
 	}
+	b.WriteString(t.rep.memoryLine())
 	w("- Then four blocks, over PLAINTEXT, SASL_SSL, SASL_SSL and PLAINTEXT in that order (so that a drift in the machine's load weighs on both listeners alike), each after a sync(2) and each on new %d-partition topics created through the PLAINTEXT listener, records of %d bytes, acks=all with the idempotent producer. A listener's figures add up its two blocks (records, bytes, time and CPU summed, latencies pooled):\n", tlsPartitions, o.recordSize)
 	w("  1. **produce**: franz-go at full speed for %s with its defaults (linger 10 ms, batches up to 1 MB); acknowledged records from the first send to the last acknowledgement.\n", o.duration/2)
 	w("  2. **consume**: that topic read back from start to end without a group, franz-go's default fetch sizes.\n")
