@@ -18,15 +18,20 @@ import (
 	"logpipe/brokerd/recordbatch"
 )
 
+// frameValue is the value of frameBatch's record i: 1 KiB of letters.
+func frameValue(i int) []byte {
+	v := make([]byte, 1024)
+	for j := range v {
+		v[j] = byte('a' + (i+j)%26)
+	}
+	return v
+}
+
 // frameBatch is a producer batch of n records of 1 KiB.
 func frameBatch(n int) []byte {
 	var raw []byte
 	for i := range n {
-		v := make([]byte, 1024)
-		for j := range v {
-			v[j] = byte('a' + (i+j)%26)
-		}
-		raw = recordbatch.AppendRecord(raw, kmsg.Record{OffsetDelta: int32(i), Key: fmt.Appendf(nil, "k%d", i), Value: v})
+		raw = recordbatch.AppendRecord(raw, kmsg.Record{OffsetDelta: int32(i), Key: fmt.Appendf(nil, "k%d", i), Value: frameValue(i)})
 	}
 	now := time.Now().UnixMilli()
 	return recordbatch.Build(recordbatch.Header{

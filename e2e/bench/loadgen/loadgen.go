@@ -46,6 +46,12 @@ type ProduceConfig struct {
 	// Linger is how long the client waits to fill a batch; a negative
 	// value keeps franz-go's default (10 ms).
 	Linger time.Duration
+	// Warmup leaves the records handed to the client in the run's first
+	// Warmup out of Latencies: they are sent, acknowledged and counted as
+	// the others, but their latency, which includes a new client's and a
+	// new topic's start (a broker may take hundreds of milliseconds to
+	// serve a topic's first produce), is not the steady state's.
+	Warmup time.Duration
 	// Stop, when closed, ends sending before Duration is over; the
 	// records already handed to the client are still waited for.
 	Stop <-chan struct{}
@@ -69,7 +75,8 @@ type ProduceResult struct {
 	// Elapsed runs from the first send to the last acknowledgement.
 	Elapsed time.Duration
 	// Latencies holds, sorted, each acknowledged record's time from being
-	// handed to the client to its acknowledgement.
+	// handed to the client to its acknowledgement, except those sent in
+	// the config's Warmup.
 	Latencies Latencies
 }
 
@@ -152,7 +159,9 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 			}
 			res.Records++
 			res.Bytes += int64(len(r.Value))
-			res.Latencies = append(res.Latencies, now.Sub(sent))
+			if sent.Sub(start) >= cfg.Warmup {
+				res.Latencies = append(res.Latencies, now.Sub(sent))
+			}
 			lastAck = now
 		})
 		res.Sent++ // only this goroutine writes Sent

@@ -90,9 +90,11 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 		partitions int32
 		allAcks    bool
 		rate       int
+		warmup     time.Duration
 	}{
-		{"full-speed-acks1", 3, false, 0},
-		{"fixed-rate-acksall", 2, true, 2000},
+		{"full-speed-acks1", 3, false, 0, 0},
+		{"fixed-rate-acksall", 2, true, 2000, 0},
+		{"fixed-rate-warmup", 2, true, 2000, 500 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "loadgen-" + tc.name
@@ -107,6 +109,7 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 				AllAcks:    tc.allAcks,
 				Duration:   time.Second,
 				Rate:       tc.rate,
+				Warmup:     tc.warmup,
 				Linger:     -1,
 			})
 			if err != nil {
@@ -121,8 +124,11 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 			if pr.Bytes != pr.Records*size {
 				t.Fatalf("acknowledged %d bytes for %d records of %d bytes", pr.Bytes, pr.Records, size)
 			}
-			if int64(len(pr.Latencies)) != pr.Records {
-				t.Fatalf("%d latencies for %d records", len(pr.Latencies), pr.Records)
+			switch n := int64(len(pr.Latencies)); {
+			case tc.warmup == 0 && n != pr.Records:
+				t.Fatalf("%d latencies for %d records", n, pr.Records)
+			case tc.warmup > 0 && (n == 0 || n >= pr.Records):
+				t.Fatalf("%d latencies for %d records, half of them sent in the warm-up; want some, not all", n, pr.Records)
 			}
 			if tc.rate > 0 && pr.Sent > int64(tc.rate)+1 {
 				t.Fatalf("sent %d records in one second at %d records/s", pr.Sent, tc.rate)

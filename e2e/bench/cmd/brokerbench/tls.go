@@ -340,7 +340,7 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		}
 		lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
 			Brokers: []string{addr}, Topic: topic("latency"), RecordSize: o.recordSize,
-			AllAcks: true, Duration: o.duration / 2, Rate: o.rate, Linger: 0, Opts: opts,
+			AllAcks: true, Duration: o.duration / 2, Rate: o.rate, Linger: 0, Warmup: latencyWarmup, Opts: opts,
 		})
 		if err == nil {
 			err = allAcknowledged(lr)
