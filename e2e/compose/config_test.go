@@ -466,7 +466,7 @@ var securedPasswords = map[string]string{
 // TestSecuredOverrideConfig loads docker-compose.secured.yml over
 // docker-compose.yml, as README.md tells, and checks the order of `up`,
 // what each service runs and sees, and that the files it names are in
-// configs/secured. It is not run in Docker.
+// configs/secured. TestSecuredComposeStack runs it in Docker.
 func TestSecuredOverrideConfig(t *testing.T) {
 	root := repoRoot(t)
 	for missing := range securedPasswords {

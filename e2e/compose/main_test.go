@@ -6,7 +6,10 @@
 // without-kibana.yml), which cannot be had here. The running stack must
 // bring every service up in order and healthy, index what httpd logs,
 // parsed, and keep the count exact across a kill -9 of a broker and of
-// the indexer while lines flow, and across `down` and `up`.
+// the indexer while lines flow, and across `down` and `up`. The secured
+// variant (docker-compose.secured.yml) runs too: the same lines, indexed
+// by the shipper and the indexer over SASL_SSL with their least
+// privileges, and what they may not do refused.
 package compose_test
 
 import (

@@ -49,58 +49,7 @@ const (
 // exactly across a kill -9 of a broker and of the indexer in the middle
 // of them, and across down and up.
 func TestComposeStack(t *testing.T) {
-	startDocker(t)
-	standins(t)
-
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := devstack.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	s := &stack{
-		t:       t,
-		root:    repoRoot(t),
-		project: fmt.Sprintf("logpipe-e2e-%d-%d", os.Getpid(), time.Now().Unix()),
-		files:   stackFiles,
-		vars:    testVars(ports[0], ports[1], ports[2]),
-	}
-	p := loadProject(t, s.vars, s.files...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the containers' last output:\n%s", s.logs())
-		}
-		if _, err := s.run("down", "-v", "--remove-orphans", "-t", "30"); err != nil {
-			t.Errorf("removing the stack: %v", err)
-		}
-	})
-
-	// Build each image the stack builds once (several services share the
-	// logpipe image); the layer cache makes this quick when nothing changed.
-	var builds []string
-	built := map[string]bool{}
-	for _, name := range p.ServiceNames() {
-		svc := service(t, p, name)
-		if svc.Build != nil && !built[svc.Image] {
-			built[svc.Image] = true
-			builds = append(builds, name)
-		}
-	}
-	start := time.Now()
-	s.must(append([]string{"build"}, builds...)...)
-	t.Logf("docker-compose build %v: %v", builds, time.Since(start).Round(100*time.Millisecond))
-
-	start = time.Now()
-	s.must("up", "-d")
-	s.waitHealthy(p, p.ServiceNames())
-	t.Logf("docker-compose up until every service was healthy: %v", time.Since(start).Round(100*time.Millisecond))
-	for _, name := range p.DisabledServiceNames() {
-		if id := s.container(name); id != "" {
-			t.Errorf("%s, disabled by the override, has the container %s", name, id)
-		}
-	}
+	s, p, ports := upStack(t, "logpipe-e2e", stackFiles, nil)
 
 	for _, c := range []struct {
 		service string
@@ -158,7 +107,7 @@ func TestComposeStack(t *testing.T) {
 	// offsets, without losing or repeating a line. The generator runs
 	// again until every service is healthy; the test's requests after it
 	// stopped show that new lines are still indexed.
-	start = time.Now()
+	start := time.Now()
 	s.must("down", "-t", "60")
 	s.must("up", "-d")
 	s.waitHealthy(p, p.ServiceNames())
@@ -168,6 +117,71 @@ func TestComposeStack(t *testing.T) {
 	snd.waitSent(sendStep / 2)
 	sent = append(sent, snd.finish()...)
 	s.checkExact(es, sent)
+}
+
+// upStack builds the images of the compose files (relative to the
+// repository's root) and runs `up -d` as a project of its own, named
+// after prefix, with free ports for httpd, Elasticsearch and Kibana and
+// the variables vars, then waits until every service it started is
+// healthy and each one-shot has exited with 0. `down -v` removes the
+// project when the test ends, after printing the containers' output if
+// the test failed.
+func upStack(t *testing.T, prefix string, files []string, vars map[string]string) (*stack, *types.Project, []int) {
+	t.Helper()
+	startDocker(t)
+	standins(t)
+
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	s := &stack{
+		t:       t,
+		root:    repoRoot(t),
+		project: fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), time.Now().Unix()),
+		files:   files,
+		vars:    testVars(ports[0], ports[1], ports[2]),
+	}
+	maps.Copy(s.vars, vars)
+	p := loadProject(t, s.vars, s.files...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the containers' last output:\n%s", s.logs())
+		}
+		if _, err := s.run("down", "-v", "--remove-orphans", "-t", "30"); err != nil {
+			t.Errorf("removing the stack: %v", err)
+		}
+	})
+
+	// Build each image the stack builds once (several services share the
+	// logpipe image); the layer cache makes this quick when nothing changed.
+	var builds []string
+	built := map[string]bool{}
+	for _, name := range p.ServiceNames() {
+		svc := service(t, p, name)
+		if svc.Build != nil && !built[svc.Image] {
+			built[svc.Image] = true
+			builds = append(builds, name)
+		}
+	}
+	start := time.Now()
+	s.must(append([]string{"build"}, builds...)...)
+	t.Logf("docker-compose build %v: %v", builds, time.Since(start).Round(100*time.Millisecond))
+
+	start = time.Now()
+	s.must("up", "-d")
+	s.waitHealthy(p, p.ServiceNames())
+	t.Logf("docker-compose up until every service was healthy: %v", time.Since(start).Round(100*time.Millisecond))
+	for _, name := range p.DisabledServiceNames() {
+		if id := s.container(name); id != "" {
+			t.Errorf("%s, disabled by the override, has the container %s", name, id)
+		}
+	}
+	return s, p, ports
 }
 
 // containerState is what docker inspect says of a container's state.
