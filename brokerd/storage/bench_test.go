@@ -135,6 +135,7 @@ func benchReads(b *testing.B, l *Log, use func(ReadResult) error) {
 // only that batch's header (through the index-free header walk).
 func nextOffsetAfter(b *testing.B, r ReadResult) int64 {
 	hr := newHeaderReader(r.File, r.Position+r.Size)
+	defer hr.release()
 	var next int64
 	for pos := r.Position; pos < r.Position+r.Size; {
 		h, err := hr.at(pos)

@@ -435,7 +435,7 @@ func isPrefix[E comparable](a, b []E) bool {
 // future.
 func (l *Log) rollBaseOf(f *os.File, size int64) int64 {
 	now := l.cfg.Clock().UnixMilli()
-	h, err := newHeaderReader(f, size).at(0)
+	h, err := headerAt(f, size, 0)
 	if err != nil || h.MaxTimestamp < 0 || h.MaxTimestamp > now {
 		return now
 	}
@@ -463,7 +463,7 @@ func readIndexes(c *FileCache, s *segment, f *os.File, logSize, next int64) ([]o
 	}
 	if n := len(idx); n > 0 {
 		last := idx[n-1]
-		h, err := newHeaderReader(f, logSize).at(int64(last.pos))
+		h, err := headerAt(f, logSize, int64(last.pos))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -177,6 +177,7 @@ func (l *Log) awaitWriter() {
 // n == 0.
 func readRange(s *segment, f *os.File, size int64, idx []offsetEntry, offset, budget, limit int64) (pos, n, first int64, found bool, err error) {
 	hr := newHeaderReader(f, size)
+	defer hr.release()
 	pos, h, found, err := hr.findBatch(lookupOffset(idx, s.base, offset), offset)
 	if err != nil || !found {
 		return 0, 0, -1, false, err

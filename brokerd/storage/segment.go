@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"logpipe/brokerd/recordbatch"
 )
@@ -74,11 +75,10 @@ func scanLog(f *os.File, base, from, end, prevLast int64, ib indexBuilder, verif
 	// With verify the whole data is read sequentially; without it only the
 	// headers are read.
 	var br *bufio.Reader
-	var hr *headerReader
+	hr := newHeaderReader(f, end)
+	defer hr.release()
 	if verify {
 		br = bufio.NewReaderSize(io.NewSectionReader(f, from, end-from), int(min(end-from, 1<<20)))
-	} else {
-		hr = newHeaderReader(f, end)
 	}
 	pos := from
 	var buf []byte
@@ -141,18 +141,33 @@ func scanLog(f *os.File, base, from, end, prevLast int64, ib indexBuilder, verif
 }
 
 // headerReader reads batch headers from a segment file through a small
-// buffer, never past limit (the published size).
+// buffer, never past limit (the published size). The buffer comes from a
+// pool on the first read; release gives it back.
 type headerReader struct {
 	f      *os.File
 	limit  int64
 	buf    []byte
+	pooled *[]byte
 	bufPos int64
 }
 
 const headerChunk = 8 << 10
 
-func newHeaderReader(f *os.File, limit int64) *headerReader {
-	return &headerReader{f: f, limit: limit, bufPos: -1}
+// headerBufs are headerReaders' buffers: a fetch reads through one, and
+// without the pool each fetch left one behind.
+var headerBufs = sync.Pool{New: func() any { b := make([]byte, headerChunk); return &b }}
+
+func newHeaderReader(f *os.File, limit int64) headerReader {
+	return headerReader{f: f, limit: limit, bufPos: -1}
+}
+
+// release gives the reader's buffer back to the pool; a later read takes
+// another.
+func (r *headerReader) release() {
+	if r.pooled != nil {
+		headerBufs.Put(r.pooled)
+		r.pooled, r.buf, r.bufPos = nil, nil, -1
+	}
 }
 
 // at returns the header of the batch starting at pos. It returns io.EOF
@@ -165,11 +180,10 @@ func (r *headerReader) at(pos int64) (recordbatch.Header, error) {
 		return recordbatch.Header{}, fmt.Errorf("%w: batch header at %d crosses the end %d", ErrCorruptLog, pos, r.limit)
 	}
 	if r.bufPos < 0 || pos < r.bufPos || pos+recordbatch.HeaderSize > r.bufPos+int64(len(r.buf)) {
-		n := min(int64(headerChunk), r.limit-pos)
-		if cap(r.buf) < int(n) {
-			r.buf = make([]byte, headerChunk)
+		if r.pooled == nil {
+			r.pooled = headerBufs.Get().(*[]byte)
 		}
-		r.buf = r.buf[:n]
+		r.buf = (*r.pooled)[:min(int64(headerChunk), r.limit-pos)]
 		if _, err := r.f.ReadAt(r.buf, pos); err != nil {
 			r.bufPos = -1
 			if errors.Is(err, io.EOF) {
@@ -188,6 +202,14 @@ func (r *headerReader) at(pos int64) (recordbatch.Header, error) {
 		return h, fmt.Errorf("%w: batch at %d of %d bytes crosses the end %d", ErrCorruptLog, pos, h.Size(), r.limit)
 	}
 	return h, nil
+}
+
+// headerAt reads the one batch header at pos of f, whose published size
+// is limit.
+func headerAt(f *os.File, limit, pos int64) (recordbatch.Header, error) {
+	r := newHeaderReader(f, limit)
+	defer r.release()
+	return r.at(pos)
 }
 
 // findBatch walks batches from pos (a batch boundary) and returns the

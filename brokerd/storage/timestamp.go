@@ -67,6 +67,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 // a timestamp at or above ts in one segment.
 func searchTimestamp(s *segment, f *os.File, size int64, oidx []offsetEntry, tidx []timeEntry, ts, from int64) (int64, int64, bool, error) {
 	hr := newHeaderReader(f, size)
+	defer hr.release()
 	pos := lookupOffset(oidx, s.base, max(lookupTime(tidx, s.base, ts), from))
 	for {
 		h, err := hr.at(pos)

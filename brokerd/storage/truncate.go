@@ -50,6 +50,7 @@ func (l *Log) TruncateTo(offset int64) error {
 
 	// Find where to cut segment j.
 	hr := newHeaderReader(f, seg.size)
+	defer hr.release()
 	pos, h, found, err := hr.findBatch(lookupOffset(seg.offIdx, seg.base, offset), offset)
 	if err != nil {
 		return err
