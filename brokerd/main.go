@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,7 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 	}
 	if env.Telemetry != nil {
 		env.Telemetry.Registry.MustRegister(newPartitionCollector(b))
+		env.Telemetry.AppendText(func(w *bufio.Writer) { writePartitionSeries(w, b.Partitions()) })
 	}
 	lns, err := b.ClientListeners()
 	if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -92,30 +94,19 @@ func kerrName(code int16) string {
 // partitionCollector reports per-partition gauges at scrape time from
 // Broker.Partitions.
 type partitionCollector struct {
-	b                                     *broker.Broker
-	size, segments, start, end, producers *prometheus.Desc
-	hw, isr, fetchLag                     *prometheus.Desc
-	count, groups                         *prometheus.Desc
-	leaders, underReplicated, offline     *prometheus.Desc
-	raftRole, raftTerm, raftCommit        *prometheus.Desc
-	activeController                      *prometheus.Desc
-	sessions, sessionParts                *prometheus.Desc
-	evictions, fetches                    *prometheus.Desc
-	openFiles, fileOpens, unopened        *prometheus.Desc
+	b                                 *broker.Broker
+	count, groups                     *prometheus.Desc
+	leaders, underReplicated, offline *prometheus.Desc
+	raftRole, raftTerm, raftCommit    *prometheus.Desc
+	activeController                  *prometheus.Desc
+	sessions, sessionParts            *prometheus.Desc
+	evictions, fetches                *prometheus.Desc
+	openFiles, fileOpens, unopened    *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
-	labels := []string{"topic", "partition"}
 	return &partitionCollector{
 		b:                b,
-		size:             prometheus.NewDesc("brokerd_log_size_bytes", "Bytes in a partition's log segments.", labels, nil),
-		segments:         prometheus.NewDesc("brokerd_log_segments", "Segments of a partition's log.", labels, nil),
-		start:            prometheus.NewDesc("brokerd_log_start_offset", "A partition's log start offset.", labels, nil),
-		end:              prometheus.NewDesc("brokerd_log_end_offset", "A partition's log end offset.", labels, nil),
-		producers:        prometheus.NewDesc("brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", labels, nil),
-		hw:               prometheus.NewDesc("brokerd_high_watermark", "A partition's high watermark (records below it are in every ISR member).", labels, nil),
-		isr:              prometheus.NewDesc("brokerd_isr_size", "A partition's in-sync replicas.", labels, nil),
-		fetchLag:         prometheus.NewDesc("brokerd_replica_fetch_lag", "On a follower: how many records its log was behind the leader's high watermark at its last fetch.", labels, nil),
 		count:            prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
 		groups:           prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
 		leaders:          prometheus.NewDesc("brokerd_leader_partitions", "Partitions this broker leads.", nil, nil),
@@ -137,7 +128,7 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 
 // Describe implements prometheus.Collector.
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.size, c.segments, c.start, c.end, c.producers, c.hw, c.isr, c.fetchLag, c.count, c.groups,
+	for _, d := range []*prometheus.Desc{c.count, c.groups,
 		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController,
 		c.sessions, c.sessionParts, c.evictions, c.fetches, c.openFiles, c.fileOpens, c.unopened} {
 		ch <- d
@@ -174,19 +165,68 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.leaders, prometheus.GaugeValue, float64(leaders))
 	ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(under))
-	for _, p := range ps {
-		part := strconv.Itoa(int(p.Partition))
-		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(p.SizeBytes), p.Topic, part)
-		ch <- prometheus.MustNewConstMetric(c.segments, prometheus.GaugeValue, float64(p.Segments), p.Topic, part)
-		ch <- prometheus.MustNewConstMetric(c.start, prometheus.GaugeValue, float64(p.LogStartOffset), p.Topic, part)
-		ch <- prometheus.MustNewConstMetric(c.end, prometheus.GaugeValue, float64(p.LogEndOffset), p.Topic, part)
-		ch <- prometheus.MustNewConstMetric(c.producers, prometheus.GaugeValue, float64(p.Producers), p.Topic, part)
-		ch <- prometheus.MustNewConstMetric(c.hw, prometheus.GaugeValue, float64(p.HighWatermark), p.Topic, part)
-		ch <- prometheus.MustNewConstMetric(c.isr, prometheus.GaugeValue, float64(p.ISR), p.Topic, part)
-		if !p.Leader {
-			ch <- prometheus.MustNewConstMetric(c.fetchLag, prometheus.GaugeValue, float64(p.FetchLag), p.Topic, part)
+}
+
+// partitionFamilies are the per-partition gauges, one series per hosted
+// partition labelled partition and topic. They are written as text by
+// writePartitionSeries, not through the registry, whose objects for each
+// series made a scrape of 10,000 partitions leave tens of MiB behind.
+var partitionFamilies = []struct {
+	name, help string
+	value      func(p *broker.PartitionStats) (int64, bool)
+}{
+	{"brokerd_log_size_bytes", "Bytes in a partition's log segments.", func(p *broker.PartitionStats) (int64, bool) { return p.SizeBytes, true }},
+	{"brokerd_log_segments", "Segments of a partition's log.", func(p *broker.PartitionStats) (int64, bool) { return int64(p.Segments), true }},
+	{"brokerd_log_start_offset", "A partition's log start offset.", func(p *broker.PartitionStats) (int64, bool) { return p.LogStartOffset, true }},
+	{"brokerd_log_end_offset", "A partition's log end offset.", func(p *broker.PartitionStats) (int64, bool) { return p.LogEndOffset, true }},
+	{"brokerd_idempotent_producers", "Idempotent producers tracked on a partition.", func(p *broker.PartitionStats) (int64, bool) { return int64(p.Producers), true }},
+	{"brokerd_high_watermark", "A partition's high watermark (records below it are in every ISR member).", func(p *broker.PartitionStats) (int64, bool) { return p.HighWatermark, true }},
+	{"brokerd_isr_size", "A partition's in-sync replicas.", func(p *broker.PartitionStats) (int64, bool) { return int64(p.ISR), true }},
+	{"brokerd_replica_fetch_lag", "On a follower: how many records its log was behind the leader's high watermark at its last fetch.", func(p *broker.PartitionStats) (int64, bool) { return p.FetchLag, !p.Leader }},
+}
+
+// writePartitionSeries writes partitionFamilies for ps in Prometheus's
+// text format, labels in the order the registry's encoder gives them.
+func writePartitionSeries(w *bufio.Writer, ps []broker.PartitionStats) {
+	var line []byte
+	for _, f := range partitionFamilies {
+		seen := false
+		for i := range ps {
+			v, ok := f.value(&ps[i])
+			if !ok {
+				continue
+			}
+			if !seen {
+				seen = true
+				fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", f.name, f.help, f.name)
+			}
+			line = append(line[:0], f.name...)
+			line = append(line, `{partition="`...)
+			line = strconv.AppendInt(line, int64(ps[i].Partition), 10)
+			line = append(line, `",topic="`...)
+			line = appendLabelValue(line, ps[i].Topic)
+			line = append(line, `"} `...)
+			line = strconv.AppendInt(line, v, 10)
+			line = append(line, '\n')
+			w.Write(line)
 		}
 	}
+}
+
+// appendLabelValue appends v escaped as a label value of the text format
+// (Kafka's topic names never need it, but a name is not trusted).
+func appendLabelValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\', '"':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // collectFetchSessions reports the fetch session cache's figures.

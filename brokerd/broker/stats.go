@@ -72,7 +72,7 @@ func (b *Broker) Partitions() []PartitionStats {
 		ps := PartitionStats{
 			Topic: p.topic, Partition: p.index,
 			LogStartOffset: p.log.LogStartOffset(), LogEndOffset: p.log.LogEndOffset(), HighWatermark: p.highWatermark(),
-			SizeBytes: p.log.Size(), Segments: len(p.log.SegmentBases()), Producers: producers,
+			SizeBytes: p.log.Size(), Segments: p.log.Segments(), Producers: producers,
 			Leader: leads, UnderReplicated: leads && isr < replicas, ISR: isr,
 		}
 		if !leads {

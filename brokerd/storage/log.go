@@ -171,6 +171,13 @@ func (l *Log) Size() int64 {
 	return n
 }
 
+// Segments returns how many segments the log has.
+func (l *Log) Segments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segs)
+}
+
 // SegmentBases returns the base offsets of the segments, oldest first.
 func (l *Log) SegmentBases() []int64 {
 	l.mu.RLock()

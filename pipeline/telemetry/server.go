@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // HTTPConfig is the `http` section of every binary's config, as Filebeat
@@ -91,9 +94,10 @@ type Server struct {
 	Registry  *prometheus.Registry
 	Readiness *Readiness
 
-	srv *http.Server
-	mux *http.ServeMux
-	ln  net.Listener
+	srv   *http.Server
+	mux   *http.ServeMux
+	ln    net.Listener
+	extra atomic.Pointer[func(w *bufio.Writer)]
 }
 
 // NewServer returns a server with a fresh registry; call Start to listen.
@@ -102,7 +106,14 @@ func NewServer() *Server {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{Registry: reg, Readiness: &Readiness{}}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if extra := s.extra.Load(); extra != nil {
+			s.serveText(w, *extra)
+			return
+		}
+		prom.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -116,6 +127,34 @@ func NewServer() *Server {
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.mux = mux
 	return s
+}
+
+// AppendText has /metrics write more series after the registry's, with
+// write, in Prometheus's text format (which /metrics then always answers
+// in). It is for families of one series per partition or so, which would
+// cost the registry several objects per series on every scrape: write
+// appends its lines to a buffer and allocates next to nothing.
+func (s *Server) AppendText(write func(w *bufio.Writer)) { s.extra.Store(&write) }
+
+// serveText answers /metrics in the text format: the registry's families,
+// then what extra writes.
+func (s *Server) serveText(w http.ResponseWriter, extra func(w *bufio.Writer)) {
+	mfs, err := s.Registry.Gather()
+	if err != nil && len(mfs) == 0 {
+		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	w.Header().Set("Content-Type", string(format))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return
+		}
+	}
+	extra(bw)
+	_ = bw.Flush()
 }
 
 // EnablePprof serves net/http/pprof's profiles under /debug/pprof/. Call it

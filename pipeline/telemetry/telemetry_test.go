@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -90,5 +93,51 @@ func TestLogger(t *testing.T) {
 	c := LogConfig{Format: "xml"}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Fatalf("Validate = %v", err)
+	}
+}
+
+// TestServerAppendText: with AppendText, /metrics answers in the text
+// format whatever the scraper asks (protobuf, gzip), the registry's
+// families first and then the appended lines, and the whole parses.
+func TestServerAppendText(t *testing.T) {
+	s := NewServer()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "logpipe_test_lines_total", Help: "test"})
+	s.Registry.MustRegister(c)
+	c.Add(3)
+	s.AppendText(func(w *bufio.Writer) {
+		w.WriteString("# HELP logpipe_test_extra An appended family.\n# TYPE logpipe_test_extra gauge\nlogpipe_test_extra{partition=\"0\",topic=\"t\"} 7\n")
+	})
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	req, err := http.NewRequest("GET", "http://"+s.Addr()+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/plain") || resp.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("/metrics: %d, Content-Type %q, Content-Encoding %q; want 200, text/plain, none", resp.StatusCode, ct, resp.Header.Get("Content-Encoding"))
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	if got := mfs["logpipe_test_lines_total"].GetMetric()[0].GetCounter().GetValue(); got != 3 {
+		t.Errorf("logpipe_test_lines_total: got %v, want 3", got)
+	}
+	if _, ok := mfs["go_goroutines"]; !ok {
+		t.Error("go_goroutines is missing")
+	}
+	extra := mfs["logpipe_test_extra"].GetMetric()
+	if len(extra) != 1 || extra[0].GetGauge().GetValue() != 7 {
+		t.Errorf("logpipe_test_extra: got %v, want one series of 7", extra)
 	}
 }
