@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -91,26 +90,23 @@ func kerrName(code int16) string {
 	return "UNKNOWN"
 }
 
-// partitionCollector reports per-partition gauges at scrape time from
-// Broker.Partitions.
+// partitionCollector reports the cluster, group, fetch session and file
+// gauges at scrape time; the partitions' own are written as text by
+// writePartitionSeries.
 type partitionCollector struct {
-	b                                 *broker.Broker
-	count, groups                     *prometheus.Desc
-	leaders, underReplicated, offline *prometheus.Desc
-	raftRole, raftTerm, raftCommit    *prometheus.Desc
-	activeController                  *prometheus.Desc
-	sessions, sessionParts            *prometheus.Desc
-	evictions, fetches                *prometheus.Desc
-	openFiles, fileOpens, unopened    *prometheus.Desc
+	b                              *broker.Broker
+	groups, offline                *prometheus.Desc
+	raftRole, raftTerm, raftCommit *prometheus.Desc
+	activeController               *prometheus.Desc
+	sessions, sessionParts         *prometheus.Desc
+	evictions, fetches             *prometheus.Desc
+	openFiles, fileOpens, unopened *prometheus.Desc
 }
 
 func newPartitionCollector(b *broker.Broker) *partitionCollector {
 	return &partitionCollector{
 		b:                b,
-		count:            prometheus.NewDesc("brokerd_partitions", "Partitions hosted by this broker.", nil, nil),
 		groups:           prometheus.NewDesc("brokerd_groups", "Consumer groups this broker coordinates, by state.", []string{"state"}, nil),
-		leaders:          prometheus.NewDesc("brokerd_leader_partitions", "Partitions this broker leads.", nil, nil),
-		underReplicated:  prometheus.NewDesc("brokerd_under_replicated_partitions", "Partitions this broker leads whose ISR lacks replicas.", nil, nil),
 		offline:          prometheus.NewDesc("brokerd_offline_partitions", "Partitions without a leader (reported by the active controller only).", nil, nil),
 		raftRole:         prometheus.NewDesc("brokerd_raft_role", "1 for this node's role in the metadata quorum.", []string{"role"}, nil),
 		raftTerm:         prometheus.NewDesc("brokerd_raft_term", "The metadata quorum's current term.", nil, nil),
@@ -128,8 +124,7 @@ func newPartitionCollector(b *broker.Broker) *partitionCollector {
 
 // Describe implements prometheus.Collector.
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.count, c.groups,
-		c.leaders, c.underReplicated, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController,
+	for _, d := range []*prometheus.Desc{c.groups, c.offline, c.raftRole, c.raftTerm, c.raftCommit, c.activeController,
 		c.sessions, c.sessionParts, c.evictions, c.fetches, c.openFiles, c.fileOpens, c.unopened} {
 		ch <- d
 	}
@@ -152,19 +147,6 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(cs.OfflinePartitions))
 	c.collectFetchSessions(ch)
 	c.collectFiles(ch)
-	ps := c.b.Partitions()
-	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(ps)))
-	leaders, under := 0, 0
-	for _, p := range ps {
-		if p.Leader {
-			leaders++
-		}
-		if p.UnderReplicated {
-			under++
-		}
-	}
-	ch <- prometheus.MustNewConstMetric(c.leaders, prometheus.GaugeValue, float64(leaders))
-	ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(under))
 }
 
 // partitionFamilies are the per-partition gauges, one series per hosted
@@ -185,10 +167,35 @@ var partitionFamilies = []struct {
 	{"brokerd_replica_fetch_lag", "On a follower: how many records its log was behind the leader's high watermark at its last fetch.", func(p *broker.PartitionStats) (int64, bool) { return p.FetchLag, !p.Leader }},
 }
 
-// writePartitionSeries writes partitionFamilies for ps in Prometheus's
-// text format, labels in the order the registry's encoder gives them.
+// writePartitionSeries writes, from one reading of the hosted partitions
+// ps, their counts (brokerd_partitions, brokerd_leader_partitions,
+// brokerd_under_replicated_partitions) and partitionFamilies in
+// Prometheus's text format, labels in the order the registry's encoder
+// gives them.
 func writePartitionSeries(w *bufio.Writer, ps []broker.PartitionStats) {
 	var line []byte
+	leaders, under := 0, 0
+	for i := range ps {
+		if ps[i].Leader {
+			leaders++
+		}
+		if ps[i].UnderReplicated {
+			under++
+		}
+	}
+	for _, g := range []struct {
+		name, help string
+		n          int
+	}{
+		{"brokerd_partitions", "Partitions hosted by this broker.", len(ps)},
+		{"brokerd_leader_partitions", "Partitions this broker leads.", leaders},
+		{"brokerd_under_replicated_partitions", "Partitions this broker leads whose ISR lacks replicas.", under},
+	} {
+		writeGaugeHeader(w, g.name, g.help)
+		line = append(append(line[:0], g.name...), ' ')
+		line = append(strconv.AppendInt(line, int64(g.n), 10), '\n')
+		w.Write(line)
+	}
 	for _, f := range partitionFamilies {
 		seen := false
 		for i := range ps {
@@ -198,7 +205,7 @@ func writePartitionSeries(w *bufio.Writer, ps []broker.PartitionStats) {
 			}
 			if !seen {
 				seen = true
-				fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", f.name, f.help, f.name)
+				writeGaugeHeader(w, f.name, f.help)
 			}
 			line = append(line[:0], f.name...)
 			line = append(line, `{partition="`...)
@@ -210,6 +217,13 @@ func writePartitionSeries(w *bufio.Writer, ps []broker.PartitionStats) {
 			line = append(line, '\n')
 			w.Write(line)
 		}
+	}
+}
+
+// writeGaugeHeader writes the HELP and TYPE lines of a gauge family.
+func writeGaugeHeader(w *bufio.Writer, name, help string) {
+	for _, s := range []string{"# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n"} {
+		w.WriteString(s)
 	}
 }
 

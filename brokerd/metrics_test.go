@@ -22,15 +22,16 @@ func partitionStats(n int) []broker.PartitionStats {
 			Topic: fmt.Sprintf("topic-%d", i%10), Partition: int32(i / 10),
 			LogStartOffset: int64(i), LogEndOffset: int64(2 * i), HighWatermark: int64(2*i - 1),
 			SizeBytes: int64(1000 * i), Segments: 1 + i%3, Producers: i % 5,
-			Leader: i%3 != 0, ISR: 1 + i%3, FetchLag: int64(i % 7),
+			Leader: i%3 != 0, UnderReplicated: i%3 == 1, ISR: 1 + i%3, FetchLag: int64(i % 7),
 		}
 	}
 	return ps
 }
 
-// TestPartitionSeriesParse: the per-partition families written as text
-// parse as Prometheus's text format, with one series per partition (the
-// fetch lag only on followers) and each partition's values.
+// TestPartitionSeriesParse: the partition counts and the per-partition
+// families written as text parse as Prometheus's text format, with one
+// series per partition (the fetch lag only on followers) and each
+// partition's values.
 func TestPartitionSeriesParse(t *testing.T) {
 	ps := partitionStats(30)
 	ps[4].Topic = "odd\"name\\with\nescapes"
@@ -43,8 +44,22 @@ func TestPartitionSeriesParse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("does not parse: %v", err)
 	}
-	if len(mfs) != len(partitionFamilies) {
-		t.Errorf("got %d families, want %d", len(mfs), len(partitionFamilies))
+	if len(mfs) != len(partitionFamilies)+3 {
+		t.Errorf("got %d families, want %d", len(mfs), len(partitionFamilies)+3)
+	}
+	leaders, under := 0, 0
+	for i := range ps {
+		if ps[i].Leader {
+			leaders++
+		}
+		if ps[i].UnderReplicated {
+			under++
+		}
+	}
+	for name, want := range map[string]int{"brokerd_partitions": len(ps), "brokerd_leader_partitions": leaders, "brokerd_under_replicated_partitions": under} {
+		if m := mfs[name].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() != float64(want) {
+			t.Errorf("%s: got %v, want one series of %d", name, m, want)
+		}
 	}
 	for _, f := range partitionFamilies {
 		got := map[string]float64{}

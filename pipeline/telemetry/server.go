@@ -139,8 +139,10 @@ func (s *Server) AppendText(write func(w *bufio.Writer)) { s.extra.Store(&write)
 // serveText answers /metrics in the text format: the registry's families,
 // then what extra writes.
 func (s *Server) serveText(w http.ResponseWriter, extra func(w *bufio.Writer)) {
+	// As promhttp's default: a collector's failure fails the scrape,
+	// rather than go unseen behind the series that were gathered.
 	mfs, err := s.Registry.Gather()
-	if err != nil && len(mfs) == 0 {
+	if err != nil {
 		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

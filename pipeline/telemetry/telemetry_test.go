@@ -141,3 +141,27 @@ func TestServerAppendText(t *testing.T) {
 		t.Errorf("logpipe_test_extra: got %v, want one series of 7", extra)
 	}
 }
+
+// failingCollector fails every collection.
+type failingCollector struct{ desc *prometheus.Desc }
+
+func (c failingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c failingCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.NewInvalidMetric(c.desc, errors.New("the source is gone"))
+}
+
+// TestServerAppendTextCollectorFails: with AppendText, a collector that
+// fails makes /metrics answer 500 naming the failure, as promhttp does,
+// even though other families were gathered.
+func TestServerAppendTextCollectorFails(t *testing.T) {
+	s := NewServer()
+	s.Registry.MustRegister(failingCollector{prometheus.NewDesc("logpipe_test_failing", "fails", nil, nil)})
+	s.AppendText(func(w *bufio.Writer) { w.WriteString("logpipe_test_extra 1\n") })
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	if code, body := get(t, "http://"+s.Addr()+"/metrics"); code != http.StatusInternalServerError || !strings.Contains(body, "the source is gone") {
+		t.Fatalf("/metrics with a failing collector: %d %q, want 500 naming the failure", code, body)
+	}
+}
