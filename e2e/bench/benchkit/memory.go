@@ -22,8 +22,8 @@ const reportedKiBPath = "/sys/module/page_reporting/parameters/reported_kib"
 // writes back dirty pages, drops the clean page cache (root only), and
 // waits until the guest has reported the freed memory to the host (the
 // counter at reportedKiBPath stops growing), or at most 30 s. Without the
-// drop, one broker would write into memory the previous one had just
-// freed and not yet returned, at a fraction of the other's cost.
+// drop, a broker could write into memory the previous one had just freed
+// and not yet returned, at a fraction of the other's cost.
 //
 // It returns what it did, for the log; an error only if it could not drop
 // the caches.

@@ -147,9 +147,9 @@ func runTool(ctx context.Context, class string, args ...string) (string, error) 
 	// The tool's whole heap is touched before it starts timing: on this
 	// virtual machine a first touch of memory is slow and its cost varies
 	// with the machine's memory state, which otherwise fell in the few
-	// seconds ConsumerPerformance measures (one topic read by five runs in
-	// a row: 305,000 to 597,000 records/s; pre-touched, 494,000 to
-	// 713,000).
+	// seconds ConsumerPerformance measures (two topics of brokerd, each
+	// read three times in a row: 305,000 to 597,000 records/s; pre-touched,
+	// four times each: 494,000 to 713,000).
 	cmd.Args = slices.Insert(cmd.Args, 1, toolJVMOptions...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
