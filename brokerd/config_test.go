@@ -40,7 +40,7 @@ func refusals(t *testing.T, yml string, wants ...string) {
 }
 
 // TestConfigRefusesBadGroupSettings names the file, line and key of each
-// group setting brokerd cannot use, and refuses ZooKeeper.
+// group and socket setting brokerd cannot use, and refuses ZooKeeper.
 func TestConfigRefusesBadGroupSettings(t *testing.T) {
 	refusals(t, "log.dirs: /tmp/x\n"+
 		"group.min.session.timeout.ms: 6000\n"+
@@ -52,6 +52,12 @@ func TestConfigRefusesBadGroupSettings(t *testing.T) {
 		"{file}:4:1: group.max.size",
 		"{file}:5:1: offset.metadata.max.bytes",
 		"{file}:6:1: zookeeper.connect: brokerd needs no ZooKeeper",
+	)
+	refusals(t, "log.dirs: /tmp/x\n"+
+		"socket.send.buffer.bytes: 0\n"+
+		"socket.receive.buffer.bytes: -2\n",
+		"{file}:2:1: socket.send.buffer.bytes: must be positive, or -1",
+		"{file}:3:1: socket.receive.buffer.bytes: must be positive, or -1",
 	)
 }
 

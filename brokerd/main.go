@@ -65,11 +65,13 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 		return fmt.Errorf("brokerd: %w", err)
 	}
 	srv := &wire.Server{
-		Handler:         b,
-		Log:             env.Log,
-		Hooks:           m.wireHooks(),
-		MaxRequestBytes: s.Broker.SocketRequestMaxBytes,
-		IdleTimeout:     time.Duration(s.Broker.ConnectionsMaxIdleMs) * time.Millisecond,
+		Handler:            b,
+		Log:                env.Log,
+		Hooks:              m.wireHooks(),
+		MaxRequestBytes:    s.Broker.SocketRequestMaxBytes,
+		IdleTimeout:        time.Duration(s.Broker.ConnectionsMaxIdleMs) * time.Millisecond,
+		SendBufferBytes:    s.Broker.SocketSendBufferBytes,
+		ReceiveBufferBytes: s.Broker.SocketReceiveBufferBytes,
 	}
 	served := make(chan error, len(lns))
 	var names []string

@@ -121,6 +121,11 @@ type Config struct {
 
 	SocketRequestMaxBytes int32 `yaml:"socket.request.max.bytes"`
 	ConnectionsMaxIdleMs  int64 `yaml:"connections.max.idle.ms"`
+	// SocketSendBufferBytes and SocketReceiveBufferBytes are each client
+	// connection's SO_SNDBUF and SO_RCVBUF, Kafka's 102400 by default;
+	// -1 leaves the operating system's (autotuned) sizes.
+	SocketSendBufferBytes    int `yaml:"socket.send.buffer.bytes"`
+	SocketReceiveBufferBytes int `yaml:"socket.receive.buffer.bytes"`
 	// FetchSessionCacheSlots is how many fetch sessions (KIP-227) the
 	// node keeps for consumers and followers; 0 turns sessions off, so
 	// every fetch is a full one.
@@ -177,6 +182,8 @@ func DefaultConfig() Config {
 		ProducerIDExpirationMs:        86400000,
 		SocketRequestMaxBytes:         100 << 20,
 		ConnectionsMaxIdleMs:          600000,
+		SocketSendBufferBytes:         102400,
+		SocketReceiveBufferBytes:      102400,
 		FetchSessionCacheSlots:        1000,
 		BrokerSessionTimeoutMs:        2000,
 		BrokerHeartbeatIntervalMs:     250,
@@ -228,6 +235,12 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsRetentionMinutes < 1 {
 		bad("offsets.retention.minutes", "must be at least 1")
+	}
+	if c.SocketSendBufferBytes == 0 || c.SocketSendBufferBytes < -1 {
+		bad("socket.send.buffer.bytes", "must be positive, or -1 for the operating system's size")
+	}
+	if c.SocketReceiveBufferBytes == 0 || c.SocketReceiveBufferBytes < -1 {
+		bad("socket.receive.buffer.bytes", "must be positive, or -1 for the operating system's size")
 	}
 	if c.FetchSessionCacheSlots < 0 {
 		bad("max.incremental.fetch.session.cache.slots", "must not be negative (0 turns fetch sessions off)")

@@ -47,6 +47,8 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"offset.metadata.max.bytes":        strconv.Itoa(int(c.OffsetMetadataMaxBytes)),
 		"offsets.retention.minutes":        strconv.FormatInt(c.OffsetsRetentionMinutes, 10),
 		"socket.request.max.bytes":         strconv.Itoa(int(c.SocketRequestMaxBytes)),
+		"socket.send.buffer.bytes":         strconv.Itoa(c.SocketSendBufferBytes),
+		"socket.receive.buffer.bytes":      strconv.Itoa(c.SocketReceiveBufferBytes),
 		"offsets.topic.replication.factor": strconv.Itoa(int(c.OffsetsTopicReplicationFactor)),
 		// The cluster's settings, as this node runs them (defaults
 		// filled in).

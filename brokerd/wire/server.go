@@ -76,6 +76,13 @@ type Server struct {
 	// IdleTimeout closes connections that send nothing for this long
 	// (connections.max.idle.ms); 0 means never.
 	IdleTimeout time.Duration
+	// SendBufferBytes and ReceiveBufferBytes set each accepted TCP
+	// connection's SO_SNDBUF and SO_RCVBUF (socket.send.buffer.bytes,
+	// socket.receive.buffer.bytes); 0 or less leaves the kernel's
+	// autotuned default. A bounded send buffer keeps a large fetch
+	// response in the broker until the client reads, so the broker's
+	// thread, not the client's, does the sending as the client drains.
+	SendBufferBytes, ReceiveBufferBytes int
 	// DecodeTimeout bounds the decoding of one request body: a connection
 	// whose request takes longer is closed (see watchDecodes); 0 means
 	// DefaultDecodeTimeout.
@@ -158,6 +165,7 @@ func (s *Server) ServeSecured(ln net.Listener, sec Security) error {
 			return fmt.Errorf("wire: accept: %w", err)
 		}
 		backoff = 0
+		s.setBuffers(nc)
 		c := &Conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), sec: &sec}
 		if sec.TLS != nil {
 			c.nc = tls.Server(nc, sec.TLS)
@@ -173,6 +181,26 @@ func (s *Server) ServeSecured(ln net.Listener, sec Security) error {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
+	}
+}
+
+// setBuffers applies SendBufferBytes and ReceiveBufferBytes to nc when it
+// is a TCP connection. A refusal is logged, not fatal: the connection
+// works with the kernel's sizes.
+func (s *Server) setBuffers(nc net.Conn) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if n := s.SendBufferBytes; n > 0 {
+		if err := tc.SetWriteBuffer(n); err != nil {
+			s.Log.Warn("setting socket.send.buffer.bytes failed", "remote", nc.RemoteAddr(), "err", err)
+		}
+	}
+	if n := s.ReceiveBufferBytes; n > 0 {
+		if err := tc.SetReadBuffer(n); err != nil {
+			s.Log.Warn("setting socket.receive.buffer.bytes failed", "remote", nc.RemoteAddr(), "err", err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -350,6 +351,43 @@ func TestManyIdleConnections(t *testing.T) {
 	last.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 1))
 	if corr, _ := readResponse(t, last, false); corr != 1 {
 		t.Fatal("no answer with many idle connections open")
+	}
+}
+
+// TestSocketBuffers: SendBufferBytes and ReceiveBufferBytes are set on
+// every accepted connection (Linux reports twice the size asked for), and
+// without them the kernel's sizes stay.
+func TestSocketBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		snd, rcv int
+	}{{"set", 102400, 50000}, {"kernel's", 0, -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &echoHandler{}
+			s := &Server{Handler: h, SendBufferBytes: tc.snd, ReceiveBufferBytes: tc.rcv}
+			c := dial(t, serveOn(t, s, h))
+			c.Write(frame(kmsg.NewPtrApiVersionsRequest(), 3, 1))
+			readResponse(t, c, false)
+			s.mu.Lock()
+			var snd, rcv int
+			for sc := range s.conns {
+				raw, err := sc.nc.(*net.TCPConn).SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw.Control(func(fd uintptr) {
+					snd, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+					rcv, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+				})
+			}
+			s.mu.Unlock()
+			if tc.snd > 0 && (snd != 2*tc.snd || rcv != 2*tc.rcv) {
+				t.Fatalf("SO_SNDBUF %d, SO_RCVBUF %d; want %d and %d", snd, rcv, 2*tc.snd, 2*tc.rcv)
+			}
+			if tc.snd <= 0 && (snd == 0 || rcv == 0 || snd == 2*102400 || rcv == 2*50000) {
+				t.Fatalf("SO_SNDBUF %d, SO_RCVBUF %d: not the kernel's defaults", snd, rcv)
+			}
+		})
 	}
 }
 
