@@ -244,12 +244,7 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 			topic := fmt.Sprintf("bench-warmup-%d", i)
 			err := benchkit.CreateTopic(ctx, b.addrs[plaintextListener], topic, tlsPartitions)
 			if err == nil {
-				sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-				_, err = loadgen.Produce(sctx, loadgen.ProduceConfig{
-					Brokers: []string{b.addrs[l]}, Topic: topic, RecordSize: o.recordSize,
-					Duration: o.warmup / 2, Linger: -1, Opts: s.clientOpts(l),
-				})
-				cancel()
+				err = warmListener(ctx, o, stepTimeout, b.addrs[l], topic, s.clientOpts(l))
 			}
 			if err != nil {
 				log.Printf("%s: warm-up over %s failed: %v", r.name, l, err)
@@ -260,9 +255,6 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("brokerbench: %w", err)
 		}
-		// Write back what the previous block left dirty, so it does not
-		// compete with this one.
-		syscall.Sync()
 		res, cpu := &caseResult{}, &stepCPU{}
 		measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s block %d", r.name, l, i+1), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), res, cpu)
 		if r.results[l] == nil {
@@ -275,6 +267,30 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 	return nil
 }
 
+// warmListener sends what the measured steps will send over one listener,
+// unmeasured: half of -warmup at full speed, then half of -warmup at the
+// latency step's fixed rate with linger 0, so that a JVM broker has
+// compiled the paths of small requests as well as those of large batches
+// before either listener is measured.
+func warmListener(ctx context.Context, o *options, timeout time.Duration, addr, topic string, opts []kgo.Opt) error {
+	for _, rate := range []int{0, o.rate} {
+		linger := time.Duration(-1) // franz-go's default
+		if rate > 0 {
+			linger = 0
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		_, err := loadgen.Produce(sctx, loadgen.ProduceConfig{
+			Brokers: []string{addr}, Topic: topic, RecordSize: o.recordSize,
+			AllAcks: true, Duration: o.warmup / 2, Rate: rate, Linger: linger, Opts: opts,
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // measureListener runs the three steps against addr with the client
 // options opts, each produce for half of -duration: full-speed produce,
 // consume of what it wrote, and produce at a fixed rate. Topics are created through admin, the PLAINTEXT
@@ -284,6 +300,11 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		return strings.ToLower(strings.ReplaceAll(prefix, " ", "-")) + "-" + what
 	}
 	step := func(what string, f func(context.Context) error) {
+		// Write back what the previous step left dirty (a full-speed
+		// produce leaves gigabytes), so that a step does not pay for the
+		// one before it: the latency step would otherwise be slower after
+		// the faster listener's produce.
+		syscall.Sync()
 		runStep(ctx, timeout, &res.errs, prefix, what, f)
 	}
 	// cpuOver returns the broker's CPU seconds over f, and whether both
