@@ -269,9 +269,8 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 
 // warmListener sends what the measured steps will send over one listener,
 // unmeasured: half of -warmup at full speed, then half of -warmup at the
-// latency step's fixed rate with linger 0, so that a JVM broker has
-// compiled the paths of small requests as well as those of large batches
-// before either listener is measured.
+// latency step's fixed rate with linger 0, so that the broker has served
+// both kinds of request before either listener is measured.
 func warmListener(ctx context.Context, o *options, timeout time.Duration, addr, topic string, opts []kgo.Opt) error {
 	for _, rate := range []int{0, o.rate} {
 		linger := time.Duration(-1) // franz-go's default
@@ -301,9 +300,8 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 	}
 	step := func(what string, f func(context.Context) error) {
 		// Write back what the previous step left dirty (a full-speed
-		// produce leaves gigabytes), so that a step does not pay for the
-		// one before it: the latency step would otherwise be slower after
-		// the faster listener's produce.
+		// produce leaves gigabytes), so that a step does not share the
+		// disk and CPUs with the writeback of the one before it.
 		syscall.Sync()
 		runStep(ctx, timeout, &res.errs, prefix, what, f)
 	}
