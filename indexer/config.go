@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -256,7 +257,7 @@ func (s *settings) esClient() (*elasticsearch.Client, error) {
 		Addresses:    hosts,
 		Username:     s.ES.Username,
 		Password:     s.ES.Password,
-		APIKey:       s.ES.APIKey,
+		APIKey:       apiKey(s.ES.APIKey),
 		Transport:    tr,
 		DisableRetry: true,
 	})
@@ -281,9 +282,20 @@ func (s *settings) kibana() (*setup.Kibana, error) {
 	}
 	return &setup.Kibana{
 		URL: s.KB.URL, Space: s.KB.Space,
-		Username: s.KB.Username, Password: s.KB.Password, APIKey: s.KB.APIKey,
+		Username: s.KB.Username, Password: s.KB.Password, APIKey: apiKey(s.KB.APIKey),
 		Client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 	}, nil
+}
+
+// apiKey returns an api_key setting as the Authorization header's ApiKey
+// credentials: Filebeat's and Logstash's form "id:api_key" is encoded in
+// base64, which is what Elasticsearch's "encoded" field already holds (the
+// base64 alphabet has no colon, so the two cannot be confused).
+func apiKey(v string) string {
+	if strings.Contains(v, ":") {
+		return base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	return v
 }
 
 // router compiles the routes.

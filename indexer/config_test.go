@@ -148,3 +148,17 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIKeyForms(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		// Filebeat's and Logstash's form, id:api_key.
+		{"VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw", "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="},
+		// Elasticsearch's "encoded" field, passed as it is.
+		{"VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==", "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="},
+	} {
+		if got := apiKey(c.in); got != c.want {
+			t.Errorf("apiKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

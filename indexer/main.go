@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
@@ -181,6 +182,11 @@ func probe(ctx context.Context, es *elasticsearch.Client, reachable func(error))
 		case res.StatusCode >= 500:
 			res.Body.Close()
 			reachable(fmt.Errorf("indexer: Elasticsearch answered %s", res.Status()))
+		case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+			// The credentials are refused, or lack the cluster privilege
+			// "monitor" that GET / needs: writes are refused too.
+			res.Body.Close()
+			reachable(fmt.Errorf("indexer: Elasticsearch refused the credentials: it answered %s to HEAD /", res.Status()))
 		default:
 			res.Body.Close()
 			reachable(nil)
@@ -206,10 +212,16 @@ func installTemplates(ctx context.Context, env *cli.Env, s *settings, es *elasti
 			}
 			return nil
 		}
-		if !errors.Is(err, setup.ErrUnreachable) {
+		switch {
+		case errors.Is(err, setup.ErrUnreachable):
+			env.Log.Warn("cannot reach Elasticsearch to check the index templates; retrying", "err", err, "in", wait)
+		case errors.Is(err, setup.ErrRefused):
+			// Credentials or privileges an operator can put right in
+			// Elasticsearch; /readyz says so meanwhile (the probe sees it too).
+			env.Log.Warn("Elasticsearch refused the indexer's credentials or privileges for its index templates; retrying", "err", err, "in", wait)
+		default:
 			return err
 		}
-		env.Log.Warn("cannot reach Elasticsearch to check the index templates; retrying", "err", err, "in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

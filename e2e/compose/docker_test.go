@@ -30,7 +30,7 @@ import (
 const (
 	standinDebian = "logpipe-standin/debian:bookworm-slim"
 	standinGolang = "logpipe-standin/golang:1.26-bookworm"
-	standinES     = "logpipe-standin/elasticsearch:8.14.3"
+	standinES     = "logpipe-standin/elasticsearch:8.19.21"
 	// standinLabel holds the hash of what a stand-in was built from; a
 	// stand-in whose inputs changed is built again.
 	standinLabel = "logpipe.standin.inputs"

@@ -157,6 +157,25 @@ func Templates(cfg Config) ([]Template, error) {
 // Elasticsearch (or Kibana) at all, which are worth retrying.
 var ErrUnreachable = errors.New("setup: not reachable")
 
+// ErrRefused is matched by errors that come from Elasticsearch refusing
+// the credentials (401) or the privileges (403): an operator can put that
+// right on the Elasticsearch side, so the indexer waits rather than exits.
+var ErrRefused = errors.New("setup: refused")
+
+// statusErr returns the error for an answer that is neither success nor
+// one the caller expects, wrapping ErrUnreachable or ErrRefused where
+// those apply.
+func statusErr(method, path, status string, code int, body []byte) error {
+	b := bytes.TrimSpace(body)
+	switch {
+	case code >= 500:
+		return fmt.Errorf("%w: %s %s: %s: %.300s", ErrUnreachable, method, path, status, b)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return fmt.Errorf("%w: %s %s: %s: %.300s", ErrRefused, method, path, status, b)
+	}
+	return fmt.Errorf("setup: %s %s: %s: %.300s", method, path, status, b)
+}
+
 // Install puts the templates of cfg into Elasticsearch. With overwrite false
 // a template that exists already is left as it is (the indexer's start-up
 // check); with true every template is written (`indexer setup`). It returns
@@ -196,16 +215,14 @@ func exists(ctx context.Context, client *elasticsearch.Client, path string) (boo
 		return false, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	defer res.Body.Close()
-	io.Copy(io.Discard, res.Body)
-	switch {
-	case res.StatusCode == http.StatusOK:
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+	switch res.StatusCode {
+	case http.StatusOK:
 		return true, nil
-	case res.StatusCode == http.StatusNotFound:
+	case http.StatusNotFound:
 		return false, nil
-	case res.StatusCode >= 500:
-		return false, fmt.Errorf("%w: GET %s: %s", ErrUnreachable, path, res.Status)
 	}
-	return false, fmt.Errorf("setup: GET %s: %s", path, res.Status)
+	return false, statusErr(http.MethodGet, path, res.Status, res.StatusCode, b)
 }
 
 func put(ctx context.Context, client *elasticsearch.Client, path string, body []byte) error {
@@ -217,8 +234,8 @@ func put(ctx context.Context, client *elasticsearch.Client, path string, body []
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-	if res.StatusCode >= 500 {
-		return fmt.Errorf("%w: %s: %s", ErrUnreachable, res.Status, b)
+	if c := res.StatusCode; c >= 500 || c == http.StatusUnauthorized || c == http.StatusForbidden {
+		return statusErr(http.MethodPut, path, res.Status, c, b)
 	}
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", res.Status, b)

@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +45,21 @@ type ElasticsearchOptions struct {
 	ClusterName string
 	// HeapMB is the JVM heap in MiB (-Xms and -Xmx); 0 means 512.
 	HeapMB int
+	// Security, if not nil, turns on X-Pack security: the node answers
+	// HTTPS only and every request needs credentials. Nil means a node
+	// without X-Pack, over plain HTTP, as the tests use by default.
+	Security *ElasticsearchSecurity
+}
+
+// ElasticsearchSecurity is what a node with X-Pack security needs: the
+// HTTP layer's certificate and key (PEM, the certificate valid for
+// 127.0.0.1), the CA that issued it, and one superuser kept in the node's
+// file realm (config/users, as elasticsearch-users writes it). The native
+// realm, roles and API keys are the node's own and are managed through its
+// REST API with the superuser's credentials.
+type ElasticsearchSecurity struct {
+	CertPEM, KeyPEM, CAPEM []byte
+	Username, Password     string
 }
 
 // Elasticsearch is a single-node Elasticsearch 8 cluster running in a child
@@ -55,6 +72,9 @@ type Elasticsearch struct {
 	Dir string
 	// HTTPPort is the port in URL.
 	HTTPPort int
+
+	// Security is the node's security (nil without X-Pack).
+	Security *ElasticsearchSecurity
 
 	clusterName string
 	heapMB      int
@@ -75,6 +95,7 @@ func StartElasticsearch(ctx context.Context, opts ElasticsearchOptions) (*Elasti
 		HTTPPort:    opts.HTTPPort,
 		clusterName: opts.ClusterName,
 		heapMB:      opts.HeapMB,
+		Security:    opts.Security,
 	}
 	if es.clusterName == "" {
 		es.clusterName = "logpipe-test"
@@ -92,7 +113,11 @@ func StartElasticsearch(ctx context.Context, opts ElasticsearchOptions) (*Elasti
 		}
 		es.HTTPPort = p
 	}
-	es.URL = fmt.Sprintf("http://127.0.0.1:%d", es.HTTPPort)
+	scheme := "http"
+	if es.Security != nil {
+		scheme = "https"
+	}
+	es.URL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, es.HTTPPort)
 
 	jarsCtx, cancel := context.WithTimeout(ctx, esJarsTimeout)
 	jars, err := Jars(jarsCtx, "elasticsearch")
@@ -116,6 +141,14 @@ func StartElasticsearch(ctx context.Context, opts ElasticsearchOptions) (*Elasti
 	} else if err := os.MkdirAll(es.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
+	if es.Security != nil {
+		if err := es.Security.writeConfig(filepath.Join(es.Dir, "config")); err != nil {
+			if es.ownsDir {
+				_ = os.RemoveAll(es.Dir)
+			}
+			return nil, err
+		}
+	}
 
 	if err := es.Start(ctx); err != nil {
 		if es.ownsDir {
@@ -130,6 +163,11 @@ func StartElasticsearch(ctx context.Context, opts ElasticsearchOptions) (*Elasti
 // waits until the cluster is at least yellow (every primary shard of the
 // indices it had is active again). It fails if the node is running.
 func (es *Elasticsearch) Start(ctx context.Context) error {
+	client, err := es.httpClient()
+	if err != nil {
+		return err
+	}
+	client.Timeout = 10 * time.Second
 	es.mu.Lock()
 	if es.proc != nil {
 		es.mu.Unlock()
@@ -145,9 +183,8 @@ func (es *Elasticsearch) Start(ctx context.Context) error {
 
 	waitCtx, cancel := context.WithTimeout(ctx, esStartTimeout)
 	defer cancel()
-	client := &http.Client{Timeout: 10 * time.Second}
 	err = WaitFor(waitCtx, 250*time.Millisecond, proc, func(ctx context.Context) error {
-		return esHealthy(ctx, client, es.URL)
+		return esHealthy(ctx, client, es.URL, es.Security)
 	})
 	if err != nil {
 		// Do not leave a half-started JVM holding the data folder's lock.
@@ -175,10 +212,12 @@ func (es *Elasticsearch) launch() (*Process, error) {
 		return nil, err
 	}
 	args := esJVMArgs(es.heapMB, es.Dir)
+	args = append(args, "-cp", filepath.Join(es.jars, "*"), esMainClass, es.Dir)
+	if es.Security != nil {
+		args = append(args, esSecurityFlag)
+		args = append(args, esSecuritySettings...)
+	}
 	args = append(args,
-		"-cp", filepath.Join(es.jars, "*"),
-		esMainClass,
-		es.Dir,
 		"cluster.name="+es.clusterName,
 		"node.name="+esNodeName,
 		"http.port="+strconv.Itoa(es.HTTPPort),
@@ -216,10 +255,13 @@ func esJVMArgs(heapMB int, dir string) []string {
 }
 
 // esHealthy asks the node for its cluster health and accepts yellow or green.
-func esHealthy(ctx context.Context, client *http.Client, url string) error {
+func esHealthy(ctx context.Context, client *http.Client, url string, sec *ElasticsearchSecurity) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/_cluster/health?wait_for_status=yellow&timeout=2s", nil)
 	if err != nil {
 		return fmt.Errorf("devstack: %w", err)
+	}
+	if sec != nil {
+		req.SetBasicAuth(sec.Username, sec.Password)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -310,12 +352,32 @@ func (es *Elasticsearch) LogPath() string { return filepath.Join(es.Dir, esLogNa
 // LogTail returns the last n bytes of the node's log, for test failures.
 func (es *Elasticsearch) LogTail(n int64) string { return tailFile(es.LogPath(), n) }
 
-// Client returns a new go-elasticsearch client for the node. Its product
-// check passes: the node is Elasticsearch 8 and sends X-Elastic-Product.
+// Client returns a new go-elasticsearch client for the node (with the
+// superuser's credentials and the CA when the node has security). Its
+// product check passes: the node is Elasticsearch 8 and sends
+// X-Elastic-Product.
 func (es *Elasticsearch) Client() (*elasticsearch.Client, error) {
-	c, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{es.URL}})
+	cfg := elasticsearch.Config{Addresses: []string{es.URL}}
+	if sec := es.Security; sec != nil {
+		cfg.CACert, cfg.Username, cfg.Password = sec.CAPEM, sec.Username, sec.Password
+	}
+	c, err := elasticsearch.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("devstack: elasticsearch client: %w", err)
 	}
 	return c, nil
+}
+
+// httpClient returns an HTTP client that trusts the node's CA when it has
+// security (requests still need credentials: see ElasticsearchSecurity),
+// or a plain client otherwise.
+func (es *Elasticsearch) httpClient() (*http.Client, error) {
+	if es.Security == nil {
+		return &http.Client{}, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(es.Security.CAPEM) {
+		return nil, errors.New("devstack: elasticsearch security: CAPEM holds no certificate")
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }

@@ -9,14 +9,17 @@ import org.elasticsearch.env.Environment;
 import org.elasticsearch.node.ClasspathNode;
 import org.elasticsearch.node.InternalSettingsPreparer;
 import org.elasticsearch.node.Node;
-import org.elasticsearch.plugins.Plugin;
+import org.elasticsearch.plugins.ClasspathPluginsService;
 import org.elasticsearch.transport.netty4.Netty4Plugin;
+import org.elasticsearch.xpack.core.XPackPlugin;
+import org.elasticsearch.xpack.security.ClasspathSecurity;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -26,14 +29,18 @@ import java.util.concurrent.TimeUnit;
  * Runs one Elasticsearch node in this JVM for logpipe's tests.
  *
  * <pre>
- * java -cp 'JARS/*' logpipe.esnode.Launcher HOME [setting=value ...]
+ * java -cp 'JARS/*' logpipe.esnode.Launcher HOME [--xpack-security] [setting=value ...]
  * </pre>
  *
  * HOME holds config/, data/, logs/ and tmp/ and may be reused by a later run
  * (a restart keeps the indices). Settings given as arguments override the
  * defaults below, which make a single-node cluster bound to 127.0.0.1 with no
  * disk watermarks. The node's HTTP layer is the Netty 4 plugin, loaded from
- * the class path with {@link RootInfoPlugin}. SIGTERM closes the node before the JVM exits.
+ * the class path with {@link RootInfoPlugin}. With --xpack-security it also loads X-Pack
+ * core and security (see {@link org.elasticsearch.xpack.security.ClasspathSecurity}) and
+ * the analysis components the security index needs ({@link SecurityAnalysisPlugin});
+ * security's own settings (xpack.security.*) are then given as arguments. SIGTERM closes
+ * the node before the JVM exits.
  */
 public final class Launcher {
 
@@ -41,6 +48,9 @@ public final class Launcher {
 
     /** The line printed once the node has started; the Go harness does not need it but people reading the log do. */
     static final String READY = "logpipe-es: node started";
+
+    /** The argument that loads X-Pack core and security as well. */
+    static final String SECURITY_FLAG = "--xpack-security";
 
     private static final String LOG4J_CONFIG = String.join(
         "\n",
@@ -60,7 +70,7 @@ public final class Launcher {
     /** Starts the node and blocks until the JVM is told to stop. */
     public static void main(String[] args) throws Exception {
         if (args.length < 1) {
-            System.err.println("usage: Launcher HOME [setting=value ...]");
+            System.err.println("usage: Launcher HOME [" + SECURITY_FLAG + "] [setting=value ...]");
             System.exit(2);
         }
         Path home = Paths.get(args[0]).toAbsolutePath();
@@ -85,7 +95,12 @@ public final class Launcher {
             .put("indices.breaker.total.use_real_memory", false)
             // Tests clean up with wildcard deletes.
             .put("action.destructive_requires_name", false);
+        boolean security = false;
         for (int i = 1; i < args.length; i++) {
+            if (args[i].equals(SECURITY_FLAG)) {
+                security = true;
+                continue;
+            }
             int eq = args[i].indexOf('=');
             if (eq <= 0) {
                 System.err.println("logpipe-es: argument " + args[i] + " is not setting=value");
@@ -102,8 +117,16 @@ public final class Launcher {
         Thread.setDefaultUncaughtExceptionHandler(Launcher::uncaught);
 
         // Netty 4 is the HTTP and transport layer; RootInfoPlugin stands in for the
-        // rest-root module, which is not on Maven Central.
-        List<Class<? extends Plugin>> plugins = List.of(Netty4Plugin.class, RootInfoPlugin.class);
+        // rest-root module, which is not on Maven Central. The names are the
+        // plugins' own: x-pack-security names x-pack-core as the plugin it extends.
+        List<ClasspathPluginsService.Spec> plugins = new ArrayList<>();
+        plugins.add(new ClasspathPluginsService.Spec("transport-netty4", Netty4Plugin.class, List.of()));
+        plugins.add(new ClasspathPluginsService.Spec("logpipe-root-info", RootInfoPlugin.class, List.of()));
+        if (security) {
+            plugins.add(new ClasspathPluginsService.Spec("logpipe-security-analysis", SecurityAnalysisPlugin.class, List.of()));
+            plugins.add(new ClasspathPluginsService.Spec("x-pack-core", XPackPlugin.class, List.of()));
+            plugins.add(new ClasspathPluginsService.Spec("x-pack-security", ClasspathSecurity.class, List.of("x-pack-core")));
+        }
         Node node;
         try {
             node = ClasspathNode.create(env, plugins);

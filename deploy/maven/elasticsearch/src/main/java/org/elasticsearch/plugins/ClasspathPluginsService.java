@@ -4,16 +4,18 @@ import org.elasticsearch.Build;
 import org.elasticsearch.action.admin.cluster.node.info.PluginsAndModules;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.env.Environment;
-import org.elasticsearch.jdk.ModuleQualifiedExportsService;
 import org.elasticsearch.plugins.spi.SPIClassIterator;
 
 import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
+import java.net.URL;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A plugin service for logpipe's test node whose plugins are classes already
@@ -25,36 +27,56 @@ import java.util.Map;
  */
 public final class ClasspathPluginsService extends PluginsService {
 
+    /**
+     * A plugin to load: the name Elasticsearch knows it by (the name other
+     * plugins' extended.plugins refer to), its main class, and the names of
+     * the plugins it extends.
+     */
+    public record Spec(String name, Class<? extends Plugin> type, List<String> extendedPlugins) {}
+
     private final List<LoadedPlugin> loaded;
+    private final Set<URL> pluginJars;
 
     /**
-     * Instantiates each class in {@code pluginClasses} and treats it as a
-     * loaded plugin of the boot layer's unnamed module.
+     * Instantiates each plugin in {@code specs}, in order, and hands the
+     * extensible ones the plugins that extend them. {@code loader} is the
+     * node's plugin loader; it holds no plugin layers here.
      */
-    public ClasspathPluginsService(Settings settings, Environment environment, List<Class<? extends Plugin>> pluginClasses) {
-        // No folders to scan: the parent finds nothing and only sets up its bookkeeping.
-        super(settings, environment.configFile(), null, null);
+    public ClasspathPluginsService(Environment environment, PluginsLoader loader, List<Spec> specs) {
+        super(environment.settings(), environment.configDir(), loader);
+        Settings settings = environment.settings();
         List<LoadedPlugin> list = new ArrayList<>();
-        for (Class<? extends Plugin> type : pluginClasses) {
-            Plugin instance = instantiate(type, settings, environment.configFile());
+        for (Spec spec : specs) {
+            Plugin instance = instantiate(spec.type(), settings, environment.configDir());
             PluginDescriptor descriptor = new PluginDescriptor(
-                type.getSimpleName(),
+                spec.name(),
                 "loaded from the class path by logpipe's test launcher",
                 Build.current().version(),
                 Build.current().version(),
                 Integer.toString(Runtime.version().feature()),
-                type.getName(),
+                spec.type().getName(),
                 null,
-                List.of(),
+                spec.extendedPlugins(),
                 false,
                 false,
                 false,
                 false
             );
-            list.add(new LoadedPlugin(descriptor, instance, type.getClassLoader(), ModuleLayer.boot()));
+            list.add(new LoadedPlugin(descriptor, instance, spec.type().getClassLoader()));
         }
         loadExtensions(list);
         this.loaded = List.copyOf(list);
+        Set<URL> jars = new HashSet<>();
+        for (Spec spec : specs) {
+            for (Class<?> c = spec.type(); c != null && c != Plugin.class; c = c.getSuperclass()) {
+                jars.add(jarOf(c));
+            }
+        }
+        this.pluginJars = Set.copyOf(jars);
+    }
+
+    private static URL jarOf(Class<?> c) {
+        return c.getProtectionDomain().getCodeSource().getLocation();
     }
 
     private static Plugin instantiate(Class<? extends Plugin> type, Settings settings, Path configDir) {
@@ -97,35 +119,49 @@ public final class ClasspathPluginsService extends PluginsService {
     /**
      * Every plugin here shares the system class loader, so scanning
      * META-INF/services once per plugin would find the same providers again
-     * and again. Each provider class is created once, with the first plugin
-     * whose type its constructor accepts.
+     * and again, and would find those of plugins whose jars are on the class
+     * path but which this node does not load (X-Pack's, on a node without
+     * security). So only providers from the jars of the loaded plugins' classes
+     * (and their superclasses) count. Each is created once: with the first plugin
+     * its one-argument constructor accepts (a subclass of the plugin it was
+     * written for counts, which the server's own check does not allow), else
+     * with its no-argument constructor.
      */
     @Override
     public <T> List<? extends T> loadServiceProviders(Class<T> service) {
         Map<Class<?>, T> byClass = new LinkedHashMap<>();
         for (LoadedPlugin p : loaded) {
-            SPIClassIterator<T> it = SPIClassIterator.get(service, p.loader());
+            SPIClassIterator<T> it = SPIClassIterator.get(service, p.classLoader());
             while (it.hasNext()) {
                 Class<? extends T> provider = it.next();
-                if (byClass.containsKey(provider) || accepts(provider, p.instance()) == false) {
-                    continue;
+                if (byClass.containsKey(provider) == false && pluginJars.contains(jarOf(provider))) {
+                    byClass.put(provider, create(provider));
                 }
-                byClass.put(provider, createExtension(provider, service, p.instance()));
             }
         }
         return List.copyOf(byClass.values());
     }
 
-    private static boolean accepts(Class<?> provider, Plugin plugin) {
-        for (Constructor<?> c : provider.getConstructors()) {
-            if (c.getParameterCount() == 1 && c.getParameterTypes()[0].isInstance(plugin) == false) {
-                return false;
+    private <T> T create(Class<? extends T> provider) {
+        Constructor<?> none = null;
+        try {
+            for (Constructor<?> c : provider.getConstructors()) {
+                if (c.getParameterCount() == 0) {
+                    none = c;
+                } else if (c.getParameterCount() == 1) {
+                    for (LoadedPlugin p : loaded) {
+                        if (c.getParameterTypes()[0].isInstance(p.instance())) {
+                            return provider.cast(c.newInstance(p.instance()));
+                        }
+                    }
+                }
             }
+            if (none == null) {
+                throw new IllegalStateException("no constructor of " + provider.getName() + " takes a loaded plugin or nothing");
+            }
+            return provider.cast(none.newInstance());
+        } catch (InstantiationException | IllegalAccessException | InvocationTargetException e) {
+            throw new IllegalStateException("cannot create " + provider.getName(), e);
         }
-        return true;
     }
-
-    /** The server runs from the class path, not as a named module, so there is nothing to export. */
-    @Override
-    protected void addServerExportsService(Map<String, List<ModuleQualifiedExportsService>> qualifiedExports) {}
 }
