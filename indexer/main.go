@@ -182,11 +182,12 @@ func probe(ctx context.Context, es *elasticsearch.Client, reachable func(error))
 		case res.StatusCode >= 500:
 			res.Body.Close()
 			reachable(fmt.Errorf("indexer: Elasticsearch answered %s", res.Status()))
-		case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
-			// The credentials are refused, or lack the cluster privilege
-			// "monitor" that GET / needs: writes are refused too.
+		case res.StatusCode == http.StatusUnauthorized:
 			res.Body.Close()
 			reachable(fmt.Errorf("indexer: Elasticsearch refused the credentials: it answered %s to HEAD /", res.Status()))
+		case res.StatusCode == http.StatusForbidden:
+			res.Body.Close()
+			reachable(fmt.Errorf("indexer: Elasticsearch answered %s to HEAD /: the credentials lack the cluster privilege \"monitor\"", res.Status()))
 		default:
 			res.Body.Close()
 			reachable(nil)

@@ -244,9 +244,8 @@ func Open(cfg Config) (*Store, error) {
 		s.trans = t
 		servers = []raft.Server{{ID: rc.LocalID, Address: addr}}
 	} else {
-		stream := newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal)
+		stream := newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal, cfg.StreamAuth)
 		stream.dialTLS = cfg.DialTLS
-		stream.auth = cfg.StreamAuth
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: rc.Logger,
 		})

@@ -68,7 +68,7 @@ func TestRaftStreamsOverTLS(t *testing.T) {
 		return false
 	}
 	raftLn, kafkaLn := SplitTLSListener(ln, server, 5*time.Second, func(_ net.Addr, err error) { note(err) })
-	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, note)
+	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, note, nil)
 	defer s.Close()
 	dialWith := func(c tls.Certificate) func(string) (*tls.Config, error) {
 		return func(string) (*tls.Config, error) {
@@ -239,7 +239,7 @@ func TestSharedTLSListenerPicksSettingsByALPN(t *testing.T) {
 		refusals = append(refusals, err.Error())
 		mu.Unlock()
 	})
-	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, func(error) {})
+	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, func(error) {}, nil)
 	defer s.Close()
 	peer := func(c net.Conn) string {
 		tc, ok := c.(*tls.Conn)

@@ -79,8 +79,10 @@ type streamLayer struct {
 	once   sync.Once
 }
 
-func newStreamLayer(ln net.Listener, advertise net.Addr, clusterID func() string, refused func(error)) *streamLayer {
-	s := &streamLayer{ln: ln, advertise: advertise, clusterID: clusterID, refused: refused,
+// newStreamLayer starts accepting on ln; auth is fixed before then, since
+// every accepted stream reads it.
+func newStreamLayer(ln net.Listener, advertise net.Addr, clusterID func() string, refused func(error), auth *StreamAuth) *streamLayer {
+	s := &streamLayer{ln: ln, advertise: advertise, clusterID: clusterID, refused: refused, auth: auth,
 		conns: make(chan net.Conn), closed: make(chan struct{})}
 	go s.acceptLoop()
 	return s

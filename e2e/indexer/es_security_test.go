@@ -147,7 +147,9 @@ const indexerRole = `{
 // indexed exactly once and committed; a wrong password and a CA that did
 // not issue the node's certificate leave the indexer not ready, saying why,
 // with nothing indexed and nothing committed, and an indexer with the
-// right credentials then indexes every event exactly once from the start.
+// right credentials then indexes every event exactly once from the start;
+// an API key without the cluster privilege "monitor" leaves it not ready,
+// naming the privilege.
 func TestESSecurity(t *testing.T) {
 	s := startSecuredES(t)
 	b := startBroker(t, "brokerd")
@@ -187,11 +189,11 @@ func TestESSecurity(t *testing.T) {
 		index(t, "essec-apikey", fmt.Sprintf("  api_key: %q\n", key.ID+":"+key.APIKey))
 	})
 
+	ca := "  ssl.certificate_authorities: [" + strconv.Quote(s.caFile) + "]\n"
+	good := "  username: indexer\n  password: indexer-secret\n" + ca
 	t.Run("WrongPassword", func(t *testing.T) {
-		refused(t, s, b, "essec-wrongpw",
-			"  username: indexer\n  password: not-the-password\n  ssl.certificate_authorities: ["+strconv.Quote(s.caFile)+"]\n",
-			"unable to authenticate user [indexer]",
-			"  username: indexer\n  password: indexer-secret\n  ssl.certificate_authorities: ["+strconv.Quote(s.caFile)+"]\n")
+		refused(t, s, b, "essec-wrongpw", "  username: indexer\n  password: not-the-password\n"+ca,
+			"Elasticsearch refused the credentials", "unable to authenticate user [indexer]", good)
 	})
 
 	t.Run("WrongCA", func(t *testing.T) {
@@ -203,32 +205,51 @@ func TestESSecurity(t *testing.T) {
 		if err := os.WriteFile(otherFile, other.PEM, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		refused(t, s, b, "essec-wrongca",
-			"  username: indexer\n  password: indexer-secret\n  ssl.certificate_authorities: ["+strconv.Quote(otherFile)+"]\n",
-			"x509: certificate signed by unknown authority",
-			"  username: indexer\n  password: indexer-secret\n  ssl.certificate_authorities: ["+strconv.Quote(s.caFile)+"]\n")
+		const unknownCA = "x509: certificate signed by unknown authority"
+		refused(t, s, b, "essec-wrongca", "  username: indexer\n  password: indexer-secret\n  ssl.certificate_authorities: ["+strconv.Quote(otherFile)+"]\n",
+			unknownCA, unknownCA, good)
+	})
+
+	t.Run("NoMonitorPrivilege", func(t *testing.T) {
+		// A key that may write but not GET /: the indexer is not ready and
+		// names the missing privilege.
+		var key struct {
+			Encoded string `json:"encoded"`
+		}
+		s.must(t, http.MethodPost, "/_security/api_key", `{"name": "no-monitor", "role_descriptors": {"w": {
+  "cluster": ["manage_index_templates"],
+  "indices": [{"names": ["essec*"], "privileges": ["create_doc", "create_index"]}]}}}`, &key)
+		f := s.run(t, b, "essec-nomonitor")
+		ix := startIndexer(t, f.splitConfig(s.node.URL, fmt.Sprintf("elasticsearch:\n  api_key: %q\n%s", key.Encoded, ca)))
+		await.Eventually(t, "/readyz to name the missing privilege", func() error {
+			if err := ix.ready(); err == nil || !strings.Contains(err.Error(), `privilege "monitor"`) {
+				return await.NotYet(fmt.Sprintf("/readyz %v", err), `an error naming the privilege "monitor"`)
+			}
+			return nil
+		}, ix.alive())
+		ix.stop()
 	})
 }
 
 // refused runs an indexer whose elasticsearch settings (bad) the node
-// refuses: /readyz names Elasticsearch, the log has why (a line holding
-// reason), nothing is indexed or committed. Then an indexer with the good
-// settings indexes every event exactly once.
-func refused(t *testing.T, s *securedES, b broker, name, bad, reason, good string) {
+// refuses: /readyz says so (its answer holds ready), the log has why (a
+// line holding logged), nothing is indexed or committed. Then an indexer
+// with the good settings indexes every event exactly once.
+func refused(t *testing.T, s *securedES, b broker, name, bad, ready, logged, good string) {
 	f := s.run(t, b, name)
 	w := newWorkload(f.topic, 300, time.Date(2027, 6, 2, 0, 0, 0, 0, time.UTC))
 	recs := newProducer(t, f.b, f.topic).send(w.values, func(i int) int32 { return int32(i % 2) })
 	ix := startIndexer(t, f.splitConfig(s.node.URL, "elasticsearch:\n"+bad))
 	await.Eventually(t, "/readyz to report the refusal", func() error {
 		err := ix.ready()
-		if err == nil || !strings.Contains(err.Error(), "elasticsearch") {
-			return await.NotYet(fmt.Sprintf("/readyz %v", err), "a /readyz error naming elasticsearch")
+		if err == nil || !strings.Contains(err.Error(), ready) {
+			return await.NotYet(fmt.Sprintf("/readyz %v", err), fmt.Sprintf("a /readyz error with %q", ready))
 		}
 		return nil
 	}, ix.alive())
 	await.Eventually(t, "the log to say why", func() error {
-		if tail := ix.proc.Tail(64 << 10); !strings.Contains(tail, reason) {
-			return await.NotYet("no such line", fmt.Sprintf("a line with %q", reason))
+		if tail := ix.proc.Tail(64 << 10); !strings.Contains(tail, logged) {
+			return await.NotYet("no such line", fmt.Sprintf("a line with %q", logged))
 		}
 		return nil
 	}, ix.alive())
