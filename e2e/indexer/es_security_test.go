@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 	"logpipe/internal/testcerts"
@@ -29,14 +31,7 @@ func TestESSecurityHTTPSToPlainNodeIsRefused(t *testing.T) {
 	w := newWorkload(f.topic, n, time.Date(2027, 5, 2, 0, 0, 0, 0, time.UTC))
 	recs := newProducer(t, f.b, f.topic).send(w.values, func(i int) int32 { return int32(i % 2) })
 
-	ca, err := testcerts.NewCA("essec CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, caFile := newCAFile(t, "essec CA")
 	httpsURL := "https://" + strings.TrimPrefix(f.node.URL, "http://")
 	ix := startIndexer(t, f.splitConfig(httpsURL, fmt.Sprintf(`elasticsearch:
   ssl.certificate_authorities: [%q]
@@ -63,13 +58,7 @@ func TestESSecurityHTTPSToPlainNodeIsRefused(t *testing.T) {
 	noCommits(t, f)
 	ix.stop()
 
-	fixed := startIndexer(t, f.splitConfig(f.node.URL, ""))
-	want := w.expected(f.topic, recs)
-	f.waitIndexed(fixed, want)
-	f.checkExact(want)
-	await.Eventually(t, "readiness with the URL fixed", fixed.ready, fixed.alive())
-	waitCommitted(t, f.b, f.group, f.topic)
-	fixed.stop()
+	f.indexedOnce(startIndexer(t, f.splitConfig(f.node.URL, "")), w, recs)
 }
 
 // securedES is an Elasticsearch node with X-Pack security (HTTPS with a
@@ -84,10 +73,7 @@ type securedES struct {
 // when t ends.
 func startSecuredES(t *testing.T) *securedES {
 	t.Helper()
-	ca, err := testcerts.NewCA("logpipe test Elasticsearch CA")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, caFile := newCAFile(t, "logpipe test Elasticsearch CA")
 	leaf, err := ca.Issue(testcerts.Options{Subject: pkix.Name{CommonName: "logpipe-es"}, Hosts: []string{"127.0.0.1", "localhost"}})
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +96,6 @@ func startSecuredES(t *testing.T) *securedES {
 		}
 		node.Close()
 	})
-	caFile := filepath.Join(t.TempDir(), "es-ca.crt")
-	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	return &securedES{node: node, su: newES(t, node), caFile: caFile}
 }
 
@@ -165,13 +147,7 @@ func TestESSecurity(t *testing.T) {
 		f := s.run(t, b, name)
 		w := newWorkload(f.topic, n, day)
 		recs := newProducer(t, f.b, f.topic).send(w.values, func(i int) int32 { return int32(i % 2) })
-		ix := startIndexer(t, f.splitConfig(s.node.URL, fmt.Sprintf("elasticsearch:\n%s  ssl.certificate_authorities: [%q]\n", auth, s.caFile)))
-		want := w.expected(f.topic, recs)
-		f.waitIndexed(ix, want)
-		f.checkExact(want)
-		await.Eventually(t, "readiness", ix.ready, ix.alive())
-		waitCommitted(t, f.b, f.group, f.topic)
-		ix.stop()
+		f.indexedOnce(startIndexer(t, f.splitConfig(s.node.URL, fmt.Sprintf("elasticsearch:\n%s  ssl.certificate_authorities: [%q]\n", auth, s.caFile))), w, recs)
 	}
 
 	t.Run("BasicAuth", func(t *testing.T) {
@@ -197,14 +173,7 @@ func TestESSecurity(t *testing.T) {
 	})
 
 	t.Run("WrongCA", func(t *testing.T) {
-		other, err := testcerts.NewCA("not the node's CA")
-		if err != nil {
-			t.Fatal(err)
-		}
-		otherFile := filepath.Join(t.TempDir(), "other-ca.crt")
-		if err := os.WriteFile(otherFile, other.PEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		_, otherFile := newCAFile(t, "not the node's CA")
 		const unknownCA = "x509: certificate signed by unknown authority"
 		refused(t, s, b, "essec-wrongca", "  username: indexer\n  password: indexer-secret\n  ssl.certificate_authorities: ["+strconv.Quote(otherFile)+"]\n",
 			unknownCA, unknownCA, good)
@@ -259,12 +228,20 @@ func refused(t *testing.T, s *securedES, b broker, name, bad, ready, logged, goo
 	noCommits(t, f)
 	ix.stop()
 
-	fixed := startIndexer(t, f.splitConfig(s.node.URL, "elasticsearch:\n"+good))
+	f.indexedOnce(startIndexer(t, f.splitConfig(s.node.URL, "elasticsearch:\n"+good)), w, recs)
+}
+
+// indexedOnce waits while ix runs until the run's indices hold every event
+// of w (produced as recs) once, ix is ready and every partition committed
+// to its end; then it stops ix.
+func (f *faultRun) indexedOnce(ix *indexer, w *workload, recs []*kgo.Record) {
+	f.t.Helper()
 	want := w.expected(f.topic, recs)
-	f.waitIndexed(fixed, want)
+	f.waitIndexed(ix, want)
 	f.checkExact(want)
-	waitCommitted(t, f.b, f.group, f.topic)
-	fixed.stop()
+	await.Eventually(f.t, "readiness", ix.ready, ix.alive())
+	waitCommitted(f.t, f.b, f.group, f.topic)
+	ix.stop()
 }
 
 // noCommits fails t if the run's group committed an offset.
@@ -281,4 +258,19 @@ func noCommits(t *testing.T, f *faultRun) {
 			t.Errorf("partition %d committed at %d while Elasticsearch refused the indexer, want nothing committed", p, c.At)
 		}
 	}
+}
+
+// newCAFile makes a CA named name and writes its certificate to a file of
+// t's own.
+func newCAFile(t *testing.T, name string) (*testcerts.CA, string) {
+	t.Helper()
+	ca, err := testcerts.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(file, ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ca, file
 }
