@@ -129,7 +129,9 @@ const indexerRole = `{
 // indexed exactly once and committed; a wrong password and a CA that did
 // not issue the node's certificate leave the indexer not ready, saying why,
 // with nothing indexed and nothing committed, and an indexer with the
-// right credentials then indexes every event exactly once from the start;
+// right credentials (the same indexer once its password is set in
+// Elasticsearch, or a new one with the right CA) then indexes every event
+// exactly once from the start;
 // an API key without the cluster privilege "monitor" leaves it not ready,
 // naming the privilege.
 func TestESSecurity(t *testing.T) {
@@ -141,13 +143,14 @@ func TestESSecurity(t *testing.T) {
 
 	const n = 400
 	day := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	ca := "  ssl.certificate_authorities: [" + strconv.Quote(s.caFile) + "]\n"
 	// index runs an indexer with the credentials in auth over HTTPS with
 	// the node's CA and checks the exactly-once result.
 	index := func(t *testing.T, name, auth string) {
 		f := s.run(t, b, name)
 		w := newWorkload(f.topic, n, day)
 		recs := newProducer(t, f.b, f.topic).send(w.values, func(i int) int32 { return int32(i % 2) })
-		f.indexedOnce(startIndexer(t, f.splitConfig(s.node.URL, fmt.Sprintf("elasticsearch:\n%s  ssl.certificate_authorities: [%q]\n", auth, s.caFile))), w, recs)
+		f.indexedOnce(startIndexer(t, f.splitConfig(s.node.URL, "elasticsearch:\n"+auth+ca)), w, recs)
 	}
 
 	t.Run("BasicAuth", func(t *testing.T) {
@@ -165,18 +168,26 @@ func TestESSecurity(t *testing.T) {
 		index(t, "essec-apikey", fmt.Sprintf("  api_key: %q\n", key.ID+":"+key.APIKey))
 	})
 
-	ca := "  ssl.certificate_authorities: [" + strconv.Quote(s.caFile) + "]\n"
-	good := "  username: indexer\n  password: indexer-secret\n" + ca
 	t.Run("WrongPassword", func(t *testing.T) {
-		refused(t, s, b, "essec-wrongpw", "  username: indexer\n  password: not-the-password\n"+ca,
-			"Elasticsearch refused the credentials", "unable to authenticate user [indexer]", good)
+		// A user of its own, whose password is then set in Elasticsearch to
+		// the one the running indexer has: it goes on without a restart.
+		s.must(t, http.MethodPut, "/_security/user/indexer_pw", `{"password": "the-first-password", "roles": ["logpipe_indexer"]}`, nil)
+		refused(t, s, b, "essec-wrongpw", "  username: indexer_pw\n  password: not-the-password\n"+ca,
+			"Elasticsearch refused the credentials", "unable to authenticate user [indexer_pw]",
+			func(_ *faultRun, ix *indexer) *indexer {
+				s.must(t, http.MethodPost, "/_security/user/indexer_pw/_password", `{"password": "not-the-password"}`, nil)
+				return ix
+			})
 	})
 
 	t.Run("WrongCA", func(t *testing.T) {
 		_, otherFile := newCAFile(t, "not the node's CA")
 		const unknownCA = "x509: certificate signed by unknown authority"
 		refused(t, s, b, "essec-wrongca", "  username: indexer\n  password: indexer-secret\n  ssl.certificate_authorities: ["+strconv.Quote(otherFile)+"]\n",
-			unknownCA, unknownCA, good)
+			unknownCA, unknownCA, func(f *faultRun, ix *indexer) *indexer {
+				ix.stop()
+				return startIndexer(t, f.splitConfig(s.node.URL, "elasticsearch:\n  username: indexer\n  password: indexer-secret\n"+ca))
+			})
 	})
 
 	t.Run("NoMonitorPrivilege", func(t *testing.T) {
@@ -202,9 +213,10 @@ func TestESSecurity(t *testing.T) {
 
 // refused runs an indexer whose elasticsearch settings (bad) the node
 // refuses: /readyz says so (its answer holds ready), the log has why (a
-// line holding logged), nothing is indexed or committed. Then an indexer
-// with the good settings indexes every event exactly once.
-func refused(t *testing.T, s *securedES, b broker, name, bad, ready, logged, good string) {
+// line holding logged), nothing is indexed or committed. Then fix puts it
+// right, on either side, and returns the indexer that must then index
+// every event exactly once (the same one, or a new one).
+func refused(t *testing.T, s *securedES, b broker, name, bad, ready, logged string, fix func(*faultRun, *indexer) *indexer) {
 	f := s.run(t, b, name)
 	w := newWorkload(f.topic, 300, time.Date(2027, 6, 2, 0, 0, 0, 0, time.UTC))
 	recs := newProducer(t, f.b, f.topic).send(w.values, func(i int) int32 { return int32(i % 2) })
@@ -226,9 +238,7 @@ func refused(t *testing.T, s *securedES, b broker, name, bad, ready, logged, goo
 		t.Errorf("%s_* holds %d documents from a refused indexer, want none", f.prefix, got)
 	}
 	noCommits(t, f)
-	ix.stop()
-
-	f.indexedOnce(startIndexer(t, f.splitConfig(s.node.URL, "elasticsearch:\n"+good)), w, recs)
+	f.indexedOnce(fix(f, ix), w, recs)
 }
 
 // indexedOnce waits while ix runs until the run's indices hold every event

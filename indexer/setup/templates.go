@@ -173,7 +173,7 @@ func statusErr(method, path, status string, code int, body []byte) error {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return fmt.Errorf("%w: %s %s: %s: %.300s", ErrRefused, method, path, status, b)
 	}
-	return fmt.Errorf("setup: %s %s: %s: %.300s", method, path, status, b)
+	return fmt.Errorf("%s %s: %s: %.300s", method, path, status, b)
 }
 
 // Install puts the templates of cfg into Elasticsearch. With overwrite false
@@ -193,7 +193,7 @@ func Install(ctx context.Context, client *elasticsearch.Client, cfg Config, over
 		if !overwrite {
 			exists, err := exists(ctx, client, t.Path())
 			if err != nil {
-				return written, err
+				return written, fmt.Errorf("setup: %s template %s: %w", t.Kind, t.Name, err)
 			}
 			if exists {
 				continue
@@ -234,11 +234,8 @@ func put(ctx context.Context, client *elasticsearch.Client, path string, body []
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-	if c := res.StatusCode; c >= 500 || c == http.StatusUnauthorized || c == http.StatusForbidden {
-		return statusErr(http.MethodPut, path, res.Status, c, b)
-	}
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", res.Status, b)
+		return statusErr(http.MethodPut, path, res.Status, res.StatusCode, b)
 	}
 	return nil
 }

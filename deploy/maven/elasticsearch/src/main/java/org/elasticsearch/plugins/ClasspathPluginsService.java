@@ -117,26 +117,24 @@ public final class ClasspathPluginsService extends PluginsService {
     }
 
     /**
-     * Every plugin here shares the system class loader, so scanning
-     * META-INF/services once per plugin would find the same providers again
-     * and again, and would find those of plugins whose jars are on the class
-     * path but which this node does not load (X-Pack's, on a node without
-     * security). So only providers from the jars of the loaded plugins' classes
-     * (and their superclasses) count. Each is created once: with the first plugin
-     * its one-argument constructor accepts (a subclass of the plugin it was
-     * written for counts, which the server's own check does not allow), else
-     * with its no-argument constructor.
+     * Every plugin here shares the system class loader, so META-INF/services
+     * is scanned once, there; that finds the providers of plugins whose jars
+     * are on the class path but which this node does not load (X-Pack's, on a
+     * node without security) too, so only providers from the jars of the
+     * loaded plugins' classes (and their superclasses) count. Each is
+     * created once: with the first plugin its one-argument constructor
+     * accepts (a subclass of the plugin it was written for counts, which the
+     * server's own check does not allow), else with its no-argument
+     * constructor.
      */
     @Override
     public <T> List<? extends T> loadServiceProviders(Class<T> service) {
         Map<Class<?>, T> byClass = new LinkedHashMap<>();
-        for (LoadedPlugin p : loaded) {
-            SPIClassIterator<T> it = SPIClassIterator.get(service, p.classLoader());
-            while (it.hasNext()) {
-                Class<? extends T> provider = it.next();
-                if (byClass.containsKey(provider) == false && pluginJars.contains(jarOf(provider))) {
-                    byClass.put(provider, create(provider));
-                }
+        SPIClassIterator<T> it = SPIClassIterator.get(service, ClasspathPluginsService.class.getClassLoader());
+        while (it.hasNext()) {
+            Class<? extends T> provider = it.next();
+            if (byClass.containsKey(provider) == false && pluginJars.contains(jarOf(provider))) {
+                byClass.put(provider, create(provider));
             }
         }
         return List.copyOf(byClass.values());
