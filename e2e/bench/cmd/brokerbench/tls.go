@@ -64,6 +64,15 @@ type tlsRun struct {
 	// seconds over the full-speed produce and over the consume.
 	results map[string]*caseResult
 	cpu     map[string]*stepCPU
+	// blocks are the measured blocks in the order they ran, each on its
+	// own, so that the report can show where in a run a figure moved.
+	blocks []tlsBlock
+}
+
+// tlsBlock is what one block measured over one listener.
+type tlsBlock struct {
+	listener string
+	result   *caseResult
 }
 
 // stepCPU is the broker's CPU time over the two throughput steps.
@@ -240,14 +249,14 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 	log.Printf("%s: pid %d, PLAINTEXT %s, SASL_SSL %s (%s)", r.name, pid, b.addrs[plaintextListener], b.addrs[saslSSLListener], r.tlsVersion)
 	stepTimeout := o.stepTimeout()
 	if o.warmup > 0 {
-		for i, l := range tlsListeners {
-			topic := fmt.Sprintf("bench-warmup-%d", i)
-			err := benchkit.CreateTopic(ctx, b.addrs[plaintextListener], topic, tlsPartitions)
-			if err == nil {
-				err = warmListener(ctx, o, stepTimeout, b.addrs[l], topic, s.clientOpts(l))
-			}
-			if err != nil {
-				log.Printf("%s: warm-up over %s failed: %v", r.name, l, err)
+		// A rehearsal: one block over each listener, exactly as measured
+		// and then thrown away, so that the first measured block does not
+		// pay for what a cold broker (a JVM still compiling) does slower.
+		for _, l := range tlsListeners {
+			var res caseResult
+			measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s rehearsal", r.name, l), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), &res, &stepCPU{})
+			for _, e := range res.errs {
+				log.Printf("%s: rehearsal over %s: %s", r.name, l, e)
 			}
 		}
 	}
@@ -257,6 +266,7 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 		}
 		res, cpu := &caseResult{}, &stepCPU{}
 		measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s block %d", r.name, l, i+1), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), res, cpu)
+		r.blocks = append(r.blocks, tlsBlock{listener: l, result: res})
 		if r.results[l] == nil {
 			r.results[l], r.cpu[l] = res, cpu
 		} else {
@@ -264,29 +274,6 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 		}
 	}
 	log.Printf("%s: stopping", r.name)
-	return nil
-}
-
-// warmListener sends what the measured steps will send over one listener,
-// unmeasured: half of -warmup at full speed, then half of -warmup at the
-// latency step's fixed rate with linger 0, so that the broker has served
-// both kinds of request before either listener is measured.
-func warmListener(ctx context.Context, o *options, timeout time.Duration, addr, topic string, opts []kgo.Opt) error {
-	for _, rate := range []int{0, o.rate} {
-		linger := time.Duration(-1) // franz-go's default
-		if rate > 0 {
-			linger = 0
-		}
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		_, err := loadgen.Produce(sctx, loadgen.ProduceConfig{
-			Brokers: []string{addr}, Topic: topic, RecordSize: o.recordSize,
-			AllAcks: true, Duration: o.warmup / 2, Rate: rate, Linger: linger, Opts: opts,
-		})
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

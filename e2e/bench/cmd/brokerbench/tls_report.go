@@ -143,7 +143,7 @@ func (t *tlsReport) markdown() string {
 	w("- brokerd: the defaults of `configs/brokerd.yml` except `listeners` (PLAINTEXT and SASL_SSL), `ssl.keystore.location` (one PEM file, certificate and key), `sasl.enabled.mechanisms: SCRAM-SHA-512`, `log.dirs` and `group.initial.rebalance.delay.ms=0`. Under TLS brokerd copies fetched records through the encrypted connection instead of sendfile(2).\n")
 	w("- Apache Kafka: JVM heap `-Xms%dm -Xmx%dm`, the same server settings as in \"brokerd vs Apache Kafka\", plus a `SASL_SSL` listener with `ssl.keystore.type=PEM`, the certificate and key inline (`ssl.keystore.certificate.chain`, `ssl.keystore.key`), `ssl.enabled.protocols=TLSv1.2,TLSv1.3` and the SCRAM login module for SCRAM-SHA-512 and -256.\n", o.kafkaHeapMB, o.kafkaHeapMB)
 	if o.warmup > 0 {
-		w("- After the start, over each listener in turn, %s of full-speed franz-go produce then %s at the latency step's fixed rate with linger 0, acks=all, to a scratch topic (a warm-up, not measured, so that each broker has served both kinds of request the blocks send before either listener is measured).\n", o.warmup/2, o.warmup/2)
+		w("- After the start, a rehearsal: one block (the three steps below) over PLAINTEXT and one over SASL_SSL, run exactly like the measured blocks and thrown away, so that no measured block pays for a cold broker (a JVM still compiling its hot paths).\n")
 	}
 	b.WriteString(t.rep.memoryLine())
 	w("- Then four blocks, over PLAINTEXT, SASL_SSL, SASL_SSL and PLAINTEXT in that order (so that a drift in the machine's load weighs on both listeners alike), each on new %d-partition topics created through the PLAINTEXT listener, records of %d bytes, acks=all with the idempotent producer. Each step starts after a sync(2), so that it does not pay for the writeback of what the step before it wrote. A listener's figures add up its two blocks (records, bytes, time and CPU summed, latencies pooled):\n", tlsPartitions, o.recordSize)
@@ -167,6 +167,7 @@ func (t *tlsReport) markdown() string {
 		w(" |\n")
 	}
 	w("\n")
+	writeTLSBlocks(w, t.runs)
 
 	if bd != nil && kf != nil {
 		w("### Against the goal\n\n")
@@ -190,4 +191,25 @@ func (t *tlsReport) markdown() string {
 	}
 	b.WriteString(benchkit.ListSection("Failed steps", failures))
 	return b.String()
+}
+
+// writeTLSBlocks lists each measured block on its own, in the order it
+// ran, so that a figure that moved with a block's place in the run (rather
+// than with its listener) shows.
+func writeTLSBlocks(w func(string, ...any), runs []*tlsRun) {
+	w("Each block on its own, in the order run:\n\n")
+	w("| Broker | Block | Listener | produce (records/s) | consume (records/s) | p50 (ms) | p99 (ms) |\n")
+	w("|---|---:|---|---:|---:|---:|---:|\n")
+	for _, r := range runs {
+		for i, bl := range r.blocks {
+			c := bl.result
+			pr, pok := figure(c.produce != nil, func() float64 { return c.produce.RecordsPerSec() })
+			cr, cok := figure(c.consume != nil, func() float64 { return c.consume.RecordsPerSec() })
+			p50, lok := figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(50)) })
+			p99, _ := figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(99)) })
+			w("| %s | %d | %s | %s | %s | %s | %s |\n", displayName(r.name), i+1, bl.listener,
+				benchkit.Cell(pr, pok, 0), benchkit.Cell(cr, cok, 0), benchkit.Cell(p50, lok, 2), benchkit.Cell(p99, lok, 2))
+		}
+	}
+	w("\n")
 }

@@ -82,10 +82,10 @@ func TestTLSMarkdown(t *testing.T) {
 	kp, kpc := tlsFigures(300000, 600000, []float64{1, 1, 1, 4}, 1, 1)
 	ks, ksc := tlsFigures(240000, 0, nil, 3, 0)
 	ks.errs = []string{"consume: broken\nsecond line", "latency: also broken"}
-	tr := &tlsReport{
-		rep:  &report{opts: o, machine: benchkit.Machine{CPUs: 2}},
-		runs: []*tlsRun{newTLSRun("brokerd", "0.5", bp, bs, bpc, bsc), newTLSRun("kafka", "3.5", kp, ks, kpc, ksc)},
-	}
+	bd, kf := newTLSRun("brokerd", "0.5", bp, bs, bpc, bsc), newTLSRun("kafka", "3.5", kp, ks, kpc, ksc)
+	bd.blocks = []tlsBlock{{plaintextListener, bp}, {saslSSLListener, bs}}
+	kf.blocks = []tlsBlock{{saslSSLListener, ks}}
+	tr := &tlsReport{rep: &report{opts: o, machine: benchkit.Machine{CPUs: 2}}, runs: []*tlsRun{bd, kf}}
 	containsAll(t, "TLS report", tr.markdown(), []string{
 		tlsHeading + "\n",
 		"brokerd negotiated TLS 1.3. Kafka negotiated TLS 1.3.",
@@ -94,6 +94,7 @@ func TestTLSMarkdown(t *testing.T) {
 		"| produce p99 at fixed rate (ms) | 2.00 | 3.00 | 1.50 | 4.00 | – | – |",
 		// 1 CPU second over 400,000 KiB is 2.56 ms per MiB.
 		"| broker CPU per MiB produced (ms) | 2.56 | 10.24 | 4.00 | 3.41 | 12.80 | 3.75 |",
+		"| brokerd | 1 | PLAINTEXT | 400,000 | 800,000 | 1.00 | 2.00 |\n| brokerd | 2 | SASL_SSL | 200,000 | 600,000 | 1.00 | 3.00 |\n| Kafka | 1 | SASL_SSL | 240,000 | – | – | – |\n",
 		"- produce (records/s): SASL_SSL / PLAINTEXT is 0.50 on brokerd and 0.80 on Kafka: not met.",
 		"- consume (records/s): not compared, a figure is missing.",
 		"Met in 0 of 1 compared figures.",
