@@ -218,10 +218,9 @@ func runTLS(ctx context.Context, o *options, root, bin string, rep *report) erro
 	defer os.RemoveAll(s.dir)
 	tr := &tlsReport{rep: rep, started: time.Now()}
 	for _, name := range o.brokers {
-		rep.settleMemory(ctx)
 		r := &tlsRun{name: name, results: map[string]*caseResult{}, cpu: map[string]*stepCPU{}}
 		tr.runs = append(tr.runs, r)
-		if err := runTLSBroker(ctx, o, bin, r, s); err != nil {
+		if err := runTLSBroker(ctx, o, bin, r, s, rep.settleMemory); err != nil {
 			return err
 		}
 	}
@@ -233,7 +232,14 @@ func runTLS(ctx context.Context, o *options, root, bin string, rep *report) erro
 // produce, consume and latency steps over each listener in turn. Failed
 // steps are recorded; only a broker that does not start or admit the
 // account, or an interrupt, is an error.
-func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tlsSetup) error {
+//
+// settle puts the machine's memory back in one state (see
+// report.settleMemory) before the broker starts and before every block, so
+// that a block's produce does not run faster for where it sits in the run:
+// once earlier blocks have filled the page cache, writes reuse memory the
+// host already backs and cost several times less.
+func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tlsSetup, settle func(context.Context)) error {
+	settle(ctx)
 	load := benchkit.LoadAverage()
 	r.load = strings.Fields(load)[0]
 	log.Printf("%s: starting with PLAINTEXT and SASL_SSL listeners (load average %s)", r.name, load)
@@ -253,6 +259,7 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 		// and then thrown away, so that the first measured block does not
 		// pay for what a cold broker (a JVM still compiling) does slower.
 		for _, l := range tlsListeners {
+			settle(ctx)
 			var res caseResult
 			measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s rehearsal", r.name, l), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), &res, &stepCPU{})
 			for _, e := range res.errs {
@@ -264,6 +271,7 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("brokerbench: %w", err)
 		}
+		settle(ctx)
 		res, cpu := &caseResult{}, &stepCPU{}
 		measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s block %d", r.name, l, i+1), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), res, cpu)
 		r.blocks = append(r.blocks, tlsBlock{listener: l, result: res})
