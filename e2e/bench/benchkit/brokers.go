@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"logpipe/internal/devstack"
@@ -190,6 +191,28 @@ func CreateTopic(ctx context.Context, addr, topic string, partitions int) error 
 		}
 		return nil
 	})
+}
+
+// DeleteTopics deletes topics through the broker at addr; a topic that
+// does not exist is not an error.
+func DeleteTopics(ctx context.Context, addr string, topics ...string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return fmt.Errorf("benchkit: %w", err)
+	}
+	defer cl.Close()
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).DeleteTopics(dctx, topics...)
+	if err != nil {
+		return fmt.Errorf("benchkit: delete topics %v: %w", topics, err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("benchkit: delete topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
 }
 
 // BrokerdVersion returns the first line of `brokerd --version`.

@@ -369,6 +369,11 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
 		return nil
 	})
+	// A block at full speed writes over 10 GB; six blocks do not fit on
+	// the disk together.
+	if err := benchkit.DeleteTopics(ctx, admin, topic("kgo"), topic("latency")); err != nil {
+		log.Printf("%s: %v", prefix, err)
+	}
 }
 
 // mergeBlocks adds up two blocks of the same listener: counts, bytes and
