@@ -186,9 +186,11 @@ func (b *Broker) produceOne(ctx context.Context, req *kmsg.ProduceRequest, topic
 		if code := recordbatch.ErrorCode(err); code > 0 {
 			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
 		}
-		if code := storage.ErrorCode(err); code > 0 {
+		if code := storage.ErrorCode(err); code != kerr.KafkaStorageError.Code {
 			return &apiError{err: kerr.ErrorForCode(code).(*kerr.Error), msg: err.Error()}
 		}
+		// An I/O failure (a full disk, a failing device): the operator
+		// needs to see it, not only the client.
 		b.log.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		return newAPIError(kerr.KafkaStorageError, "%v", err)
 	}
