@@ -228,10 +228,10 @@ func runTLS(ctx context.Context, o *options, root, bin string, rep *report) erro
 	return publish(o, root, tlsHeading, tr.markdown())
 }
 
-// runTLSBroker starts one broker, warms both listeners up, then runs the
-// produce, consume and latency steps over each listener in turn. Failed
-// steps are recorded; only a broker that does not start or admit the
-// account, or an interrupt, is an error.
+// runTLSBroker starts one broker, rehearses a block over each listener
+// (unless -warmup is 0), then runs the measured blocks in tlsBlocks'
+// order. Failed steps are recorded; only a broker that does not start or
+// admit the account, or an interrupt, is an error.
 //
 // settle puts the machine's memory back in one state (see
 // report.settleMemory) before the broker starts and before every block, so

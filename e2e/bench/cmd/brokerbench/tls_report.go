@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"logpipe/e2e/bench/benchkit"
@@ -146,7 +147,9 @@ func (t *tlsReport) markdown() string {
 		w("- After the start, a rehearsal: one block (the three steps below) over PLAINTEXT and one over SASL_SSL, run exactly like the measured blocks and thrown away, so that no measured block pays for a cold broker (a JVM still compiling its hot paths).\n")
 	}
 	b.WriteString(t.rep.memoryLine())
-	w("- The same is done before every block, the rehearsal's included: once earlier blocks have filled the page cache, writes reuse memory the host already backs, and a late block's produce ran up to twice as fast as an early one's over the same listener.\n")
+	if !strings.HasPrefix(t.rep.memory, "not settled") {
+		w("- The same is done before every block, the rehearsal's included: once earlier blocks have filled the page cache, writes reuse memory the host already backs, and a late block's produce ran up to twice as fast as an early one's over the same listener.\n")
+	}
 	w("- Then four blocks, over PLAINTEXT, SASL_SSL, SASL_SSL and PLAINTEXT in that order (so that a drift in the machine's load weighs on both listeners alike), each on new %d-partition topics created through the PLAINTEXT listener and deleted after the block, records of %d bytes, acks=all with the idempotent producer. Each step starts after a sync(2), so that it does not pay for the writeback of what the step before it wrote. A listener's figures add up its two blocks (records, bytes, time and CPU summed, latencies pooled):\n", tlsPartitions, o.recordSize)
 	w("  1. **produce**: franz-go at full speed for %s with its defaults (linger 10 ms, batches up to 1 MB); acknowledged records from the first send to the last acknowledgement.\n", o.duration/2)
 	w("  2. **consume**: that topic read back from start to end without a group, franz-go's default fetch sizes.\n")
@@ -194,6 +197,9 @@ func (t *tlsReport) markdown() string {
 	return b.String()
 }
 
+// blockMetrics are the rows of tlsMetrics shown for each block.
+var blockMetrics = []string{"produce (records/s)", "consume (records/s)", "produce p50 at fixed rate (ms)", "produce p99 at fixed rate (ms)"}
+
 // writeTLSBlocks lists each measured block on its own, in the order it
 // ran, so that a figure that moved with a block's place in the run (rather
 // than with its listener) shows.
@@ -203,13 +209,14 @@ func writeTLSBlocks(w func(string, ...any), runs []*tlsRun) {
 	w("|---|---:|---|---:|---:|---:|---:|\n")
 	for _, r := range runs {
 		for i, bl := range r.blocks {
-			c := bl.result
-			pr, pok := figure(c.produce != nil, func() float64 { return c.produce.RecordsPerSec() })
-			cr, cok := figure(c.consume != nil, func() float64 { return c.consume.RecordsPerSec() })
-			p50, lok := figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(50)) })
-			p99, _ := figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(99)) })
-			w("| %s | %d | %s | %s | %s | %s | %s |\n", displayName(r.name), i+1, bl.listener,
-				benchkit.Cell(pr, pok, 0), benchkit.Cell(cr, cok, 0), benchkit.Cell(p50, lok, 2), benchkit.Cell(p99, lok, 2))
+			w("| %s | %d | %s", displayName(r.name), i+1, bl.listener)
+			for _, mt := range tlsMetrics {
+				if slices.Contains(blockMetrics, mt.label) {
+					v, ok := mt.value(bl.result, &stepCPU{})
+					w(" | %s", benchkit.Cell(v, ok, mt.decimals))
+				}
+			}
+			w(" |\n")
 		}
 	}
 	w("\n")
