@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"logpipe/e2e/checker"
 	"logpipe/internal/await"
 	"logpipe/internal/devstack"
 )
@@ -92,20 +93,7 @@ func TestDiskFull(t *testing.T) {
 	})
 
 	// Everything acknowledged reads back, in order, and nothing else.
-	rd, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("full"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	var got []string
-	for len(got) < len(acked) && ctx.Err() == nil {
-		fs := rd.PollFetches(ctx)
-		if errs := fs.Errors(); len(errs) > 0 && ctx.Err() == nil {
-			t.Fatalf("reading back: %v", errs)
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	if !slices.Equal(got, acked) {
+	if got := readChecked(ctx, t, checker.New(), []string{addr}, "full", len(acked)); !slices.Equal(got, acked) {
 		t.Fatalf("read back %d records, want the %d acknowledged in order", len(got), len(acked))
 	}
 	end, err := adm.ListEndOffsets(ctx, "full")
