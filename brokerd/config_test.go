@@ -6,16 +6,25 @@ import (
 	"strings"
 	"testing"
 
-	"logpipe/brokerd/broker"
 	"logpipe/pipeline/config"
 )
 
 // TestExampleConfigLoads keeps configs/brokerd.yml in step with the config type.
 func TestExampleConfigLoads(t *testing.T) {
-	c := settings{Broker: broker.DefaultConfig()}
-	if _, err := config.Load("../configs/brokerd.yml", nil, &c); err != nil {
+	c := defaultSettings()
+	if _, err := config.Load("../configs/brokerd.yml", nil, c); err != nil {
 		t.Fatal(err)
 	}
+	if want := defaultSettings(); c.GC != want.GC {
+		t.Errorf("configs/brokerd.yml sets %+v, the default is %+v", c.GC, want.GC)
+	}
+}
+
+// TestConfigRefusesBadHeapFloor names the file, line and key of a
+// gc.min.heap.bytes out of range.
+func TestConfigRefusesBadHeapFloor(t *testing.T) {
+	refusals(t, "log.dirs: /tmp/x\ngc.min.heap.bytes: -1\n", "{file}:2:1: gc.min.heap.bytes: must be from 0 (no floor)")
+	refusals(t, "log.dirs: /tmp/x\ngc:\n  min.heap.bytes: 2199023255553\n", "gc.min.heap.bytes: must be from 0 (no floor) to 1099511627776")
 }
 
 // refusals loads yml as brokerd.yml and checks that the error names each
@@ -26,8 +35,7 @@ func refusals(t *testing.T, yml string, wants ...string) {
 	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := settings{Broker: broker.DefaultConfig()}
-	_, err := config.Load(path, nil, &c)
+	_, err := config.Load(path, nil, defaultSettings())
 	if err == nil {
 		t.Fatal("bad settings accepted")
 	}

@@ -1,8 +1,8 @@
 // Command brokerd is a Kafka-protocol broker: partitioned topics on Kafka's
 // on-disk layout, consumer groups and idempotent producers, with the cluster
 // metadata in a Raft quorum instead of ZooKeeper. Several nodes form one
-// cluster, but partition data is not replicated between them yet: a
-// partition's records are on its leader's disk only.
+// cluster, whose partitions are replicated from their leaders to their
+// followers (ISR, high watermark, acks=all).
 package main
 
 import (
@@ -16,8 +16,10 @@ import (
 
 	"logpipe/brokerd/admin"
 	"logpipe/brokerd/broker"
+	"logpipe/brokerd/heapfloor"
 	"logpipe/brokerd/wire"
 	"logpipe/pipeline/cli"
+	"logpipe/pipeline/config"
 	"logpipe/pipeline/lifecycle"
 	"logpipe/pipeline/telemetry"
 )
@@ -28,6 +30,31 @@ var program = cli.Program{Name: "brokerd", Summary: "a Kafka-protocol broker", S
 type settings struct {
 	telemetry.Config `yaml:",inline"`
 	Broker           broker.Config `yaml:",inline"`
+	GC               gcSettings    `yaml:",inline"`
+}
+
+// defaultSettings returns the settings a brokerd.yml starts from.
+func defaultSettings() *settings {
+	return &settings{Broker: broker.DefaultConfig(), GC: gcSettings{MinHeapBytes: 32 << 20}}
+}
+
+// gcSettings are brokerd's settings of the Go garbage collector (not
+// Kafka keys).
+type gcSettings struct {
+	// MinHeapBytes is the heap size under which the collector does not
+	// start a cycle (heapfloor); 0 leaves the collector to GOGC alone.
+	MinHeapBytes int64 `yaml:"gc.min.heap.bytes"`
+}
+
+// maxMinHeapBytes bounds gc.min.heap.bytes: 1 TiB.
+const maxMinHeapBytes = 1 << 40
+
+// Validate checks gc.min.heap.bytes.
+func (g *gcSettings) Validate() error {
+	if g.MinHeapBytes < 0 || g.MinHeapBytes > maxMinHeapBytes {
+		return config.Errorf("gc.min.heap.bytes", "must be from 0 (no floor) to %d, not %d", int64(maxMinHeapBytes), g.MinHeapBytes)
+	}
+	return nil
 }
 
 func main() {
@@ -39,13 +66,15 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	s := &settings{Broker: broker.DefaultConfig()}
+	s := defaultSettings()
 	os.Exit(cli.Main(program, os.Args[1:], s, func(ctx context.Context, env *cli.Env) error {
 		return serve(ctx, env, s)
 	}))
 }
 
 func serve(ctx context.Context, env *cli.Env, s *settings) error {
+	floor := heapfloor.Set(s.GC.MinHeapBytes)
+	defer floor.Stop()
 	m := newMetrics(env)
 	// /readyz answers 503 until the node has joined the cluster (joined
 	// the metadata quorum, registered and been unfenced by the controller)
@@ -79,7 +108,7 @@ func serve(ctx context.Context, env *cli.Env, s *settings) error {
 		go func() { served <- srv.ServeSecured(ln.Listener, ln.Security) }()
 		names = append(names, ln.Security.Listener+"://"+ln.Addr().String())
 	}
-	env.Log.Info("brokerd is serving", "listeners", names, "node.id", s.Broker.NodeID, "log.dirs", s.Broker.Dirs(), "version", cli.Version)
+	env.Log.Info("brokerd is serving", "listeners", names, "node.id", s.Broker.NodeID, "log.dirs", s.Broker.Dirs(), "gc.min.heap.bytes", s.GC.MinHeapBytes, "gogc", floor.Percent(), "version", cli.Version)
 	env.Readiness.Set("brokerd", nil)
 
 	select {
