@@ -42,6 +42,10 @@ var tlsBlocks = []string{plaintextListener, saslSSLListener, saslSSLListener, pl
 // tlsPartitions is the partition count of the TLS comparison's topics.
 const tlsPartitions = 6
 
+// tlsLatencyRounds is how many rounds the latency phase has; in each, the
+// two listeners take one turn each of -duration / tlsLatencyRounds.
+const tlsLatencyRounds = 12
+
 // The SCRAM-SHA-512 account the benchmark creates on each broker and logs
 // in with on its SASL_SSL listener.
 const (
@@ -67,6 +71,16 @@ type tlsRun struct {
 	// blocks are the measured blocks in the order they ran, each on its
 	// own, so that the report can show where in a run a figure moved.
 	blocks []tlsBlock
+	// rounds are the latency phase's rounds in the order they ran.
+	rounds []latencyRound
+}
+
+// latencyRound is one round of the latency phase: a turn over each
+// listener, in order.
+type latencyRound struct {
+	order []string
+	// results are keyed by listener; a failed turn has none.
+	results map[string]*loadgen.ProduceResult
 }
 
 // tlsBlock is what one block measured over one listener.
@@ -229,15 +243,17 @@ func runTLS(ctx context.Context, o *options, root, bin string, rep *report) erro
 }
 
 // runTLSBroker starts one broker, rehearses a block over each listener
-// (unless -warmup is 0), then runs the measured blocks in tlsBlocks'
-// order. Failed steps are recorded; only a broker that does not start or
-// admit the account, or an interrupt, is an error.
+// and a round of the latency phase (unless -warmup is 0), then runs the
+// measured blocks in tlsBlocks' order and the latency phase. Failed steps
+// are recorded; only a broker that does not start or admit the account,
+// or an interrupt, is an error.
 //
 // settle puts the machine's memory back in one state (see
-// report.settleMemory) before the broker starts and before every block, so
-// that a block's produce does not run faster for where it sits in the run:
-// once earlier blocks have filled the page cache, writes reuse memory the
-// host already backs and cost several times less.
+// report.settleMemory) before the broker starts, before every block and
+// before the latency phase, so that a block's produce does not run faster
+// for where it sits in the run: once earlier blocks have filled the page
+// cache, writes reuse memory the host already backs and cost several
+// times less.
 func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tlsSetup, settle func(context.Context)) error {
 	settle(ctx)
 	load := benchkit.LoadAverage()
@@ -255,16 +271,24 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 	log.Printf("%s: pid %d, PLAINTEXT %s, SASL_SSL %s (%s)", r.name, pid, b.addrs[plaintextListener], b.addrs[saslSSLListener], r.tlsVersion)
 	stepTimeout := o.stepTimeout()
 	if o.warmup > 0 {
-		// A rehearsal: one block over each listener, exactly as measured
-		// and then thrown away, so that the first measured block does not
-		// pay for what a cold broker (a JVM still compiling) does slower.
+		// A rehearsal: one block over each listener and one round of the
+		// latency phase, exactly as measured and then thrown away, so
+		// that the first measured ones do not pay for what a cold broker
+		// (a JVM still compiling) does slower.
+		logErrs := func(l string, errs []string) {
+			for _, e := range errs {
+				log.Printf("%s: rehearsal over %s: %s", r.name, l, e)
+			}
+		}
 		for _, l := range tlsListeners {
 			settle(ctx)
 			var res caseResult
 			measureListener(ctx, o, stepTimeout, fmt.Sprintf("%s %s rehearsal", r.name, l), b.addrs[l], b.addrs[plaintextListener], pid, s.clientOpts(l), &res, &stepCPU{})
-			for _, e := range res.errs {
-				log.Printf("%s: rehearsal over %s: %s", r.name, l, e)
-			}
+			logErrs(l, res.errs)
+		}
+		_, errs := measureLatency(ctx, o, stepTimeout, r.name+" latency rehearsal", b, s, 1)
+		for l, e := range errs {
+			logErrs(l, e)
 		}
 	}
 	for i, l := range tlsBlocks {
@@ -281,18 +305,29 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 			r.results[l], r.cpu[l] = mergeBlocks(r.results[l], res), mergeCPU(r.cpu[l], cpu)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("brokerbench: %w", err)
+	}
+	settle(ctx)
+	rounds, errs := measureLatency(ctx, o, stepTimeout, r.name+" latency", b, s, tlsLatencyRounds)
+	r.rounds = rounds
+	for _, l := range tlsListeners {
+		if r.results[l] == nil {
+			r.results[l], r.cpu[l] = &caseResult{}, &stepCPU{}
+		}
+		r.results[l].errs = append(r.results[l].errs, errs[l]...)
+		r.results[l].latency = pooledLatency(rounds, l)
+	}
 	log.Printf("%s: stopping", r.name)
 	return nil
 }
 
-// measureListener runs the three steps against addr with the client
-// options opts, each produce for half of -duration: full-speed produce,
-// consume of what it wrote, and produce at a fixed rate. Topics are created through admin, the PLAINTEXT
-// listener, so that only the measured traffic crosses addr.
+// measureListener runs the two throughput steps against addr with the
+// client options opts: a full-speed produce for half of -duration, then a
+// consume of what it wrote. Topics are created through admin, the
+// PLAINTEXT listener, so that only the measured traffic crosses addr.
 func measureListener(ctx context.Context, o *options, timeout time.Duration, prefix, addr, admin string, pid int, opts []kgo.Opt, res *caseResult, cpu *stepCPU) {
-	topic := func(what string) string {
-		return strings.ToLower(strings.ReplaceAll(prefix, " ", "-")) + "-" + what
-	}
+	topic := strings.ToLower(strings.ReplaceAll(prefix, " ", "-")) + "-kgo"
 	step := func(what string, f func(context.Context) error) {
 		// Write back what the previous step left dirty (a full-speed
 		// produce leaves gigabytes), so that a step does not share the
@@ -309,13 +344,13 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		return after - before, err1 == nil && err2 == nil, err
 	}
 	step("produce", func(ctx context.Context) error {
-		if err := benchkit.CreateTopic(ctx, admin, topic("kgo"), tlsPartitions); err != nil {
+		if err := benchkit.CreateTopic(ctx, admin, topic, tlsPartitions); err != nil {
 			return err
 		}
 		var pr loadgen.ProduceResult
 		secs, ok, err := cpuOver(func() (err error) {
 			pr, err = loadgen.Produce(ctx, loadgen.ProduceConfig{
-				Brokers: []string{addr}, Topic: topic("kgo"), RecordSize: o.recordSize,
+				Brokers: []string{addr}, Topic: topic, RecordSize: o.recordSize,
 				AllAcks: true, Duration: o.duration / 2, Linger: -1, Opts: opts,
 			})
 			return err
@@ -334,7 +369,7 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 		step("consume", func(ctx context.Context) error {
 			var cr loadgen.ConsumeResult
 			secs, ok, err := cpuOver(func() (err error) {
-				cr, err = loadgen.Consume(ctx, []string{addr}, topic("kgo"), opts...)
+				cr, err = loadgen.Consume(ctx, []string{addr}, topic, opts...)
 				return err
 			})
 			if err != nil {
@@ -348,37 +383,99 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 			return nil
 		})
 	}
-	step("latency", func(ctx context.Context) error {
-		if err := benchkit.CreateTopic(ctx, admin, topic("latency"), tlsPartitions); err != nil {
-			return err
-		}
-		lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
-			Brokers: []string{addr}, Topic: topic("latency"), RecordSize: o.recordSize,
-			AllAcks: true, Duration: o.duration / 2, Rate: o.rate, Linger: 0, Warmup: latencyWarmup, Opts: opts,
-		})
-		if err == nil {
-			err = allAcknowledged(lr)
-		}
-		if err != nil {
-			return err
-		}
-		if lr.Records == 0 {
-			return errors.New("brokerbench: no record acknowledged")
-		}
-		res.latency = &lr
-		log.Printf("%s: latency at %d records/s: p50 %s, p99 %s", prefix, o.rate, ms(lr.Latencies.Percentile(50)), ms(lr.Latencies.Percentile(99)))
-		return nil
-	})
 	// A block at full speed writes over 10 GB; six blocks do not fit on
 	// the disk together.
-	if err := benchkit.DeleteTopics(ctx, admin, topic("kgo"), topic("latency")); err != nil {
+	if err := benchkit.DeleteTopics(ctx, admin, topic); err != nil {
 		log.Printf("%s: %v", prefix, err)
 	}
 }
 
+// measureLatency runs the latency phase on b: rounds of a produce at
+// -rate records/s with linger 0, one turn over each listener per round,
+// the order alternating from round to round. Each turn is a new client on
+// the listener's own topic (created through the PLAINTEXT listener) and
+// lasts -duration / tlsLatencyRounds after a warm-up of latencyWarmup,
+// whose records are acknowledged but not timed. The listeners take turns
+// seconds apart, so that a drift in the machine's state over the phase
+// weighs on both alike. It returns the rounds and, by listener, the turns
+// that failed.
+func measureLatency(ctx context.Context, o *options, timeout time.Duration, prefix string, b *tlsBroker, s *tlsSetup, rounds int) ([]latencyRound, map[string][]string) {
+	errs := map[string][]string{}
+	admin := b.addrs[plaintextListener]
+	topics := map[string]string{}
+	for _, l := range tlsListeners {
+		topics[l] = strings.ToLower(strings.ReplaceAll(prefix+" "+l, " ", "-"))
+		var createErrs []string
+		runStep(ctx, timeout, &createErrs, prefix, "latency: create "+topics[l], func(ctx context.Context) error {
+			return benchkit.CreateTopic(ctx, admin, topics[l], tlsPartitions)
+		})
+		errs[l] = createErrs
+	}
+	turn := o.duration / tlsLatencyRounds
+	var out []latencyRound
+	for i := range rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		order := slices.Clone(tlsListeners)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		round := latencyRound{order: order, results: map[string]*loadgen.ProduceResult{}}
+		for _, l := range order {
+			var turnErrs []string
+			runStep(ctx, timeout, &turnErrs, prefix+" "+l, fmt.Sprintf("latency round %d", i+1), func(ctx context.Context) error {
+				lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+					Brokers: []string{b.addrs[l]}, Topic: topics[l], RecordSize: o.recordSize,
+					AllAcks: true, Duration: latencyWarmup + turn, Rate: o.rate, Linger: 0, Warmup: latencyWarmup, Opts: s.clientOpts(l),
+				})
+				if err == nil {
+					err = allAcknowledged(lr)
+				}
+				if err == nil && len(lr.Latencies) == 0 {
+					err = errors.New("brokerbench: no record acknowledged after the warm-up")
+				}
+				if err != nil {
+					return err
+				}
+				round.results[l] = &lr
+				return nil
+			})
+			errs[l] = append(errs[l], turnErrs...)
+		}
+		if lp, ls := round.results[plaintextListener], round.results[saslSSLListener]; lp != nil && ls != nil {
+			log.Printf("%s round %d: p99 PLAINTEXT %s, SASL_SSL %s", prefix, i+1, ms(lp.Latencies.Percentile(99)), ms(ls.Latencies.Percentile(99)))
+		}
+		out = append(out, round)
+	}
+	if err := benchkit.DeleteTopics(ctx, admin, topics[plaintextListener], topics[saslSSLListener]); err != nil {
+		log.Printf("%s: %v", prefix, err)
+	}
+	return out, errs
+}
+
+// pooledLatency adds up listener's turns over rounds; it is nil when a
+// turn of it failed (or there was none), as a figure missing from a round
+// is missing from the whole.
+func pooledLatency(rounds []latencyRound, listener string) *loadgen.ProduceResult {
+	var sum *loadgen.ProduceResult
+	for _, rd := range rounds {
+		lr := rd.results[listener]
+		if lr == nil {
+			return nil
+		}
+		if sum == nil {
+			sum = lr
+		} else {
+			sum = mergeProduce(sum, lr)
+		}
+	}
+	return sum
+}
+
 // mergeBlocks adds up two blocks of the same listener: counts, bytes and
-// elapsed times add, latencies are pooled, and a step missing from either
-// block is missing from the sum.
+// elapsed times add, and a step missing from either block is missing from
+// the sum.
 func mergeBlocks(a, b *caseResult) *caseResult {
 	m := &caseResult{errs: slices.Concat(a.errs, b.errs)}
 	if a.produce != nil && b.produce != nil {
@@ -390,9 +487,6 @@ func mergeBlocks(a, b *caseResult) *caseResult {
 			Bytes:   a.consume.Bytes + b.consume.Bytes,
 			Elapsed: a.consume.Elapsed + b.consume.Elapsed,
 		}
-	}
-	if a.latency != nil && b.latency != nil {
-		m.latency = mergeProduce(a.latency, b.latency)
 	}
 	return m
 }

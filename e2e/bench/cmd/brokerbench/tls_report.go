@@ -144,16 +144,16 @@ func (t *tlsReport) markdown() string {
 	w("- brokerd: the defaults of `configs/brokerd.yml` except `listeners` (PLAINTEXT and SASL_SSL), `ssl.keystore.location` (one PEM file, certificate and key), `sasl.enabled.mechanisms: SCRAM-SHA-512`, `log.dirs` and `group.initial.rebalance.delay.ms=0`. Under TLS brokerd copies fetched records through the encrypted connection instead of sendfile(2).\n")
 	w("- Apache Kafka: JVM heap `-Xms%dm -Xmx%dm`, the same server settings as in \"brokerd vs Apache Kafka\", plus a `SASL_SSL` listener with `ssl.keystore.type=PEM`, the certificate and key inline (`ssl.keystore.certificate.chain`, `ssl.keystore.key`), `ssl.enabled.protocols=TLSv1.2,TLSv1.3` and the SCRAM login module for SCRAM-SHA-512 and -256.\n", o.kafkaHeapMB, o.kafkaHeapMB)
 	if o.warmup > 0 {
-		w("- After the start, a rehearsal: one block (the three steps below) over PLAINTEXT and one over SASL_SSL, run exactly like the measured blocks and thrown away, so that no measured block pays for a cold broker (a JVM still compiling its hot paths).\n")
+		w("- After the start, a rehearsal: one block (the two steps below) over PLAINTEXT and one over SASL_SSL, and one round of the latency phase, run exactly like the measured ones and thrown away, so that nothing measured pays for a cold broker (a JVM still compiling its hot paths).\n")
 	}
 	b.WriteString(t.rep.memoryLine())
 	if !strings.HasPrefix(t.rep.memory, "not settled") {
-		w("- The same is done before every block, the rehearsal's included: once earlier blocks have filled the page cache, writes reuse memory the host already backs, and a late block's produce ran up to twice as fast as an early one's over the same listener.\n")
+		w("- The same is done before every block and before the latency phase, the rehearsal's included: once earlier blocks have filled the page cache, writes reuse memory the host already backs, and a late block's produce ran up to twice as fast as an early one's over the same listener.\n")
 	}
-	w("- Then four blocks, over PLAINTEXT, SASL_SSL, SASL_SSL and PLAINTEXT in that order (so that a drift in the machine's load weighs on both listeners alike), each on new %d-partition topics created through the PLAINTEXT listener and deleted after the block, records of %d bytes, acks=all with the idempotent producer. Each step starts after a sync(2), so that it does not pay for the writeback of what the step before it wrote. A listener's figures add up its two blocks (records, bytes, time and CPU summed, latencies pooled):\n", tlsPartitions, o.recordSize)
+	w("- Then four blocks, over PLAINTEXT, SASL_SSL, SASL_SSL and PLAINTEXT in that order (so that a drift in the machine's load weighs on both listeners alike), each on a new %d-partition topic created through the PLAINTEXT listener and deleted after the block, records of %d bytes, acks=all with the idempotent producer. Each step starts after a sync(2), so that it does not pay for the writeback of what the step before it wrote. A listener's figures add up its two blocks (records, bytes, time and CPU summed):\n", tlsPartitions, o.recordSize)
 	w("  1. **produce**: franz-go at full speed for %s with its defaults (linger 10 ms, batches up to 1 MB); acknowledged records from the first send to the last acknowledgement.\n", o.duration/2)
 	w("  2. **consume**: that topic read back from start to end without a group, franz-go's default fetch sizes.\n")
-	w("  3. **latency**: franz-go at a fixed %s records/s for %s with linger 0; p50/p99 over every record but those sent in the block's first %s (which Apache Kafka held for about 300 ms at a new topic's first produce, on either listener), from the hand-over to the client to the acknowledgement.\n", benchkit.Thousands(float64(o.rate)), o.duration/2, latencyWarmup)
+	w("- Then the **latency** phase: %d rounds, each a turn over PLAINTEXT and a turn over SASL_SSL, the order swapped from one round to the next; each turn a new franz-go client producing %s records/s with linger 0 (the same records and acks) for %s to the listener's own %d-partition topic, after a %s warm-up whose records are not timed (Apache Kafka held a new topic's first produce for about 300 ms, and a new client's first records wait for its producer id). Latency is from the hand-over to the client to the acknowledgement; a listener's p50/p99 pool its %d turns. The listeners take turns seconds apart, so that the machine's drift, which moved a listener's p99 by up to a factor of two between blocks minutes apart, weighs on both alike.\n", tlsLatencyRounds, benchkit.Thousands(float64(o.rate)), o.duration/tlsLatencyRounds, tlsPartitions, latencyWarmup, tlsLatencyRounds)
 	w("- Broker CPU is the process's user + system time (`/proc/<pid>/stat`) over the produce and consume steps, per MiB of record values; the load generator runs on the same CPUs and its TLS work is not in it.\n\n")
 
 	w("### Results\n\n")
@@ -172,6 +172,7 @@ func (t *tlsReport) markdown() string {
 	}
 	w("\n")
 	writeTLSBlocks(w, t.runs)
+	writeLatencyRounds(w, t.runs)
 
 	if bd != nil && kf != nil {
 		w("### Against the goal\n\n")
@@ -198,15 +199,15 @@ func (t *tlsReport) markdown() string {
 }
 
 // blockMetrics are the rows of tlsMetrics shown for each block.
-var blockMetrics = []string{"produce (records/s)", "consume (records/s)", "produce p50 at fixed rate (ms)", "produce p99 at fixed rate (ms)"}
+var blockMetrics = []string{"produce (records/s)", "consume (records/s)"}
 
 // writeTLSBlocks lists each measured block on its own, in the order it
 // ran, so that a figure that moved with a block's place in the run (rather
 // than with its listener) shows.
 func writeTLSBlocks(w func(string, ...any), runs []*tlsRun) {
 	w("Each block on its own, in the order run:\n\n")
-	w("| Broker | Block | Listener | produce (records/s) | consume (records/s) | p50 (ms) | p99 (ms) |\n")
-	w("|---|---:|---|---:|---:|---:|---:|\n")
+	w("| Broker | Block | Listener | produce (records/s) | consume (records/s) |\n")
+	w("|---|---:|---|---:|---:|\n")
 	for _, r := range runs {
 		for i, bl := range r.blocks {
 			w("| %s | %d | %s", displayName(r.name), i+1, bl.listener)
@@ -220,4 +221,53 @@ func writeTLSBlocks(w func(string, ...any), runs []*tlsRun) {
 		}
 	}
 	w("\n")
+}
+
+// writeLatencyRounds lists the p99 of each turn of the latency phase, and
+// per broker the median of the rounds' SASL_SSL / PLAINTEXT ratios: how
+// the pooled figure came about, round by round.
+func writeLatencyRounds(w func(string, ...any), runs []*tlsRun) {
+	w("The latency phase round by round (p99 of each turn, ms):\n\n")
+	w("| Broker | Round | first | PLAINTEXT p99 | SASL_SSL p99 | SASL_SSL / PLAINTEXT |\n")
+	w("|---|---:|---|---:|---:|---:|\n")
+	var summary []string
+	for _, r := range runs {
+		var ratios []float64
+		for i, rd := range r.rounds {
+			p99 := func(l string) (float64, bool) {
+				lr := rd.results[l]
+				return figure(lr != nil && len(lr.Latencies) > 0, func() float64 { return toMs(lr.Latencies.Percentile(99)) })
+			}
+			pv, pok := p99(plaintextListener)
+			sv, sok := p99(saslSSLListener)
+			if pok && sok && pv > 0 {
+				ratios = append(ratios, sv/pv)
+			}
+			w("| %s | %d | %s | %s | %s | %s |\n", displayName(r.name), i+1, rd.order[0], benchkit.Cell(pv, pok, 2), benchkit.Cell(sv, sok, 2), benchkit.Ratio(sv, sok, pv, pok))
+		}
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			above := 0
+			for _, x := range ratios {
+				if x > 1 {
+					above++
+				}
+			}
+			summary = append(summary, fmt.Sprintf("%s: median ratio %.2f over %d rounds, SASL_SSL's p99 the higher in %d", displayName(r.name), median(ratios), len(ratios), above))
+		}
+	}
+	w("\n")
+	if len(summary) > 0 {
+		w("%s.\n\n", strings.Join(summary, "; "))
+	}
+}
+
+// median returns the middle of sorted values, or the mean of the two
+// middle ones.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }

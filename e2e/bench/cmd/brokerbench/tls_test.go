@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,7 +96,8 @@ func TestTLSMarkdown(t *testing.T) {
 		"| produce p99 at fixed rate (ms) | 2.00 | 3.00 | 1.50 | 4.00 | – | – |",
 		// 1 CPU second over 400,000 KiB is 2.56 ms per MiB.
 		"| broker CPU per MiB produced (ms) | 2.56 | 10.24 | 4.00 | 3.41 | 12.80 | 3.75 |",
-		"| brokerd | 1 | PLAINTEXT | 400,000 | 800,000 | 1.00 | 2.00 |\n| brokerd | 2 | SASL_SSL | 200,000 | 600,000 | 1.00 | 3.00 |\n| Kafka | 1 | SASL_SSL | 240,000 | – | – | – |\n",
+		"| brokerd | 1 | PLAINTEXT | 400,000 | 800,000 |\n| brokerd | 2 | SASL_SSL | 200,000 | 600,000 |\n| Kafka | 1 | SASL_SSL | 240,000 | – |\n",
+		"12 rounds, each a turn over PLAINTEXT and a turn over SASL_SSL",
 		"- produce (records/s): SASL_SSL / PLAINTEXT is 0.50 on brokerd and 0.80 on Kafka: not met.",
 		"- consume (records/s): not compared, a figure is missing.",
 		"Met in 0 of 1 compared figures.",
@@ -105,19 +108,15 @@ func TestTLSMarkdown(t *testing.T) {
 	})
 }
 
-// TestMergeBlocks adds up two blocks of one listener: sums, pooled and
-// sorted latencies, and a step missing from one block missing from both.
+// TestMergeBlocks adds up two blocks of one listener: sums, and a step
+// missing from one block missing from both.
 func TestMergeBlocks(t *testing.T) {
-	a, ac := tlsFigures(100, 300, []float64{5, 1}, 1, 2)
-	b, bc := tlsFigures(200, 0, []float64{3, 2, 4}, 0.5, 0.25)
+	a, ac := tlsFigures(100, 300, nil, 1, 2)
+	b, bc := tlsFigures(200, 0, nil, 0.5, 0.25)
 	a.errs, b.errs = []string{"one"}, []string{"two"}
 	m := mergeBlocks(a, b)
 	if m.produce.Records != 300 || m.produce.Bytes != 300<<10 || m.produce.Elapsed != 2*time.Second {
 		t.Errorf("merged produce = %+v; want 300 records, %d bytes, 2s", m.produce, 300<<10)
-	}
-	wantLat := loadgen.Latencies{1e6, 2e6, 3e6, 4e6, 5e6}
-	if !slices.Equal(m.latency.Latencies, wantLat) || m.latency.Records != 5 {
-		t.Errorf("merged latencies = %v (%d records); want %v (5 records)", m.latency.Latencies, m.latency.Records, wantLat)
 	}
 	if m.consume != nil {
 		t.Errorf("merged consume = %+v; want none, the second block has none", m.consume)
@@ -133,4 +132,47 @@ func TestMergeBlocks(t *testing.T) {
 	if mergeCPU(ac, bc).consumeOK {
 		t.Error("merged CPU counts a consume whose CPU was not read in one block")
 	}
+}
+
+// latencyTurn is a turn of the latency phase with latencies in ms.
+func latencyTurn(latMs ...float64) *loadgen.ProduceResult {
+	c, _ := tlsFigures(0, 0, latMs, 0, 0)
+	return c.latency
+}
+
+// TestPooledLatency pools a listener's turns, sorted, and drops the
+// figure when a turn of it failed.
+func TestPooledLatency(t *testing.T) {
+	rounds := []latencyRound{
+		{order: tlsListeners, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(1, 5), saslSSLListener: latencyTurn(2)}},
+		{order: []string{saslSSLListener, plaintextListener}, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(3, 4)}},
+	}
+	p := pooledLatency(rounds, plaintextListener)
+	if want := (loadgen.Latencies{1e6, 3e6, 4e6, 5e6}); p == nil || !slices.Equal(p.Latencies, want) || p.Records != 4 || p.Elapsed != 2*time.Second {
+		t.Errorf("pooled PLAINTEXT = %+v; want latencies %v, 4 records over 2s", p, want)
+	}
+	if s := pooledLatency(rounds, saslSSLListener); s != nil {
+		t.Errorf("pooled SASL_SSL = %+v; want none, its second turn failed", s)
+	}
+	if s := pooledLatency(nil, saslSSLListener); s != nil {
+		t.Errorf("pooled over no round = %+v; want none", s)
+	}
+}
+
+// TestLatencyRoundsTable renders the rounds and the median of their
+// ratios.
+func TestLatencyRoundsTable(t *testing.T) {
+	r := &tlsRun{name: "brokerd", rounds: []latencyRound{
+		{order: tlsListeners, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(1), saslSSLListener: latencyTurn(1.5)}},
+		{order: []string{saslSSLListener, plaintextListener}, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(2), saslSSLListener: latencyTurn(1)}},
+		{order: tlsListeners, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(1), saslSSLListener: latencyTurn(1.2)}},
+		{order: []string{saslSSLListener, plaintextListener}, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(1)}},
+	}}
+	var b strings.Builder
+	writeLatencyRounds(func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }, []*tlsRun{r})
+	containsAll(t, "rounds table", b.String(), []string{
+		"| brokerd | 1 | PLAINTEXT | 1.00 | 1.50 | 1.50 |\n| brokerd | 2 | SASL_SSL | 2.00 | 1.00 | 0.50 |\n",
+		"| brokerd | 4 | SASL_SSL | 1.00 | – | – |\n",
+		"brokerd: median ratio 1.20 over 3 rounds, SASL_SSL's p99 the higher in 2.",
+	})
 }
