@@ -2,12 +2,14 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,8 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// echoHandler serves ApiVersions v0–v3 and Metadata v0–v12 (an empty
-// cluster of itself), enough to drive the wire layer with real clients.
+// echoHandler serves ApiVersions v0–v3, Metadata v0–v12 (an empty
+// cluster of itself) and Produce v3–v8 (every partition answered without
+// error), enough to drive the wire layer with real clients.
 type echoHandler struct {
 	addr    string
 	handled atomic.Int64
@@ -27,6 +30,9 @@ type echoHandler struct {
 	block    chan struct{} // if set, Metadata waits for it or ctx
 	// panicTopic, if set, makes a Metadata request naming it panic.
 	panicTopic string
+	// inline records, by correlation id, whether a Produce was handled
+	// by the connection's read loop.
+	inline sync.Map
 }
 
 func (h *echoHandler) Versions(key int16) (int16, int16, bool) {
@@ -35,6 +41,8 @@ func (h *echoHandler) Versions(key int16) (int16, int16, bool) {
 		return 0, 3, true
 	case 3:
 		return 0, 12, true
+	case 0:
+		return 3, 8, true
 	}
 	return 0, 0, false
 }
@@ -48,6 +56,19 @@ func (h *echoHandler) Handle(ctx context.Context, c *Conn, hd Header, req kmsg.R
 		for _, k := range []int16{3, 18} {
 			lo, hi, _ := h.Versions(k)
 			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: lo, MaxVersion: hi})
+		}
+		return resp, nil
+	case *kmsg.ProduceRequest:
+		stack := make([]byte, 8<<10)
+		stack = stack[:runtime.Stack(stack, false)]
+		h.inline.Store(hd.CorrelationID, bytes.Contains(stack, []byte("(*Conn).readLoop")))
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.ProduceResponseTopic{Topic: t.Topic}
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, kmsg.ProduceResponseTopicPartition{Partition: p.Partition})
+			}
+			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp, nil
 	case *kmsg.MetadataRequest:
@@ -204,6 +225,103 @@ func TestPipelinedResponsesInOrder(t *testing.T) {
 	}
 }
 
+// produceFrame is a Produce v7 request for one partition, acks=1.
+func produceFrame(corr int32) []byte {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = 1
+	req.TimeoutMillis = 1000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: corr % 3}}}}
+	return frame(req, 7, corr)
+}
+
+// TestProduceHandledByReadLoop checks where a Produce is handled: by the
+// read loop itself when nothing else is pending, by the processing
+// goroutine when it is queued behind another request, and answered in
+// order either way.
+func TestProduceHandledByReadLoop(t *testing.T) {
+	// A client of a server with handler h, and what it reads with.
+	type client struct {
+		h  *echoHandler
+		c  net.Conn
+		br *bufio.Reader
+	}
+	connect := func(h *echoHandler) client {
+		_, addr := startServer(t, h, 0)
+		c := dial(t, addr)
+		return client{h, c, bufio.NewReader(c)}
+	}
+	inline := func(cl client, corr int32) bool {
+		t.Helper()
+		v, ok := cl.h.inline.Load(corr)
+		if !ok {
+			t.Fatalf("Produce %d was not handled", corr)
+		}
+		return v.(bool)
+	}
+	expect := func(cl client, corr int32, resp kmsg.Response, version int16) {
+		t.Helper()
+		got, body := readResponse(t, cl.br, false)
+		if got != corr {
+			t.Fatalf("response with correlation id %d, want %d", got, corr)
+		}
+		resp.SetVersion(version)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("response %d does not decode: %v", corr, err)
+		}
+	}
+
+	// Alone on an idle connection: the read loop handles it.
+	a := connect(&echoHandler{})
+	a.c.Write(produceFrame(1))
+	pr := kmsg.NewPtrProduceResponse()
+	expect(a, 1, pr, 7)
+	if len(pr.Topics) != 1 || pr.Topics[0].Topic != "t" || len(pr.Topics[0].Partitions) != 1 || pr.Topics[0].Partitions[0].Partition != 1 {
+		t.Fatalf("Produce response %+v", pr)
+	}
+	if !inline(a, 1) {
+		t.Error("a Produce on an idle connection was handed to the processing goroutine")
+	}
+
+	// A pipelined mix: every response in order.
+	var out []byte
+	for i := int32(10); i < 70; i++ {
+		switch i % 3 {
+		case 0:
+			out = append(out, produceFrame(i)...)
+		case 1:
+			out = append(out, frame(kmsg.NewPtrMetadataRequest(), 7, i)...)
+		default:
+			out = append(out, frame(kmsg.NewPtrApiVersionsRequest(), 2, i)...)
+		}
+	}
+	a.c.Write(out)
+	for i := int32(10); i < 70; i++ {
+		switch i % 3 {
+		case 0:
+			expect(a, i, kmsg.NewPtrProduceResponse(), 7)
+		case 1:
+			expect(a, i, kmsg.NewPtrMetadataResponse(), 7)
+		default:
+			expect(a, i, kmsg.NewPtrApiVersionsResponse(), 2)
+		}
+	}
+
+	// Behind a Metadata request that waits: queued, not answered first.
+	b := connect(&echoHandler{block: make(chan struct{})})
+	b.c.Write(append(frame(kmsg.NewPtrMetadataRequest(), 7, 2), produceFrame(3)...))
+	b.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := b.br.Peek(1); err == nil {
+		t.Fatal("a response arrived while the first request was still being handled")
+	}
+	b.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	close(b.h.block)
+	expect(b, 2, kmsg.NewPtrMetadataResponse(), 7)
+	expect(b, 3, kmsg.NewPtrProduceResponse(), 7)
+	if inline(b, 3) {
+		t.Error("a Produce queued behind another request was handled by the read loop")
+	}
+}
+
 func TestUnsupportedApiVersionsAnswersV0(t *testing.T) {
 	_, addr := startServer(t, &echoHandler{}, 0)
 	c := dial(t, addr)
@@ -215,7 +333,7 @@ func TestUnsupportedApiVersionsAnswersV0(t *testing.T) {
 	if err := resp.ReadFrom(body); err != nil || corr != 7 {
 		t.Fatalf("corr %d err %v", corr, err)
 	}
-	if resp.ErrorCode != 35 || len(resp.ApiKeys) != 2 || resp.ApiKeys[1].ApiKey != 18 || resp.ApiKeys[1].MaxVersion != 3 {
+	if resp.ErrorCode != 35 || len(resp.ApiKeys) != 3 || resp.ApiKeys[2].ApiKey != 18 || resp.ApiKeys[2].MaxVersion != 3 {
 		t.Fatalf("response %+v", resp)
 	}
 	// The connection stays usable.
