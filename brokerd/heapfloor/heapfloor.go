@@ -4,8 +4,9 @@
 // The collector starts a cycle once the heap has grown by GOGC percent
 // over what the previous cycle left live. brokerd's live heap is a few
 // MiB (records stay in the page cache, buffers are pooled), so under load
-// it collected several times a second, and each cycle's marking took CPU
-// from requests in flight: a produce's p99 latency doubled. A floor makes
+// it collected about four times a second, and each cycle's marking took
+// CPU from requests in flight (with a 32 MiB floor, a steady produce's
+// p99 was about a fifth lower on a 2-CPU machine). A floor makes
 // the collector wait until the heap holds the larger of the floor and
 // what GOGC asks for; once the live heap is large enough for GOGC to ask
 // for more than the floor, the floor changes nothing.
