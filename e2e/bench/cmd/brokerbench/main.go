@@ -100,7 +100,7 @@ func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	var parts, acks, brokers, what string
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of each timed produce run (full speed and fixed rate)")
-	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "full-speed produce to a scratch topic after each broker starts, not measured (0: none); the tls part instead rehearses one unmeasured block per listener unless it is 0")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "full-speed produce to a scratch topic after each broker starts, not measured (0: none); the tls part instead rehearses one unmeasured block per listener and one round of its latency phase unless it is 0")
 	fs.IntVar(&o.recordSize, "record-size", 1024, "bytes per record value")
 	fs.IntVar(&o.rate, "rate", 20000, "records per second of the latency run")
 	fs.StringVar(&parts, "partitions", "1,6", "partition counts to measure, comma-separated")
