@@ -327,7 +327,7 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 // consume of what it wrote. Topics are created through admin, the
 // PLAINTEXT listener, so that only the measured traffic crosses addr.
 func measureListener(ctx context.Context, o *options, timeout time.Duration, prefix, addr, admin string, pid int, opts []kgo.Opt, res *caseResult, cpu *stepCPU) {
-	topic := strings.ToLower(strings.ReplaceAll(prefix, " ", "-")) + "-kgo"
+	topic := topicFor(prefix, "kgo")
 	step := func(what string, f func(context.Context) error) {
 		// Write back what the previous step left dirty (a full-speed
 		// produce leaves gigabytes), so that a step does not share the
@@ -390,6 +390,11 @@ func measureListener(ctx context.Context, o *options, timeout time.Duration, pre
 	}
 }
 
+// topicFor names the topic of what in the step or phase prefix names.
+func topicFor(prefix, what string) string {
+	return strings.ToLower(strings.ReplaceAll(prefix+" "+what, " ", "-"))
+}
+
 // measureLatency runs the latency phase on b: rounds of a produce at
 // -rate records/s with linger 0, one turn over each listener per round,
 // the order alternating from round to round. Each turn is a new client on
@@ -404,7 +409,7 @@ func measureLatency(ctx context.Context, o *options, timeout time.Duration, pref
 	admin := b.addrs[plaintextListener]
 	topics := map[string]string{}
 	for _, l := range tlsListeners {
-		topics[l] = strings.ToLower(strings.ReplaceAll(prefix+" "+l, " ", "-"))
+		topics[l] = topicFor(prefix, l)
 		var createErrs []string
 		runStep(ctx, timeout, &createErrs, prefix, "latency: create "+topics[l], func(ctx context.Context) error {
 			return benchkit.CreateTopic(ctx, admin, topics[l], tlsPartitions)
