@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -70,6 +71,8 @@ type harvester struct {
 	// bytes actually read (a copy may be looked up any moment).
 	head     []byte
 	headDone bool
+	// headBuf is where stale reads the file's head again.
+	headBuf [fileid.FingerprintSize]byte
 }
 
 func newHarvester(m *Manager, in *input, st *registry.State, id string, f *os.File, key devIno, path string, offset int64, head []byte) *harvester {
@@ -154,6 +157,10 @@ func (h *harvester) run(ctx context.Context) string {
 		}
 		n, err := h.f.Read(*bp)
 		if n > 0 {
+			if h.stale((*bp)[:n]) {
+				h.m.log.Info("file content replaced while read; reading it as a new file", "path", h.path(), "offset", h.split.Pos())
+				return reasonReplaced
+			}
 			h.lastData = time.Now()
 			h.feed((*bp)[:n])
 			continue
@@ -212,6 +219,31 @@ func (h *harvester) feed(p []byte) {
 	if hk := h.m.cfg.Hooks.LinesRead; hk != nil && n > 0 {
 		hk(n)
 	}
+}
+
+// stale reports whether p, just read from the harvester's position, may
+// not belong to the content the file's identity names: the file was
+// truncated and written again (copytruncate rotation) between the scan
+// that found it, or the previous read, and this one. Either p overlaps the
+// head already known and differs from it, or the file no longer starts
+// with that head. Such bytes are not sent: the content they belong to is
+// read as a new file, and the content that was there, if a copy of it
+// turns up, is read on from what was sent of it.
+func (h *harvester) stale(p []byte) bool {
+	known := h.head
+	if len(known) == 0 {
+		return false
+	}
+	if at := h.split.Pos(); at < int64(len(known)) {
+		n := min(int64(len(p)), int64(len(known))-at)
+		if !bytes.Equal(p[:n], known[at:at+n]) {
+			return true
+		}
+	}
+	known = known[:min(len(known), len(h.headBuf))]
+	now := h.headBuf[:len(known)]
+	n, _ := h.f.ReadAt(now, 0)
+	return !bytes.Equal(now[:n], known)
 }
 
 // growHead adds the bytes of p that continue the head, and records the
