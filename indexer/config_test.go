@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/IBM/sarama"
+
 	"logpipe/pipeline/config"
 )
 
@@ -44,6 +46,8 @@ func TestConfigValues(t *testing.T) {
 kafka.hosts: ["k1:9092", "k2:9092"]
 kafka:
   topics: [web]
+  version: 2.3.0
+  group_instance_id: indexer-1.a_b
   auto_offset_reset: earliest
   decorate_events: true
   sasl.mechanism: SCRAM-SHA-512
@@ -89,6 +93,9 @@ setup.template.settings:
 	if sc.Consumer.Offsets.AutoCommit.Enable || sc.Consumer.Offsets.Initial != -2 || !sc.Net.SASL.Enable || sc.Net.SASL.SCRAMClientGeneratorFunc == nil {
 		t.Errorf("sarama config: autocommit %v initial %d sasl %v", sc.Consumer.Offsets.AutoCommit.Enable, sc.Consumer.Offsets.Initial, sc.Net.SASL.Enable)
 	}
+	if sc.Consumer.Group.InstanceId != "indexer-1.a_b" || !sc.Version.IsAtLeast(sarama.V2_3_0_0) {
+		t.Errorf("sarama config: instance id %q version %v", sc.Consumer.Group.InstanceId, sc.Version)
+	}
 	if _, err := s.esClient(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +120,8 @@ func TestConfigErrors(t *testing.T) {
 		{"kafka:\n  auto_offset_reset: oldest\n", []string{":2:3: kafka.auto_offset_reset: want latest or earliest"}},
 		{"kafka:\n  version: 0.10.2.0\n", []string{":2:3: kafka.version: must be at least 0.11.0"}},
 		{"kafka:\n  version: 9.x\n", []string{":2:3: kafka.version: unknown Kafka version"}},
+		{"kafka:\n  group_instance_id: indexer-1\n", []string{":2:3: kafka.group_instance_id: static membership needs version 2.3.0 or later (kafka.version is \"2.1.0\")"}},
+		{"kafka:\n  version: 3.0.0\n  group_instance_id: indexer 1\n", []string{":3:3: kafka.group_instance_id: \"indexer 1\": want at most 249 characters"}},
 		{"kafka:\n  hosts: []\n  topics: []\n", []string{":2:3: kafka.hosts: at least one broker", ":3:3: kafka.topics: at least one topic"}},
 		{"kafka.drain_timeout: 90s\n", []string{":1:1: kafka.drain_timeout: must be positive and below rebalance_timeout"}},
 		{"kafka.sasl.mechanism: GSSAPI\n", []string{"kafka.sasl.mechanism: want PLAIN"}},

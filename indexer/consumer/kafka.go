@@ -22,6 +22,13 @@ type KafkaSettings struct {
 	Topics []string `yaml:"topics"`
 	// GroupID names the consumer group (default indexer).
 	GroupID string `yaml:"group_id"`
+	// GroupInstanceID makes this indexer a static member of the group
+	// (KIP-345; Logstash's group_instance_id): restarted under the same id
+	// within the session timeout, after a crash or a stop, it takes its
+	// partitions back without a rebalance; and it does not leave the group
+	// when it stops, so its partitions wait for it that long. Each indexer
+	// of a group needs its own. Needs Version 2.3.0 or later.
+	GroupInstanceID string `yaml:"group_instance_id"`
 	// ClientID is sent to the brokers (default indexer).
 	ClientID string `yaml:"client_id"`
 	// AutoOffsetReset is where a group with no committed offset starts:
@@ -99,6 +106,14 @@ func (k *KafkaSettings) Validate() error {
 	if k.GroupID == "" {
 		bad("group_id", "must not be empty")
 	}
+	if id := k.GroupInstanceID; id != "" {
+		if !validInstanceID(id) {
+			bad("group_instance_id", "%q: want at most 249 characters, each a letter, a digit, '.', '_' or '-'", id)
+		}
+		if v, err := sarama.ParseKafkaVersion(k.Version); err == nil && !v.IsAtLeast(sarama.V2_3_0_0) {
+			bad("group_instance_id", "static membership needs version 2.3.0 or later (kafka.version is %q)", k.Version)
+		}
+	}
 	switch strings.ToLower(k.AutoOffsetReset) {
 	case "latest", "earliest":
 	default:
@@ -137,6 +152,20 @@ func (k *KafkaSettings) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validInstanceID reports whether id is a name Kafka accepts for a group
+// instance id (the rule of topic names).
+func validInstanceID(id string) bool {
+	if len(id) > 249 || id == "." || id == ".." {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Sarama returns the sarama configuration of the consumer group. Auto
 // commit is off: the consumer marks and commits only offsets whose records
 // Elasticsearch has acknowledged.
@@ -154,6 +183,7 @@ func (k *KafkaSettings) Sarama() (*sarama.Config, error) {
 	if strings.EqualFold(k.AutoOffsetReset, "earliest") {
 		c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	}
+	c.Consumer.Group.InstanceId = k.GroupInstanceID
 	c.Consumer.Group.Session.Timeout = k.SessionTimeout.D()
 	c.Consumer.Group.Heartbeat.Interval = k.HeartbeatInterval.D()
 	c.Consumer.Group.Rebalance.Timeout = k.RebalanceTimeout.D()
