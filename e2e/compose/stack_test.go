@@ -77,6 +77,15 @@ func TestComposeStack(t *testing.T) {
 	snd.waitSent(sendStep)
 	victim := s.busyLeader()
 	ids := []string{s.container(victim), s.container("indexer")}
+	// The indexer is a static member of its group, named by its
+	// container's hostname; started again, it takes the dead member's
+	// place rather than joining beside it.
+	hostname, err := docker(t.Context(), t, nil, "inspect", "--format", "{{.Config.Hostname}}", ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostname = strings.TrimSpace(hostname)
+	before := s.indexerMember(hostname)
 	for _, id := range ids {
 		if _, err := docker(t.Context(), t, nil, "kill", id); err != nil {
 			t.Fatal(err)
@@ -99,6 +108,9 @@ func TestComposeStack(t *testing.T) {
 	sent := snd.finish()
 	t.Logf("the test's requests: %d", len(sent))
 	s.waitHealthy(p, slices.DeleteFunc(p.ServiceNames(), func(name string) bool { return name == "traffic" }))
+	if after := s.indexerMember(hostname); after == before {
+		t.Errorf("the group indexer still names the killed member %s", before)
+	}
 	s.checkExact(es, sent)
 	s.waitFullISR()
 
@@ -248,6 +260,28 @@ func (s *stack) brokerdAdmin(v any, args ...string) {
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		s.t.Fatalf("brokerd %v: %v: %s", args, err, out)
 	}
+}
+
+// indexerMember returns the member id of the indexer's group's one
+// member, which must be static with instance id instance.
+func (s *stack) indexerMember(instance string) string {
+	s.t.Helper()
+	var groups []struct {
+		State   string `json:"state"`
+		Members []struct {
+			MemberID   string  `json:"member_id"`
+			InstanceID *string `json:"instance_id"`
+		} `json:"members"`
+	}
+	s.brokerdAdmin(&groups, "consumer-groups", "--describe", "--group", "indexer", "--members")
+	if len(groups) != 1 || len(groups[0].Members) != 1 {
+		s.t.Fatalf("the group indexer: %+v, want one member", groups)
+	}
+	m := groups[0].Members[0]
+	if m.InstanceID == nil || *m.InstanceID != instance {
+		s.t.Fatalf("the group indexer's member %s has instance id %v, want %s (the container's hostname)", m.MemberID, m.InstanceID, instance)
+	}
+	return m.MemberID
 }
 
 // topicPartition is a partition in `brokerd topics --describe`.
