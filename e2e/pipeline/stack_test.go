@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,6 +81,51 @@ func (l *launcher) interrupt() {
 	}
 }
 
+// killAndAwaitRestart kills pid, the launcher's program, with SIGKILL and
+// waits until the launcher says it is running again.
+func (l *launcher) killAndAwaitRestart(program string, pid int) {
+	l.t.Helper()
+	before := strings.Count(l.output(), "stack: "+program+" is running again")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		l.t.Fatal(err)
+	}
+	await.Eventually(l.t, "the launcher to start "+program+" again after kill -9", func() error {
+		if n := strings.Count(l.output(), "stack: "+program+" is running again"); n == before {
+			return await.NotYet("not yet", "running again")
+		}
+		return nil
+	}, settle, await.While(l.proc.Alive))
+}
+
+// pidOf returns the pid of the one running program whose executable is
+// named exe and one of whose arguments contains arg.
+func pidOf(t *testing.T, exe, arg string) int {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []int
+	for _, path := range dirs {
+		b, err := os.ReadFile(path)
+		if err != nil || len(b) == 0 {
+			continue // gone, or a kernel thread
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != exe || !slices.ContainsFunc(args[1:], func(a string) bool { return strings.Contains(a, arg) }) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		if err == nil {
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("processes of %s with an argument holding %q: %v, want one", exe, arg, found)
+	}
+	return found[0]
+}
+
 // events returns how many events the shipper makes of the logs in dir:
 // every access line, and every error line that starts with "[" (the
 // shipped multiline setting joins the others to the line before).
@@ -107,11 +153,14 @@ func events(t *testing.T, dir string) int {
 
 // TestMakeRun runs `stack run` (what `make run` runs) on a run folder of
 // its own with the shared Elasticsearch node: it waits until a generated
-// line is searchable with its parsed fields, stops the launcher with
-// SIGINT (exit status 0, every port closed), and runs it again on the same
-// folder without the generator: every event of the logs is then indexed
-// exactly once, the shipper resuming from its registry and the indexer from
-// its committed offsets (nothing is indexed a second time).
+// line is searchable with its parsed fields, kills a node, the indexer and
+// the shipper with SIGKILL in turn (the launcher starts each again), stops
+// the launcher with SIGINT (exit status 0, every port closed), and runs it
+// again on the same folder without the generator: every event of the logs
+// is then indexed exactly once, the shipper resuming from its registry and
+// the indexer from its committed offsets (nothing is indexed a second
+// time). Last, the shipper killed three times in a row right after each
+// start makes the launcher give up and exit with a failure.
 func TestMakeRun(t *testing.T) {
 	node := harness.SharedElasticsearch(t)
 	es := newSearch(t, node.URL)
@@ -148,6 +197,15 @@ func TestMakeRun(t *testing.T) {
 	today := time.Now().UTC().Format("2006.01.02")
 	if out, want := first.output(), fmt.Sprintf("curl -s '%s/httpd_*-%s/_search", node.URL, today); !strings.Contains(out, want) {
 		t.Errorf("launcher output: got\n%s\nwant a line with %q", out, want)
+	}
+	// kill -9 of a node, the indexer and the shipper, in turn, while the
+	// generator goes on: the launcher starts each again.
+	for _, victim := range []struct{ program, exe, arg string }{
+		{"brokerd node 2", "brokerd", filepath.Join(run, "brokerd", "node2") + "/"},
+		{"indexer", "indexer", fmt.Sprintf("127.0.0.1:%d", kafkaPort)},
+		{"shipper", "shipper", filepath.Join(run, "shipper")},
+	} {
+		first.killAndAwaitRestart(victim.program, pidOf(t, victim.exe, victim.arg))
 	}
 	first.interrupt()
 	for port := kafkaPort; port < kafkaPort+2*devstack.PipelineNodes; port++ {
@@ -187,5 +245,25 @@ func TestMakeRun(t *testing.T) {
 	if dup := metrics[`logpipe_indexer_documents_total{result="duplicate"}`]; dup != 0 {
 		t.Errorf("the second run indexed %v documents a second time, want 0: the shipper or the indexer did not resume where the first run stopped", dup)
 	}
-	second.interrupt()
+	// A program that keeps ending right after its start is not started
+	// again: the run stops, saying so.
+	shipperArg := filepath.Join(run, "shipper")
+	for range 2 {
+		second.killAndAwaitRestart("shipper", pidOf(t, "shipper", shipperArg))
+	}
+	if err := syscall.Kill(pidOf(t, "shipper", shipperArg), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	await.Eventually(t, "the launcher to give up on the shipper and exit", func() error {
+		if exited, _ := second.proc.Exited(); !exited {
+			return await.NotYet("running", "exited")
+		}
+		return nil
+	}, settle)
+	if _, err := second.proc.Exited(); err == nil {
+		t.Error("the launcher exited with status 0 after giving up on the shipper, want a failure")
+	}
+	if out, want := second.output(), "shipper ended 3 times in a row within 30s of its start; not starting it again"; !strings.Contains(out, want) {
+		t.Errorf("launcher output does not say %q:\n%s", want, out)
+	}
 }

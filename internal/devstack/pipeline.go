@@ -370,6 +370,47 @@ func (p *Pipeline) Alive() error {
 	return nil
 }
 
+// Exit is a program of the pipeline that ended on its own: not through
+// Stop or a Kill method (a crash, or a kill -9 from outside).
+type Exit struct {
+	// Program names it: "brokerd node N", "shipper" or "indexer".
+	Program string
+	// Err says how it ended, with the end of its log.
+	Err error
+	// Restart starts it again on its data, with the same settings, and
+	// waits until it answers.
+	Restart func(ctx context.Context) error
+}
+
+// Exits returns the programs that have ended on their own, and takes them
+// out of the pipeline: Alive no longer names them and each may be started
+// again through its Restart.
+func (p *Pipeline) Exits() []Exit {
+	var out []Exit
+	check := func(slot **Process, program string, restart func(context.Context) error) {
+		p.mu.Lock()
+		proc := *slot
+		p.mu.Unlock()
+		if proc == nil {
+			return
+		}
+		if err := proc.Alive(); err != nil {
+			p.mu.Lock()
+			if *slot == proc {
+				*slot = nil
+			}
+			p.mu.Unlock()
+			out = append(out, Exit{Program: program, Err: err, Restart: restart})
+		}
+	}
+	for i := range p.brokers {
+		check(&p.brokers[i], fmt.Sprintf("brokerd node %d", p.nodes[i].id), func(ctx context.Context) error { return p.StartBroker(ctx, i) })
+	}
+	check(&p.indexer, "indexer", p.StartIndexer)
+	check(&p.shipper, "shipper", p.StartShipper)
+	return out
+}
+
 // Stop sends SIGTERM to the shipper, waits for it (it waits for the
 // brokers' acknowledgements and writes its registry), then to the indexer
 // (it drains and commits), then to every node at once. It returns an

@@ -43,8 +43,8 @@ func parseRun(root string, args []string) runOptions {
 // Ctrl-C stops the generator, the shipper, the indexer, the nodes and
 // Elasticsearch, each waited for; the next run on the same folder resumes
 // from the brokers' data, the shipper's registry and the indexer's
-// committed offsets. If a program exits on its own, everything is stopped
-// and the error returned.
+// committed offsets. A program that ends on its own is started again (see
+// watch); if it cannot be, everything is stopped and the error returned.
 func runStack(ctx context.Context, args []string) error {
 	root, err := devstack.RepoRoot()
 	if err != nil {
@@ -78,6 +78,9 @@ func runStack(ctx context.Context, args []string) error {
 	p, err := devstack.StartPipeline(ctx, devstack.PipelineOptions{
 		Bin: o.bin, Configs: filepath.Join(root, "configs"), Dir: o.dir, ElasticsearchURL: o.esURL,
 		KafkaPort: o.kafkaPort, HTTPPort: o.webPort,
+		// A static member of its group: started again after a crash, the
+		// indexer takes its partitions back at once.
+		IndexerSettings: []string{"kafka.version=2.3.0", "kafka.group_instance_id=make-run-indexer"},
 		Logf: func(format string, args ...any) { fmt.Printf("stack: "+format+"\n", args...) },
 	})
 	if err != nil {
@@ -97,7 +100,7 @@ func runStack(ctx context.Context, args []string) error {
 	ended := watch(ctx, p, es)
 	if ended != nil {
 		fmt.Fprintf(os.Stderr, "stack: %v\n", ended)
-		ended = errors.New("a program ended on its own (see above)")
+		ended = errors.New("the run cannot go on (see above)")
 	}
 	fmt.Println("stack: stopping the generator, the shipper, the indexer, the brokers, then Elasticsearch")
 	stopGen()
@@ -113,19 +116,59 @@ func runStack(ctx context.Context, args []string) error {
 	return nil
 }
 
-// watch waits until ctx ends (Ctrl-C), or a program of the pipeline or
-// the Elasticsearch node started ends on its own, which it returns.
+// A program of the pipeline that ends on its own is started again after
+// restartDelay; one that ends within quickExit of its start quickExits
+// times in a row is not, and the run stops.
+const (
+	restartDelay = time.Second
+	quickExit    = 30 * time.Second
+	quickExits   = 3
+)
+
+// watch waits until ctx ends (Ctrl-C), starting again each program of the
+// pipeline that ends on its own (a crash, a kill -9), as docker compose's
+// restart policy does. It returns why the run must stop instead: a program
+// that keeps ending right after its start, or cannot be started again, or
+// the Elasticsearch node it started ending.
 func watch(ctx context.Context, p *devstack.Pipeline, es *devstack.Elasticsearch) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	running := time.Now()
+	started := map[string]time.Time{}
+	quick := map[string]int{}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		if err := p.Alive(); err != nil {
-			return err
+		for _, e := range p.Exits() {
+			since, ok := started[e.Program]
+			if !ok {
+				since = running
+			}
+			if time.Since(since) < quickExit {
+				quick[e.Program]++
+			} else {
+				quick[e.Program] = 1
+			}
+			if quick[e.Program] >= quickExits {
+				return fmt.Errorf("%v\n%s ended %d times in a row within %v of its start; not starting it again", e.Err, e.Program, quickExits, quickExit)
+			}
+			fmt.Fprintf(os.Stderr, "stack: %s ended on its own: %v\nstack: starting %s again in %v\n", e.Program, e.Err, e.Program, restartDelay)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(restartDelay):
+			}
+			if err := e.Restart(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("starting %s again: %w", e.Program, err)
+			}
+			started[e.Program] = time.Now()
+			fmt.Printf("stack: %s is running again\n", e.Program)
 		}
 		if es != nil && !es.Running() {
 			return fmt.Errorf("elasticsearch exited; log %s:\n%s", es.LogPath(), es.LogTail(3000))
