@@ -81,7 +81,7 @@ func runStack(ctx context.Context, args []string) error {
 		// A static member of its group: started again after a crash, the
 		// indexer takes its partitions back at once.
 		IndexerSettings: []string{"kafka.version=2.3.0", "kafka.group_instance_id=make-run-indexer"},
-		Logf: func(format string, args ...any) { fmt.Printf("stack: "+format+"\n", args...) },
+		Logf:            func(format string, args ...any) { fmt.Printf("stack: "+format+"\n", args...) },
 	})
 	if err != nil {
 		return interrupted(ctx, err)
