@@ -159,8 +159,8 @@ func events(t *testing.T, dir string) int {
 // again on the same folder without the generator: every event of the logs
 // is then indexed exactly once, the shipper resuming from its registry and
 // the indexer from its committed offsets (nothing is indexed a second
-// time). Last, the shipper killed three times in a row right after each
-// start makes the launcher give up and exit with a failure.
+// time). Last, the shipper killed three times in a row right after being
+// started again makes the launcher give up and exit with a failure.
 func TestMakeRun(t *testing.T) {
 	node := harness.SharedElasticsearch(t)
 	es := newSearch(t, node.URL)
@@ -245,10 +245,12 @@ func TestMakeRun(t *testing.T) {
 	if dup := metrics[`logpipe_indexer_documents_total{result="duplicate"}`]; dup != 0 {
 		t.Errorf("the second run indexed %v documents a second time, want 0: the shipper or the indexer did not resume where the first run stopped", dup)
 	}
-	// A program that keeps ending right after its start is not started
-	// again: the run stops, saying so.
+	// A program that keeps ending right after being started again is not
+	// started again: the run stops, saying so. The first kill ends the
+	// shipper the launcher started, the next three the ones it started
+	// again.
 	shipperArg := filepath.Join(run, "shipper")
-	for range 2 {
+	for range 3 {
 		second.killAndAwaitRestart("shipper", pidOf(t, "shipper", shipperArg))
 	}
 	if err := syscall.Kill(pidOf(t, "shipper", shipperArg), syscall.SIGKILL); err != nil {
@@ -263,7 +265,7 @@ func TestMakeRun(t *testing.T) {
 	if _, err := second.proc.Exited(); err == nil {
 		t.Error("the launcher exited with status 0 after giving up on the shipper, want a failure")
 	}
-	if out, want := second.output(), "shipper ended 3 times in a row within 30s of its start; not starting it again"; !strings.Contains(out, want) {
+	if out, want := second.output(), "shipper ended 3 times in a row within 30s of being started again; not starting it again"; !strings.Contains(out, want) {
 		t.Errorf("launcher output does not say %q:\n%s", want, out)
 	}
 }

@@ -117,7 +117,7 @@ func runStack(ctx context.Context, args []string) error {
 }
 
 // A program of the pipeline that ends on its own is started again after
-// restartDelay; one that ends within quickExit of its start quickExits
+// restartDelay; one that, started again, ends within quickExit quickExits
 // times in a row is not, and the run stops.
 const (
 	restartDelay = time.Second
@@ -128,13 +128,12 @@ const (
 // watch waits until ctx ends (Ctrl-C), starting again each program of the
 // pipeline that ends on its own (a crash, a kill -9), as docker compose's
 // restart policy does. It returns why the run must stop instead: a program
-// that keeps ending right after its start, or cannot be started again, or
-// the Elasticsearch node it started ending.
+// that keeps ending right after being started again, or cannot be started
+// again, or the Elasticsearch node it started ending.
 func watch(ctx context.Context, p *devstack.Pipeline, es *devstack.Elasticsearch) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	running := time.Now()
-	started := map[string]time.Time{}
+	restarted := map[string]time.Time{}
 	quick := map[string]int{}
 	for {
 		select {
@@ -143,17 +142,13 @@ func watch(ctx context.Context, p *devstack.Pipeline, es *devstack.Elasticsearch
 		case <-tick.C:
 		}
 		for _, e := range p.Exits() {
-			since, ok := started[e.Program]
-			if !ok {
-				since = running
-			}
-			if time.Since(since) < quickExit {
+			if at, ok := restarted[e.Program]; ok && time.Since(at) < quickExit {
 				quick[e.Program]++
 			} else {
-				quick[e.Program] = 1
+				quick[e.Program] = 0
 			}
 			if quick[e.Program] >= quickExits {
-				return fmt.Errorf("%v\n%s ended %d times in a row within %v of its start; not starting it again", e.Err, e.Program, quickExits, quickExit)
+				return fmt.Errorf("%v\n%s ended %d times in a row within %v of being started again; not starting it again", e.Err, e.Program, quickExits, quickExit)
 			}
 			fmt.Fprintf(os.Stderr, "stack: %s ended on its own: %v\nstack: starting %s again in %v\n", e.Program, e.Err, e.Program, restartDelay)
 			select {
@@ -167,7 +162,7 @@ func watch(ctx context.Context, p *devstack.Pipeline, es *devstack.Elasticsearch
 				}
 				return fmt.Errorf("starting %s again: %w", e.Program, err)
 			}
-			started[e.Program] = time.Now()
+			restarted[e.Program] = time.Now()
 			fmt.Printf("stack: %s is running again\n", e.Program)
 		}
 		if es != nil && !es.Running() {
