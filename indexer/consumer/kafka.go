@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"logpipe/pipeline/config"
+	"logpipe/pipeline/kafkaname"
 	"logpipe/pipeline/scram"
 	"logpipe/pipeline/tlsconfig"
 )
@@ -99,16 +100,16 @@ func (k *KafkaSettings) Validate() error {
 		bad("topics", "at least one topic is needed")
 	}
 	for _, t := range k.Topics {
-		if t == "" {
-			bad("topics", "a topic name is empty")
+		if err := kafkaname.Check("topic name", t); err != nil {
+			bad("topics", "%v", err)
 		}
 	}
 	if k.GroupID == "" {
 		bad("group_id", "must not be empty")
 	}
 	if id := k.GroupInstanceID; id != "" {
-		if !validInstanceID(id) {
-			bad("group_instance_id", "%q: want at most 249 characters, each a letter, a digit, '.', '_' or '-'", id)
+		if err := kafkaname.Check("the id", id); err != nil {
+			bad("group_instance_id", "%v", err)
 		}
 		if v, err := sarama.ParseKafkaVersion(k.Version); err == nil && !v.IsAtLeast(sarama.V2_3_0_0) {
 			bad("group_instance_id", "static membership needs version 2.3.0 or later (kafka.version is %q)", k.Version)
@@ -150,20 +151,6 @@ func (k *KafkaSettings) Validate() error {
 		bad("username", "sasl.mechanism needs a username")
 	}
 	return errors.Join(errs...)
-}
-
-// validInstanceID reports whether id is a name Kafka accepts for a group
-// instance id (the rule of topic names).
-func validInstanceID(id string) bool {
-	if len(id) > 249 || id == "." || id == ".." {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // Sarama returns the sarama configuration of the consumer group. Auto
