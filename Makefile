@@ -46,7 +46,7 @@ bench: deps build
 	$(GO) run ./e2e/bench/cmd/shipperbench $(SHIPPERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/indexerbench $(INDEXERBENCHFLAGS)
 	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
-	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -faults -broker brokerd -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
+	$(GO) run ./e2e/bench/cmd/latencybench -mode steady -faults -broker brokerd -indexer-set 'kafka.version=2.3.0 kafka.group_instance_id=latencybench-indexer' -doc docs/benchmarks.md $(LATENCYBENCHFLAGS)
 
 ## es: a real Elasticsearch 8 node in the foreground
 es: deps

@@ -133,11 +133,17 @@ func Ratio(a float64, aok bool, b float64, bok bool) string {
 
 // CommandLine returns the `go run` command that reproduces a run of the
 // command in pkg (such as ./e2e/bench/cmd/brokerbench): the flags set on
-// fs, in alphabetical order, quoted where the shell needs it.
+// fs, in alphabetical order, quoted where the shell needs it; a boolean
+// flag as -name=value, which the flag package reads back as one.
 func CommandLine(pkg string, fs *flag.FlagSet) string {
 	args := []string{"go", "run", pkg}
 	fs.Visit(func(f *flag.Flag) {
 		v := f.Value.String()
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			// "-name true" would end the flags at "true".
+			args = append(args, "-"+f.Name+"="+v)
+			return
+		}
 		if v == "" || strings.ContainsAny(v, " '\"") {
 			v = "'" + v + "'"
 		}

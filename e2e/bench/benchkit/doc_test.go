@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,3 +57,30 @@ func TestThousands(t *testing.T) {
 
 // TestMarkdownRatiosAndGoals renders a report of one configuration where
 // brokerd produces faster, has the lower p99 and a failed consume step, and
+
+// TestCommandLineParsesBack checks that the command line of a run, flags
+// of every kind among them, gives the same flags when parsed again.
+func TestCommandLineParsesBack(t *testing.T) {
+	newFS := func() (*flag.FlagSet, *bool, *bool, *string, *int) {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		return fs, fs.Bool("faults", false, ""), fs.Bool("keep", true, ""), fs.String("set", "", ""), fs.Int("n", 1, "")
+	}
+	fs, _, _, _, _ := newFS()
+	if err := fs.Parse([]string{"-faults", "-keep=false", "-set", "a=1 b=2", "-n", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	line := CommandLine("./e2e/bench/cmd/x", fs)
+	if want := "go run ./e2e/bench/cmd/x -faults=true -keep=false -n 3 -set 'a=1 b=2'"; line != want {
+		t.Fatalf("got %s\nwant %s", line, want)
+	}
+	// The words after the package, without the shell's quotes.
+	args := strings.Fields(strings.TrimPrefix(line, "go run ./e2e/bench/cmd/x "))
+	args = append(args[:len(args)-2], "a=1 b=2")
+	fs2, faults, keep, set, n := newFS()
+	if err := fs2.Parse(args); err != nil || fs2.NArg() != 0 {
+		t.Fatalf("parse %q: %v, left %q", args, err, fs2.Args())
+	}
+	if !*faults || *keep || *set != "a=1 b=2" || *n != 3 {
+		t.Errorf("parsed back: faults %v keep %v set %q n %d", *faults, *keep, *set, *n)
+	}
+}

@@ -139,8 +139,17 @@ func (r *report) markdown() string {
 	w("For each broker in turn (%s), a fresh pipeline in a work folder of its own: an Elasticsearch node, the broker's %s, the topic, `indexer setup`, the indexer, and the shipper tailing an access log and an error log in that folder; it is stopped and removed before the next broker's starts. The shipper and the indexer are the same binaries with the same settings for both brokers.\n\n", strings.Join(names, ", then "), nodeCount(o.nodes))
 	w("- Topic: the one `configs/shipper.yml` names, created by the benchmark before the programs start with %d partitions, replication factor %d and `min.insync.replicas=%d`, all replicas in sync. The shipper hashes each file to one partition, so each log's lines stay in order in one partition.\n", o.partitions, o.replicas(), o.minISR())
 	w("- Configuration: the shipped `configs/shipper.yml` and `configs/indexer.yml`, with `-E` only for addresses and folders: the indexer with `kafka.hosts`, `elasticsearch.hosts` and `kafka.auto_offset_reset=earliest` (a new group, so that it skips nothing even if it joins after the warm-up line is written; `make run` needs no such setting: its indexer has committed a place in every partition before the shipper starts); the shipper with `output.kafka.hosts` and `path.data`, on a copy of `configs/shipper.yml` whose two log paths are moved from `%s` into the work folder. Both programs also get `http.enabled=true` on a loopback port, whose `/readyz` the benchmark waits on before the first line.", shippedLogs)
-	if len(o.shipperSet) > 0 || len(o.indexerSet) > 0 {
-		w(" This run also set: shipper `%s`; indexer `%s`.", strings.Join(o.shipperSet, " "), strings.Join(o.indexerSet, " "))
+	var also []string
+	for _, set := range []struct {
+		program string
+		kvs     []string
+	}{{"shipper", o.shipperSet}, {"indexer", o.indexerSet}} {
+		if len(set.kvs) > 0 {
+			also = append(also, fmt.Sprintf("%s `%s`", set.program, strings.Join(set.kvs, " ")))
+		}
+	}
+	if len(also) > 0 {
+		w(" This run also set: %s.", strings.Join(also, "; "))
 	}
 	w("\n")
 	w("- Settings in effect on a line's way: shipper %s; indexer %s", settingList(r.flush.shipper), settingList(r.flush.indexer))

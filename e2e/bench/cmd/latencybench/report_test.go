@@ -144,7 +144,7 @@ func steadyRun(broker string, latencies loadgen.Latencies) *brokerRun {
 // faults and the chart's link.
 func TestMarkdownSteady(t *testing.T) {
 	dir := t.TempDir()
-	o, err := parseFlags([]string{"-mode", "steady", "-rate", "2000", "-duration", "5m", "-faults", "-doc", filepath.Join(dir, "docs", "benchmarks.md")})
+	o, err := parseFlags([]string{"-mode", "steady", "-rate", "2000", "-duration", "5m", "-faults", "-indexer-set", "kafka.version=2.3.0 kafka.group_instance_id=x", "-doc", filepath.Join(dir, "docs", "benchmarks.md")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +157,8 @@ func TestMarkdownSteady(t *testing.T) {
 	md := r.markdown()
 	wantAll(t, md,
 		"a writer appends 2,000 lines a second for 5m0s",
+		"This run also set: indexer `kafka.version=2.3.0 kafka.group_instance_id=x`.\n",
+		"-faults=true -indexer-set 'kafka.version=2.3.0 kafka.group_instance_id=x' -mode steady",
 		"Every 10th line goes to the error log",
 		"| brokerd | 3 | 800 | 1,000 | 2,600 | 2,600 | 2,600 | 1,467 | 1,000 |\n",
 		"| Apache Kafka | 3 | 700 | 1,100 | 2,000 | 2,000 | 2,000 | 1,267 | 1,000 |\n",
