@@ -157,7 +157,7 @@ func (h *harvester) run(ctx context.Context) string {
 		}
 		n, err := h.f.Read(*bp)
 		if n > 0 {
-			if h.stale((*bp)[:n]) {
+			if h.stale() {
 				h.m.log.Info("file content replaced while read; reading it as a new file", "path", h.path(), "offset", h.split.Pos())
 				return reasonReplaced
 			}
@@ -221,26 +221,19 @@ func (h *harvester) feed(p []byte) {
 	}
 }
 
-// stale reports whether p, just read from the harvester's position, may
-// not belong to the content the file's identity names: the file was
-// truncated and written again (copytruncate rotation) between the scan
-// that found it, or the previous read, and this one. Either p overlaps the
-// head already known and differs from it, or the file no longer starts
-// with that head. Such bytes are not sent: the content they belong to is
-// read as a new file, and the content that was there, if a copy of it
-// turns up, is read on from what was sent of it.
-func (h *harvester) stale(p []byte) bool {
-	known := h.head
+// stale reports whether p, just read, may not belong to the content the
+// file's identity names: the file no longer starts with the head already
+// known, so it was truncated and written again (copytruncate rotation)
+// since the scan that found it or the previous read, and p may be of the
+// new content. Such bytes are not sent: the new content is read as a new
+// file, and the old one, if a copy of it turns up, is read on from what
+// was sent of it. A read made just before the rewrite is dropped too,
+// which only means its bytes are read again from the copy.
+func (h *harvester) stale() bool {
+	known := h.head[:min(len(h.head), len(h.headBuf))]
 	if len(known) == 0 {
 		return false
 	}
-	if at := h.split.Pos(); at < int64(len(known)) {
-		n := min(int64(len(p)), int64(len(known))-at)
-		if !bytes.Equal(p[:n], known[at:at+n]) {
-			return true
-		}
-	}
-	known = known[:min(len(known), len(h.headBuf))]
 	now := h.headBuf[:len(known)]
 	n, _ := h.f.ReadAt(now, 0)
 	return !bytes.Equal(now[:n], known)
