@@ -162,6 +162,11 @@ type Store struct {
 	// solo is a quorum of one, over an in-memory transport.
 	solo bool
 
+	// stored is the cluster id found in the folder's own log when it was
+	// opened, which the image only shows once Raft has applied that
+	// entry: a restarted node learns its commit index from the leader.
+	stored string
+
 	mu      sync.Mutex
 	refusal error // the last handshake refused, by either side
 
@@ -238,13 +243,14 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("quorum: %w", err)
 	}
 	s := &Store{cfg: cfg, fsm: newFSM(), bolt: bolt, solo: solo}
+	var stream *streamLayer
 	var servers []raft.Server
 	if solo {
 		addr, t := raft.NewInmemTransport("")
 		s.trans = t
 		servers = []raft.Server{{ID: rc.LocalID, Address: addr}}
 	} else {
-		stream := newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal, cfg.StreamAuth)
+		stream = newStreamLayer(cfg.Listener, tcpAddr(advertise), s.ClusterID, s.noteRefusal, cfg.StreamAuth)
 		stream.dialTLS = cfg.DialTLS
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: rc.Logger,
@@ -263,6 +269,9 @@ func Open(cfg Config) (*Store, error) {
 	exists, err := raft.HasExistingState(bolt, bolt, snaps)
 	if err != nil {
 		return fail(fmt.Errorf("quorum: %w", err))
+	}
+	if exists {
+		s.stored = loggedClusterID(bolt)
 	}
 	if exists && me < 0 {
 		if err := checkNonvoterState(cfg, rc, bolt, snaps); err != nil {
@@ -285,7 +294,45 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.raft = r
 	s.watchLeader()
+	if stream != nil {
+		// Only now: NewRaft has restored the snapshot, so the image
+		// holds the cluster id a handshake is checked against.
+		stream.start()
+	}
 	return s, nil
+}
+
+// loggedClusterID returns the cluster id the first entry of logs that sets
+// one names, "" if none does (a new quorum, or one whose entry went into a
+// snapshot, which NewRaft restores).
+func loggedClusterID(logs raft.LogStore) string {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return ""
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return ""
+	}
+	for i := max(first, 1); i <= last; i++ {
+		var l raft.Log
+		if logs.GetLog(i, &l) != nil {
+			return ""
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		recs, err := metadata.DecodeEntry(l.Data)
+		if err != nil {
+			return ""
+		}
+		for _, r := range recs {
+			if r.SetClusterID != nil {
+				return *r.SetClusterID
+			}
+		}
+	}
+	return ""
 }
 
 // watchLeader makes LeaderChanged fire whenever the quorum's leader
@@ -394,10 +441,13 @@ func storedVoters(cfg Config, rc *raft.Config, logs *raftboltdb.BoltStore, snaps
 }
 
 // ClusterID returns the cluster this node's data belongs to: the image's,
-// else what Config.ClusterID says; "" for a new node.
+// else its log's, else what Config.ClusterID says; "" for a new node.
 func (s *Store) ClusterID() string {
 	if id := s.fsm.img.Load().ClusterID; id != "" {
 		return id
+	}
+	if s.stored != "" {
+		return s.stored
 	}
 	if s.cfg.ClusterID != nil {
 		return s.cfg.ClusterID()

@@ -273,6 +273,7 @@ func TestVoterOfAnotherClusterIsRefused(t *testing.T) {
 	y := newTestCluster(t, 3, Config{})
 	propose(t, y.leader(), clusterID("Y"))
 	y.converged()
+	yLast := y.stores[2].LastIndex()
 	for i := range y.stores {
 		y.stop(i)
 	}
@@ -281,19 +282,24 @@ func TestVoterOfAnotherClusterIsRefused(t *testing.T) {
 	propose(t, x.leader(), clusterID("X"))
 	x.converged()
 	x.stop(2)
+	l := x.leader()
 	x.dirs[2] = y.dirs[2]
 	x.open(2, nil)
-	// Both sides see it: the leader, whose appends node 3 refuses, and
-	// node 3.
-	for _, s := range []*Store{x.leader(), x.stores[2]} {
+	// Both sides see it at once, from the cluster id node 3's log holds
+	// (its image has none until a leader tells it what is committed): the
+	// leader, whose appends node 3 refuses, and node 3.
+	for _, s := range []*Store{l, x.stores[2]} {
 		await(t, fmt.Sprintf("node %d to see the handshake refused", s.cfg.NodeID), func() bool {
 			err := s.Refusal()
 			return err != nil && strings.Contains(err.Error(), "cluster id mismatch")
 		})
 	}
-	if got := x.stores[2].Image().ClusterID; got != "Y" {
-		t.Fatalf("the refused node's image: cluster %q, want Y (untouched)", got)
+	if got, last := x.stores[2].ClusterID(), x.stores[2].LastIndex(); got != "Y" || last != yLast {
+		t.Fatalf("the refused node's data: cluster %q, log up to %d; want Y's, up to %d (untouched)", got, last, yLast)
+	}
+	if got := x.stores[2].Leader(); got != -1 {
+		t.Fatalf("the refused node follows leader %d", got)
 	}
 	// X goes on with two of three.
-	propose(t, x.leader(), metadata.Record{CreateTopic: topic("after", 1)})
+	propose(t, l, metadata.Record{CreateTopic: topic("after", 1)})
 }

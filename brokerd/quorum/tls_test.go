@@ -69,6 +69,7 @@ func TestRaftStreamsOverTLS(t *testing.T) {
 	}
 	raftLn, kafkaLn := SplitTLSListener(ln, server, 5*time.Second, func(_ net.Addr, err error) { note(err) })
 	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, note, nil)
+	s.start()
 	defer s.Close()
 	dialWith := func(c tls.Certificate) func(string) (*tls.Config, error) {
 		return func(string) (*tls.Config, error) {
@@ -240,6 +241,7 @@ func TestSharedTLSListenerPicksSettingsByALPN(t *testing.T) {
 		mu.Unlock()
 	})
 	s := newStreamLayer(raftLn, tcpAddr(addr), func() string { return "c1" }, func(error) {}, nil)
+	s.start()
 	defer s.Close()
 	peer := func(c net.Conn) string {
 		tc, ok := c.(*tls.Conn)

@@ -79,14 +79,17 @@ type streamLayer struct {
 	once   sync.Once
 }
 
-// newStreamLayer starts accepting on ln; auth is fixed before then, since
-// every accepted stream reads it.
+// newStreamLayer makes the stream layer of ln, which accepts nothing
+// until start; auth is fixed before then, since every accepted stream
+// reads it.
 func newStreamLayer(ln net.Listener, advertise net.Addr, clusterID func() string, refused func(error), auth *StreamAuth) *streamLayer {
-	s := &streamLayer{ln: ln, advertise: advertise, clusterID: clusterID, refused: refused, auth: auth,
+	return &streamLayer{ln: ln, advertise: advertise, clusterID: clusterID, refused: refused, auth: auth,
 		conns: make(chan net.Conn), closed: make(chan struct{})}
-	go s.acceptLoop()
-	return s
 }
+
+// start accepts on the listener: once clusterID says what this node's
+// data holds, since each handshake is checked against it.
+func (s *streamLayer) start() { go s.acceptLoop() }
 
 func (s *streamLayer) acceptLoop() {
 	for {
