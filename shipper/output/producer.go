@@ -107,8 +107,16 @@ type partState struct {
 	ready  []*batch     // closed and not in flight, by order
 	// inflight counts the partition's batches in flight.
 	inflight int
-	nextSeq  int32
-	order    uint64
+	// known says a batch numbered under the current producer id has been
+	// acknowledged, so the partition's leader holds the producer's state.
+	// Until then one batch is in flight at a time: a broker writes a
+	// batch of a producer it has no state for whatever its sequence
+	// number, so a later batch could be written before an earlier one
+	// that failed (a new leader not ready yet), and a file's lines would
+	// be out of order.
+	known   bool
+	nextSeq int32
+	order   uint64
 	// failed says a batch failed: nothing more is sent until the batches
 	// in flight have answered, the backoff has passed and the leader has
 	// been looked up again.
@@ -531,7 +539,7 @@ func (e *engine) send(bs *brokerState) {
 		n := len(bs.parts)
 		for i := 0; i < n && size < maxRequestBytes; i++ {
 			p := bs.parts[(bs.next+i)%n]
-			if len(p.ready) == 0 || p.failed || p.inflight >= e.maxInFlight {
+			if len(p.ready) == 0 || p.failed || p.inflight >= e.maxInFlight || e.idempotent && !p.known && p.inflight > 0 {
 				continue
 			}
 			b := p.ready[0]
@@ -680,6 +688,9 @@ func (e *engine) batchErr(a answer, b *batch) error {
 func (e *engine) acked(b *batch) {
 	if p := b.part; !p.failed {
 		p.backoff = 0
+	}
+	if b.rb.ProducerID == e.pid {
+		b.part.known = true
 	}
 	if e.unhealthy {
 		e.unhealthy = false
@@ -897,7 +908,7 @@ func (e *engine) gotPID(p producerID) {
 	e.k.log.Debug("idempotent producer id", "id", p.id, "epoch", p.epoch)
 	for _, t := range e.topics {
 		for _, part := range t.parts {
-			part.nextSeq = 0
+			part.nextSeq, part.known = 0, false
 			for _, b := range part.ready {
 				e.number(part, b)
 			}

@@ -1,0 +1,112 @@
+package output
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"logpipe/shipper/publish"
+)
+
+// TestFirstBatchGoesAlone drives the engine's sending by hand: a
+// partition's batches go one at a time until one numbered under the
+// current producer id is acknowledged, and up to maxIdempotentInFlight
+// after that; a new producer id starts over. A broker takes a batch of a
+// producer it has no state for whatever its first sequence number, so
+// with two in flight the second could be written before the first, sent
+// again after a NOT_LEADER answer from a leader not yet ready; that put a
+// file's lines out of order against Kafka 3.9 right after the topic was
+// made.
+func TestFirstBatchGoesAlone(t *testing.T) {
+	topicFormat, err := ParseFormat("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Settings{Topic: topicFormat, RequiredAcks: sarama.WaitForAll, MaxMessageBytes: 1 << 20, BulkMaxSize: 1,
+		BulkFlushFrequency: time.Hour, BackoffInit: time.Millisecond, BackoffMax: time.Millisecond}
+	k := NewKafka(s, 100, 1<<20, slog.New(slog.DiscardHandler), Hooks{}, func([]publish.Ack) {})
+	e := newEngine(k, nil, sarama.NewConfig())
+	e.pid, e.epoch = 7, 0
+	topic := &topicState{name: "t"}
+	part := &partState{topic: topic}
+	topic.parts = []*partState{part}
+	e.topics["t"] = topic
+	bs := &brokerState{queue: make(chan sendItem, e.maxInFlight+1)}
+	e.setLeader(part, bs)
+
+	const n = 9
+	sb := newSentBatch(n, 0)
+	sb.left = n
+	for i := range n {
+		*sb.msgs = append(*sb.msgs, message{value: []byte{'a' + byte(i)}, topic: "t", batch: sb, index: i, size: 1})
+		e.add(part, &(*sb.msgs)[i])
+		e.close(part)
+	}
+	// sent takes the requests the engine queued for the broker and
+	// returns the first sequence number of each one's batch.
+	sent := func() (items []sendItem, seqs []int32) {
+		for len(bs.queue) > 0 {
+			it := <-bs.queue
+			if len(it.batches) != 1 {
+				t.Fatalf("a request of %d batches of one partition", len(it.batches))
+			}
+			items = append(items, it)
+			seqs = append(seqs, it.batches[0].rb.FirstSequence)
+		}
+		return items, seqs
+	}
+	answer := func(it sendItem, kerr sarama.KError) {
+		resp := &sarama.ProduceResponse{Version: e.version}
+		resp.AddTopicPartition("t", 0, kerr)
+		e.answered(answer{broker: bs, batches: it.batches, resp: resp})
+	}
+	expect := func(what string, got []int32, want ...int32) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: sent batches of first sequence %v, want %v", what, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: sent batches of first sequence %v, want %v", what, got, want)
+			}
+		}
+	}
+
+	e.send(bs)
+	items, seqs := sent()
+	expect("a new producer's first send", seqs, 0)
+	answer(items[0], sarama.ErrNotLeaderForPartition)
+	if !part.failed || part.known {
+		t.Fatalf("after NOT_LEADER: failed %v, known %v; want failed, not known", part.failed, part.known)
+	}
+	// What a look-up finding the leader again does.
+	e.setLeader(part, bs)
+	part.failed = false
+	e.send(bs)
+	items, seqs = sent()
+	expect("sent again", seqs, 0)
+	answer(items[0], sarama.ErrNoError)
+	if !part.known {
+		t.Fatal("an acknowledged batch did not make the partition known")
+	}
+	e.send(bs)
+	items, seqs = sent()
+	expect("once known", seqs, 1, 2, 3, 4, 5)
+	for _, it := range items {
+		answer(it, sarama.ErrNoError)
+	}
+
+	e.gotPID(producerID{id: 8})
+	if part.known {
+		t.Fatal("a new producer id left the partition known")
+	}
+	e.send(bs)
+	items, seqs = sent()
+	expect("under a new producer id", seqs, 0)
+	answer(items[0], sarama.ErrNoError)
+	e.send(bs)
+	_, seqs = sent()
+	expect("known under the new id", seqs, 1, 2)
+}
