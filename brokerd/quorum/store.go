@@ -271,7 +271,11 @@ func Open(cfg Config) (*Store, error) {
 		return fail(fmt.Errorf("quorum: %w", err))
 	}
 	if exists {
-		s.stored = loggedClusterID(bolt)
+		if metas, err := snaps.List(); err == nil && len(metas) == 0 {
+			// Without a snapshot the entry that set the cluster id is
+			// among the log's first; with one, NewRaft restores it.
+			s.stored = loggedClusterID(bolt)
+		}
 	}
 	if exists && me < 0 {
 		if err := checkNonvoterState(cfg, rc, bolt, snaps); err != nil {
@@ -303,8 +307,7 @@ func Open(cfg Config) (*Store, error) {
 }
 
 // loggedClusterID returns the cluster id the first entry of logs that sets
-// one names, "" if none does (a new quorum, or one whose entry went into a
-// snapshot, which NewRaft restores).
+// one names, "" if none does.
 func loggedClusterID(logs raft.LogStore) string {
 	first, err := logs.FirstIndex()
 	if err != nil {
