@@ -180,20 +180,10 @@ func TestControllerTLS(t *testing.T) {
 
 	// The killed node comes back with a certificate of another CA: it
 	// cannot reach the quorum, and says so; the others refuse it.
-	rogueLog := filepath.Join(t.TempDir(), "rogue.log")
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
 	i := int(old - 1)
-	rp, err := devstack.StartBrokerd(rctx, devstack.BrokerdOptions{Bin: brokerdBin, Addr: c.addrs[i], DataDir: c.dirs[i], LogPath: rogueLog,
-		Settings: append(devstack.VoterSettings(i+1, c.addrs[i], c.ctls[i], c.voters), ctlTLSSettings(f.rogueCA, f.rogueCert, f.rogueKey)...)})
-	rcancel()
-	if err == nil {
-		rp.Stop(10 * time.Second)
-		t.Fatalf("a node with another CA's certificate started serving clients; want it kept out of the quorum")
-	}
-	logged, _ := os.ReadFile(rogueLog)
-	if !strings.Contains(string(logged), "metadata quorum connection refused") || !strings.Contains(string(logged), "certificate signed by unknown authority") {
-		t.Errorf("the rogue node's log: got\n%s\nwant a refused quorum connection with \"certificate signed by unknown authority\"", tail(logged, 3000))
-	}
+	notServing(t, ctx, "a node with another CA's certificate", devstack.BrokerdOptions{Addr: c.addrs[i], DataDir: c.dirs[i],
+		Settings: append(devstack.VoterSettings(i+1, c.addrs[i], c.ctls[i], c.voters), ctlTLSSettings(f.rogueCA, f.rogueCert, f.rogueKey)...)},
+		"metadata quorum connection refused", "certificate signed by unknown authority")
 	for j, n := range c.nodes {
 		if int32(j+1) == old {
 			continue
@@ -251,3 +241,39 @@ func TestControllerTLS(t *testing.T) {
 
 // tail is the last n bytes of b.
 func tail(b []byte, n int) string { return string(b[max(0, len(b)-n):]) }
+
+// notServing starts a brokerd node that must be kept from serving clients
+// and checks that its log says why (every one of want) before its client
+// listener opens; the node is stopped once it has said so, or after 20
+// seconds.
+func notServing(t *testing.T, ctx context.Context, what string, opts devstack.BrokerdOptions, want ...string) {
+	t.Helper()
+	opts.Bin = brokerdBin
+	opts.LogPath = filepath.Join(t.TempDir(), "brokerd.log")
+	said := func() bool {
+		logged, _ := os.ReadFile(opts.LogPath)
+		for _, w := range want {
+			if !strings.Contains(string(logged), w) {
+				return false
+			}
+		}
+		return true
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	go func() {
+		for !said() && sctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+	}()
+	p, err := devstack.StartBrokerd(sctx, opts)
+	if err == nil {
+		p.Stop(10 * time.Second)
+		t.Fatalf("%s started serving clients; want it kept from the cluster", what)
+	}
+	if !said() {
+		logged, _ := os.ReadFile(opts.LogPath)
+		t.Errorf("%s: start ended with %v; its log: got\n%s\nwant %q", what, err, tail(logged, 3000), want)
+	}
+}
