@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,12 +106,17 @@ func TestRefusalsWithOtherClients(t *testing.T) {
 					t.Errorf("%s with %s: got %v, want success", client, c.name, err)
 				case refused && err == nil:
 					t.Errorf("%s with %s: got success, want a refusal saying %q", client, c.name, want)
-				case refused && !slices.ContainsFunc(strings.Split(want, "|"), func(w string) bool { return strings.Contains(err.Error(), w) }):
+				case refused && !says(err.Error(), want):
 					t.Errorf("%s with %s: got %v, want a refusal saying %q", client, c.name, err, want)
 				}
 			}
 		})
 	}
+}
+
+// says reports whether text holds one of want's alternatives (split at |).
+func says(text, want string) bool {
+	return slices.ContainsFunc(strings.Split(want, "|"), func(w string) bool { return strings.Contains(text, w) })
 }
 
 // trySarama connects with sarama and asks for metadata.
@@ -150,7 +157,9 @@ func trySarama(t *testing.T, addr string, c refusal) error {
 	return err
 }
 
-// tryKcat lists the metadata with kcat.
+// tryKcat lists the metadata with kcat. Where a refusal is expected, kcat
+// is stopped as soon as it has said what is wanted, rather than left to
+// retry until its timeout.
 func tryKcat(kcat, addr string, c refusal) error {
 	args := []string{"-b", addr, "-X", "security.protocol=" + c.listener, "-L", "-m", "10"}
 	if c.listener == "SSL" {
@@ -161,11 +170,53 @@ func tryKcat(kcat, addr string, c refusal) error {
 	} else {
 		args = append(args, "-X", "sasl.mechanisms="+c.mech, "-X", "sasl.username="+c.user, "-X", "sasl.password="+c.pass)
 	}
-	out, err := exec.Command(kcat, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
+	var out lockedBuffer
+	cmd := exec.Command(kcat, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return err
 	}
-	return nil
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var said <-chan time.Time
+	if want := c.want["kcat"]; want != "" {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		said = tick.C
+	}
+	for {
+		select {
+		case err := <-exited:
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out.String())
+			}
+			return nil
+		case <-said:
+			if got := out.String(); says(got, c.want["kcat"]) {
+				_ = cmd.Process.Kill()
+				<-exited
+				return fmt.Errorf("refused: %s", got)
+			}
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes to while it is read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // tryKafkaPython lists the topics with kafka-python's consumer.
