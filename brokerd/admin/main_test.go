@@ -13,7 +13,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"logpipe/brokerd/wire"
 	"logpipe/e2e/harness"
 	"logpipe/internal/await"
+	"logpipe/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -244,29 +244,11 @@ func uniq(prefix string) string {
 // fields splits a text table row into its cells (cells hold no spaces).
 func fields(line string) []string { return strings.Fields(line) }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // started is a subcommand running in the background until its context is
 // cancelled.
 type started struct {
 	cancel         context.CancelFunc
-	stdout, stderr *syncBuffer
+	stdout, stderr *syncbuf.Buffer
 	done           chan int // the exit code
 }
 
@@ -275,7 +257,7 @@ func start(t *testing.T, tg *target, stdin io.Reader, args ...string) *started {
 	t.Helper()
 	args = append(append([]string{args[0]}, "--bootstrap-server", tg.bootstrap), args[1:]...)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{cancel: cancel, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	s := &started{cancel: cancel, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	go func() { s.done <- RunWith(ctx, args, stdin, s.stdout, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()

@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -11,13 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"logpipe/brokerd/broker"
+	"logpipe/internal/syncbuf"
 	"logpipe/internal/testcerts"
 	pscram "logpipe/pipeline/scram"
 )
@@ -170,7 +169,7 @@ func tryKcat(kcat, addr string, c refusal) error {
 	} else {
 		args = append(args, "-X", "sasl.mechanisms="+c.mech, "-X", "sasl.username="+c.user, "-X", "sasl.password="+c.pass)
 	}
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd := exec.Command(kcat, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -199,24 +198,6 @@ func tryKcat(kcat, addr string, c refusal) error {
 			}
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a process writes to while it is read.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // tryKafkaPython lists the topics with kafka-python's consumer.

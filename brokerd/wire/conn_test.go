@@ -1,38 +1,19 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"logpipe/internal/syncbuf"
 )
-
-// lockedBuffer is a log destination that server goroutines write while
-// the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // waitUntil polls cond every few milliseconds until it holds, failing the
 // test with what after within.
@@ -53,7 +34,7 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 // once with its stack, and other connections, old and new, are served.
 func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
 	h := &echoHandler{panicTopic: "boom"}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	var panics, panicErrors atomic.Int64
 	s := &Server{
 		Handler: h,
