@@ -221,11 +221,11 @@ func (h *harvester) feed(p []byte) {
 	}
 }
 
-// stale reports whether p, just read, may not belong to the content the
-// file's identity names: the file no longer starts with the head already
-// known, so it was truncated and written again (copytruncate rotation)
-// since the scan that found it or the previous read, and p may be of the
-// new content. Such bytes are not sent: the new content is read as a new
+// stale reports whether the bytes just read may not belong to the content
+// the file's identity names: the file no longer starts with the head
+// already known, so it was truncated and written again (copytruncate
+// rotation) since the scan that found it or the previous read, and the
+// bytes may be of the new content. Such bytes are not sent: the new content is read as a new
 // file, and the old one, if a copy of it turns up, is read on from what
 // was sent of it. A read made just before the rewrite is dropped too,
 // which only means its bytes are read again from the copy.

@@ -2,6 +2,7 @@ package output
 
 import (
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,13 +65,8 @@ func TestFirstBatchGoesAlone(t *testing.T) {
 	}
 	expect := func(what string, got []int32, want ...int32) {
 		t.Helper()
-		if len(got) != len(want) {
+		if !slices.Equal(got, want) {
 			t.Fatalf("%s: sent batches of first sequence %v, want %v", what, got, want)
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("%s: sent batches of first sequence %v, want %v", what, got, want)
-			}
 		}
 	}
 
