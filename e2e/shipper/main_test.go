@@ -234,6 +234,8 @@ type consumer struct {
 	mu    sync.Mutex
 	recs  []record
 	lines map[int]bool // numbered lines seen (see lineNumber)
+	// fetchErr is the last error a fetch returned, for a wait that fails.
+	fetchErr error
 }
 
 func consume(t *testing.T, bootstrap, topic string, opts ...kgo.Opt) *consumer {
@@ -251,6 +253,13 @@ func consume(t *testing.T, bootstrap, topic string, opts ...kgo.Opt) *consumer {
 		defer close(done)
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
+			for _, e := range fs.Errors() {
+				if ctx.Err() == nil {
+					c.mu.Lock()
+					c.fetchErr = fmt.Errorf("topic %s partition %d: %w", e.Topic, e.Partition, e.Err)
+					c.mu.Unlock()
+				}
+			}
 			fs.EachRecord(func(r *kgo.Record) {
 				var rec record
 				if err := json.Unmarshal(r.Value, &rec.Event); err != nil {
@@ -294,6 +303,13 @@ func (c *consumer) waitLines(s *shipper, total int) {
 		}
 		return nil
 	}, s.alive())
+}
+
+// lastFetchErr returns the last error a fetch returned, nil if none.
+func (c *consumer) lastFetchErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fetchErr
 }
 
 func (c *consumer) records() []record {

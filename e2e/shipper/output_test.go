@@ -113,7 +113,11 @@ func waitConsumed(t *testing.T, c *consumer, n int) []record {
 	var recs []record
 	await.Eventually(t, fmt.Sprintf("%d records to be consumed", n), func() error {
 		if recs = c.records(); len(recs) < n {
-			return await.NotYet(len(recs), fmt.Sprintf("at least %d", n))
+			got := fmt.Sprint(len(recs))
+			if err := c.lastFetchErr(); err != nil {
+				got += fmt.Sprintf(" (last fetch error: %v)", err)
+			}
+			return await.NotYet(got, fmt.Sprintf("at least %d", n))
 		}
 		return nil
 	}, patient)
