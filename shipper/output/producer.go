@@ -113,8 +113,12 @@ type partState struct {
 	// batch of a producer it has no state for whatever its sequence
 	// number, so a later batch could be written before an earlier one
 	// that failed (a new leader not ready yet), and a file's lines would
-	// be out of order.
-	known   bool
+	// be out of order. It is forgotten once the partition has had nothing
+	// acknowledged for producerStateIdle.
+	known bool
+	// ackedAt is when a batch numbered under the current producer id was
+	// last acknowledged.
+	ackedAt time.Time
 	nextSeq int32
 	order   uint64
 	// failed says a batch failed: nothing more is sent until the batches
@@ -126,6 +130,14 @@ type partState struct {
 	retryAt  time.Time
 	backoff  time.Duration
 }
+
+// producerStateIdle is how long after its last acknowledgement a
+// partition's leader is no longer trusted to hold the producer's state
+// (partState.known). Kafka drops an idle producer's state after
+// producer.id.expiration.ms (a day by default) and then takes any sequence
+// number from it, as from a new producer. Forgetting much sooner costs one
+// round trip after each pause, when the first batch goes alone.
+const producerStateIdle = time.Minute
 
 // brokerState is a broker connection the engine sends requests to.
 type brokerState struct {
@@ -539,6 +551,9 @@ func (e *engine) send(bs *brokerState) {
 		n := len(bs.parts)
 		for i := 0; i < n && size < maxRequestBytes; i++ {
 			p := bs.parts[(bs.next+i)%n]
+			if p.known && p.inflight == 0 && len(p.ready) > 0 && time.Since(p.ackedAt) > producerStateIdle {
+				p.known = false
+			}
 			if len(p.ready) == 0 || p.failed || p.inflight >= e.maxInFlight || e.idempotent && !p.known && p.inflight > 0 {
 				continue
 			}
@@ -690,7 +705,7 @@ func (e *engine) acked(b *batch) {
 		p.backoff = 0
 	}
 	if b.rb.ProducerID == e.pid {
-		b.part.known = true
+		b.part.known, b.part.ackedAt = true, time.Now()
 	}
 	if e.unhealthy {
 		e.unhealthy = false

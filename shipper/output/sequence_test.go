@@ -14,7 +14,8 @@ import (
 // TestFirstBatchGoesAlone drives the engine's sending by hand: a
 // partition's batches go one at a time until one numbered under the
 // current producer id is acknowledged, and up to maxIdempotentInFlight
-// after that; a new producer id starts over. A broker takes a batch of a
+// after that; a pause longer than producerStateIdle and a new producer id
+// start over. A broker takes a batch of a
 // producer it has no state for whatever its first sequence number, so
 // with two in flight the second could be written before the first, sent
 // again after a NOT_LEADER answer from a leader not yet ready; that put a
@@ -37,7 +38,7 @@ func TestFirstBatchGoesAlone(t *testing.T) {
 	bs := &brokerState{queue: make(chan sendItem, e.maxInFlight+1)}
 	e.setLeader(part, bs)
 
-	const n = 9
+	const n = 15
 	sb := newSentBatch(n, 0)
 	sb.left = n
 	for i := range n {
@@ -90,6 +91,19 @@ func TestFirstBatchGoesAlone(t *testing.T) {
 	e.send(bs)
 	items, seqs = sent()
 	expect("once known", seqs, 1, 2, 3, 4, 5)
+	for _, it := range items {
+		answer(it, sarama.ErrNoError)
+	}
+
+	// A pause: the leader may have dropped the producer's state.
+	part.ackedAt = time.Now().Add(-2 * producerStateIdle)
+	e.send(bs)
+	items, seqs = sent()
+	expect("after a pause", seqs, 6)
+	answer(items[0], sarama.ErrNoError)
+	e.send(bs)
+	items, seqs = sent()
+	expect("known again after the pause", seqs, 7, 8, 9, 10, 11)
 	for _, it := range items {
 		answer(it, sarama.ErrNoError)
 	}
