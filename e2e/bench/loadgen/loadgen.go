@@ -43,6 +43,10 @@ type ProduceConfig struct {
 	// Rate is the number of records sent per second; zero sends as fast
 	// as the client and broker allow.
 	Rate int
+	// OneAtATime sends each record only once the one before it is
+	// acknowledged (Rate is then ignored), so that every latency is one
+	// produce round trip with nothing queued before it in the client.
+	OneAtATime bool
 	// Linger is how long the client waits to fill a batch; a negative
 	// value keeps franz-go's default (10 ms).
 	Linger time.Duration
@@ -144,10 +148,15 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 		}
 		return ctx.Err() == nil && now.Before(end)
 	}
-	send := func() {
+	// send hands one record to the client; done, if not nil, is called
+	// once the record is acknowledged or has failed.
+	send := func(done func()) {
 		sent := time.Now()
 		cl.Produce(ctx, &kgo.Record{Value: payload}, func(r *kgo.Record, err error) {
 			now := time.Now()
+			if done != nil {
+				defer done()
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -166,11 +175,18 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 		})
 		res.Sent++ // only this goroutine writes Sent
 	}
-	if cfg.Rate == 0 {
+	switch {
+	case cfg.OneAtATime:
+		acked := make(chan struct{}, 1)
 		for sending(time.Now()) {
-			send()
+			send(func() { acked <- struct{}{} })
+			<-acked
 		}
-	} else {
+	case cfg.Rate == 0:
+		for sending(time.Now()) {
+			send(nil)
+		}
+	default:
 		interval := time.Second / time.Duration(cfg.Rate)
 		for {
 			now := time.Now()
@@ -181,7 +197,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 			// next one is.
 			due := int64(now.Sub(start)/interval) + 1
 			for res.Sent < due {
-				send()
+				send(nil)
 			}
 			next := start.Add(time.Duration(res.Sent) * interval)
 			if d := time.Until(next); d > 0 {

@@ -82,7 +82,8 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 // TestProduceThenConsumeCountsEveryRecord produces at full speed with
 // acks=1 and at a fixed rate with acks=all, then reads each topic back: the
 // consumer must see exactly the records and bytes the producer had
-// acknowledged, and every acknowledged record must have a latency.
+// acknowledged, and every acknowledged record must have a latency. One at
+// a time, every record must have gone in a batch of its own.
 func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 	addr := startBrokerd(t)
 	for _, tc := range []struct {
@@ -91,10 +92,12 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 		allAcks    bool
 		rate       int
 		warmup     time.Duration
+		oneAtATime bool
 	}{
-		{"full-speed-acks1", 3, false, 0, 0},
-		{"fixed-rate-acksall", 2, true, 2000, 0},
-		{"fixed-rate-warmup", 2, true, 2000, 500 * time.Millisecond},
+		{"full-speed-acks1", 3, false, 0, 0, false},
+		{"fixed-rate-acksall", 2, true, 2000, 0, false},
+		{"fixed-rate-warmup", 2, true, 2000, 500 * time.Millisecond, false},
+		{"one-at-a-time", 2, true, 0, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "loadgen-" + tc.name
@@ -102,6 +105,7 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			const size = 1024
+			hook := &batchCounter{counts: map[int32]int64{}}
 			pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
 				Brokers:    []string{addr},
 				Topic:      topic,
@@ -110,7 +114,9 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 				Duration:   time.Second,
 				Rate:       tc.rate,
 				Warmup:     tc.warmup,
+				OneAtATime: tc.oneAtATime,
 				Linger:     -1,
+				Opts:       []kgo.Opt{kgo.WithHooks(hook)},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -129,6 +135,9 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 				t.Fatalf("%d latencies for %d records", n, pr.Records)
 			case tc.warmup > 0 && (n == 0 || n >= pr.Records):
 				t.Fatalf("%d latencies for %d records, half of them sent in the warm-up; want some, not all", n, pr.Records)
+			}
+			if tc.oneAtATime && hook.batches() != pr.Records {
+				t.Fatalf("%d records went in %d batches; one at a time, each goes alone", pr.Records, hook.batches())
 			}
 			if tc.rate > 0 && pr.Sent > int64(tc.rate)+1 {
 				t.Fatalf("sent %d records in one second at %d records/s", pr.Sent, tc.rate)
@@ -152,16 +161,24 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 }
 
 // batchCounter is a franz-go hook counting the records each partition had
-// acknowledged.
+// acknowledged, and the batches they went in.
 type batchCounter struct {
-	mu     sync.Mutex
-	counts map[int32]int64
+	mu      sync.Mutex
+	counts  map[int32]int64
+	written int64
 }
 
 func (c *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, partition int32, m kgo.ProduceBatchMetrics) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counts[partition] += int64(m.NumRecords)
+	c.written++
+}
+
+func (c *batchCounter) batches() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written
 }
 
 func (c *batchCounter) total() int64 {

@@ -311,7 +311,9 @@ type caseResult struct {
 	perfProduce *perfProduce
 	perfConsume *perfConsume
 	latency     *loadgen.ProduceResult
-	errs        []string
+	// roundTrip is produce one record at a time (the tls part only).
+	roundTrip *loadgen.ProduceResult
+	errs      []string
 }
 
 // brokerRun is everything measured on one broker, over all the times it

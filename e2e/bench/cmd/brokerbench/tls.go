@@ -81,6 +81,12 @@ type latencyRound struct {
 	order []string
 	// results are keyed by listener; a failed turn has none.
 	results map[string]*loadgen.ProduceResult
+	// trips are the turns' round trips, one record at a time, keyed by
+	// listener; a failed one has none.
+	trips map[string]*loadgen.ProduceResult
+	// cpu is the broker's CPU seconds over each listener's fixed-rate
+	// produce; a turn whose CPU time could not be read has none.
+	cpu map[string]float64
 }
 
 // tlsBlock is what one block measured over one listener.
@@ -89,11 +95,14 @@ type tlsBlock struct {
 	result   *caseResult
 }
 
-// stepCPU is the broker's CPU time over the two throughput steps.
+// stepCPU is the broker's CPU time over the two throughput steps, and
+// over the latency phase's fixed-rate produce.
 type stepCPU struct {
 	produce, consume float64
 	produceOK        bool
 	consumeOK        bool
+	latency          float64
+	latencyOK        bool
 }
 
 // tlsReport is one run of the TLS comparison.
@@ -316,7 +325,9 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 			r.results[l], r.cpu[l] = &caseResult{}, &stepCPU{}
 		}
 		r.results[l].errs = append(r.results[l].errs, errs[l]...)
-		r.results[l].latency = pooledLatency(rounds, l)
+		r.results[l].latency = pooledTurns(rounds, func(rd latencyRound) *loadgen.ProduceResult { return rd.results[l] })
+		r.results[l].roundTrip = pooledTurns(rounds, func(rd latencyRound) *loadgen.ProduceResult { return rd.trips[l] })
+		r.cpu[l].latency, r.cpu[l].latencyOK = pooledCPU(rounds, l)
 	}
 	log.Printf("%s: stopping", r.name)
 	return nil
@@ -400,10 +411,13 @@ func topicFor(prefix, what string) string {
 // the order alternating from round to round. Each turn is a new client on
 // the listener's own topic (created through the PLAINTEXT listener) and
 // lasts -duration / tlsLatencyRounds after a warm-up of latencyWarmup,
-// whose records are acknowledged but not timed. The listeners take turns
-// seconds apart, so that a drift in the machine's state over the phase
-// weighs on both alike. It returns the rounds and, by listener, the turns
-// that failed.
+// whose records are acknowledged but not timed; the broker's CPU time over
+// it is kept. Then a new client on the same topic produces one record at a
+// time, each sent once the one before is acknowledged, for half as long
+// after the same warm-up: a produce round trip with nothing queued before
+// it. The listeners take turns seconds apart, so that a drift in the
+// machine's state over the phase weighs on both alike. It returns the
+// rounds and, by listener, the turns that failed.
 func measureLatency(ctx context.Context, o *options, timeout time.Duration, prefix string, b *tlsBroker, s *tlsSetup, rounds int) ([]latencyRound, map[string][]string) {
 	errs := map[string][]string{}
 	admin := b.addrs[plaintextListener]
@@ -426,25 +440,35 @@ func measureLatency(ctx context.Context, o *options, timeout time.Duration, pref
 		if i%2 == 1 {
 			slices.Reverse(order)
 		}
-		round := latencyRound{order: order, results: map[string]*loadgen.ProduceResult{}}
+		round := latencyRound{order: order, results: map[string]*loadgen.ProduceResult{},
+			trips: map[string]*loadgen.ProduceResult{}, cpu: map[string]float64{}}
 		for _, l := range order {
 			var turnErrs []string
 			runStep(ctx, timeout, &turnErrs, prefix+" "+l, fmt.Sprintf("latency round %d", i+1), func(ctx context.Context) error {
-				lr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+				cpu0, cpuErr0 := benchkit.CPUSeconds(b.Pid())
+				lr, err := timedProduce(ctx, loadgen.ProduceConfig{
 					Brokers: []string{b.addrs[l]}, Topic: topics[l], RecordSize: o.recordSize,
 					AllAcks: true, Duration: latencyWarmup + turn, Rate: o.rate, Linger: 0, Warmup: latencyWarmup, Opts: s.clientOpts(l),
 				})
-				if err == nil {
-					err = allAcknowledged(lr)
-				}
-				if err == nil && len(lr.Latencies) == 0 {
-					err = errors.New("brokerbench: no record acknowledged after the warm-up")
-				}
 				if err != nil {
 					return err
 				}
-				round.results[l] = &lr
+				cpu1, cpuErr1 := benchkit.CPUSeconds(b.Pid())
+				round.results[l] = lr
+				if cpuErr0 == nil && cpuErr1 == nil {
+					round.cpu[l] = cpu1 - cpu0
+				}
 				return nil
+			})
+			runStep(ctx, timeout, &turnErrs, prefix+" "+l, fmt.Sprintf("round trips, round %d", i+1), func(ctx context.Context) error {
+				rt, err := timedProduce(ctx, loadgen.ProduceConfig{
+					Brokers: []string{b.addrs[l]}, Topic: topics[l], RecordSize: o.recordSize,
+					AllAcks: true, Duration: latencyWarmup + turn/2, OneAtATime: true, Linger: 0, Warmup: latencyWarmup, Opts: s.clientOpts(l),
+				})
+				if err == nil {
+					round.trips[l] = rt
+				}
+				return err
 			})
 			errs[l] = append(errs[l], turnErrs...)
 		}
@@ -459,13 +483,29 @@ func measureLatency(ctx context.Context, o *options, timeout time.Duration, pref
 	return out, errs
 }
 
-// pooledLatency adds up listener's turns over rounds; it is nil when a
-// turn of it failed (or there was none), as a figure missing from a round
+// timedProduce runs one produce of the latency phase: every record must
+// be acknowledged, and some after the warm-up.
+func timedProduce(ctx context.Context, cfg loadgen.ProduceConfig) (*loadgen.ProduceResult, error) {
+	lr, err := loadgen.Produce(ctx, cfg)
+	if err == nil {
+		err = allAcknowledged(lr)
+	}
+	if err == nil && len(lr.Latencies) == 0 {
+		err = errors.New("brokerbench: no record acknowledged after the warm-up")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &lr, nil
+}
+
+// pooledTurns adds up the turns pick takes from each of rounds; it is nil
+// when a turn failed (or there was none), as a figure missing from a round
 // is missing from the whole.
-func pooledLatency(rounds []latencyRound, listener string) *loadgen.ProduceResult {
+func pooledTurns(rounds []latencyRound, pick func(latencyRound) *loadgen.ProduceResult) *loadgen.ProduceResult {
 	var sum *loadgen.ProduceResult
 	for _, rd := range rounds {
-		lr := rd.results[listener]
+		lr := pick(rd)
 		if lr == nil {
 			return nil
 		}
@@ -476,6 +516,19 @@ func pooledLatency(rounds []latencyRound, listener string) *loadgen.ProduceResul
 		}
 	}
 	return sum
+}
+
+// pooledCPU adds up the broker's CPU seconds over listener's fixed-rate
+// turns; ok is false when a turn has none.
+func pooledCPU(rounds []latencyRound, listener string) (sum float64, ok bool) {
+	for _, rd := range rounds {
+		c, has := rd.cpu[listener]
+		if !has {
+			return 0, false
+		}
+		sum += c
+	}
+	return sum, len(rounds) > 0
 }
 
 // mergeBlocks adds up two blocks of the same listener: counts, bytes and

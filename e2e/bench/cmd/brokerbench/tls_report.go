@@ -44,12 +44,23 @@ var tlsMetrics = []tlsMetric{
 	{"produce p99 at fixed rate (ms)", 2, func(c *caseResult, _ *stepCPU) (float64, bool) {
 		return figure(c.latency != nil, func() float64 { return toMs(c.latency.Latencies.Percentile(99)) })
 	}, false, true},
+	{"produce round trip p50, one record at a time (ms)", 3, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.roundTrip != nil, func() float64 { return toMs(c.roundTrip.Latencies.Percentile(50)) })
+	}, false, false},
+	{"produce round trip p99, one record at a time (ms)", 3, func(c *caseResult, _ *stepCPU) (float64, bool) {
+		return figure(c.roundTrip != nil, func() float64 { return toMs(c.roundTrip.Latencies.Percentile(99)) })
+	}, false, false},
 	{"latency run: rate reached (records/s)", 0, func(c *caseResult, _ *stepCPU) (float64, bool) {
 		return figure(c.latency != nil, func() float64 { return c.latency.RecordsPerSec() })
 	}, true, false},
 	{"broker CPU per MiB produced (ms)", 2, func(c *caseResult, u *stepCPU) (float64, bool) {
 		return figure(c.produce != nil && u.produceOK && c.produce.Bytes > 0, func() float64 {
 			return 1000 * u.produce / (float64(c.produce.Bytes) / loadgen.MiB)
+		})
+	}, false, false},
+	{"broker CPU per 1,000 records at fixed rate (ms)", 1, func(c *caseResult, u *stepCPU) (float64, bool) {
+		return figure(c.latency != nil && u.latencyOK && c.latency.Records > 0, func() float64 {
+			return 1e6 * u.latency / float64(c.latency.Records)
 		})
 	}, false, false},
 	{"broker CPU per MiB consumed (ms)", 2, func(c *caseResult, u *stepCPU) (float64, bool) {
@@ -154,7 +165,8 @@ func (t *tlsReport) markdown() string {
 	w("  1. **produce**: franz-go at full speed for %s with its defaults (linger 10 ms, batches up to 1 MB); acknowledged records from the first send to the last acknowledgement.\n", o.duration/2)
 	w("  2. **consume**: that topic read back from start to end without a group, franz-go's default fetch sizes.\n")
 	w("- Then the **latency** phase: %d rounds, each a turn over PLAINTEXT and a turn over SASL_SSL, the order swapped from one round to the next; each turn a new franz-go client producing %s records/s with linger 0 (the same records and acks) for %s to the listener's own %d-partition topic, after a %s warm-up whose records are not timed (Apache Kafka held a new topic's first produce for about 300 ms, and a new client's first records wait for its producer id). Latency is from the hand-over to the client to the acknowledgement; a listener's p50/p99 pool its %d turns. The listeners take turns seconds apart, so that the machine's drift, which moved a listener's p99 by up to a factor of two between blocks minutes apart, weighs on both alike.\n", tlsLatencyRounds, benchkit.Thousands(float64(o.rate)), o.duration/tlsLatencyRounds, tlsPartitions, latencyWarmup, tlsLatencyRounds)
-	w("- Broker CPU is the process's user + system time (`/proc/<pid>/stat`) over the produce and consume steps, per MiB of record values; the load generator runs on the same CPUs and its TLS work is not in it.\n\n")
+	w("- After each turn of the latency phase, a **round trip** turn on the same listener and topic: a new client producing one record at a time, each sent once the one before is acknowledged, for %s after the same warm-up. Its latency is one produce request's round trip with nothing queued before it, where the fixed-rate turn's also holds the wait behind requests already in flight. Not counted against the goal.\n", o.duration/tlsLatencyRounds/2)
+	w("- Broker CPU is the process's user + system time (`/proc/<pid>/stat`) over the produce and consume steps, per MiB of record values, and over the fixed-rate turns (warm-up included), per 1,000 records acknowledged in them; the load generator runs on the same CPUs and its TLS work is not in it.\n\n")
 
 	w("### Results\n\n")
 	w("The cost columns are SASL_SSL / PLAINTEXT on the same broker: below 1 for throughput and above 1 for latency and CPU mean SASL_SSL is dearer.\n\n")

@@ -140,22 +140,33 @@ func latencyTurn(latMs ...float64) *loadgen.ProduceResult {
 	return c.latency
 }
 
-// TestPooledLatency pools a listener's turns, sorted, and drops the
-// figure when a turn of it failed.
-func TestPooledLatency(t *testing.T) {
+// TestPooledTurns pools a listener's turns, sorted, and drops the figure
+// when a turn of it failed; the broker's CPU time likewise.
+func TestPooledTurns(t *testing.T) {
 	rounds := []latencyRound{
-		{order: tlsListeners, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(1, 5), saslSSLListener: latencyTurn(2)}},
-		{order: []string{saslSSLListener, plaintextListener}, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(3, 4)}},
+		{order: tlsListeners, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(1, 5), saslSSLListener: latencyTurn(2)},
+			cpu: map[string]float64{plaintextListener: 0.5, saslSSLListener: 0.25}},
+		{order: []string{saslSSLListener, plaintextListener}, results: map[string]*loadgen.ProduceResult{plaintextListener: latencyTurn(3, 4)},
+			cpu: map[string]float64{plaintextListener: 0.25}},
 	}
-	p := pooledLatency(rounds, plaintextListener)
+	pooled := func(rounds []latencyRound, l string) *loadgen.ProduceResult {
+		return pooledTurns(rounds, func(rd latencyRound) *loadgen.ProduceResult { return rd.results[l] })
+	}
+	p := pooled(rounds, plaintextListener)
 	if want := (loadgen.Latencies{1e6, 3e6, 4e6, 5e6}); p == nil || !slices.Equal(p.Latencies, want) || p.Records != 4 || p.Elapsed != 2*time.Second {
 		t.Errorf("pooled PLAINTEXT = %+v; want latencies %v, 4 records over 2s", p, want)
 	}
-	if s := pooledLatency(rounds, saslSSLListener); s != nil {
+	if s := pooled(rounds, saslSSLListener); s != nil {
 		t.Errorf("pooled SASL_SSL = %+v; want none, its second turn failed", s)
 	}
-	if s := pooledLatency(nil, saslSSLListener); s != nil {
+	if s := pooled(nil, saslSSLListener); s != nil {
 		t.Errorf("pooled over no round = %+v; want none", s)
+	}
+	if c, ok := pooledCPU(rounds, plaintextListener); !ok || c != 0.75 {
+		t.Errorf("PLAINTEXT CPU = %v, %v; want 0.75, true", c, ok)
+	}
+	if c, ok := pooledCPU(rounds, saslSSLListener); ok {
+		t.Errorf("SASL_SSL CPU = %v, %v; want none, its second turn has none", c, ok)
 	}
 }
 
