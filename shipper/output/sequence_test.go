@@ -64,16 +64,24 @@ func TestFirstBatchGoesAlone(t *testing.T) {
 		resp.AddTopicPartition("t", 0, kerr)
 		e.answered(answer{broker: bs, batches: it.batches, resp: resp})
 	}
-	expect := func(what string, got []int32, want ...int32) {
+	// round lets the engine send and checks the first sequence numbers of
+	// what it sent; ack answers those requests with success.
+	round := func(what string, want ...int32) []sendItem {
 		t.Helper()
-		if !slices.Equal(got, want) {
-			t.Fatalf("%s: sent batches of first sequence %v, want %v", what, got, want)
+		e.send(bs)
+		items, seqs := sent()
+		if !slices.Equal(seqs, want) {
+			t.Fatalf("%s: sent batches of first sequence %v, want %v", what, seqs, want)
+		}
+		return items
+	}
+	ack := func(items []sendItem) {
+		for _, it := range items {
+			answer(it, sarama.ErrNoError)
 		}
 	}
 
-	e.send(bs)
-	items, seqs := sent()
-	expect("a new producer's first send", seqs, 0)
+	items := round("a new producer's first send", 0)
 	answer(items[0], sarama.ErrNotLeaderForPartition)
 	if !part.failed || part.known {
 		t.Fatalf("after NOT_LEADER: failed %v, known %v; want failed, not known", part.failed, part.known)
@@ -81,42 +89,21 @@ func TestFirstBatchGoesAlone(t *testing.T) {
 	// What a look-up finding the leader again does.
 	e.setLeader(part, bs)
 	part.failed = false
-	e.send(bs)
-	items, seqs = sent()
-	expect("sent again", seqs, 0)
-	answer(items[0], sarama.ErrNoError)
+	ack(round("sent again", 0))
 	if !part.known {
 		t.Fatal("an acknowledged batch did not make the partition known")
 	}
-	e.send(bs)
-	items, seqs = sent()
-	expect("once known", seqs, 1, 2, 3, 4, 5)
-	for _, it := range items {
-		answer(it, sarama.ErrNoError)
-	}
+	ack(round("once known", 1, 2, 3, 4, 5))
 
 	// A pause: the leader may have dropped the producer's state.
 	part.ackedAt = time.Now().Add(-2 * producerStateIdle)
-	e.send(bs)
-	items, seqs = sent()
-	expect("after a pause", seqs, 6)
-	answer(items[0], sarama.ErrNoError)
-	e.send(bs)
-	items, seqs = sent()
-	expect("known again after the pause", seqs, 7, 8, 9, 10, 11)
-	for _, it := range items {
-		answer(it, sarama.ErrNoError)
-	}
+	ack(round("after a pause", 6))
+	ack(round("known again after the pause", 7, 8, 9, 10, 11))
 
 	e.gotPID(producerID{id: 8})
 	if part.known {
 		t.Fatal("a new producer id left the partition known")
 	}
-	e.send(bs)
-	items, seqs = sent()
-	expect("under a new producer id", seqs, 0)
-	answer(items[0], sarama.ErrNoError)
-	e.send(bs)
-	_, seqs = sent()
-	expect("known under the new id", seqs, 1, 2)
+	ack(round("under a new producer id", 0))
+	round("known under the new id", 1, 2)
 }
