@@ -136,8 +136,11 @@ func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
 			case tc.warmup > 0 && (n == 0 || n >= pr.Records):
 				t.Fatalf("%d latencies for %d records, half of them sent in the warm-up; want some, not all", n, pr.Records)
 			}
-			if tc.oneAtATime && hook.batches() != pr.Records {
-				t.Fatalf("%d records went in %d batches; one at a time, each goes alone", pr.Records, hook.batches())
+			if tc.oneAtATime {
+				hook.caughtUp(t, pr.Records)
+				if n := hook.batches(); n != pr.Records {
+					t.Fatalf("%d records went in %d batches; one at a time, each goes alone", pr.Records, n)
+				}
 			}
 			if tc.rate > 0 && pr.Sent > int64(tc.rate)+1 {
 				t.Fatalf("sent %d records in one second at %d records/s", pr.Sent, tc.rate)
@@ -173,6 +176,19 @@ func (c *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, par
 	defer c.mu.Unlock()
 	c.counts[partition] += int64(m.NumRecords)
 	c.written++
+}
+
+// caughtUp waits until the hook has seen n records: franz-go runs it in
+// a goroutine of its own after the batch's records are acknowledged, so
+// Produce may return before it has seen the last batch.
+func (c *batchCounter) caughtUp(t *testing.T, n int64) {
+	t.Helper()
+	await.Eventually(t, fmt.Sprintf("the hook to see %d records", n), func() error {
+		if got := c.total(); got < n {
+			return await.NotYet(got, n)
+		}
+		return nil
+	})
 }
 
 func (c *batchCounter) batches() int64 {
@@ -227,6 +243,7 @@ func TestProduceStopsWhenToldAndTakesOptions(t *testing.T) {
 	if pr.Failed != 0 || pr.Records != pr.Sent || pr.Records < 300 {
 		t.Fatalf("sent %d, acknowledged %d, failed %d (first: %v); want at least 300, all acknowledged", pr.Sent, pr.Records, pr.Failed, pr.FirstError)
 	}
+	hook.caughtUp(t, pr.Records)
 	if got := hook.total(); got != pr.Records {
 		t.Fatalf("the hook saw %d records, Produce counted %d", got, pr.Records)
 	}
