@@ -225,10 +225,10 @@ func (h *harvester) feed(p []byte) {
 // the file's identity names: the file no longer starts with the head
 // already known, so it was truncated and written again (copytruncate
 // rotation) since the scan that found it or the previous read, and the
-// bytes may be of the new content. Such bytes are not sent: the new content is read as a new
-// file, and the old one, if a copy of it turns up, is read on from what
-// was sent of it. A read made just before the rewrite is dropped too,
-// which only means its bytes are read again from the copy.
+// bytes may be of the new content. Such bytes are not sent: the new content
+// is read as a new file, and the old one, if a copy of it turns up, is read
+// on from what was sent of it. A read made just before the rewrite is
+// dropped too, which only means its bytes are read again from the copy.
 func (h *harvester) stale() bool {
 	known := h.head[:min(len(h.head), len(h.headBuf))]
 	if len(known) == 0 {

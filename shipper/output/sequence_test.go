@@ -12,15 +12,14 @@ import (
 )
 
 // TestFirstBatchGoesAlone drives the engine's sending by hand: a
-// partition's batches go one at a time until one numbered under the
-// current producer id is acknowledged, and up to maxIdempotentInFlight
-// after that; a pause longer than producerStateIdle and a new producer id
-// start over. A broker takes a batch of a
-// producer it has no state for whatever its first sequence number, so
-// with two in flight the second could be written before the first, sent
-// again after a NOT_LEADER answer from a leader not yet ready; that put a
-// file's lines out of order against Kafka 3.9 right after the topic was
-// made.
+// partition's batches go one at a time until one numbered under the current
+// producer id is acknowledged, and up to maxIdempotentInFlight after that;
+// a pause longer than producerStateIdle and a new producer id start over. A
+// broker takes a batch of a producer it has no state for whatever its first
+// sequence number, so with two in flight the second could be written before
+// the first, sent again after a NOT_LEADER answer from a leader not yet
+// ready; that put a file's lines out of order against Kafka 3.9 right after
+// the topic was made.
 func TestFirstBatchGoesAlone(t *testing.T) {
 	topicFormat, err := ParseFormat("t")
 	if err != nil {
