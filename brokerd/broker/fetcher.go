@@ -236,7 +236,7 @@ func (f *fetcher) run() {
 			client = c
 		}
 		req, want := f.request(parts)
-		kresp, err := client.Request(req, time.Now().Add(replicaFetchWait+b.cfg.requestTimeout()))
+		kresp, release, err := client.RequestPooled(req, time.Now().Add(replicaFetchWait+b.cfg.requestTimeout()))
 		if err != nil {
 			client.Close()
 			client = nil
@@ -252,12 +252,14 @@ func (f *fetcher) run() {
 			// expect): start a new session at once.
 			b.log.Debug("replica fetcher: fetch session", "leader", f.leader, "session", req.SessionID, "epoch", req.SessionEpoch, "err", kerr.ErrorForCode(resp.ErrorCode))
 			f.session.restart()
+			release()
 			continue
 		}
 		f.session.answered(req, resp, want)
 		if !f.handle(resp, parts) {
 			backoff = 100 * time.Millisecond
 		}
+		release() // the batches are in the log, nothing keeps them
 	}
 }
 
