@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,24 +298,42 @@ func waitFullISR(ctx context.Context, adm *kadm.Client, topic string) error {
 
 // clusterTiming returns the values of timingKeys the nodes run with, and
 // where they come from: what node id says of itself in DescribeConfigs,
-// and for keys it does not describe (brokerd describes none of them),
-// brokerd's defaults as configs/brokerd.yml lists them, since the
-// benchmark overrides none.
+// asked again for up to 30 s while the answer lacks a key (right after
+// the start the client may not know node id yet); for brokerd, keys still
+// missing then are taken from its defaults as configs/brokerd.yml lists
+// them, since the benchmark overrides none.
 func clusterTiming(ctx context.Context, name string, adm *kadm.Client, id int32, root string) (map[string]string, string) {
 	got := map[string]string{}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if rcs, err := adm.DescribeBrokerConfigs(dctx, id); err == nil {
+	var why error
+	for {
+		rcs, err := adm.DescribeBrokerConfigs(dctx, id)
 		for _, rc := range rcs {
+			err = cmp.Or(err, rc.Err)
 			for _, c := range rc.Configs {
 				if slices.Contains(timingKeys, c.Key) && c.Value != nil {
 					got[c.Key] = *c.Value
 				}
 			}
 		}
+		if err == nil && len(got) < len(timingKeys) {
+			err = fmt.Errorf("node %d described %d of the %d keys", id, len(got), len(timingKeys))
+		}
+		why = err
+		if len(got) == len(timingKeys) || dctx.Err() != nil {
+			break
+		}
+		select {
+		case <-dctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	if len(got) == len(timingKeys) || name != "brokerd" {
+	if len(got) == len(timingKeys) {
 		return got, "as the nodes describe them (DescribeConfigs)"
+	}
+	if name != "brokerd" {
+		return got, fmt.Sprintf("as the nodes describe them, partly (DescribeConfigs: %v)", why)
 	}
 	path := filepath.Join(root, "configs", "brokerd.yml")
 	f, err := os.Open(path)
@@ -329,7 +348,7 @@ func clusterTiming(ctx context.Context, name string, adm *kadm.Client, id int32,
 			got[k] = strings.TrimSpace(v)
 		}
 	}
-	return got, "brokerd's defaults as configs/brokerd.yml lists them (brokerd does not describe them)"
+	return got, fmt.Sprintf("brokerd's defaults as configs/brokerd.yml lists them (DescribeConfigs: %v)", why)
 }
 
 // measureFailover produces a steady acks=all stream to topic, kills a
