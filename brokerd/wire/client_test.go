@@ -47,7 +47,7 @@ func TestRequestPooled(t *testing.T) {
 		release()
 	}
 
-	for _, c := range []struct {
+	for _, tc := range []struct {
 		name   string
 		answer []byte
 		want   string
@@ -55,7 +55,7 @@ func TestRequestPooled(t *testing.T) {
 		{"over MaxResponseBytes", binary.BigEndian.AppendUint32(nil, 2<<20), "response frame of 2097152 bytes"},
 		{"cut short", append(binary.BigEndian.AppendUint32(nil, 100), 0, 0, 0, 1), "reading the Metadata response"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -69,7 +69,7 @@ func TestRequestPooled(t *testing.T) {
 				defer conn.Close()
 				var size [4]byte
 				if _, err := conn.Read(size[:]); err == nil {
-					conn.Write(c.answer)
+					conn.Write(tc.answer)
 				}
 			}()
 			cl, err := Dial(ln.Addr().String(), "t", 10*time.Second)
@@ -81,8 +81,8 @@ func TestRequestPooled(t *testing.T) {
 			req := kmsg.NewPtrMetadataRequest()
 			req.SetVersion(1)
 			resp, release, err := cl.RequestPooled(req, time.Now().Add(10*time.Second))
-			if err == nil || !strings.Contains(err.Error(), c.want) || resp != nil || release == nil {
-				t.Fatalf("got response %v, release %v, error %v; want no response, a release and an error with %q", resp, release != nil, err, c.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || resp != nil || release == nil {
+				t.Fatalf("got response %v, release %v, error %v; want no response, a release and an error with %q", resp, release != nil, err, tc.want)
 			}
 			release()
 		})

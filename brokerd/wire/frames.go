@@ -6,8 +6,10 @@ import (
 )
 
 // Request frames of Produce are read into buffers taken from a pool and
-// given back once the request is answered; other requests get a buffer of
-// their own, left to the garbage collector.
+// given back once the request is answered, and so are the Fetch responses
+// a follower reads from its leader (Client.RequestPooled), given back once
+// their batches are in the log; other requests get a buffer of their own,
+// left to the garbage collector.
 //
 // kmsg's ReadFrom copies strings out of the frame but not byte slices: a
 // request's []byte fields (Produce's record batches, JoinGroup's member
