@@ -56,6 +56,9 @@ type ProduceConfig struct {
 	// new topic's start (a broker may take hundreds of milliseconds to
 	// serve a topic's first produce), is not the steady state's.
 	Warmup time.Duration
+	// MaxRecords, if positive, ends sending once that many records were
+	// handed to the client, even before Duration is over.
+	MaxRecords int64
 	// Stop, when closed, ends sending before Duration is over; the
 	// records already handed to the client are still waited for.
 	Stop <-chan struct{}
@@ -146,7 +149,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (ProduceResult, error) {
 			return false
 		default:
 		}
-		return ctx.Err() == nil && now.Before(end)
+		return ctx.Err() == nil && now.Before(end) && (cfg.MaxRecords <= 0 || res.Sent < cfg.MaxRecords)
 	}
 	// send hands one record to the client; done, if not nil, is called
 	// once the record is acknowledged or has failed.

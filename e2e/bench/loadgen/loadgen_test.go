@@ -256,6 +256,29 @@ func TestProduceStopsWhenToldAndTakesOptions(t *testing.T) {
 	}
 }
 
+// TestProduceStopsAtMaxRecords: a full-speed run far longer than the test
+// may take ends once MaxRecords records were sent, every one acknowledged.
+func TestProduceStopsAtMaxRecords(t *testing.T) {
+	addr := startBrokerd(t)
+	const topic = "loadgen-max"
+	createTopic(t, addr, topic, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
+		Brokers: []string{addr}, Topic: topic, RecordSize: 100, AllAcks: true,
+		Duration: time.Hour, Linger: -1, MaxRecords: 5000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Produce returned only when its context ended (%v), not at MaxRecords", ctx.Err())
+	}
+	if pr.Sent != 5000 || pr.Records != 5000 || pr.Failed != 0 {
+		t.Fatalf("sent %d, acknowledged %d, failed %d (first: %v); want 5000 sent and acknowledged, none failed", pr.Sent, pr.Records, pr.Failed, pr.FirstError)
+	}
+}
+
 // TestPercentileNearestRank checks the rank arithmetic on a known series.
 func TestPercentileNearestRank(t *testing.T) {
 	var l loadgen.Latencies

@@ -51,10 +51,12 @@ type options struct {
 	partitions  []int
 	acks        []string
 	perfRecords int64
-	kafkaHeapMB int
-	brokerdBin  string
-	doc         string
-	brokers     []string
+	// produceRecords caps the franz-go produce step of the single part.
+	produceRecords int64
+	kafkaHeapMB    int
+	brokerdBin     string
+	doc            string
+	brokers        []string
 
 	// single and clusters say which parts run: one node of each broker,
 	// three-node clusters of each.
@@ -105,6 +107,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rate, "rate", 20000, "records per second of the latency run")
 	fs.StringVar(&parts, "partitions", "1,6", "partition counts to measure, comma-separated")
 	fs.StringVar(&acks, "acks", "1,all", "acks settings to measure, comma-separated (1, all)")
+	fs.Int64Var(&o.produceRecords, "produce-records", 15_000_000, "most records the franz-go produce step of the single part sends (0: no cap), so that what it wrote fits in the page cache for the consume step whichever broker is faster")
 	fs.Int64Var(&o.perfRecords, "perf-records", 0, "records per ProducerPerformance run (0: 30000 per second of -duration)")
 	fs.IntVar(&o.kafkaHeapMB, "kafka-heap-mb", 1024, "Apache Kafka's JVM heap, -Xms and -Xmx (kafka-server-start.sh uses 1 GiB)")
 	fs.StringVar(&o.brokerdBin, "brokerd", "bin/brokerd", "the brokerd binary (relative paths are from the repository root)")
@@ -123,7 +126,7 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("brokerbench: unexpected arguments %q", fs.Args())
 	}
-	if o.duration <= 0 || o.warmup < 0 || o.recordSize <= 0 || o.rate <= 0 || o.kafkaHeapMB <= 0 || o.perfRecords < 0 {
+	if o.duration <= 0 || o.warmup < 0 || o.recordSize <= 0 || o.rate <= 0 || o.kafkaHeapMB <= 0 || o.perfRecords < 0 || o.produceRecords < 0 {
 		return nil, errors.New("brokerbench: -duration, -record-size, -rate and -kafka-heap-mb must be positive, -warmup and -perf-records not negative")
 	}
 	if o.clusterRate <= 0 || o.failoverRate <= 0 || o.failoverTimeout <= 0 || o.failovers < 0 {
@@ -403,7 +406,7 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 		}
 		pr, err := loadgen.Produce(ctx, loadgen.ProduceConfig{
 			Brokers: []string{boot}, Topic: topic, RecordSize: o.recordSize,
-			AllAcks: k.acks == "all", Duration: o.duration, Linger: -1,
+			AllAcks: k.acks == "all", Duration: o.duration, Linger: -1, MaxRecords: o.produceRecords,
 		})
 		if err == nil {
 			err = allAcknowledged(pr)

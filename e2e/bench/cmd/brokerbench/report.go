@@ -197,7 +197,11 @@ func (r *report) markdown() string {
 		w("%s of full-speed franz-go produce to a 6-partition scratch topic (a warm-up, not measured), then ", o.warmup)
 	}
 	w("these steps, on new topics with the configuration's partitions and records of %d bytes (value only, no key, no compression):\n", o.recordSize)
-	w("  1. **produce, franz-go**: %s at full speed with franz-go's defaults (linger 10 ms, batches up to 1 MB, sticky partitioner, one produce request in flight per broker); throughput counts acknowledged records from the first send to the last acknowledgement.\n", o.duration)
+	limit := ""
+	if o.produceRecords > 0 {
+		limit = fmt.Sprintf(", or until %s records (%.1f GiB) were handed to the client if that comes first (`-produce-records`), so that the consume step reads as many records from each broker when both reach it, and a topic smaller than the machine's memory", benchkit.Thousands(float64(o.produceRecords)), float64(o.produceRecords)*float64(o.recordSize)/(1<<30))
+	}
+	w("  1. **produce, franz-go**: %s at full speed with franz-go's defaults (linger 10 ms, batches up to 1 MB, sticky partitioner, one produce request in flight per broker)%s; throughput counts acknowledged records from the first send to the last acknowledgement.\n", o.duration, limit)
 	w("  2. **consume, franz-go**: that topic read back from its start to its end offsets, without a consumer group, with franz-go's default fetch sizes (50 MiB per request, 1 MiB per partition); from the first fetch to the last record.\n")
 	w("  3. **produce, ProducerPerformance**: `--num-records %d --record-size %d --throughput -1 --producer-props acks=<1|all> bootstrap.servers=…`, otherwise the Java producer's defaults (linger.ms 0, batch.size 16384, 5 requests in flight); its summary line.\n", o.perfRecords, o.recordSize)
 	w("  4. **consume, ConsumerPerformance**: those records read back by a new consumer group with the Java consumer's defaults, %d times (a new group each time); the figure is the median run's `fetch.nMsg.sec` / `fetch.MB.sec`, which leave out joining the group (one run's fetch phase lasts a few seconds, in which the JVM is still compiling, and two runs one after the other against the same Kafka node read 225,000 and 360,000 records/s). Kafka's tools run with `-Xmx512m` and their heap touched before they start (`-Xms512m -XX:+AlwaysPreTouch`), so that the first touch of new memory, slow on this virtual machine and with a cost that varies with the machine's memory state, does not fall in what they time.\n", perfConsumeRuns)
