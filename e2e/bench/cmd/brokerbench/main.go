@@ -127,7 +127,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("brokerbench: unexpected arguments %q", fs.Args())
 	}
 	if o.duration <= 0 || o.warmup < 0 || o.recordSize <= 0 || o.rate <= 0 || o.kafkaHeapMB <= 0 || o.perfRecords < 0 || o.produceRecords < 0 {
-		return nil, errors.New("brokerbench: -duration, -record-size, -rate and -kafka-heap-mb must be positive, -warmup and -perf-records not negative")
+		return nil, errors.New("brokerbench: -duration, -record-size, -rate and -kafka-heap-mb must be positive, -warmup, -perf-records and -produce-records not negative")
 	}
 	if o.clusterRate <= 0 || o.failoverRate <= 0 || o.failoverTimeout <= 0 || o.failovers < 0 {
 		return nil, errors.New("brokerbench: -cluster-rate, -failover-rate and -failover-timeout must be positive, -failovers not negative")
