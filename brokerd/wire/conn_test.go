@@ -1,10 +1,8 @@
 package wire
 
 import (
-	"encoding/binary"
 	"errors"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,37 +113,5 @@ func TestDisconnectEndsHandlerContext(t *testing.T) {
 	}
 	if got := h.finished.Load(); got != 2 {
 		t.Fatalf("%d handler calls finished, want 2 (the first and the ApiVersions; the second still waits)", got)
-	}
-}
-
-// TestDecodeRunsOnConnectionGoroutine checks that a request body is
-// decoded by its connection's read loop, not by a goroutine started for
-// the request. The request is a Metadata v12 whose body claims 2^24
-// tagged fields, so that its decoding lasts long enough to be seen.
-func TestDecodeRunsOnConnectionGoroutine(t *testing.T) {
-	h := &echoHandler{}
-	s := &Server{Handler: h, DecodeTimeout: time.Hour}
-	addr := serveOn(t, s, h)
-	body := []byte{0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 1, 0, 0x80, 0x80, 0x80, 0x08}
-	c := dial(t, addr)
-	c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
-	var decoding string
-	buf := make([]byte, 1<<20)
-	waitUntil(t, 10*time.Second, "no goroutine is seen decoding the request", func() bool {
-		n := runtime.Stack(buf, true)
-		for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "kmsg.(*MetadataRequest)") {
-				decoding = g
-				return true
-			}
-		}
-		return false
-	})
-	if !strings.Contains(decoding, "wire.(*Conn).readLoop") {
-		t.Fatalf("the request is decoded outside its connection's read loop:\n%s", decoding)
-	}
-	// The decode is not overdue: nothing closed the connection for it.
-	if got := s.OverdueDecodes(); got != 0 {
-		t.Fatalf("%d overdue decodes, want 0", got)
 	}
 }

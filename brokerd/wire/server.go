@@ -83,22 +83,15 @@ type Server struct {
 	// response in the broker until the client reads, so the broker's
 	// thread, not the client's, does the sending as the client drains.
 	SendBufferBytes, ReceiveBufferBytes int
-	// DecodeTimeout bounds the decoding of one request body: a connection
-	// whose request takes longer is closed (see watchDecodes); 0 means
-	// DefaultDecodeTimeout.
-	DecodeTimeout time.Duration
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
 	shutdown  atomic.Bool
-	overdue   atomic.Int64
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	once      sync.Once
-	// start is the origin of Conn.decodeStart's clock.
-	start time.Time
 }
 
 func (s *Server) init() {
@@ -112,12 +105,6 @@ func (s *Server) init() {
 		if s.MaxRequestBytes <= 0 {
 			s.MaxRequestBytes = DefaultMaxRequestBytes
 		}
-		if s.DecodeTimeout <= 0 {
-			s.DecodeTimeout = DefaultDecodeTimeout
-		}
-		s.start = time.Now()
-		s.wg.Add(1)
-		go s.watchDecodes()
 	})
 }
 
@@ -237,75 +224,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// DefaultDecodeTimeout bounds the decoding of one request body.
-const DefaultDecodeTimeout = 5 * time.Second
-
-// ErrDecodeTimeout closes a connection whose request took longer than the
-// server's DecodeTimeout to decode.
-var ErrDecodeTimeout = errors.New("wire: decoding the request took too long")
-
 // ErrHandlerPanic closes a connection whose request made the handler (or
 // the writing of its response) panic.
 var ErrHandlerPanic = errors.New("wire: handler panicked")
-
-// Decoding is bounded by a deadline that one goroutine per server checks,
-// not by a goroutine and a timer per request. kmsg (v1.15.0) trusts the
-// count of a tagged-field section: a few bytes claiming up to 2^32 tags
-// make it loop for minutes after the input is exhausted, although the
-// request is refused in the end. Array lengths are checked against the
-// bytes left, but a tag count cannot be checked before decoding without
-// knowing where each structure of each request version ends, which only
-// kmsg's generated code knows. So readLoop decodes in the connection's own
-// goroutine and marks the decode's start in Conn.decodeStart;
-// watchDecodes, every quarter of DecodeTimeout, closes the socket of every
-// connection whose decode is overdue, so the client is answered by a
-// closed connection at once and other clients are unaffected. The decoding
-// goroutine finishes its loop on its own, counted meanwhile in
-// OverdueDecodes, then ends its connection.
-
-// watchDecodes closes the connections whose request decoding has lasted
-// longer than DecodeTimeout, until Shutdown.
-func (s *Server) watchDecodes() {
-	defer s.wg.Done()
-	t := time.NewTicker(max(s.DecodeTimeout/4, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := s.clock()
-		s.mu.Lock()
-		for c := range s.conns {
-			since := c.decodeStart.Load()
-			if since <= 0 || time.Duration(now-since) < s.DecodeTimeout {
-				continue
-			}
-			s.overdue.Add(1)
-			if !c.decodeStart.CompareAndSwap(since, overdueDecode) {
-				s.overdue.Add(-1) // it ended meanwhile
-				continue
-			}
-			c.closed.Store(true)
-			c.cancel()
-			c.nc.Close()
-			s.Log.Info("closing connection", "remote", c.remote, "reason", ErrDecodeTimeout)
-		}
-		s.mu.Unlock()
-	}
-}
-
-// clock returns the time since the server started, never 0.
-func (s *Server) clock() int64 { return int64(time.Since(s.start)) + 1 }
-
-// overdueDecode is Conn.decodeStart's value once watchDecodes has closed
-// the connection for that decode.
-const overdueDecode = -1
-
-// OverdueDecodes returns how many request decodings are still running
-// after their connection was closed for taking too long.
-func (s *Server) OverdueDecodes() int64 { return s.overdue.Load() }
 
 // Conn is one client connection. Handlers may read its identity.
 type Conn struct {
@@ -317,9 +238,6 @@ type Conn struct {
 	// closes or stops reading.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// decodeStart is the server clock when the request being decoded
-	// started decoding, 0 when none is, or overdueDecode.
-	decodeStart atomic.Int64
 	// principal is who the client authenticated as; nil is Anonymous.
 	principal atomic.Pointer[string]
 
@@ -503,13 +421,8 @@ func (c *Conn) readLoop() error {
 					return err
 				}
 			}
-			c.decodeStart.Store(s.clock())
 			var err error
 			d, err = c.decode(frame)
-			if c.decodeStart.Swap(0) == overdueDecode {
-				s.overdue.Add(-1)
-				return ErrDecodeTimeout
-			}
 			if err != nil {
 				return err
 			}
