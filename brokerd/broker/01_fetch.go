@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -45,10 +46,12 @@ func handleFetch(b *Broker, ctx context.Context, c *wire.Conn, _ wire.Header, kr
 		maxBytes = 1<<31 - 1
 	}
 	// As Kafka does, answer at once with enough data, with an error in any
-	// partition, or when the time is up (or the connection or the broker
-	// is closing).
+	// partition, when there is nothing to read (a consumer closing its
+	// session sends no partitions), or when the time is up (or the
+	// connection or the broker is closing).
+	empty := !slices.ContainsFunc(req.Topics, func(rt kmsg.FetchRequestTopic) bool { return len(rt.Partitions) > 0 })
 	answer := func(total int, failed bool) bool {
-		return failed || total >= int(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil
+		return failed || empty || total >= int(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil
 	}
 	if req.ReplicaID >= 0 && denied == nil {
 		// A follower: the offsets it fetches at are its log end offsets,

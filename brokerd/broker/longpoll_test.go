@@ -268,3 +268,39 @@ func TestDisconnectEndsLongPoll(t *testing.T) {
 	}, await.Within(10*time.Second))
 	<-done
 }
+
+// TestEmptyFetchDoesNotWait: a fetch of no partitions answers at once, as
+// Kafka's does, however long its max wait. The Java consumer closes its
+// fetch session with such a fetch (the session's id, the final epoch), and
+// a broker that waited out its fetch.max.wait.ms delayed every close.
+func TestEmptyFetchDoesNotWait(t *testing.T) {
+	waits := countWaits(t)
+	_, fetcher, producer := longPollSetup(t, "lp-empty", wire.Hooks{})
+	ctx := ctxT(t)
+	produceOne(t, ctx, producer, "lp-empty")
+	open := longPoll("lp-empty", 0)
+	open.SessionEpoch = 0 // asks for a session
+	resp := awaitFetch(t, sendFetch(ctx, fetcher, open), "fetch opening a session")
+	wantRecords(t, resp, 1)
+	if resp.SessionID == 0 {
+		t.Fatal("no fetch session opened")
+	}
+	for _, tc := range []struct {
+		name      string
+		id, epoch int32
+	}{
+		{"closing the session", resp.SessionID, -1},
+		{"sessionless", 0, -1},
+	} {
+		req := longPoll("lp-empty", 0)
+		req.Topics = nil
+		req.SessionID, req.SessionEpoch = tc.id, tc.epoch
+		r := awaitFetch(t, sendFetch(ctx, fetcher, req), "empty fetch "+tc.name)
+		if r.ErrorCode != 0 || len(r.Topics) != 0 {
+			t.Fatalf("empty fetch %s: error %v, %d topics; want neither", tc.name, kerr.ErrorForCode(r.ErrorCode), len(r.Topics))
+		}
+	}
+	if got := waits.Load(); got != 0 {
+		t.Fatalf("%d fetches blocked, want 0", got)
+	}
+}
