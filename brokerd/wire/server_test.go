@@ -386,18 +386,19 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 }
 
 // TestHugeTagCountRefused sends a Metadata v12 request whose body ends
-// in a tagged-field count of 2^24 with nothing after it. Before kmsg
-// v1.15.1 the decode looped that many times after the input ran out;
-// now it stops there, so the request is refused as soon as it is read
-// and the connection closed, while another connection is served.
+// in a tagged-field count of 2^32-1 with nothing after it. kmsg before
+// v1.15.1 looped that many times after the input ran out (seconds, longer
+// than expectClosed waits under the race detector); now it stops there,
+// so the request is refused as soon as it is read and the connection
+// closed, while another connection is served.
 func TestHugeTagCountRefused(t *testing.T) {
 	h := &echoHandler{}
 	s := &Server{Handler: h}
 	serveOn(t, s, h)
 	// Header v2: key 3, version 12, correlation 1, null client id, no
 	// tags; body: topics (compact array, null), allow auto create, include
-	// authorized ops, then the body's tag count 0x80 0x80 0x80 0x08.
-	body := []byte{0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 1, 0, 0x80, 0x80, 0x80, 0x08}
+	// authorized ops, then the body's tag count, the largest uvarint.
+	body := []byte{0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}
 	bad := dial(t, h.addr)
 	bad.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
 	expectClosed(t, bad)
