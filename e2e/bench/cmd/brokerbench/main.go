@@ -96,8 +96,9 @@ const latencyWarmup = time.Second
 const perfConsumeRuns = 5
 
 // perfConsumeTarget is how many of the produced records each
-// ConsumerPerformance run reads: nine tenths, so that it stops before the
-// shortest partition runs out. The producer's sticky partitioner fills
+// ConsumerPerformance run reads: nine tenths, so that, reading the
+// partitions at about the same pace, it stops before any of them runs
+// out. The producer's sticky partitioner fills
 // the partitions unevenly (by several thousand records of two million),
 // and once the Java consumer holds the only partition with records left
 // it leaves that partition out of its next fetch, which then waits the
