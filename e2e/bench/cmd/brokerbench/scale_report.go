@@ -217,7 +217,7 @@ func (s *logstashReport) markdown() string {
 	b.WriteString(s.base.opening(logstashHeading, s.started, s.finished, "one node in KRaft combined mode", true, loads))
 
 	w("### What runs\n\n")
-	w("One node of each broker in turn, on a fresh folder. A topic of %d partitions is pre-filled by `ProducerPerformance` with %s records of %d bytes (acks=1, the Java producer's defaults otherwise). Then `ConsumerPerformance` reads all of them in a new group with the Java consumer configured as Logstash's kafka input configures it, from a `--consumer.config` file:", logstashPartitions, benchkit.Thousands(float64(o.logstashRecords)), o.scaleRecordSize)
+	w("One node of each broker in turn, on a fresh folder. A topic of %d partitions is pre-filled by `ProducerPerformance` with %s records of %d bytes (acks=1, the Java producer's defaults otherwise). Then `ConsumerPerformance` reads the first nine tenths of them (as in \"brokerd vs Apache Kafka\": at the end of a finite topic the Java consumer's last fetches wait out `fetch.max.wait.ms` on exhausted partitions, which measures how unevenly the producer filled them, not the broker) in a new group with the Java consumer configured as Logstash's kafka input configures it, from a `--consumer.config` file:", logstashPartitions, benchkit.Thousands(float64(o.logstashRecords)), o.scaleRecordSize)
 	for _, k := range slices.Sorted(maps.Keys(logstashConsumerProps)) {
 		w(" `%s=%s`", k, logstashConsumerProps[k])
 	}
