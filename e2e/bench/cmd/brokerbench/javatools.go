@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"log"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -132,6 +134,34 @@ func runConsumerPerformance(ctx context.Context, bootstrap, topic, group string,
 		return r, fmt.Errorf("brokerbench: ConsumerPerformance read %d of %d records", r.records, records)
 	}
 	return r, nil
+}
+
+// medianConsumerPerformance runs ConsumerPerformance perfConsumeRuns
+// times over records of topic, each run in a new group (group-0,
+// group-1, ...) with the extra arguments args gives for that group (nil:
+// none), and returns the median run by records/s. Its fetch phase lasts a
+// few seconds of a JVM that is still compiling, so single runs differ
+// widely on this machine.
+func medianConsumerPerformance(ctx context.Context, bootstrap, topic, group string, records int64, prefix string, args func(group string) ([]string, error)) (perfConsume, error) {
+	var runs []perfConsume
+	for i := range perfConsumeRuns {
+		g := fmt.Sprintf("%s-%d", group, i)
+		var extra []string
+		if args != nil {
+			var err error
+			if extra, err = args(g); err != nil {
+				return perfConsume{}, err
+			}
+		}
+		pc, err := runConsumerPerformance(ctx, bootstrap, topic, g, records, extra...)
+		if err != nil {
+			return perfConsume{}, err
+		}
+		log.Printf("%s: consume (ConsumerPerformance) run %d: %.0f records/s", prefix, i+1, pc.recordsPerSec)
+		runs = append(runs, pc)
+	}
+	slices.SortFunc(runs, func(a, b perfConsume) int { return cmp.Compare(a.recordsPerSec, b.recordsPerSec) })
+	return runs[len(runs)/2], nil
 }
 
 // toolJVMOptions are the JVM options runTool adds to devstack's.

@@ -41,7 +41,8 @@ type logstashRun struct {
 
 // runLogstash starts a broker, pre-fills a 100-partition topic with
 // ProducerPerformance, reads nine tenths of it (perfConsumeTarget) with the
-// Java consumer configured as Logstash configures it, and stops the broker.
+// Java consumer configured as Logstash configures it, perfConsumeRuns
+// times in new groups, and stops the broker.
 func runLogstash(ctx context.Context, o *options, r *logstashRun, start func(context.Context) (benchkit.Broker, error)) error {
 	r.load = strings.Fields(benchkit.LoadAverage())[0]
 	log.Printf("%s logstash: starting (load average %s)", r.name, r.load)
@@ -74,12 +75,21 @@ func runLogstash(ctx context.Context, o *options, r *logstashRun, start func(con
 		return ctx.Err()
 	}
 	step("consume (Logstash settings)", func(ctx context.Context) error {
-		conf, err := writeConsumerConfig(logstashGroup, logstashConsumerProps)
-		if err != nil {
-			return err
+		var dirs []string
+		defer func() {
+			for _, d := range dirs {
+				os.RemoveAll(d)
+			}
+		}()
+		config := func(group string) ([]string, error) {
+			conf, err := writeConsumerConfig(group, logstashConsumerProps)
+			if err != nil {
+				return nil, err
+			}
+			dirs = append(dirs, filepath.Dir(conf))
+			return []string{"--consumer.config", conf}, nil
 		}
-		defer os.RemoveAll(filepath.Dir(conf))
-		pc, err := runConsumerPerformance(ctx, boot, logstashTopic, logstashGroup, perfConsumeTarget(o.logstashRecords), "--consumer.config", conf)
+		pc, err := medianConsumerPerformance(ctx, boot, logstashTopic, logstashGroup, perfConsumeTarget(o.logstashRecords), prefix, config)
 		if err != nil {
 			return err
 		}

@@ -24,7 +24,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -462,20 +461,10 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	})
 	if res.perfProduce != nil {
 		step("consume (ConsumerPerformance)", func(ctx context.Context) error {
-			// Its fetch phase lasts a few seconds of a JVM that is still
-			// compiling, so single runs differ widely on this machine:
-			// several runs, each a new group, and the median one counts.
-			var runs []perfConsume
-			for i := range perfConsumeRuns {
-				pc, err := runConsumerPerformance(ctx, boot, k.topic("perf"), fmt.Sprintf("%s-%d", k.topic("group"), i), perfConsumeTarget(res.perfProduce.records))
-				if err != nil {
-					return err
-				}
-				log.Printf("%s: consume (ConsumerPerformance) run %d: %.0f records/s", prefix, i+1, pc.recordsPerSec)
-				runs = append(runs, pc)
+			pc, err := medianConsumerPerformance(ctx, boot, k.topic("perf"), k.topic("group"), perfConsumeTarget(res.perfProduce.records), prefix, nil)
+			if err != nil {
+				return err
 			}
-			slices.SortFunc(runs, func(a, b perfConsume) int { return cmp.Compare(a.recordsPerSec, b.recordsPerSec) })
-			pc := runs[len(runs)/2]
 			res.perfConsume = &pc
 			log.Printf("%s: consume (ConsumerPerformance) %.0f records/s, %.1f MiB/s (group join %d ms)", prefix, pc.recordsPerSec, pc.mibPerSec, pc.rebalanceMs)
 			return nil
