@@ -61,9 +61,10 @@ type tlsRun struct {
 	name string
 	// load is the 1-minute load average when the broker was started.
 	load string
-	// tlsVersion is the protocol version the SASL_SSL listener
-	// negotiated with the load generator.
-	tlsVersion string
+	// negotiated is the protocol version and cipher suite the SASL_SSL
+	// listener agreed on with the load generator, as "TLS 1.3
+	// (TLS_AES_128_GCM_SHA256)".
+	negotiated string
 	// results and cpu are keyed by listener; cpu holds the broker's CPU
 	// seconds over the full-speed produce and over the consume.
 	results map[string]*caseResult
@@ -190,7 +191,7 @@ func startTLSBroker(ctx context.Context, o *options, bin, name string, s *tlsSet
 
 // addSCRAMUser creates the benchmark's SCRAM-SHA-512 account through the
 // PLAINTEXT listener and waits until the SASL_SSL listener admits it; it
-// returns the TLS version that listener negotiated.
+// returns the TLS version and cipher suite that listener negotiated.
 func addSCRAMUser(ctx context.Context, b *tlsBroker, s *tlsSetup) (string, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs[plaintextListener]))
 	if err != nil {
@@ -228,7 +229,8 @@ func addSCRAMUser(ctx context.Context, b *tlsBroker, s *tlsSetup) (string, error
 		return "", fmt.Errorf("brokerbench: %w", err)
 	}
 	defer conn.Close()
-	return tls.VersionName(conn.(*tls.Conn).ConnectionState().Version), nil
+	cs := conn.(*tls.Conn).ConnectionState()
+	return tls.VersionName(cs.Version) + " (" + tls.CipherSuiteName(cs.CipherSuite) + ")", nil
 }
 
 // runTLS measures each broker over its PLAINTEXT and its SASL_SSL
@@ -273,11 +275,11 @@ func runTLSBroker(ctx context.Context, o *options, bin string, r *tlsRun, s *tls
 		return err
 	}
 	defer b.Stop()
-	if r.tlsVersion, err = addSCRAMUser(ctx, b, s); err != nil {
+	if r.negotiated, err = addSCRAMUser(ctx, b, s); err != nil {
 		return err
 	}
 	pid := b.Pid()
-	log.Printf("%s: pid %d, PLAINTEXT %s, SASL_SSL %s (%s)", r.name, pid, b.addrs[plaintextListener], b.addrs[saslSSLListener], r.tlsVersion)
+	log.Printf("%s: pid %d, PLAINTEXT %s, SASL_SSL %s (%s)", r.name, pid, b.addrs[plaintextListener], b.addrs[saslSSLListener], r.negotiated)
 	stepTimeout := o.stepTimeout()
 	if o.warmup > 0 {
 		// A rehearsal: one block over each listener and one round of the

@@ -147,8 +147,8 @@ func (t *tlsReport) markdown() string {
 	w("### What runs\n\n")
 	w("Each broker is started once, alone, on a fresh data folder, with two client listeners: PLAINTEXT, and SASL_SSL with SCRAM-SHA-512 and a server certificate (ECDSA P-256) from a CA made for the run, which the load generator trusts. The account is created through the PLAINTEXT listener with AlterUserScramCredentials (%d iterations) on both brokers, and the benchmark waits until SASL_SSL admits it.", tlsIterations)
 	for _, r := range t.runs {
-		if r.tlsVersion != "" {
-			w(" %s negotiated %s.", displayName(r.name), r.tlsVersion)
+		if r.negotiated != "" {
+			w(" %s negotiated %s.", displayName(r.name), r.negotiated)
 		}
 	}
 	w("\n\n")

@@ -35,7 +35,7 @@ func tlsFigures(produced, consumed int64, latMs []float64, cpuProduce, cpuConsum
 // newTLSRun puts a PLAINTEXT and a SASL_SSL result together.
 func newTLSRun(name, load string, plain, ssl *caseResult, plainCPU, sslCPU *stepCPU) *tlsRun {
 	return &tlsRun{
-		name: name, load: load, tlsVersion: "TLS 1.3",
+		name: name, load: load, negotiated: "TLS 1.3 (TLS_AES_128_GCM_SHA256)",
 		results: map[string]*caseResult{plaintextListener: plain, saslSSLListener: ssl},
 		cpu:     map[string]*stepCPU{plaintextListener: plainCPU, saslSSLListener: sslCPU},
 	}
@@ -90,7 +90,7 @@ func TestTLSMarkdown(t *testing.T) {
 	tr := &tlsReport{rep: &report{opts: o, machine: benchkit.Machine{CPUs: 2}}, runs: []*tlsRun{bd, kf}}
 	containsAll(t, "TLS report", tr.markdown(), []string{
 		tlsHeading + "\n",
-		"brokerd negotiated TLS 1.3. Kafka negotiated TLS 1.3.",
+		"brokerd negotiated TLS 1.3 (TLS_AES_128_GCM_SHA256). Kafka negotiated TLS 1.3 (TLS_AES_128_GCM_SHA256).",
 		"| produce (records/s) | 400,000 | 200,000 | 0.50 | 300,000 | 240,000 | 0.80 |",
 		"| consume (MiB/s) | 781.2 | 585.9 | 0.75 | 585.9 | – | – |",
 		"| produce p99 at fixed rate (ms) | 2.00 | 3.00 | 1.50 | 4.00 | – | – |",
