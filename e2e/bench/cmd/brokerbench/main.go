@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"logpipe/e2e/bench/loadgen"
@@ -407,6 +408,10 @@ func runCase(ctx context.Context, o *options, r *brokerRun, start func(context.C
 	r.cases[k] = res
 	prefix := fmt.Sprintf("%s p=%d acks=%s", name, k.partitions, k.acks)
 	step := func(what string, f func(context.Context) error) {
+		// As in the TLS part: the writeback of what the step before
+		// wrote (gigabytes after a full-speed produce) is not this
+		// step's to share the disk and CPUs with.
+		syscall.Sync()
 		runStep(ctx, stepTimeout, &res.errs, prefix, what, f)
 	}
 

@@ -196,7 +196,7 @@ func (r *report) markdown() string {
 	if o.warmup > 0 {
 		w("%s of full-speed franz-go produce to a 6-partition scratch topic (a warm-up, not measured), then ", o.warmup)
 	}
-	w("these steps, on new topics with the configuration's partitions and records of %d bytes (value only, no key, no compression):\n", o.recordSize)
+	w("these steps, each after a sync(2) so that it does not pay for the writeback of what the step before it wrote, on new topics with the configuration's partitions and records of %d bytes (value only, no key, no compression):\n", o.recordSize)
 	limit := ""
 	if o.produceRecords > 0 {
 		limit = fmt.Sprintf(", or until %s records (%.1f GiB) were handed to the client if that comes first (`-produce-records`), so that the consume step reads as many records from each broker when both reach it, and a topic smaller than the machine's memory", benchkit.Thousands(float64(o.produceRecords)), float64(o.produceRecords)*float64(o.recordSize)/(1<<30))
