@@ -78,14 +78,24 @@ func TestConfigRefusesBadSecuritySettings(t *testing.T) {
 		"ssl.keystore.type: JKS\n"+
 		"ssl.client.auth: sometimes\n"+
 		"sasl.enabled.mechanisms: PLAIN,GSSAPI\n"+
-		"inter.broker.listener.name: BROKER\n",
+		"inter.broker.listener.name: BROKER\n"+
+		"ssl.enabled.protocols: TLSv1.1,TLSv1.2\n",
 		"sasl.jaas.config: the controller listener CONTROLLER is SASL_SSL: this node logs in there",
 		"{file}:4:1: ssl.keystore.type: only PEM is supported",
 		"{file}:5:1: ssl.client.auth: want none, requested or required",
 		"{file}:6:1: sasl.enabled.mechanisms: GSSAPI is not served",
 		"{file}:7:1: inter.broker.listener.name: inter.broker.listener.name BROKER is not one of the client listeners",
+		`{file}:8:1: ssl.enabled.protocols: want TLSv1.2 or TLSv1.3, got "TLSv1.1" (older versions are not served)`,
 		"ssl.keystore.location: listener SSL is SSL: set ssl.keystore.location",
 	)
+	for suites, want := range map[string]string{
+		"TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "TLS 1.3's suites are all offered or none",
+		"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA":                           `unknown suite "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA"`,
+	} {
+		refusals(t, "log.dirs: /tmp/x\nssl.cipher.suites: "+suites+"\n", "{file}:2:1: ssl.cipher.suites: "+want)
+	}
+	refusals(t, "log.dirs: /tmp/x\nssl.enabled.protocols: TLSv1.3\nssl.cipher.suites: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n",
+		"{file}:3:1: ssl.cipher.suites: no suite of an enabled protocol (TLSv1.3) is listed")
 }
 
 // TestConfigRefusesBadListenerOverrides names the file, line and key of a
@@ -97,10 +107,12 @@ func TestConfigRefusesBadListenerOverrides(t *testing.T) {
 		"listener.name.controller.ssl.clientauth: required\n"+
 		"listener.name.client.ssl.client.auth: required\n"+
 		"listener.name.plaintext.ssl.client.auth: sometimes\n"+
-		"listener.name.plaintext.connections.max.reauth.ms: soon\n",
+		"listener.name.plaintext.connections.max.reauth.ms: soon\n"+
+		"listener.name.plaintext.ssl.cipher.suites: TLS_RSA_WITH_RC4_128_SHA\n",
 		"{file}:3:1: listener.name.controller.ssl.clientauth: unknown key",
 		"{file}:4:1: listener.name.client.ssl.client.auth: unknown key: listener CLIENT is not in listeners",
 		"{file}:5:1: listener.name.plaintext.ssl.client.auth: want none, requested or required",
 		"{file}:6:1: listener.name.plaintext.connections.max.reauth.ms: want a whole number",
+		"{file}:7:1: listener.name.plaintext.ssl.cipher.suites: TLS_RSA_WITH_RC4_128_SHA is insecure and not offered",
 	)
 }

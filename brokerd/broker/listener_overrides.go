@@ -27,6 +27,8 @@ var overridable = []string{
 	"ssl.client.auth",
 	"ssl.principal.mapping.rules",
 	"ssl.endpoint.identification.algorithm",
+	"ssl.enabled.protocols",
+	"ssl.cipher.suites",
 	"sasl.enabled.mechanisms",
 	"sasl.jaas.config",
 	"connections.max.reauth.ms",

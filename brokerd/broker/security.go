@@ -3,6 +3,7 @@ package broker
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -43,6 +44,13 @@ type SecurityConfig struct {
 	// SSLEndpointIdentificationAlgorithm is https (check the host name of
 	// the broker a replica fetcher connects to) or empty (do not).
 	SSLEndpointIdentificationAlgorithm *string `yaml:"ssl.endpoint.identification.algorithm"`
+	// SSLEnabledProtocols lists the TLS versions served and dialled,
+	// TLSv1.2 and/or TLSv1.3, comma-separated; empty means both.
+	SSLEnabledProtocols string `yaml:"ssl.enabled.protocols"`
+	// SSLCipherSuites lists the cipher suites by their IANA names,
+	// comma-separated; empty means Go's defaults (see
+	// tlsconfig.NewPolicy for how TLS 1.3's suites are taken).
+	SSLCipherSuites string `yaml:"ssl.cipher.suites"`
 
 	// SASLEnabledMechanisms are those SASL listeners offer.
 	SASLEnabledMechanisms string `yaml:"sasl.enabled.mechanisms"`
@@ -95,13 +103,27 @@ func (s *SecurityConfig) hasKeystore() bool {
 
 // mechanisms returns sasl.enabled.mechanisms as a list.
 func (s *SecurityConfig) mechanisms() []string {
+	out := commaList(s.SASLEnabledMechanisms)
+	for i, m := range out {
+		out[i] = strings.ToUpper(m)
+	}
+	return out
+}
+
+// commaList splits a Kafka list value at its commas, dropping blanks.
+func commaList(v string) []string {
 	var out []string
-	for _, m := range strings.Split(s.SASLEnabledMechanisms, ",") {
-		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
-			out = append(out, m)
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// tlsPolicy is ssl.enabled.protocols with ssl.cipher.suites.
+func (s *SecurityConfig) tlsPolicy() (tlsconfig.Policy, error) {
+	return tlsconfig.NewPolicy(commaList(s.SSLEnabledProtocols), commaList(s.SSLCipherSuites))
 }
 
 func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
@@ -127,6 +149,10 @@ func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	if a := s.SSLEndpointIdentificationAlgorithm; a != nil && *a != "" && !strings.EqualFold(*a, "https") {
 		bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", *a)
+	}
+	var perr *tlsconfig.PolicyError
+	if _, err := s.tlsPolicy(); errors.As(err, &perr) {
+		bad(perr.Key, "%s", perr.Reason)
 	}
 	if _, err := parsePrincipalRules(s.SSLPrincipalMappingRules); err != nil {
 		bad("ssl.principal.mapping.rules", "%v", err)
@@ -169,6 +195,7 @@ func (s *SecurityConfig) clientAuth() (tls.ClientAuthType, error) {
 // material returns the keystore and truststore as PEM material.
 func (s *SecurityConfig) material() *tlsconfig.Material {
 	m := &tlsconfig.Material{Certificate: s.SSLKeystoreLocation, Key: s.SSLKeystoreLocation}
+	m.Policy, _ = s.tlsPolicy() // checked by validate
 	if s.SSLKeystoreCertificateChain != "" {
 		m.Certificate, m.Key = s.SSLKeystoreCertificateChain, s.SSLKeystoreKey
 	}

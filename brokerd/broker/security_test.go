@@ -364,6 +364,78 @@ func TestClientCertificateRequired(t *testing.T) {
 	roundTrip(t, "mtls-required", 20, kgo.SeedBrokers(sb.addrs["SSL"]), kgo.DialTLSConfig(sb.tlsConfig(true)))
 }
 
+// TestTLSVersionsAndCipherSuites checks ssl.enabled.protocols and
+// ssl.cipher.suites with franz-go and kcat: a listener that takes only
+// TLS 1.3 refuses a TLS 1.2 client, and so does it per listener
+// (listener.name.<listener>.ssl.enabled.protocols) beside one that takes
+// both; a listener with one TLS 1.2 suite listed speaks TLS 1.2 with that
+// suite only (as Kafka on Java, a list without TLS 1.3 suites leaves
+// TLS 1.3 out) and refuses clients offering none of it.
+func TestTLSVersionsAndCipherSuites(t *testing.T) {
+	kcat := requireTool(t, "kcat")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// handshake dials addr with cfg and returns what was agreed.
+	handshake := func(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
+		d := tls.Dialer{Config: cfg}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return tls.ConnectionState{}, err
+		}
+		defer c.Close()
+		return c.(*tls.Conn).ConnectionState(), nil
+	}
+	ping := func(addr string, cfg *tls.Config) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTLSConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		return cl.Ping(ctx)
+	}
+
+	sb := startSecureBroker(t, func(c *broker.Config) {
+		c.Security.SSLEnabledProtocols = "TLSv1.3"
+		c.ListenerOverrides = map[string]string{"ssl.ssl.enabled.protocols": "TLSv1.2,TLSv1.3"}
+	})
+	tls12 := sb.tlsConfig(false)
+	tls12.MaxVersion = tls.VersionTLS12
+	if _, err := handshake(sb.addrs["SASL_SSL"], tls12); err == nil || !strings.Contains(err.Error(), "protocol version") {
+		t.Errorf("TLS 1.2 client on a TLSv1.3 listener: got %v, want a protocol version alert", err)
+	}
+	if st, err := handshake(sb.addrs["SASL_SSL"], sb.tlsConfig(false)); err != nil || st.Version != tls.VersionTLS13 {
+		t.Errorf("TLSv1.3 listener: version %x, %v", st.Version, err)
+	}
+	if st, err := handshake(sb.addrs["SSL"], tls12); err != nil || st.Version != tls.VersionTLS12 {
+		t.Errorf("TLS 1.2 client on the listener whose override takes both: version %x, %v", st.Version, err)
+	}
+	roundTrip(t, "tls12-override", 20, kgo.SeedBrokers(sb.addrs["SSL"]), kgo.DialTLSConfig(tls12))
+
+	const suite = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+	sb = startSecureBroker(t, func(c *broker.Config) { c.Security.SSLCipherSuites = suite })
+	st, err := handshake(sb.addrs["SSL"], sb.tlsConfig(false))
+	if err != nil || st.Version != tls.VersionTLS12 || tls.CipherSuiteName(st.CipherSuite) != suite {
+		t.Errorf("one suite listed: version %x, suite %s, %v; want TLS 1.2 with %s", st.Version, tls.CipherSuiteName(st.CipherSuite), err, suite)
+	}
+	other := sb.tlsConfig(false)
+	other.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	if err := ping(sb.addrs["SSL"], other); err == nil || !strings.Contains(err.Error(), "handshake failure") {
+		t.Errorf("client without the listed suite: got %v, want a handshake failure", err)
+	}
+	roundTrip(t, "one-suite", 20, kgo.SeedBrokers(sb.addrs["SSL"]), kgo.DialTLSConfig(sb.tlsConfig(false)))
+
+	// kcat names suites as OpenSSL does.
+	caFile := filepath.Join(sb.dir, "ca.pem")
+	args := []string{"-b", sb.addrs["SSL"], "-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + caFile}
+	if out := run(t, "", kcat, append(args, "-X", "ssl.cipher.suites=ECDHE-ECDSA-AES256-GCM-SHA384", "-L", "-m", "10")...); !strings.Contains(out, "1 brokers") {
+		t.Errorf("kcat with the listed suite: %s", out)
+	}
+	out, err := exec.Command(kcat, append(args, "-X", "ssl.cipher.suites=ECDHE-ECDSA-AES128-GCM-SHA256", "-L", "-m", "10")...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "handshake failure") {
+		t.Errorf("kcat without the listed suite: err %v, output:\n%s", err, out)
+	}
+}
+
 // TestSaramaSASL runs sarama with each mechanism, with SaslHandshake v1
 // (SaslAuthenticate) and v0 (bare tokens), over SASL_SSL.
 func TestSaramaSASL(t *testing.T) {

@@ -84,10 +84,12 @@ func newCtlTLSFixture(t *testing.T) ctlTLSFixture {
 // PLAINTEXT by the cluster helpers) and the controller listener are SSL,
 // client certificates are required, and User:brokerd (the brokers'
 // certificate, CN brokerd, mapped) and User:admin are the only super
-// users.
+// users. The controller listener takes TLS 1.3 only, so the Raft streams
+// and controller requests dial under that listener's policy.
 func ctlTLSSettings(ca, cert, key string) []string {
 	return []string{
 		"listener.security.protocol.map=PLAINTEXT:SSL,CONTROLLER:SSL",
+		"listener.name.controller.ssl.enabled.protocols=TLSv1.3",
 		"ssl.keystore.type=PEM", "ssl.keystore.certificate.chain=" + cert, "ssl.keystore.key=" + key,
 		"ssl.truststore.location=" + ca,
 		"ssl.client.auth=required",

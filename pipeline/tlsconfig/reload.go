@@ -19,6 +19,9 @@ type Material struct {
 	Certificate, Key string
 	// CAs are the trusted certificates; empty: none.
 	CAs []string
+	// Policy bounds the versions and cipher suites of the connections
+	// served or dialled with m.
+	Policy Policy
 
 	mu    sync.Mutex
 	stamp string
@@ -103,12 +106,11 @@ func (m *Material) read() (*tls.Certificate, *x509.CertPool, error) {
 // ClientAuth is how a server asks for client certificates.
 type ClientAuth = tls.ClientAuthType
 
-// Server returns a TLS 1.2+ server configuration that serves m's
-// certificate and checks client certificates against m's CAs as auth
-// says, picking up renewed files at each new connection.
+// Server returns a TLS 1.2+ server configuration under m's Policy that
+// serves m's certificate and checks client certificates against m's CAs
+// as auth says, picking up renewed files at each new connection.
 func (m *Material) Server(auth ClientAuth) *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+	c := &tls.Config{
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			pair, pool, err := m.Load()
 			if pair == nil {
@@ -117,21 +119,26 @@ func (m *Material) Server(auth ClientAuth) *tls.Config {
 				}
 				return nil, err
 			}
-			return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*pair}, ClientCAs: pool, ClientAuth: auth}, nil
+			c := &tls.Config{Certificates: []tls.Certificate{*pair}, ClientCAs: pool, ClientAuth: auth}
+			m.Policy.apply(c)
+			return c, nil
 		},
 	}
+	m.Policy.apply(c)
+	return c
 }
 
-// Client returns a TLS 1.2+ client configuration trusting m's CAs (the
-// system's when none is set) and presenting m's certificate, as read now.
-// serverName is checked in the server's certificate unless verifyHost is
-// false.
+// Client returns a TLS 1.2+ client configuration under m's Policy
+// trusting m's CAs (the system's when none is set) and presenting m's
+// certificate, as read now. serverName is checked in the server's
+// certificate unless verifyHost is false.
 func (m *Material) Client(serverName string, verifyHost bool) (*tls.Config, error) {
 	pair, pool, err := m.Load()
 	if err != nil {
 		return nil, err
 	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, RootCAs: pool}
+	c := &tls.Config{ServerName: serverName, RootCAs: pool}
+	m.Policy.apply(c)
 	if pair != nil {
 		c.Certificates = []tls.Certificate{*pair}
 	}

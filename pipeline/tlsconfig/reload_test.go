@@ -17,6 +17,15 @@ import (
 // sc over a real loopback socket and returns the server certificate's CN
 // the client saw, or the client's error.
 func handshake(t *testing.T, sc, cc *tls.Config) (string, error) {
+	st, err := connect(t, sc, cc)
+	if err != nil {
+		return "", err
+	}
+	return st.PeerCertificates[0].Subject.CommonName, nil
+}
+
+// connect is handshake returning what the client agreed on.
+func connect(t *testing.T, sc, cc *tls.Config) (tls.ConnectionState, error) {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", sc)
 	if err != nil {
@@ -34,10 +43,10 @@ func handshake(t *testing.T, sc, cc *tls.Config) (string, error) {
 	}()
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", ln.Addr().String(), cc)
 	if err != nil {
-		return "", err
+		return tls.ConnectionState{}, err
 	}
 	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
+	return c.ConnectionState(), nil
 }
 
 // TestMaterialReloadsRenewedFiles serves a certificate from files, renews

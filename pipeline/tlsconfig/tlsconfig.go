@@ -1,8 +1,10 @@
 // Package tlsconfig turns the `ssl` sections of the shipper's and the
 // indexer's configurations (for Kafka, Elasticsearch and Kibana) into
-// crypto/tls settings, and keeps brokerd's certificates (Material) fresh. The keys are Filebeat's: enabled, certificate_authorities,
-// certificate, key, verification_mode, server_name. A certificate or key
-// setting holds either a file name or the PEM text itself.
+// crypto/tls settings, keeps brokerd's certificates (Material) fresh, and
+// holds brokerd's versions and cipher suites (Policy). The keys are
+// Filebeat's: enabled, certificate_authorities, certificate, key,
+// verification_mode, server_name, supported_protocols. A certificate or
+// key setting holds either a file name or the PEM text itself.
 package tlsconfig
 
 import (
@@ -82,10 +84,9 @@ func pemOf(v string) ([]byte, error) {
 func (s *Settings) Config() (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
 	if len(s.SupportedProtocols) > 0 {
-		c.MinVersion, c.MaxVersion = tls.VersionTLS13, tls.VersionTLS12
-		for _, p := range s.SupportedProtocols {
-			c.MinVersion = min(c.MinVersion, tlsVersions[p])
-			c.MaxVersion = max(c.MaxVersion, tlsVersions[p])
+		var err error
+		if c.MinVersion, c.MaxVersion, err = Protocols(s.SupportedProtocols); err != nil {
+			return nil, fmt.Errorf("tlsconfig: supported_protocols: %w", err)
 		}
 	}
 	if len(s.CertificateAuthorities) > 0 {
