@@ -418,11 +418,10 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 	}
 	if given("ssl.enabled.protocols") {
 		for _, p := range strings.Split(value("ssl.enabled.protocols"), ",") {
-			p = strings.TrimSpace(p)
-			if p != "TLSv1.2" && p != "TLSv1.3" {
-				return nil, bad("ssl.enabled.protocols", "want TLSv1.2 and/or TLSv1.3, got %q", p)
-			}
-			s.SupportedProtocols = append(s.SupportedProtocols, p)
+			s.SupportedProtocols = append(s.SupportedProtocols, strings.TrimSpace(p))
+		}
+		if _, _, err := tlsconfig.Protocols(s.SupportedProtocols); err != nil {
+			return nil, bad("ssl.enabled.protocols", "%v", err)
 		}
 	}
 	// Read the files now, so that a wrong path is reported before

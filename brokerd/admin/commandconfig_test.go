@@ -79,7 +79,7 @@ func TestCommandConfigRefusals(t *testing.T) {
 		{"keystore not a key pair", "security.protocol=SSL\nssl.keystore.type=PEM\nssl.keystore.location=" + caFile + "\n", `:3: ssl.keystore.location: client certificate`},
 		{"encrypted key", "security.protocol=SSL\nssl.key.password=secret\n", `:2: ssl.key.password: encrypted PEM keys are not supported`},
 		{"hostname check", "security.protocol=SSL\nssl.endpoint.identification.algorithm=dns\n", `:2: ssl.endpoint.identification.algorithm: want https or empty`},
-		{"old TLS", "security.protocol=SSL\nssl.enabled.protocols=TLSv1.2,TLSv1.1\n", `:2: ssl.enabled.protocols: want TLSv1.2 and/or TLSv1.3, got "TLSv1.1"`},
+		{"old TLS", "security.protocol=SSL\nssl.enabled.protocols=TLSv1.2,TLSv1.1\n", `:2: ssl.enabled.protocols: want TLSv1.2 or TLSv1.3, got "TLSv1.1"`},
 		{"TLS keys without TLS", "security.protocol=SASL_PLAINTEXT\nssl.truststore.type=PEM\nssl.truststore.location=" + caFile + "\n", `:3: ssl.truststore.location: set, but security.protocol SASL_PLAINTEXT does not use TLS`},
 		{"SASL keys without SASL", "sasl.mechanism=PLAIN\n", `:1: sasl.mechanism: set, but security.protocol PLAINTEXT does not use SASL`},
 		{"GSSAPI by default", "security.protocol=SASL_PLAINTEXT\n" + plainJAAS, `: sasl.mechanism: not set, so Kafka's default GSSAPI`},

@@ -59,8 +59,8 @@ func (s *Settings) Validate() error {
 		errs = append(errs, config.Errorf("verification_mode", "want full, certificate or none, got %q", s.VerificationMode))
 	}
 	for i, p := range s.SupportedProtocols {
-		if _, ok := tlsVersions[p]; !ok {
-			errs = append(errs, config.Errorf(fmt.Sprintf("supported_protocols[%d]", i), "want TLSv1.2 or TLSv1.3, got %q", p))
+		if _, _, err := Protocols([]string{p}); err != nil {
+			errs = append(errs, config.Errorf(fmt.Sprintf("supported_protocols[%d]", i), "%v", err))
 		}
 	}
 	if (s.Certificate == "") != (s.Key == "") {
