@@ -127,6 +127,8 @@ func TestConfigErrors(t *testing.T) {
 		{"kafka.drain_timeout: 90s\n", []string{":1:1: kafka.drain_timeout: must be positive and below rebalance_timeout"}},
 		{"kafka.sasl.mechanism: GSSAPI\n", []string{"kafka.sasl.mechanism: want PLAIN"}},
 		{"kafka.ssl.verification_mode: maybe\n", []string{":1:1: kafka.ssl.verification_mode: want full, certificate or none"}},
+		{"elasticsearch.ssl.cipher_suites: [ECDHE-RSA-AES-128-GCM-SHA256, RSA-RC4-128-SHA]\n", []string{"elasticsearch.ssl.cipher_suites[1]: RSA-RC4-128-SHA (TLS_RSA_WITH_RC4_128_SHA) is insecure"}},
+		{"kafka.ssl.curve_types: [P-224]\n", []string{"kafka.ssl.curve_types[0]: unknown curve \"P-224\""}},
 		{"routes:\n  - tag: access\n    index: Httpd-%{+YYYY}\n", []string{":3:5: routes[0].index: makes names such as \"Httpd-2026\", which Elasticsearch refuses: the name must be lowercase"}},
 		{"routes:\n  - tag: access\n    else: true\n    index: a\n", []string{":2:5: routes[0]: a route has exactly one condition"}},
 		{"routes:\n  - field: a\n    index: a\n", []string{":2:5: routes[0].field: a field condition needs exactly one of equals, contains or exists"}},

@@ -172,6 +172,8 @@ output.kafka:
   ssl.enabled: true
   ssl.certificate_authorities: [/etc/ca.pem]
   ssl.verification_mode: certificate
+  ssl.cipher_suites: [ECDHE-RSA-AES-256-GCM-SHA384, ECDHE-RSA-CHACHA20-POLY1205]
+  ssl.curve_types: [X25519]
   username: shipper
   password: secret
   sasl.mechanism: SCRAM-SHA-512
@@ -209,7 +211,8 @@ http.port: 5066
 		o.Compression != sarama.CompressionZSTD || o.MaxMessageBytes != 2000000 || o.Version != sarama.V3_6_0_0 ||
 		o.ClientID != "web-1" || o.BulkMaxSize != 500 || o.Timeout != 10*time.Second || o.BrokerTimeout != 5*time.Second ||
 		o.BackoffInit != 100*time.Millisecond || o.BackoffMax != 5*time.Second || o.TLS == nil ||
-		o.Username != "shipper" || o.SASLMechanism != sarama.SASLTypeSCRAMSHA512 || o.Key == nil {
+		o.Username != "shipper" || o.SASLMechanism != sarama.SASLTypeSCRAMSHA512 || o.Key == nil ||
+		len(o.TLS.CipherSuites) != 2 || len(o.TLS.CurveTypes) != 1 {
 		t.Fatalf("output = %+v", o)
 	}
 	if r.DataPath != "/var/lib/shipper" || r.RegistryFlush != 250*time.Millisecond || r.ShutdownTimeout != 20*time.Second || r.QueueEvents != 1000 ||

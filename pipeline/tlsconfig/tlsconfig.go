@@ -3,8 +3,9 @@
 // crypto/tls settings, keeps brokerd's certificates (Material) fresh, and
 // holds brokerd's versions and cipher suites (Policy). The keys are
 // Filebeat's: enabled, certificate_authorities, certificate, key,
-// verification_mode, server_name, supported_protocols. A certificate or
-// key setting holds either a file name or the PEM text itself.
+// verification_mode, server_name, supported_protocols, cipher_suites,
+// curve_types. A certificate or key setting holds either a file name or
+// the PEM text itself.
 package tlsconfig
 
 import (
@@ -37,6 +38,14 @@ type Settings struct {
 	ServerName string `yaml:"server_name"`
 	// SupportedProtocols lists TLSv1.2 and/or TLSv1.3 (default: both).
 	SupportedProtocols []string `yaml:"supported_protocols"`
+	// CipherSuites are the suites offered, by Filebeat's names
+	// (ECDHE-ECDSA-AES-128-GCM-SHA256); empty means Go's defaults. As in
+	// Filebeat, they choose among TLS 1.2's suites: TLS 1.3 offers all of
+	// its own whatever is listed.
+	CipherSuites []string `yaml:"cipher_suites"`
+	// CurveTypes are the key exchange groups offered: P-256, P-384, P-521
+	// and X25519; empty means Go's defaults.
+	CurveTypes []string `yaml:"curve_types"`
 }
 
 var tlsVersions = map[string]uint16{"TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
@@ -47,7 +56,8 @@ func (s *Settings) On(https bool) bool {
 	if s.Enabled != nil {
 		return *s.Enabled
 	}
-	return https || len(s.CertificateAuthorities) > 0 || s.Certificate != "" || s.Key != "" || s.VerificationMode != "" || s.ServerName != "" || len(s.SupportedProtocols) > 0
+	return https || len(s.CertificateAuthorities) > 0 || s.Certificate != "" || s.Key != "" || s.VerificationMode != "" || s.ServerName != "" || len(s.SupportedProtocols) > 0 ||
+		len(s.CipherSuites) > 0 || len(s.CurveTypes) > 0
 }
 
 // Validate checks the settings without reading files.
@@ -61,6 +71,16 @@ func (s *Settings) Validate() error {
 	for i, p := range s.SupportedProtocols {
 		if _, _, err := Protocols([]string{p}); err != nil {
 			errs = append(errs, config.Errorf(fmt.Sprintf("supported_protocols[%d]", i), "%v", err))
+		}
+	}
+	for i, n := range s.CipherSuites {
+		if _, err := suiteIDs([]string{n}); err != nil {
+			errs = append(errs, config.Errorf(fmt.Sprintf("cipher_suites[%d]", i), "%v", err))
+		}
+	}
+	for i, n := range s.CurveTypes {
+		if _, err := curveIDs([]string{n}); err != nil {
+			errs = append(errs, config.Errorf(fmt.Sprintf("curve_types[%d]", i), "%v", err))
 		}
 	}
 	if (s.Certificate == "") != (s.Key == "") {
@@ -83,11 +103,17 @@ func pemOf(v string) ([]byte, error) {
 // Config returns the crypto/tls configuration, reading the files named.
 func (s *Settings) Config() (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
+	var err error
 	if len(s.SupportedProtocols) > 0 {
-		var err error
 		if c.MinVersion, c.MaxVersion, err = Protocols(s.SupportedProtocols); err != nil {
 			return nil, fmt.Errorf("tlsconfig: supported_protocols: %w", err)
 		}
+	}
+	if c.CipherSuites, err = suiteIDs(s.CipherSuites); err != nil {
+		return nil, fmt.Errorf("tlsconfig: cipher_suites: %w", err)
+	}
+	if c.CurvePreferences, err = curveIDs(s.CurveTypes); err != nil {
+		return nil, fmt.Errorf("tlsconfig: curve_types: %w", err)
 	}
 	if len(s.CertificateAuthorities) > 0 {
 		pool := x509.NewCertPool()

@@ -2,6 +2,7 @@ package tlsconfig
 
 import (
 	"crypto/tls"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"logpipe/internal/testcerts"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -90,5 +93,41 @@ func TestSupportedProtocols(t *testing.T) {
 	bad := Settings{SupportedProtocols: []string{"SSLv3"}}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "supported_protocols[0]") {
 		t.Fatalf("SSLv3 accepted: %v", err)
+	}
+}
+
+// TestCipherSuitesAndCurves checks Filebeat's cipher_suites and
+// curve_types in a handshake, and their refusals.
+func TestCipherSuitesAndCurves(t *testing.T) {
+	ca, _ := testcerts.NewCA("test CA")
+	leaf, err := ca.Issue(testcerts.Options{Subject: pkix.Name{CommonName: "srv"}, Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := (&Material{Certificate: string(leaf.CertPEM), Key: string(leaf.KeyPEM)}).Server(tls.NoClientCert)
+	s := Settings{
+		CertificateAuthorities: []string{string(ca.PEM)}, SupportedProtocols: []string{"TLSv1.2"},
+		CipherSuites: []string{"ECDHE-ECDSA-AES-256-GCM-SHA384"}, CurveTypes: []string{"P-384"},
+	}
+	if !s.On(false) || s.Validate() != nil {
+		t.Fatalf("settings: on %v, %v", s.On(false), s.Validate())
+	}
+	cc, err := s.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := connect(t, sc, cc)
+	if err != nil || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 || st.CurveID != tls.CurveP384 {
+		t.Fatalf("got %s over %v, %v; want TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 over P-384", tls.CipherSuiteName(st.CipherSuite), st.CurveID, err)
+	}
+	bad := Settings{CipherSuites: []string{"ECDHE-RSA-AES-128-GCM-SHA256", "ECDHE-RSA-3DES-CBC3-SHA", "AES128-SHA"}, CurveTypes: []string{"X448"}}
+	err = bad.Validate()
+	for _, want := range []string{"cipher_suites[1]: ECDHE-RSA-3DES-CBC3-SHA (TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA) is insecure", `cipher_suites[2]: unknown cipher suite "AES128-SHA"`, `curve_types[0]: unknown curve "X448"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("refusals: got %v, want %q", err, want)
+		}
+	}
+	if _, err := bad.Config(); err == nil {
+		t.Error("Config took an insecure suite")
 	}
 }
