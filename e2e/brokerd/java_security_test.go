@@ -113,11 +113,13 @@ func jaas(mech, user, pass string) string {
 // PEM truststores and keystores: over SSL, mutual TLS, and SASL_SSL with
 // PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 it writes and reads a topic; a
 // truststore of the wrong CA, an expired client certificate, no client
-// certificate where one is required, a wrong password, an unknown user and
-// a mechanism that is not enabled are refused, with the Java client's
-// exception and brokerd's log line checked. One brokerd asks for client
-// certificates and enables every mechanism; a second requires client
-// certificates and enables PLAIN only.
+// certificate where one is required, a wrong password, an unknown user, a
+// mechanism that is not enabled, TLS 1.2 where the listener takes TLS 1.3
+// only and a cipher suite the listener does not list are refused, with the
+// Java client's exception and brokerd's log line checked. One brokerd asks
+// for client certificates, enables every mechanism and takes TLS 1.3 only
+// on SASL_SSL; a second requires client certificates, enables PLAIN only
+// and lists one TLS 1.2 suite.
 func TestJavaSecurity(t *testing.T) {
 	f := newJavaSecFixture(t)
 	addr := func() string {
@@ -132,11 +134,13 @@ func TestJavaSecurity(t *testing.T) {
 	sslA, saslA := addr(), addr()
 	a := startNode(t, sslA, filepath.Join(t.TempDir(), "data"), append([]string{
 		"listeners=SSL://" + sslA + ",SASL_SSL://" + saslA,
-		"ssl.client.auth=requested", "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"}, common...)...)
+		"ssl.client.auth=requested", "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"listener.name.sasl_ssl.ssl.enabled.protocols=TLSv1.3"}, common...)...)
 	sslB, saslB := addr(), addr()
 	b := startNode(t, sslB, filepath.Join(t.TempDir(), "data"), append([]string{
 		"listeners=SSL://" + sslB + ",SASL_PLAINTEXT://" + saslB,
-		"ssl.client.auth=required", "sasl.enabled.mechanisms=PLAIN"}, common...)...)
+		"ssl.client.auth=required", "sasl.enabled.mechanisms=PLAIN",
+		"ssl.cipher.suites=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256"}, common...)...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("brokerd A's log:\n%s\nbrokerd B's log:\n%s", a.proc.Tail(6000), b.proc.Tail(6000))
@@ -221,6 +225,10 @@ func TestJavaSecurity(t *testing.T) {
 			"SaslAuthenticationException", []string{"SASL authentication failed", "user=scrammer"}},
 		{"unknown user", a, saslA, append([]string{"security.protocol=SASL_SSL", "sasl.mechanism=PLAIN", jaas("PLAIN", "ghost", "plain-pw")}, trust(f.caFile)...),
 			"SaslAuthenticationException", []string{"SASL authentication failed", "user=ghost"}},
+		{"TLS 1.2 on a TLSv1.3 listener", a, saslA, append([]string{"security.protocol=SASL_SSL", "sasl.mechanism=PLAIN", jaas("PLAIN", "plainer", "plain-pw"), "ssl.enabled.protocols=TLSv1.2", "ssl.protocol=TLSv1.2"}, trust(f.caFile)...),
+			"SslAuthenticationException", []string{"TLS handshake on listener SASL_SSL", "unsupported versions"}},
+		{"a cipher suite not listed", b, sslB, append(append([]string{"security.protocol=SSL", "ssl.enabled.protocols=TLSv1.2", "ssl.cipher.suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}, trust(f.caFile)...), keystore(f.client)...),
+			"SslAuthenticationException", []string{"TLS handshake on listener SSL", "no cipher suite supported by both"}},
 		{"mechanism not enabled", b, saslB, []string{"security.protocol=SASL_PLAINTEXT", "sasl.mechanism=SCRAM-SHA-512", jaas("SCRAM-SHA-512", "scrammer", "scram-pw")},
 			"UnsupportedSaslMechanismException", []string{"SASL mechanism refused", "mechanism=SCRAM-SHA-512"}},
 	} {
