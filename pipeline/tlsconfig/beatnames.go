@@ -50,17 +50,13 @@ var beatCurves = map[string]tls.CurveID{
 // suiteIDs maps Filebeat's cipher suite names to Go's, refusing unknown
 // names and the suites Go counts insecure.
 func suiteIDs(names []string) ([]uint16, error) {
-	insecure := map[uint16]bool{}
-	for _, cs := range tls.InsecureCipherSuites() {
-		insecure[cs.ID] = true
-	}
 	var ids []uint16
 	for _, n := range names {
 		id, ok := beatSuites[n]
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("unknown cipher suite %q (Filebeat's names, such as ECDHE-ECDSA-AES-128-GCM-SHA256)", n)
-		case insecure[id]:
+		case insecure(id):
 			return nil, fmt.Errorf("%s (%s) is insecure and not offered", n, tls.CipherSuiteName(id))
 		}
 		ids = append(ids, id)

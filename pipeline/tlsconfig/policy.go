@@ -67,24 +67,20 @@ func NewPolicy(protocols, suites []string) (Policy, error) {
 	}
 	byName := map[string]*tls.CipherSuite{}
 	var tls13 []string
-	for _, cs := range tls.CipherSuites() {
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
 		byName[cs.Name] = cs
 		if slices.Contains(cs.SupportedVersions, tls.VersionTLS13) {
 			tls13 = append(tls13, cs.Name)
 		}
 	}
-	insecure := map[string]bool{}
-	for _, cs := range tls.InsecureCipherSuites() {
-		insecure[cs.Name] = true
-	}
 	var named13 []string
 	for _, n := range suites {
 		cs, ok := byName[n]
 		switch {
-		case insecure[n]:
-			return Policy{}, suitesError("%s is insecure and not offered", n)
 		case !ok:
 			return Policy{}, suitesError("unknown suite %q (give IANA names, such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)", n)
+		case insecure(cs.ID):
+			return Policy{}, suitesError("%s is insecure and not offered", n)
 		case slices.Contains(cs.SupportedVersions, tls.VersionTLS13):
 			if !slices.Contains(named13, n) {
 				named13 = append(named13, n)
@@ -106,6 +102,11 @@ func NewPolicy(protocols, suites []string) (Policy, error) {
 		return Policy{}, suitesError("no suite of an enabled protocol (%s) is listed", strings.Join(versionNames(protocols), ", "))
 	}
 	return p, nil
+}
+
+// insecure reports whether Go counts the cipher suite id insecure.
+func insecure(id uint16) bool {
+	return slices.ContainsFunc(tls.InsecureCipherSuites(), func(cs *tls.CipherSuite) bool { return cs.ID == id })
 }
 
 // suitesError is a mistake in ssl.cipher.suites.
