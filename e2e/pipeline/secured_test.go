@@ -154,7 +154,8 @@ var securedMarker = regexp.MustCompile(`sec(\d{6})`)
 // brokerd on SASL_SSL with ACLs (certificates from the test's own CA, the
 // PLAIN accounts from prepare.sh), the topic, users and ACLs from
 // bootstrap.sh, Kafka's own kafka-acls tool reading the admin's properties
-// file, then the shipper and the indexer as SCRAM users: every line
+// file (all over TLS 1.3, the only version the shipped settings take),
+// then the shipper and the indexer as SCRAM users: every line
 // appended arrives in Elasticsearch exactly once. The shipper restarted
 // with a wrong password is not ready and says why, and once restarted with
 // the right one every line it had read arrives exactly once. The users'
@@ -206,6 +207,13 @@ func TestSecuredPipeline(t *testing.T) {
 	brokerd := r.start("brokerd", filepath.Join(r.shipped, "brokerd.yml"), brokerWeb, r.env(r.shipper),
 		"listeners=SASL_SSL://"+r.addr, "log.dirs="+filepath.Join(dir, "data"), "group.initial.rebalance.delay.ms=0")
 	awaitReady(t, brokerd, brokerWeb)
+	// The shipped settings take TLS 1.3 only.
+	if c, err := tls.Dial("tcp", r.addr, &tls.Config{RootCAs: r.ca.Pool(), MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}); err == nil {
+		c.Close()
+		t.Error("the secured broker accepted a TLS 1.2 client")
+	} else if !strings.Contains(err.Error(), "protocol version") {
+		t.Errorf("a TLS 1.2 client: got %v, want a protocol version alert", err)
+	}
 	t.Logf("bootstrap.sh:\n%s", r.script("bootstrap.sh"))
 
 	// The admin's properties file, as bootstrap.sh writes it, works with
