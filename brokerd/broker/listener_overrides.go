@@ -29,6 +29,7 @@ var overridable = []string{
 	"ssl.endpoint.identification.algorithm",
 	"ssl.enabled.protocols",
 	"ssl.cipher.suites",
+	"ssl.protocol",
 	"sasl.enabled.mechanisms",
 	"sasl.jaas.config",
 	"connections.max.reauth.ms",

@@ -31,7 +31,11 @@ type SecurityConfig struct {
 	SSLKeystoreCertificateChain string `yaml:"ssl.keystore.certificate.chain"`
 	SSLKeystoreKey              string `yaml:"ssl.keystore.key"`
 	// SSLKeyPassword is refused: encrypted PEM keys are not supported.
-	SSLKeyPassword            string `yaml:"ssl.key.password"`
+	SSLKeyPassword string `yaml:"ssl.key.password"`
+	// SSLKeystorePassword and SSLTruststorePassword, the passwords of JKS
+	// and PKCS12 stores, are refused: PEM files have none.
+	SSLKeystorePassword       string `yaml:"ssl.keystore.password"`
+	SSLTruststorePassword     string `yaml:"ssl.truststore.password"`
 	SSLTruststoreType         string `yaml:"ssl.truststore.type"`
 	SSLTruststoreLocation     string `yaml:"ssl.truststore.location"`
 	SSLTruststoreCertificates string `yaml:"ssl.truststore.certificates"`
@@ -51,6 +55,11 @@ type SecurityConfig struct {
 	// comma-separated; empty means Go's defaults (see
 	// tlsconfig.NewPolicy for how TLS 1.3's suites are taken).
 	SSLCipherSuites string `yaml:"ssl.cipher.suites"`
+	// SSLProtocol is Kafka's ssl.protocol: TLSv1.2 keeps the connections
+	// this node dials at TLS 1.2, as it keeps Kafka's clients; TLSv1.3
+	// (the default) and TLS do not. Listeners follow
+	// ssl.enabled.protocols alone, as Kafka's do.
+	SSLProtocol string `yaml:"ssl.protocol"`
 
 	// SASLEnabledMechanisms are those SASL listeners offer.
 	SASLEnabledMechanisms string `yaml:"sasl.enabled.mechanisms"`
@@ -135,6 +144,11 @@ func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
 	if s.SSLKeyPassword != "" {
 		bad("ssl.key.password", "encrypted private keys are not supported: give the key unencrypted in PEM")
 	}
+	for key, v := range map[string]string{"ssl.keystore.password": s.SSLKeystorePassword, "ssl.truststore.password": s.SSLTruststorePassword} {
+		if v != "" {
+			bad(key, "brokerd reads its stores as PEM files, which have no password: remove this key (openssl pkcs12 -nodes turns a PKCS12 store into PEM)")
+		}
+	}
 	if s.SSLKeystoreLocation != "" && (s.SSLKeystoreCertificateChain != "" || s.SSLKeystoreKey != "") {
 		bad("ssl.keystore.location", "set either ssl.keystore.location or ssl.keystore.certificate.chain with ssl.keystore.key, not both")
 	}
@@ -151,8 +165,14 @@ func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
 		bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", *a)
 	}
 	var perr *tlsconfig.PolicyError
-	if _, err := s.tlsPolicy(); errors.As(err, &perr) {
+	p, err := s.tlsPolicy()
+	switch {
+	case errors.As(err, &perr):
 		bad(perr.Key, "%s", perr.Reason)
+	case !slices.Contains([]string{"", "TLS", "TLSv1.2", "TLSv1.3"}, s.SSLProtocol):
+		bad("ssl.protocol", "want TLSv1.3, TLSv1.2 or TLS, got %q (older versions are not served)", s.SSLProtocol)
+	case s.SSLProtocol == "TLSv1.2" && p.MinVersion > tls.VersionTLS12:
+		bad("ssl.protocol", "TLSv1.2 would leave this node no version to dial other nodes with, as ssl.enabled.protocols takes TLS 1.3 only")
 	}
 	if _, err := parsePrincipalRules(s.SSLPrincipalMappingRules); err != nil {
 		bad("ssl.principal.mapping.rules", "%v", err)
@@ -396,13 +416,17 @@ func (b *Broker) raftStreamAuth() *quorum.StreamAuth {
 }
 
 // peerTLS is the TLS configuration this node connects to another node at
-// addr with: the truststore, the keystore as client certificate, and the
-// host name checked unless ssl.endpoint.identification.algorithm is
-// empty.
+// addr with: the truststore, the keystore as client certificate, the host
+// name checked unless ssl.endpoint.identification.algorithm is empty, and
+// no TLS 1.3 if ssl.protocol says TLSv1.2.
 func (ls *listenerSec) peerTLS(addr string) (*tls.Config, error) {
 	a := ls.cfg.SSLEndpointIdentificationAlgorithm
 	host, _, _ := net.SplitHostPort(addr)
-	return ls.material.Client(host, a == nil || *a != "")
+	c, err := ls.material.Client(host, a == nil || *a != "")
+	if err == nil && ls.cfg.SSLProtocol == "TLSv1.2" {
+		c.MaxVersion = tls.VersionTLS12
+	}
+	return c, err
 }
 
 // principalRule is one rule of ssl.principal.mapping.rules; a rule with a
