@@ -172,7 +172,7 @@ func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
 	case !slices.Contains([]string{"", "TLS", "TLSv1.2", "TLSv1.3"}, s.SSLProtocol):
 		bad("ssl.protocol", "want TLSv1.3, TLSv1.2 or TLS, got %q (older versions are not served)", s.SSLProtocol)
 	case s.SSLProtocol == "TLSv1.2" && p.MinVersion > tls.VersionTLS12:
-		bad("ssl.protocol", "TLSv1.2 would leave this node no version to dial other nodes with, as ssl.enabled.protocols takes TLS 1.3 only")
+		bad("ssl.protocol", "TLSv1.2 would leave this node no version to dial other nodes with, as ssl.enabled.protocols and ssl.cipher.suites leave TLS 1.3 only")
 	}
 	if _, err := parsePrincipalRules(s.SSLPrincipalMappingRules); err != nil {
 		bad("ssl.principal.mapping.rules", "%v", err)
