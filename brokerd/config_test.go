@@ -94,6 +94,10 @@ func TestConfigRefusesBadSecuritySettings(t *testing.T) {
 	} {
 		refusals(t, "log.dirs: /tmp/x\nssl.cipher.suites: "+suites+"\n", "{file}:2:1: ssl.cipher.suites: "+want)
 	}
+	refusals(t, "log.dirs: /tmp/x\nsecurity.inter.broker.protocol: SASL_SSL\ninter.broker.listener.name: PLAINTEXT\n",
+		"{file}:2:1: security.inter.broker.protocol: set either security.inter.broker.protocol or inter.broker.listener.name, not both")
+	refusals(t, "log.dirs: /tmp/x\nsecurity.inter.broker.protocol: TLS\n",
+		`{file}:2:1: security.inter.broker.protocol: want one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL, got "TLS"`)
 	refusals(t, "log.dirs: /tmp/x\nssl.protocol: TLSv1.1\nssl.keystore.password: secret\nssl.truststore.password: secret\n",
 		`{file}:2:1: ssl.protocol: want TLSv1.3, TLSv1.2 or TLS, got "TLSv1.1"`,
 		"{file}:3:1: ssl.keystore.password: brokerd reads its stores as PEM files, which have no password",

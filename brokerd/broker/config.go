@@ -49,6 +49,11 @@ type Config struct {
 	// one on (their replica fetchers); default PLAINTEXT, or the first
 	// client listener when none is called so.
 	InterBrokerListenerName string `yaml:"inter.broker.listener.name"`
+	// SecurityInterBrokerProtocol is Kafka's other way to name it: the
+	// listener called after the protocol (SASL_SSL: the listener named
+	// SASL_SSL). As in Kafka, it is not set together with
+	// inter.broker.listener.name.
+	SecurityInterBrokerProtocol string `yaml:"security.inter.broker.protocol"`
 	// BrokerRack is the rack (or zone) of this node, for rack-aware
 	// replica placement; shown to clients in Metadata.
 	BrokerRack string `yaml:"broker.rack"`

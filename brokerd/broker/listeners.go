@@ -153,14 +153,17 @@ func (c *Config) clientListeners() ([]listenerSpec, error) {
 }
 
 // interBrokerListener returns the listener other brokers fetch from:
-// inter.broker.listener.name, else the one called PLAINTEXT, else the
-// first client listener.
+// inter.broker.listener.name (or the one security.inter.broker.protocol
+// names), else the one called PLAINTEXT, else the first client listener.
 func (c *Config) interBrokerListener() (listenerSpec, error) {
 	ls, err := c.clientListeners()
 	if err != nil {
 		return listenerSpec{}, err
 	}
-	want := strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName))
+	key, want := "inter.broker.listener.name", strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName))
+	if p := strings.ToUpper(strings.TrimSpace(c.SecurityInterBrokerProtocol)); want == "" && p != "" {
+		key, want = "security.inter.broker.protocol", p
+	}
 	if want == "" {
 		want = protoPlaintext
 		if !slices.ContainsFunc(ls, func(l listenerSpec) bool { return l.Name == want }) {
@@ -172,7 +175,7 @@ func (c *Config) interBrokerListener() (listenerSpec, error) {
 			return l, nil
 		}
 	}
-	return listenerSpec{}, fmt.Errorf("inter.broker.listener.name %s is not one of the client listeners", want)
+	return listenerSpec{}, fmt.Errorf("%s %s is not one of the client listeners", key, want)
 }
 
 // registeredListeners is the client listeners, the inter-broker one
@@ -197,7 +200,15 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 		bad("listeners", "%v", err)
 		return
 	}
-	if _, err := c.interBrokerListener(); err != nil {
+	p := strings.ToUpper(strings.TrimSpace(c.SecurityInterBrokerProtocol))
+	switch _, err := c.interBrokerListener(); {
+	case p != "" && strings.TrimSpace(c.InterBrokerListenerName) != "":
+		bad("security.inter.broker.protocol", "set either security.inter.broker.protocol or inter.broker.listener.name, not both")
+	case p != "" && !slices.Contains(securityProtocols, p):
+		bad("security.inter.broker.protocol", "want one of %s, got %q", strings.Join(securityProtocols, ", "), c.SecurityInterBrokerProtocol)
+	case err != nil && p != "":
+		bad("security.inter.broker.protocol", "%v", err)
+	case err != nil:
 		bad("inter.broker.listener.name", "%v", err)
 	}
 	ctl := c.controllerSpec()
