@@ -409,10 +409,8 @@ func (c *Config) requestTimeout() time.Duration {
 // roles returns process.roles as a set.
 func (c *Config) roles() map[string]bool {
 	roles := map[string]bool{}
-	for _, r := range strings.Split(c.ProcessRoles, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			roles[r] = true
-		}
+	for _, r := range commaList(c.ProcessRoles) {
+		roles[r] = true
 	}
 	return roles
 }

@@ -161,7 +161,7 @@ func (c *Config) interBrokerListener() (listenerSpec, error) {
 		return listenerSpec{}, err
 	}
 	key, want := "inter.broker.listener.name", strings.ToUpper(strings.TrimSpace(c.InterBrokerListenerName))
-	if p := strings.ToUpper(strings.TrimSpace(c.SecurityInterBrokerProtocol)); want == "" && p != "" {
+	if p := c.interBrokerProtocol(); want == "" && p != "" {
 		key, want = "security.inter.broker.protocol", p
 	}
 	if want == "" {
@@ -176,6 +176,11 @@ func (c *Config) interBrokerListener() (listenerSpec, error) {
 		}
 	}
 	return listenerSpec{}, fmt.Errorf("%s %s is not one of the client listeners", key, want)
+}
+
+// interBrokerProtocol is security.inter.broker.protocol in upper case.
+func (c *Config) interBrokerProtocol() string {
+	return strings.ToUpper(strings.TrimSpace(c.SecurityInterBrokerProtocol))
 }
 
 // registeredListeners is the client listeners, the inter-broker one
@@ -200,7 +205,7 @@ func (c *Config) validateListeners(bad func(key, format string, args ...any)) {
 		bad("listeners", "%v", err)
 		return
 	}
-	p := strings.ToUpper(strings.TrimSpace(c.SecurityInterBrokerProtocol))
+	p := c.interBrokerProtocol()
 	switch _, err := c.interBrokerListener(); {
 	case p != "" && strings.TrimSpace(c.InterBrokerListenerName) != "":
 		bad("security.inter.broker.protocol", "set either security.inter.broker.protocol or inter.broker.listener.name, not both")
