@@ -103,7 +103,7 @@ func TestConfigRefusesBadSecuritySettings(t *testing.T) {
 		"{file}:3:1: ssl.keystore.password: brokerd reads its stores as PEM files, which have no password",
 		"{file}:4:1: ssl.truststore.password: brokerd reads its stores as PEM files")
 	refusals(t, "log.dirs: /tmp/x\nssl.enabled.protocols: TLSv1.3\nssl.protocol: TLSv1.2\n",
-		"{file}:3:1: ssl.protocol: TLSv1.2 would leave this node no version to dial other nodes with")
+		"{file}:3:1: ssl.protocol: TLSv1.2 would leave no version to connect with")
 	refusals(t, "log.dirs: /tmp/x\nssl.enabled.protocols: TLSv1.3\nssl.cipher.suites: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n",
 		"{file}:3:1: ssl.cipher.suites: no suite of an enabled protocol (TLSv1.3) is listed")
 }

@@ -185,6 +185,7 @@ func unescapeProperty(s []rune) (string, error) {
 type commandConfig struct {
 	protocol string              // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
 	tls      *tlsconfig.Settings // nil without TLS
+	policy   tlsconfig.Policy    // TLS versions and suites
 	sasl     sasl.Mechanism      // nil without SASL
 }
 
@@ -194,7 +195,7 @@ var appliedKeys = []string{
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.certificates",
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.certificate.chain", "ssl.keystore.key",
 	"ssl.key.password", "ssl.endpoint.identification.algorithm", "ssl.enabled.protocols",
-	"sasl.mechanism", "sasl.jaas.config",
+	"ssl.cipher.suites", "ssl.protocol", "sasl.mechanism", "sasl.jaas.config",
 }
 
 // Kafka client settings of the security.*, ssl.* and sasl.* families that
@@ -205,8 +206,8 @@ var appliedKeys = []string{
 var (
 	ignoredKeys = []string{
 		"security.providers",
-		"ssl.keystore.password", "ssl.truststore.password", "ssl.protocol", "ssl.provider",
-		"ssl.cipher.suites", "ssl.engine.factory.class", "ssl.keymanager.algorithm",
+		"ssl.keystore.password", "ssl.truststore.password", "ssl.provider",
+		"ssl.engine.factory.class", "ssl.keymanager.algorithm",
 		"ssl.trustmanager.algorithm", "ssl.secure.random.implementation",
 		"sasl.client.callback.handler.class",
 	}
@@ -284,7 +285,8 @@ func newCommandConfig(name string, props []property) (*commandConfig, error) {
 	}
 
 	tlsKeys := []string{"ssl.truststore.location", "ssl.truststore.certificates", "ssl.keystore.location",
-		"ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.key.password", "ssl.enabled.protocols"}
+		"ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.key.password", "ssl.enabled.protocols",
+		"ssl.cipher.suites", "ssl.protocol"}
 	if !useTLS {
 		for _, k := range tlsKeys {
 			if given(k) {
@@ -292,11 +294,11 @@ func newCommandConfig(name string, props []property) (*commandConfig, error) {
 			}
 		}
 	} else {
-		s, err := tlsSettings(set, bad)
+		s, p, err := tlsSettings(set, bad)
 		if err != nil {
 			return nil, err
 		}
-		c.tls = s
+		c.tls, c.policy = s, p
 	}
 
 	if !useSASL {
@@ -353,8 +355,10 @@ func loginModuleFor(mech string) string {
 }
 
 // tlsSettings turns the ssl.* properties into the TLS settings the
-// shipper's and indexer's ssl sections use.
-func tlsSettings(set map[string]property, bad func(key, format string, args ...any) error) (*tlsconfig.Settings, error) {
+// shipper's and indexer's ssl sections use, and the versions and cipher
+// suites into a policy.
+func tlsSettings(set map[string]property, bad func(key, format string, args ...any) error) (*tlsconfig.Settings, tlsconfig.Policy, error) {
+	var none tlsconfig.Policy
 	// Kafka trims its settings' values.
 	value := func(key string) string { return strings.TrimSpace(set[key].value) }
 	given := func(key string) bool { _, ok := set[key]; return ok }
@@ -369,28 +373,28 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		{"ssl.keystore.type", []string{"ssl.keystore.location", "ssl.keystore.certificate.chain", "ssl.keystore.key"}},
 	} {
 		if given(store.typ) && !strings.EqualFold(value(store.typ), "PEM") {
-			return nil, bad(store.typ, "want PEM (JKS and PKCS12 stores are not read; `openssl pkcs12 -in store.p12 -nodes` makes PEM of one), got %q", value(store.typ))
+			return nil, none, bad(store.typ, "want PEM (JKS and PKCS12 stores are not read; `openssl pkcs12 -in store.p12 -nodes` makes PEM of one), got %q", value(store.typ))
 		}
 		for _, k := range store.keys {
 			if given(k) && !given(store.typ) {
-				return nil, bad(k, "set without %s=PEM (Kafka's tools would read it as JKS)", store.typ)
+				return nil, none, bad(k, "set without %s=PEM (Kafka's tools would read it as JKS)", store.typ)
 			}
 		}
 	}
 	if given("ssl.truststore.location") && given("ssl.truststore.certificates") {
-		return nil, bad("ssl.truststore.certificates", "set with ssl.truststore.location; give one of them")
+		return nil, none, bad("ssl.truststore.certificates", "set with ssl.truststore.location; give one of them")
 	}
 	for _, k := range []string{"ssl.truststore.location", "ssl.truststore.certificates"} {
 		if given(k) {
 			if value(k) == "" {
-				return nil, bad(k, "empty")
+				return nil, none, bad(k, "empty")
 			}
 			s.CertificateAuthorities = []string{value(k)}
 		}
 	}
 	switch {
 	case given("ssl.keystore.location") && (given("ssl.keystore.certificate.chain") || given("ssl.keystore.key")):
-		return nil, bad("ssl.keystore.location", "set with ssl.keystore.certificate.chain or ssl.keystore.key; give the one file or the two")
+		return nil, none, bad("ssl.keystore.location", "set with ssl.keystore.certificate.chain or ssl.keystore.key; give the one file or the two")
 	case given("ssl.keystore.location"):
 		// One PEM file with the chain and the key.
 		s.Certificate, s.Key = value("ssl.keystore.location"), value("ssl.keystore.location")
@@ -399,12 +403,12 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		if !given(k) {
 			k = "ssl.keystore.key"
 		}
-		return nil, bad(k, "ssl.keystore.certificate.chain and ssl.keystore.key go together")
+		return nil, none, bad(k, "ssl.keystore.certificate.chain and ssl.keystore.key go together")
 	case given("ssl.keystore.certificate.chain"):
 		s.Certificate, s.Key = value("ssl.keystore.certificate.chain"), value("ssl.keystore.key")
 	}
 	if given("ssl.key.password") && value("ssl.key.password") != "" {
-		return nil, bad("ssl.key.password", "encrypted PEM keys are not supported; decrypt the key (openssl pkey -in key.pem -out plain.pem) and leave this out")
+		return nil, none, bad("ssl.key.password", "encrypted PEM keys are not supported; decrypt the key (openssl pkey -in key.pem -out plain.pem) and leave this out")
 	}
 	if given("ssl.endpoint.identification.algorithm") {
 		switch strings.ToLower(value("ssl.endpoint.identification.algorithm")) {
@@ -413,16 +417,17 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 			// The chain is checked, not the host name.
 			s.VerificationMode = "certificate"
 		default:
-			return nil, bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", value("ssl.endpoint.identification.algorithm"))
+			return nil, none, bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", value("ssl.endpoint.identification.algorithm"))
 		}
 	}
-	if given("ssl.enabled.protocols") {
-		for _, p := range strings.Split(value("ssl.enabled.protocols"), ",") {
-			s.SupportedProtocols = append(s.SupportedProtocols, strings.TrimSpace(p))
-		}
-		if _, _, err := tlsconfig.Protocols(s.SupportedProtocols); err != nil {
-			return nil, bad("ssl.enabled.protocols", "%v", err)
-		}
+	// Kafka's clients take TLS 1.2 and 1.3 with the JVM's suites unless
+	// told; ssl.protocol TLSv1.2 caps them at TLS 1.2.
+	policy, err := tlsconfig.ParsePolicy(value("ssl.enabled.protocols"), value("ssl.cipher.suites"))
+	if err == nil {
+		policy, err = policy.Dialling(value("ssl.protocol"))
+	}
+	if perr := (*tlsconfig.PolicyError)(nil); errors.As(err, &perr) {
+		return nil, none, bad(perr.Key, "%s", perr.Reason)
 	}
 	// Read the files now, so that a wrong path is reported before
 	// connecting: the CAs alone first, to name the key at fault.
@@ -432,16 +437,16 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		if !given(k) {
 			k = "ssl.truststore.certificates"
 		}
-		return nil, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
+		return nil, none, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
 	}
 	if _, err := s.Config(); err != nil {
 		k := "ssl.keystore.location"
 		if !given(k) {
 			k = "ssl.keystore.certificate.chain"
 		}
-		return nil, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
+		return nil, none, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
 	}
-	return s, nil
+	return s, policy, nil
 }
 
 // parseJAAS reads a sasl.jaas.config value: one login module, its control
@@ -559,6 +564,7 @@ func (c *commandConfig) opts() ([]kgo.Opt, error) {
 		if err != nil {
 			return nil, errorf("--command-config: %w", err)
 		}
+		c.policy.Apply(cfg)
 		out = append(out, kgo.DialTLSConfig(cfg))
 	}
 	if c.sasl != nil {

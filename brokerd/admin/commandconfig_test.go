@@ -335,3 +335,67 @@ func TestCommandConfigSecuredBroker(t *testing.T) {
 		t.Errorf("topics --list: got %q, want by-certificate and not anonymous", names)
 	}
 }
+
+// TestCommandConfigTLSPolicy checks that ssl.protocol and
+// ssl.cipher.suites bound the subcommands' connections as they bound
+// Kafka's clients: against a listener taking TLS 1.3 only and one taking
+// TLS 1.2 with a single suite, a file capped at TLS 1.2 or offering
+// another suite is refused, and one matching the listener gets through.
+func TestCommandConfigTLSPolicy(t *testing.T) {
+	sb := &securedBroker{dir: t.TempDir(), ssl: freeLocalAddr(t)}
+	tls12 := freeLocalAddr(t)
+	var err error
+	if sb.ca, err = testcerts.NewCA("policy CA"); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sb.ca.Issue(testcerts.Options{Subject: pkix.Name{CommonName: "brokerd"}, Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := srv.Write(sb.dir, "broker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.caFile = filepath.Join(sb.dir, "ca.pem")
+	if err := os.WriteFile(sb.caFile, sb.ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const suite = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+	startBrokerdWith(t, func(cfg *broker.Config) {
+		cfg.Listeners = "SSL://" + sb.ssl + ",TLS12://" + tls12
+		cfg.ListenerSecurityProtocolMap = "SSL:SSL,TLS12:SSL"
+		cfg.Security.SSLKeystoreType = "PEM"
+		cfg.Security.SSLKeystoreCertificateChain, cfg.Security.SSLKeystoreKey = certFile, keyFile
+		cfg.Security.SSLEnabledProtocols = "TLSv1.3"
+		cfg.ListenerOverrides = map[string]string{"tls12.ssl.enabled.protocols": "TLSv1.2", "tls12.ssl.cipher.suites": suite}
+	})
+	file := func(lines ...string) string {
+		return sb.properties(t, "policy.properties", append([]string{"security.protocol=SSL", "ssl.truststore.type=PEM", "ssl.truststore.location=" + sb.caFile}, lines...)...)
+	}
+	for _, tc := range []struct {
+		name, line string
+		on13, on12 bool // whether each listener takes the file
+	}{
+		{"defaults", "client.id=policy", true, true},
+		{"ssl.protocol TLSv1.2", "ssl.protocol=TLSv1.2", false, true},
+		{"the listener's suite", "ssl.cipher.suites=" + suite, false, true},
+		{"another suite", "ssl.cipher.suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false, false},
+		{"TLS 1.3 only", "ssl.enabled.protocols=TLSv1.3", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := file(tc.line)
+			for _, l := range []struct {
+				addr  string
+				takes bool
+			}{{sb.ssl, tc.on13}, {tls12, tc.on12}} {
+				r := run(t, &target{name: "brokerd", bootstrap: l.addr}, "topics", "--command-config", path, "--list", "--timeout", "3000")
+				if l.takes {
+					r.ok(t)
+				} else {
+					r.fails(t, exitError, `brokerd topics: .*tls: `)
+				}
+			}
+		})
+	}
+	run(t, nil, "topics", "--bootstrap-server", sb.ssl, "--command-config", file("ssl.protocol=TLSv1.1"), "--list").fails(t, exitUsage, `ssl.protocol: want TLSv1.3, TLSv1.2 or TLS, got "TLSv1.1"`)
+}

@@ -132,7 +132,7 @@ func commaList(v string) []string {
 
 // tlsPolicy is ssl.enabled.protocols with ssl.cipher.suites.
 func (s *SecurityConfig) tlsPolicy() (tlsconfig.Policy, error) {
-	return tlsconfig.NewPolicy(commaList(s.SSLEnabledProtocols), commaList(s.SSLCipherSuites))
+	return tlsconfig.ParsePolicy(s.SSLEnabledProtocols, s.SSLCipherSuites)
 }
 
 func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
@@ -166,13 +166,11 @@ func (s *SecurityConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	var perr *tlsconfig.PolicyError
 	p, err := s.tlsPolicy()
-	switch {
-	case errors.As(err, &perr):
+	if err == nil {
+		_, err = p.Dialling(s.SSLProtocol)
+	}
+	if errors.As(err, &perr) {
 		bad(perr.Key, "%s", perr.Reason)
-	case !slices.Contains([]string{"", "TLS", "TLSv1.2", "TLSv1.3"}, s.SSLProtocol):
-		bad("ssl.protocol", "want TLSv1.3, TLSv1.2 or TLS, got %q (older versions are not served)", s.SSLProtocol)
-	case s.SSLProtocol == "TLSv1.2" && p.MinVersion > tls.VersionTLS12:
-		bad("ssl.protocol", "TLSv1.2 would leave this node no version to dial other nodes with, as ssl.enabled.protocols and ssl.cipher.suites leave TLS 1.3 only")
 	}
 	if _, err := parsePrincipalRules(s.SSLPrincipalMappingRules); err != nil {
 		bad("ssl.principal.mapping.rules", "%v", err)

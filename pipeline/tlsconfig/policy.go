@@ -104,6 +104,24 @@ func NewPolicy(protocols, suites []string) (Policy, error) {
 	return p, nil
 }
 
+// ParsePolicy is NewPolicy of the values of ssl.enabled.protocols and
+// ssl.cipher.suites as Kafka's configurations write them: names separated
+// by commas, blanks around them ignored.
+func ParsePolicy(protocols, suites string) (Policy, error) {
+	return NewPolicy(names(protocols), names(suites))
+}
+
+// names splits a comma-separated list, dropping blank entries.
+func names(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // insecure reports whether Go counts the cipher suite id insecure.
 func insecure(id uint16) bool {
 	return slices.ContainsFunc(tls.InsecureCipherSuites(), func(cs *tls.CipherSuite) bool { return cs.ID == id })
@@ -122,9 +140,26 @@ func versionNames(names []string) []string {
 	return names
 }
 
-// apply puts p into c.
-func (p Policy) apply(c *tls.Config) {
+// Apply puts p's versions and suites into c.
+func (p Policy) Apply(c *tls.Config) {
 	c.MinVersion = max(p.MinVersion, tls.VersionTLS12)
 	c.MaxVersion = p.MaxVersion
 	c.CipherSuites = p.CipherSuites
+}
+
+// Dialling returns the policy of the connections made under p by a
+// Kafka client whose ssl.protocol is protocol: TLSv1.2 keeps them at
+// TLS 1.2; TLSv1.3 (Kafka's default), TLS and empty leave p as it is.
+func (p Policy) Dialling(protocol string) (Policy, error) {
+	switch protocol {
+	case "", "TLS", "TLSv1.3":
+		return p, nil
+	case "TLSv1.2":
+		if p.MinVersion > tls.VersionTLS12 {
+			return Policy{}, &PolicyError{"ssl.protocol", "TLSv1.2 would leave no version to connect with, as ssl.enabled.protocols and ssl.cipher.suites leave TLS 1.3 only"}
+		}
+		p.MaxVersion = tls.VersionTLS12
+		return p, nil
+	}
+	return Policy{}, &PolicyError{"ssl.protocol", fmt.Sprintf("want TLSv1.3, TLSv1.2 or TLS, got %q (older versions are not served)", protocol)}
 }

@@ -51,6 +51,11 @@ func TestNewPolicy(t *testing.T) {
 			t.Errorf("%s: got %+v, %v; want versions %x to %x, suites %v", c.what, p, err, c.min, c.max, c.ids)
 		}
 	}
+	// Kafka's configurations write the lists with commas, blanks around.
+	p, err := ParsePolicy(" TLSv1.3,TLSv1.2 ", rsa256+" , ,")
+	if want := []uint16{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}; err != nil || p.MinVersion != tls.VersionTLS12 || p.MaxVersion != tls.VersionTLS12 || !slices.Equal(p.CipherSuites, want) {
+		t.Errorf("ParsePolicy: got %+v, %v; want TLS 1.2 with %v", p, err, want)
+	}
 }
 
 // TestMaterialPolicy checks that Material's server and client
@@ -76,5 +81,35 @@ func TestMaterialPolicy(t *testing.T) {
 	srv.Policy = Policy{}
 	if st, err := connect(t, srv.Server(tls.NoClientCert), one); err != nil || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
 		t.Errorf("client held to one suite: got %s, %v", tls.CipherSuiteName(st.CipherSuite), err)
+	}
+}
+
+// TestDialling checks Kafka's client ssl.protocol over a policy: TLSv1.2
+// caps the version, TLSv1.3, TLS and empty leave it, others are refused.
+func TestDialling(t *testing.T) {
+	both, _ := NewPolicy(nil, nil)
+	only13, _ := NewPolicy([]string{"TLSv1.3"}, nil)
+	for _, c := range []struct {
+		what     string
+		p        Policy
+		protocol string
+		max      uint16
+		err      string
+	}{
+		{"default", both, "", tls.VersionTLS13, ""},
+		{"TLS", both, "TLS", tls.VersionTLS13, ""},
+		{"TLSv1.3", both, "TLSv1.3", tls.VersionTLS13, ""},
+		{"TLSv1.2", both, "TLSv1.2", tls.VersionTLS12, ""},
+		{"TLSv1.2 under TLS 1.3 only", only13, "TLSv1.2", 0, "no version to connect with"},
+		{"TLSv1.1", both, "TLSv1.1", 0, `got "TLSv1.1"`},
+	} {
+		d, err := c.p.Dialling(c.protocol)
+		var pe *PolicyError
+		switch {
+		case c.err != "" && (!errors.As(err, &pe) || pe.Key != "ssl.protocol" || !strings.Contains(pe.Reason, c.err)):
+			t.Errorf("%s: got %v, want an ssl.protocol error saying %q", c.what, err, c.err)
+		case c.err == "" && (err != nil || d.MaxVersion != c.max || d.MinVersion != c.p.MinVersion):
+			t.Errorf("%s: got %+v, %v; want %+v capped at %x", c.what, d, err, c.p, c.max)
+		}
 	}
 }

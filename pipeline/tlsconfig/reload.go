@@ -120,11 +120,11 @@ func (m *Material) Server(auth ClientAuth) *tls.Config {
 				return nil, err
 			}
 			c := &tls.Config{Certificates: []tls.Certificate{*pair}, ClientCAs: pool, ClientAuth: auth}
-			m.Policy.apply(c)
+			m.Policy.Apply(c)
 			return c, nil
 		},
 	}
-	m.Policy.apply(c)
+	m.Policy.Apply(c)
 	return c
 }
 
@@ -138,7 +138,7 @@ func (m *Material) Client(serverName string, verifyHost bool) (*tls.Config, erro
 		return nil, err
 	}
 	c := &tls.Config{ServerName: serverName, RootCAs: pool}
-	m.Policy.apply(c)
+	m.Policy.Apply(c)
 	if pair != nil {
 		c.Certificates = []tls.Certificate{*pair}
 	}
