@@ -409,7 +409,7 @@ func (c *Config) requestTimeout() time.Duration {
 // roles returns process.roles as a set.
 func (c *Config) roles() map[string]bool {
 	roles := map[string]bool{}
-	for _, r := range commaList(c.ProcessRoles) {
+	for _, r := range config.CommaList(c.ProcessRoles) {
 		roles[r] = true
 	}
 	return roles

@@ -14,6 +14,7 @@ import (
 	"logpipe/brokerd/quorum"
 	"logpipe/brokerd/sasl"
 	"logpipe/brokerd/wire"
+	"logpipe/pipeline/config"
 	"logpipe/pipeline/scram"
 	"logpipe/pipeline/tlsconfig"
 )
@@ -112,20 +113,9 @@ func (s *SecurityConfig) hasKeystore() bool {
 
 // mechanisms returns sasl.enabled.mechanisms as a list.
 func (s *SecurityConfig) mechanisms() []string {
-	out := commaList(s.SASLEnabledMechanisms)
+	out := config.CommaList(s.SASLEnabledMechanisms)
 	for i, m := range out {
 		out[i] = strings.ToUpper(m)
-	}
-	return out
-}
-
-// commaList splits a Kafka list value at its commas, dropping blanks.
-func commaList(v string) []string {
-	var out []string
-	for _, e := range strings.Split(v, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +265,16 @@ func TestParseByteSize(t *testing.T) {
 	for _, bad := range []string{"", "-1", "MiB", "1XB", "1e400GiB", "NaNKiB"} {
 		if _, err := ParseByteSize(bad); err == nil {
 			t.Errorf("ParseByteSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCommaList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"": nil, " , ": nil, "a": {"a"}, "a,b": {"a", "b"}, " broker , controller,,": {"broker", "controller"},
+	} {
+		if got := CommaList(in); !slices.Equal(got, want) {
+			t.Errorf("CommaList(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -102,3 +102,16 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	return 0, fmt.Errorf("cannot parse %q as a size (want e.g. 1048576, 512KiB, 10MiB, 1GB)", s)
 }
+
+// CommaList splits a list as Kafka's configurations write them ("a, b,c"):
+// at its commas, with the blanks around each entry and empty entries
+// dropped.
+func CommaList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}

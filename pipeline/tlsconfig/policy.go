@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"logpipe/pipeline/config"
 )
 
 // Policy is which TLS versions and cipher suites a connection may use,
@@ -108,18 +110,7 @@ func NewPolicy(protocols, suites []string) (Policy, error) {
 // ssl.cipher.suites as Kafka's configurations write them: names separated
 // by commas, blanks around them ignored.
 func ParsePolicy(protocols, suites string) (Policy, error) {
-	return NewPolicy(names(protocols), names(suites))
-}
-
-// names splits a comma-separated list, dropping blank entries.
-func names(v string) []string {
-	var out []string
-	for _, e := range strings.Split(v, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
+	return NewPolicy(config.CommaList(protocols), config.CommaList(suites))
 }
 
 // insecure reports whether Go counts the cipher suite id insecure.
