@@ -25,6 +25,9 @@ have_cmd curl || need_pkgs+=(curl)
 # openssl: configs/secured/prepare.sh makes a development CA and the broker's
 # certificate with it (its test runs the script as shipped).
 have_cmd openssl || need_pkgs+=(openssl)
+# argon2, the reference tool: brokerd's users file takes its hashes, and the
+# test of that (brokerd/sasl) makes them with it.
+have_cmd argon2 || need_pkgs+=(argon2)
 # ip (network namespaces): the cluster's network-partition test (e2e/netns).
 have_cmd ip || need_pkgs+=(iproute2)
 # rsyslog with omkafka: the shipper benchmark's peer (e2e/bench/cmd/shipperbench).

@@ -37,10 +37,14 @@ import (
 	pscram "logpipe/pipeline/scram"
 )
 
-// The accounts of secureBroker: one PLAIN account from the users file, and
-// SCRAM accounts created through AlterUserScramCredentials.
+// The accounts of secureBroker: PLAIN accounts from the users file, one
+// with a bcrypt hash and one with an argon2id hash (made by the reference
+// argon2 tool: echo -n argon-pw-3 | argon2 saltysaltsalt -id -t 2 -p 2 -e),
+// and SCRAM accounts created through AlterUserScramCredentials.
 const (
 	plainUser, plainPass = "plainer", "plain-pw-1"
+	argonUser, argonPass = "argoner", "argon-pw-3"
+	argonHash            = "$argon2id$v=19$m=4096,t=2,p=2$c2FsdHlzYWx0c2FsdA$MtDcXAQ9UCTyg/g/Ex+64Yyi3zXq/UFqO0GfCHRtbnU"
 	scramUser, scramPass = "scrammer", "scram-pw-2"
 )
 
@@ -112,7 +116,7 @@ func startSecureBroker(t *testing.T, change func(*broker.Config)) *secureBroker 
 	cfg.Security.SSLKeystoreLocation = write("broker.pem", srv.CertPEM, srv.KeyPEM)
 	cfg.Security.SSLTruststoreLocation = write("ca.pem", ca.PEM)
 	cfg.Security.SSLClientAuth = "requested"
-	cfg.Security.SASLPlainUsersFile = write("users.yml", []byte(plainUser+": "+string(hash)+"\n"))
+	cfg.Security.SASLPlainUsersFile = write("users.yml", []byte(plainUser+": "+string(hash)+"\n"+argonUser+": "+argonHash+"\n"))
 	cfg.Security.ConnectionFailedAuthenticationDelayMs = 20
 	if change != nil {
 		change(&cfg)
@@ -260,6 +264,7 @@ func TestListenersWithFranzGo(t *testing.T) {
 		roundTrip(t, "sasl-plaintext-"+mech, 50, kgo.SeedBrokers(sb.addrs["SASL_PLAINTEXT"]), kgo.SASL(mechanism(mech, user, pass)))
 		roundTrip(t, "sasl-ssl-"+mech, 200, kgo.SeedBrokers(sb.addrs["SASL_SSL"]), kgo.SASL(mechanism(mech, user, pass)), kgo.DialTLSConfig(sb.tlsConfig(false)))
 	}
+	roundTrip(t, "sasl-ssl-argon2", 50, kgo.SeedBrokers(sb.addrs["SASL_SSL"]), kgo.SASL(mechanism("PLAIN", argonUser, argonPass)), kgo.DialTLSConfig(sb.tlsConfig(false)))
 	// Each listener tells its clients its own addresses.
 	for name, addr := range sb.addrs {
 		opts := []kgo.Opt{kgo.SeedBrokers(addr)}
@@ -302,6 +307,7 @@ func TestSecurityRefusals(t *testing.T) {
 		want error
 	}{
 		{"wrong PLAIN password", mechanism("PLAIN", plainUser, "nope"), kerr.SaslAuthenticationFailed},
+		{"wrong PLAIN password, argon2 account", mechanism("PLAIN", argonUser, plainPass), kerr.SaslAuthenticationFailed},
 		{"unknown PLAIN user", mechanism("PLAIN", "ghost", plainPass), kerr.SaslAuthenticationFailed},
 		{"wrong SCRAM password", mechanism("SCRAM-SHA-512", scramUser, "nope"), kerr.SaslAuthenticationFailed},
 		{"unknown SCRAM user", mechanism("SCRAM-SHA-512", "ghost", scramPass), kerr.SaslAuthenticationFailed},

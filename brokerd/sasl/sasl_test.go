@@ -3,7 +3,10 @@ package sasl
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +119,104 @@ func FuzzParsePlain(f *testing.F) {
 		_, user, pass, err := ParsePlain(msg)
 		if err == nil && (user == "" || pass == "") {
 			t.Fatalf("accepted %q with an empty user or password", msg)
+		}
+	})
+}
+
+// argon2Tool hashes pass with the reference argon2 command (Debian's
+// argon2 package, which deploy/deps.sh installs), with its flags args.
+func argon2Tool(t *testing.T, pass, salt string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("argon2", append([]string{salt, "-e"}, args...)...)
+	cmd.Stdin = strings.NewReader(pass)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("argon2 %v: %v (install Debian's argon2 package: deploy/deps.sh does)", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestArgon2Users checks logins against argon2id and argon2i hashes made
+// by the reference argon2 tool, beside a bcrypt one, and the hashes that
+// are refused with the reason.
+func TestArgon2Users(t *testing.T) {
+	id := argon2Tool(t, "id-pw", "saltsaltsalt", "-id", "-t", "2", "-k", "1024", "-p", "2")
+	i := argon2Tool(t, "i-pw", "pepperpepper", "-i")
+	long := argon2Tool(t, "long-pw", "saltsaltsalt", "-id", "-l", "64")
+	path := filepath.Join(t.TempDir(), "users.yml")
+	body := "ida: " + id + "\nivan: '" + i + "'\nlen: " + long + "\nbea: " + hash(t, "b-pw") + "\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := OpenPlainUsers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user, pass string
+		want       bool
+	}{
+		{"ida", "id-pw", true}, {"ida", "i-pw", false}, {"ida", "", false},
+		{"ivan", "i-pw", true}, {"ivan", "id-pw", false},
+		{"len", "long-pw", true}, {"len", "long-pw ", false},
+		{"bea", "b-pw", true}, {"bea", "id-pw", false},
+		{"nobody", "id-pw", false}, {"nobody", "b-pw", false},
+	} {
+		if got := u.Check(c.user, c.pass); got != c.want {
+			t.Errorf("Check(%q, %q) = %v, want %v", c.user, c.pass, got, c.want)
+		}
+	}
+
+	good := strings.Split(id, "$") // "", argon2id, v=19, m=…, salt, hash
+	with := func(i int, v string) string {
+		f := slices.Clone(good)
+		f[i] = v
+		return strings.Join(f, "$")
+	}
+	for _, c := range []struct{ hash, want string }{
+		{argon2Tool(t, "pw", "saltsaltsalt", "-d"), "argon2d is not served"},
+		{argon2Tool(t, "pw", "saltsaltsalt", "-id", "-v", "10"), `argon2 version "v=16" is not served`},
+		{strings.Replace(id, "$v=19", "", 1), "argon2 hash without a version"},
+		{with(2, "v=16"), `argon2 version "v=16" is not served`},
+		{with(1, "argon2x"), `unknown argon2 variant "argon2x"`},
+		{with(3, "m=1024,t=2"), "want m=…,t=…,p=…"},
+		{with(3, "t=2,m=1024,p=2"), "want m=…,t=…,p=…"},
+		{with(3, "m=1024,t=2,p=2,keyid=x"), "want m=…,t=…,p=…"},
+		{with(3, "m=-1,t=2,p=2"), "want m=…,t=…,p=…"},
+		{with(3, "m=1048576,t=2,p=2"), "above 262144 KiB"},
+		{with(3, "m=8,t=2,p=2"), "at least 8 KiB per lane"},
+		{with(3, "m=1024,t=0,p=2"), "passes t=0"},
+		{with(3, "m=1024,t=2,p=0"), "parallelism p=0"},
+		{with(3, "m=1024,t=2,p=256"), "parallelism p=256"},
+		{with(4, "c2FsdA"), "argon2 salt"},
+		{with(4, "c2FsdHNhbHRzYWx0=="), "argon2 salt"},
+		{with(5, "aGFzaA"), "argon2 hash"},
+		{id + "$", "not an argon2 hash"},
+		{"$argon2id", "not an argon2 hash"},
+		{"$2a$04$short", "not a bcrypt or argon2 hash"},
+	} {
+		_, err := parsePlainUsers([]byte("x: '" + c.hash + "'\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "user x: ") {
+			t.Errorf("hash %s: got %v, want an error for user x saying %q", c.hash, err, c.want)
+		}
+	}
+}
+
+// FuzzParseHash feeds hostile hashes to the users file's parser: it never
+// panics, and an argon2 hash it takes is within the bounds a login may
+// spend.
+func FuzzParseHash(f *testing.F) {
+	for _, s := range []string{
+		"$argon2id$v=19$m=4096,t=2,p=2$c2FsdHlzYWx0c2FsdA$MtDcXAQ9UCTyg/g/Ex+64Yyi3zXq/UFqO0GfCHRtbnU",
+		"$argon2i$v=19$m=4096,t=3,p=1$c2FsdHlzYWx0$+s0boqrKGIOMH+AUFqZWk6J79OwceruM1OUxVhD3hP0",
+		"$argon2id$v=19$m=4294967295,t=1,p=1$$", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", "$",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := parseHash(s)
+		if a, ok := h.(*argon2Hash); err == nil && ok && (a.memory > maxArgon2KiB || a.passes > maxArgon2Passes || a.threads == 0 || len(a.salt) < 8 || len(a.key) < 16) {
+			t.Fatalf("took %q: %+v", s, a)
 		}
 	})
 }

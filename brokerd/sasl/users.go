@@ -3,7 +3,9 @@ package sasl
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,10 +15,11 @@ import (
 )
 
 // PlainUsers are the PLAIN accounts of sasl.plain.users.file: a YAML
-// mapping of user name to bcrypt hash,
+// mapping of user name to a bcrypt hash or an argon2id (or argon2i) hash
+// in the PHC string format,
 //
 //	shipper: $2a$12$Qm7f…
-//	indexer: $2a$12$8sLk…
+//	indexer: $argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$8sLk…
 //
 // The file is read again when its size or modification time changes, at
 // the next login after the change; a file that no longer parses keeps the
@@ -27,8 +30,25 @@ type PlainUsers struct {
 	mu    sync.Mutex
 	size  int64
 	mod   time.Time
-	users map[string][]byte
+	users map[string]passwordHash
+	// decoy is checked for a user that does not exist, so that an
+	// unknown name takes as long to refuse as a wrong password: the hash
+	// of one of the users, as costly as theirs.
+	decoy passwordHash
 	err   error
+}
+
+// passwordHash is one account's hash.
+type passwordHash interface {
+	// matches reports whether pass is the password hashed.
+	matches(pass []byte) bool
+}
+
+// bcryptHash is a bcrypt hash ($2a$, $2b$ or $2y$).
+type bcryptHash []byte
+
+func (h bcryptHash) matches(pass []byte) bool {
+	return bcrypt.CompareHashAndPassword(h, pass) == nil
 }
 
 // OpenPlainUsers reads the file at path.
@@ -42,9 +62,11 @@ func OpenPlainUsers(path string) (*PlainUsers, error) {
 	return u, nil
 }
 
-// decoyHash is compared with for a user that does not exist, so that an
-// unknown name takes as long to refuse as a wrong password.
-var decoyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+// emptyDecoy is the decoy of a file without users.
+var emptyDecoy = func() passwordHash {
+	h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+	return bcryptHash(h)
+}()
 
 // Check reports whether pass is user's password.
 func (u *PlainUsers) Check(user, pass string) bool {
@@ -53,11 +75,11 @@ func (u *PlainUsers) Check(user, pass string) bool {
 		u.err = u.reload()
 	}
 	hash, ok := u.users[user]
-	u.mu.Unlock()
 	if !ok {
-		hash = decoyHash
+		hash = u.decoy
 	}
-	return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && ok
+	u.mu.Unlock()
+	return hash.matches([]byte(pass)) && ok
 }
 
 // Err returns why the file could not be read again, nil if it was.
@@ -77,31 +99,47 @@ func (u *PlainUsers) reload() error {
 	if err != nil {
 		return fmt.Errorf("sasl: plain users file: %w", err)
 	}
-	users, err := ParsePlainUsers(b)
+	users, err := parsePlainUsers(b)
 	if err != nil {
 		return fmt.Errorf("sasl: plain users file %s: %w", u.path, err)
 	}
 	u.users, u.size, u.mod = users, st.Size(), st.ModTime()
+	u.decoy = emptyDecoy
+	if names := slices.Sorted(maps.Keys(users)); len(names) > 0 {
+		u.decoy = users[names[0]]
+	}
 	return nil
 }
 
-// ParsePlainUsers parses the users file's content.
-func ParsePlainUsers(b []byte) (map[string][]byte, error) {
+// parsePlainUsers parses the users file's content.
+func parsePlainUsers(b []byte) (map[string]passwordHash, error) {
 	var raw map[string]string
 	if len(bytes.TrimSpace(b)) > 0 {
 		if err := yaml.Unmarshal(b, &raw); err != nil {
 			return nil, err
 		}
 	}
-	users := make(map[string][]byte, len(raw))
+	users := make(map[string]passwordHash, len(raw))
 	for name, hash := range raw {
 		if name == "" || strings.ContainsRune(name, 0) {
 			return nil, fmt.Errorf("user name %q is not valid", name)
 		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return nil, fmt.Errorf("user %s: not a bcrypt hash: %w", name, err)
+		h, err := parseHash(hash)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: %w", name, err)
 		}
-		users[name] = []byte(hash)
+		users[name] = h
 	}
 	return users, nil
+}
+
+// parseHash reads a bcrypt or argon2 hash.
+func parseHash(s string) (passwordHash, error) {
+	if strings.HasPrefix(s, "$argon2") {
+		return parseArgon2(s)
+	}
+	if _, err := bcrypt.Cost([]byte(s)); err != nil {
+		return nil, fmt.Errorf("not a bcrypt or argon2 hash: %w", err)
+	}
+	return bcryptHash(s), nil
 }
