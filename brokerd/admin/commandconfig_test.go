@@ -224,6 +224,9 @@ func startSecuredBroker(t *testing.T) *securedBroker {
 	}
 	// The admin's PLAIN account, hashed as the bootstrap does it.
 	hashed := run(t, nil, "users", "plain-hash", "--user", "admin", "--password", "admin-pw").ok(t).stdout
+	hashed += run(t, nil, "users", "plain-hash", "--user", "operator", "--password", "op-pw", "--hash", "argon2id").ok(t).stdout
+	run(t, nil, "users", "plain-hash", "--user", "x", "--password", "pw", "--hash", "md5").fails(t, exitUsage, `--hash must be bcrypt or argon2id, not "md5"`)
+	run(t, nil, "users", "list", "--hash", "argon2id").fails(t, exitUsage, `--hash goes with plain-hash only`)
 	run(t, nil, "users", "plain-hash", "--user", "ad:min", "--password", "pw").fails(t, exitUsage, `cannot hold ':'`)
 	run(t, nil, "users", "plain-hash", "--user", "admin").fails(t, exitUsage, `plain-hash needs --password`)
 	sb := &securedBroker{dir: dir, ca: ca, caFile: filepath.Join(dir, "ca.pem"), saslSSL: freeLocalAddr(t), ssl: freeLocalAddr(t)}
@@ -312,6 +315,13 @@ func TestCommandConfigSecuredBroker(t *testing.T) {
 	run(t, tg, "consumer-groups", "--command-config", admin, "--list").ok(t)
 
 	run(t, tg, "topics", "--command-config", wrong, "--list").fails(t, exitError, `SASL_AUTHENTICATION_FAILED`)
+	// The operator's PLAIN account has an argon2id hash from plain-hash.
+	operator := func(pass string) string {
+		return sb.properties(t, "operator.properties", append([]string{"security.protocol=SASL_SSL", "sasl.mechanism=PLAIN",
+			`sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="operator" password="` + pass + `";`}, truststore...)...)
+	}
+	run(t, tg, "topics", "--command-config", operator("op-pw"), "--list").ok(t)
+	run(t, tg, "topics", "--command-config", operator("admin-pw"), "--list").fails(t, exitError, `SASL_AUTHENTICATION_FAILED`)
 	run(t, tg, "topics", "--list", "--timeout", "3000").fails(t, exitError, `brokerd topics: `)
 
 	// On the SSL listener the certificate is the principal: CN=admin-cert

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"golang.org/x/crypto/bcrypt"
+
+	"logpipe/brokerd/sasl"
 )
 
 // usersOpts is the parsed command line of `brokerd users`.
@@ -22,13 +24,14 @@ type usersOpts struct {
 	password   string
 	iterations int
 	timeoutMs  int
+	hash       string
 }
 
 var userActions = []string{"add", "delete", "list", "plain-hash"}
 
 // valueFlags are the flags of `brokerd users` that take a value, so that
 // a value is never taken for the action.
-var valueFlags = []string{"--user", "-user", "--mechanism", "-mechanism", "--password", "-password", "--iterations", "-iterations", "--bootstrap-server", "-bootstrap-server", "--output", "-output", "--timeout", "-timeout", "--command-config", "-command-config"}
+var valueFlags = []string{"--user", "-user", "--mechanism", "-mechanism", "--password", "-password", "--iterations", "-iterations", "--bootstrap-server", "-bootstrap-server", "--output", "-output", "--timeout", "-timeout", "--command-config", "-command-config", "--hash", "-hash"}
 
 // takeAction removes the action (add, delete, list or plain-hash) from args.
 func takeAction(args []string) (string, []string) {
@@ -49,7 +52,7 @@ func runUsers(e *env, args []string) error {
 		"add --user NAME --password PASSWORD [--mechanism SCRAM-SHA-256|SCRAM-SHA-512]... [--iterations N]",
 		"delete --user NAME [--mechanism SCRAM-SHA-256|SCRAM-SHA-512]...",
 		"list [--user NAME]",
-		"plain-hash --user NAME --password PASSWORD    (prints a line of sasl.plain.users.file; contacts no broker)",
+		"plain-hash --user NAME --password PASSWORD [--hash bcrypt|argon2id]    (prints a line of sasl.plain.users.file; contacts no broker)",
 	)
 	fs := o.flagSet
 	fs.StringVar(&o.user, "user", "", "the user's `NAME`")
@@ -57,6 +60,7 @@ func runUsers(e *env, args []string) error {
 	fs.StringVar(&o.password, "password", "", "with add: the user's `PASSWORD`; the broker keeps only a salted, iterated hash of it")
 	fs.IntVar(&o.iterations, "iterations", 8192, "with add: the hash's iteration `COUNT` (4096 to 16384)")
 	fs.IntVar(&o.timeoutMs, "timeout", 30000, "give up after this many `milliseconds`")
+	fs.StringVar(&o.hash, "hash", "bcrypt", "with plain-hash: the `ALGORITHM`, bcrypt (cost 10) or argon2id (64 MiB, 3 passes, 4 lanes)")
 	o.action, args = takeAction(args)
 	if err := fs.parse(e, args); err != nil {
 		return err
@@ -116,6 +120,10 @@ func (o *usersOpts) check() error {
 		return usagef("--mechanism does not go with %s", o.action)
 	case o.action == "plain-hash" && strings.ContainsAny(o.user, ":\"\n\r"):
 		return usagef("plain-hash: a PLAIN user name cannot hold ':', '\"' or a line break")
+	case o.given("hash") && o.action != "plain-hash":
+		return usagef("--hash goes with plain-hash only")
+	case o.hash != "bcrypt" && o.hash != "argon2id":
+		return usagef("--hash must be bcrypt or argon2id, not %q", o.hash)
 	case o.iterations < 4096 || o.iterations > 16384:
 		return usagef("--iterations must be between 4096 and 16384, got %d", o.iterations)
 	}
@@ -163,10 +171,14 @@ func (o *usersOpts) alter(ctx context.Context, adm *kadm.Client, dels []kadm.Del
 }
 
 // plainHash prints the user's line of brokerd's sasl.plain.users.file,
-// the bcrypt hash of the password, without contacting a broker.
+// the bcrypt or argon2id hash of the password, without contacting a
+// broker.
 func (o *usersOpts) plainHash(e *env) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(o.password), bcrypt.DefaultCost)
-	if err != nil {
+	var hash []byte
+	var err error
+	if o.hash == "argon2id" {
+		hash = []byte(sasl.NewArgon2idHash([]byte(o.password)))
+	} else if hash, err = bcrypt.GenerateFromPassword([]byte(o.password), bcrypt.DefaultCost); err != nil {
 		return errorf("plain-hash: %w", err)
 	}
 	if o.json() {

@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -99,6 +100,23 @@ func parseArgon2(s string) (*argon2Hash, error) {
 		return nil, errors.New("argon2 hash: want 16 to 128 bytes in base64 without padding")
 	}
 	return h, nil
+}
+
+// NewArgon2idHash hashes pass with argon2id under the second set of
+// parameters RFC 9106 recommends (64 MiB, 3 passes, 4 lanes), a random
+// 16-byte salt and a 32-byte tag, in the PHC string format.
+func NewArgon2idHash(pass []byte) string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt) // never fails (crypto/rand)
+	return argon2idPHC(pass, salt)
+}
+
+// argon2idPHC is NewArgon2idHash with the salt given.
+func argon2idPHC(pass, salt []byte) string {
+	const memory, passes, lanes = 64 << 10, 3, 4
+	key := argon2.IDKey(pass, salt, passes, memory, lanes, 32)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", memory, passes, lanes,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // matches reports whether pass hashes to h, once the memory it takes is

@@ -202,6 +202,24 @@ func TestArgon2Users(t *testing.T) {
 	}
 }
 
+// TestNewArgon2idHash checks the hashes brokerd makes against the
+// reference argon2 tool's for the same salt and parameters, and that a
+// new hash gets a new salt and is taken by the users file.
+func TestNewArgon2idHash(t *testing.T) {
+	want := argon2Tool(t, "pw", "saltsaltsaltsalt", "-id", "-t", "3", "-k", "65536", "-p", "4")
+	if got := argon2idPHC([]byte("pw"), []byte("saltsaltsaltsalt")); got != want {
+		t.Errorf("argon2idPHC: got %s, the argon2 tool %s", got, want)
+	}
+	a, b := NewArgon2idHash([]byte("pw")), NewArgon2idHash([]byte("pw"))
+	if a == b {
+		t.Errorf("two hashes of one password are the same: %s", a)
+	}
+	h, err := parseHash(a)
+	if err != nil || !h.matches([]byte("pw")) || h.matches([]byte("pw2")) {
+		t.Errorf("NewArgon2idHash: %s parsed %v, or matches the wrong password", a, err)
+	}
+}
+
 // FuzzParseHash feeds hostile hashes to the users file's parser: it never
 // panics, and an argon2 hash it takes is within the bounds a login may
 // spend.
