@@ -294,7 +294,11 @@ func newCommandConfig(name string, props []property) (*commandConfig, error) {
 			}
 		}
 	} else {
-		s, p, err := tlsSettings(set, bad)
+		s, err := tlsSettings(set, bad)
+		if err != nil {
+			return nil, err
+		}
+		p, err := tlsPolicy(set, bad)
 		if err != nil {
 			return nil, err
 		}
@@ -355,10 +359,9 @@ func loginModuleFor(mech string) string {
 }
 
 // tlsSettings turns the ssl.* properties into the TLS settings the
-// shipper's and indexer's ssl sections use, and the versions and cipher
-// suites into a policy.
-func tlsSettings(set map[string]property, bad func(key, format string, args ...any) error) (*tlsconfig.Settings, tlsconfig.Policy, error) {
-	var none tlsconfig.Policy
+// shipper's and indexer's ssl sections use; the versions and cipher
+// suites are tlsPolicy's.
+func tlsSettings(set map[string]property, bad func(key, format string, args ...any) error) (*tlsconfig.Settings, error) {
 	// Kafka trims its settings' values.
 	value := func(key string) string { return strings.TrimSpace(set[key].value) }
 	given := func(key string) bool { _, ok := set[key]; return ok }
@@ -373,28 +376,28 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		{"ssl.keystore.type", []string{"ssl.keystore.location", "ssl.keystore.certificate.chain", "ssl.keystore.key"}},
 	} {
 		if given(store.typ) && !strings.EqualFold(value(store.typ), "PEM") {
-			return nil, none, bad(store.typ, "want PEM (JKS and PKCS12 stores are not read; `openssl pkcs12 -in store.p12 -nodes` makes PEM of one), got %q", value(store.typ))
+			return nil, bad(store.typ, "want PEM (JKS and PKCS12 stores are not read; `openssl pkcs12 -in store.p12 -nodes` makes PEM of one), got %q", value(store.typ))
 		}
 		for _, k := range store.keys {
 			if given(k) && !given(store.typ) {
-				return nil, none, bad(k, "set without %s=PEM (Kafka's tools would read it as JKS)", store.typ)
+				return nil, bad(k, "set without %s=PEM (Kafka's tools would read it as JKS)", store.typ)
 			}
 		}
 	}
 	if given("ssl.truststore.location") && given("ssl.truststore.certificates") {
-		return nil, none, bad("ssl.truststore.certificates", "set with ssl.truststore.location; give one of them")
+		return nil, bad("ssl.truststore.certificates", "set with ssl.truststore.location; give one of them")
 	}
 	for _, k := range []string{"ssl.truststore.location", "ssl.truststore.certificates"} {
 		if given(k) {
 			if value(k) == "" {
-				return nil, none, bad(k, "empty")
+				return nil, bad(k, "empty")
 			}
 			s.CertificateAuthorities = []string{value(k)}
 		}
 	}
 	switch {
 	case given("ssl.keystore.location") && (given("ssl.keystore.certificate.chain") || given("ssl.keystore.key")):
-		return nil, none, bad("ssl.keystore.location", "set with ssl.keystore.certificate.chain or ssl.keystore.key; give the one file or the two")
+		return nil, bad("ssl.keystore.location", "set with ssl.keystore.certificate.chain or ssl.keystore.key; give the one file or the two")
 	case given("ssl.keystore.location"):
 		// One PEM file with the chain and the key.
 		s.Certificate, s.Key = value("ssl.keystore.location"), value("ssl.keystore.location")
@@ -403,12 +406,12 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		if !given(k) {
 			k = "ssl.keystore.key"
 		}
-		return nil, none, bad(k, "ssl.keystore.certificate.chain and ssl.keystore.key go together")
+		return nil, bad(k, "ssl.keystore.certificate.chain and ssl.keystore.key go together")
 	case given("ssl.keystore.certificate.chain"):
 		s.Certificate, s.Key = value("ssl.keystore.certificate.chain"), value("ssl.keystore.key")
 	}
 	if given("ssl.key.password") && value("ssl.key.password") != "" {
-		return nil, none, bad("ssl.key.password", "encrypted PEM keys are not supported; decrypt the key (openssl pkey -in key.pem -out plain.pem) and leave this out")
+		return nil, bad("ssl.key.password", "encrypted PEM keys are not supported; decrypt the key (openssl pkey -in key.pem -out plain.pem) and leave this out")
 	}
 	if given("ssl.endpoint.identification.algorithm") {
 		switch strings.ToLower(value("ssl.endpoint.identification.algorithm")) {
@@ -417,17 +420,8 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 			// The chain is checked, not the host name.
 			s.VerificationMode = "certificate"
 		default:
-			return nil, none, bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", value("ssl.endpoint.identification.algorithm"))
+			return nil, bad("ssl.endpoint.identification.algorithm", "want https or empty, got %q", value("ssl.endpoint.identification.algorithm"))
 		}
-	}
-	// Kafka's clients take TLS 1.2 and 1.3 with the JVM's suites unless
-	// told; ssl.protocol TLSv1.2 caps them at TLS 1.2.
-	policy, err := tlsconfig.ParsePolicy(value("ssl.enabled.protocols"), value("ssl.cipher.suites"))
-	if err == nil {
-		policy, err = policy.Dialling(value("ssl.protocol"))
-	}
-	if perr := (*tlsconfig.PolicyError)(nil); errors.As(err, &perr) {
-		return nil, none, bad(perr.Key, "%s", perr.Reason)
 	}
 	// Read the files now, so that a wrong path is reported before
 	// connecting: the CAs alone first, to name the key at fault.
@@ -437,16 +431,32 @@ func tlsSettings(set map[string]property, bad func(key, format string, args ...a
 		if !given(k) {
 			k = "ssl.truststore.certificates"
 		}
-		return nil, none, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
+		return nil, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
 	}
 	if _, err := s.Config(); err != nil {
 		k := "ssl.keystore.location"
 		if !given(k) {
 			k = "ssl.keystore.certificate.chain"
 		}
-		return nil, none, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
+		return nil, bad(k, "%v", strings.TrimPrefix(err.Error(), "tlsconfig: "))
 	}
-	return s, policy, nil
+	return s, nil
+}
+
+// tlsPolicy reads ssl.enabled.protocols and ssl.cipher.suites as the
+// broker does; ssl.protocol TLSv1.2 caps the connection at TLS 1.2, as it
+// caps Kafka's clients.
+func tlsPolicy(set map[string]property, bad func(key, format string, args ...any) error) (tlsconfig.Policy, error) {
+	value := func(key string) string { return strings.TrimSpace(set[key].value) }
+	p, err := tlsconfig.ParsePolicy(value("ssl.enabled.protocols"), value("ssl.cipher.suites"))
+	if err == nil {
+		p, err = p.Dialling(value("ssl.protocol"))
+	}
+	var perr *tlsconfig.PolicyError
+	if errors.As(err, &perr) {
+		return tlsconfig.Policy{}, bad(perr.Key, "%s", perr.Reason)
+	}
+	return p, err
 }
 
 // parseJAAS reads a sasl.jaas.config value: one login module, its control
