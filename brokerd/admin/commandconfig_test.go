@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"logpipe/brokerd/broker"
+	"logpipe/internal/devstack"
 	"logpipe/internal/testcerts"
 )
 
@@ -251,15 +253,16 @@ func startSecuredBroker(t *testing.T) *securedBroker {
 	return sb
 }
 
-// freeLocalAddr returns a loopback address nothing listens on.
+// freeLocalAddr returns a loopback address nothing listens on, below the
+// ephemeral port range, so that no client's connection takes its port
+// between now and the broker's bind (devstack.FreePort).
 func freeLocalAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // properties writes a client properties file of lines into the broker's

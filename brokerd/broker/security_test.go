@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ import (
 
 	"logpipe/brokerd/broker"
 	"logpipe/brokerd/wire"
+	"logpipe/internal/devstack"
 	"logpipe/internal/testcerts"
 	pscram "logpipe/pipeline/scram"
 )
@@ -59,14 +61,16 @@ type secureBroker struct {
 	b      *broker.Broker
 }
 
+// freeAddr returns a loopback address nothing listens on, below the
+// ephemeral port range, so that no client's connection takes its port
+// between now and the broker's bind (devstack.FreePort).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // startSecureBroker starts the broker; change, if set, edits its
