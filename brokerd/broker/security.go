@@ -406,15 +406,21 @@ func (b *Broker) raftStreamAuth() *quorum.StreamAuth {
 // peerTLS is the TLS configuration this node connects to another node at
 // addr with: the truststore, the keystore as client certificate, the host
 // name checked unless ssl.endpoint.identification.algorithm is empty, and
-// no TLS 1.3 if ssl.protocol says TLSv1.2.
+// the versions ssl.protocol leaves a client (tlsconfig.Policy.Dialling;
+// validate has refused a value it would refuse).
 func (ls *listenerSec) peerTLS(addr string) (*tls.Config, error) {
 	a := ls.cfg.SSLEndpointIdentificationAlgorithm
 	host, _, _ := net.SplitHostPort(addr)
 	c, err := ls.material.Client(host, a == nil || *a != "")
-	if err == nil && ls.cfg.SSLProtocol == "TLSv1.2" {
-		c.MaxVersion = tls.VersionTLS12
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	p, err := ls.material.Policy.Dialling(ls.cfg.SSLProtocol)
+	if err != nil {
+		return nil, err
+	}
+	p.Apply(c)
+	return c, nil
 }
 
 // principalRule is one rule of ssl.principal.mapping.rules; a rule with a
